@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up everything peeklens needs on a fresh machine, from a clean checkout.
+#   bash scripts/setup.sh            # Python venv + package (+ JS bundle built by pip install)
+#   PEEKLENS_BROWSER=1 bash scripts/setup.sh   # also Debian's chromium for the browser tests
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv"
+  "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+
+# PyTorch: this exact pair installs from local disk here (other versions download gigabytes).
+if ! python -c "import torch, torchvision" 2>/dev/null; then
+  echo "[setup] installing torch 2.14.1 + torchvision 0.29.1"
+  python -m pip install -q torch==2.14.1 torchvision==0.29.1
+fi
+
+# JavaScript dependencies, pinned by package-lock.json (pip install runs the build).
+if [ -f package.json ]; then
+  echo "[setup] npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "[setup] pip install -e .[test]"
+python -m pip install -q -e ".[test]"
+
+if [ "${PEEKLENS_BROWSER:-0}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
+  echo "[setup] apt-get install chromium"
+  if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+echo "[setup] done"

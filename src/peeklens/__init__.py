@@ -1,0 +1,65 @@
+"""peeklens: look inside a trained neural network through a coupled factorization lens.
+
+Saini & Papalexakis (2018), "A Peek Into the Hidden Layers of a Convolutional
+Neural Network Through a Factorization Lens": stack every input channel and
+every analysed layer as a (features x samples) matrix and factorize them
+jointly with one shared, non-negative sample factor.
+
+>>> import peeklens as pl
+>>> sorted(["capture", "factorize", "sweep", "spectrum", "save", "load"]) == sorted(
+...     n for n in pl.__all__ if n in {"capture", "factorize", "sweep", "spectrum", "save", "load"})
+True
+"""
+
+from ._version import __version__
+from .activations import Activations, Block
+from .capture import capture, estimate_bytes, list_layers
+from .errors import (
+    CaptureError,
+    DeviceError,
+    FileFormatError,
+    InputError,
+    LayerNotFoundError,
+    MemoryLimitError,
+    NonNegativityError,
+    PeeklensError,
+)
+from .factorize import factorize, sweep
+from .io import load, save
+from .results import Factorization, Sweep
+from .spectra import Spectrum, spectrum
+
+__all__ = [
+    "__version__",
+    # pipeline
+    "capture",
+    "factorize",
+    "sweep",
+    "spectrum",
+    "save",
+    "load",
+    "list_layers",
+    "estimate_bytes",
+    # data classes
+    "Activations",
+    "Block",
+    "Factorization",
+    "Sweep",
+    "Spectrum",
+    # errors
+    "PeeklensError",
+    "InputError",
+    "LayerNotFoundError",
+    "NonNegativityError",
+    "MemoryLimitError",
+    "FileFormatError",
+    "CaptureError",
+    "DeviceError",
+]
+
+
+def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython
+    """``%load_ext peeklens``: registers ``%peek`` and rich display of results."""
+    from .magics import load_ipython_extension as _load
+
+    _load(ipython)

@@ -1,0 +1,270 @@
+"""Coupled non-negative factorization of activation blocks, and rank sweeps.
+
+``factorize`` validates the input, moves the blocks to a device, builds the
+starting factors and hands them to a solver from :data:`SOLVERS`; each solver
+is a small module with a ``solve`` function (see ``_problem.py`` for its
+contract).  ``sweep`` calls ``factorize`` once per rank.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .._version import __version__
+from ..activations import Activations
+from ..errors import InputError
+from ..results import Factorization, Sweep
+from . import mu
+from ._problem import (
+    Problem,
+    SolverResult,
+    block_errors,
+    check_blocks,
+    explicit_init,
+    make_problem,
+    random_init,
+)
+
+__all__ = ["factorize", "sweep", "SOLVERS", "INITS", "register_solver", "Problem", "SolverResult"]
+
+#: Solvers by name. ``"mu"`` is the paper's algorithm.
+SOLVERS: dict[str, Callable[..., SolverResult]] = {"mu": mu.solve}
+
+#: Initializations by name: ``f(problem, rank, seed) -> (F, [W_b])``.
+INITS: dict[str, Callable] = {"random": random_init}
+
+DEFAULT_SOLVER = "mu"
+DEFAULT_MAX_ITER = 200
+DEFAULT_TOL = 1e-4
+DEFAULT_EPS = 1e-9
+
+
+def register_solver(name: str, solve: Callable[..., SolverResult]) -> None:
+    """Make ``solve`` available as ``factorize(..., solver=name)``."""
+    SOLVERS[name] = solve
+
+
+def _check_rank(rank, acts: Activations) -> int:
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
+        raise InputError(f"rank must be a positive integer, got {rank!r}")
+    rank = int(rank)
+    limit = min(acts.n_samples, acts.n_features)
+    if rank < 1:
+        raise InputError(f"rank must be a positive integer, got {rank}")
+    if rank > limit:
+        raise InputError(
+            f"rank {rank} is larger than the smallest dimension of the data "
+            f"({acts.n_samples} samples x {acts.n_features} features); use a rank <= {limit}"
+        )
+    return rank
+
+
+def factorize(
+    acts: Activations,
+    rank: int,
+    *,
+    solver: str = DEFAULT_SOLVER,
+    max_iter: int = DEFAULT_MAX_ITER,
+    tol: float = DEFAULT_TOL,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    weights: Mapping[str, float] | None = None,
+    init: str | Mapping[str, np.ndarray] | None = None,
+    eps: float = DEFAULT_EPS,
+    progress: bool = False,
+    blocks: Iterable[str] | None = None,
+) -> Factorization:
+    """Fit the paper's coupled non-negative factorization to every block of ``acts``.
+
+    Minimizes ``sum_b w_b ||X_b - W_b F^T||_F^2`` over ``F >= 0`` (samples x
+    rank, shared by all blocks) and ``W_b >= 0`` (features_b x rank): the
+    paper's ``P_i`` for input channels and ``O_j`` for layers.
+
+    Parameters
+    ----------
+    acts : Activations
+        Non-negative blocks of shape (features x samples), e.g. from :func:`peeklens.capture`.
+    rank : int
+        Number of factors, at most ``min(samples, total features)``.
+    solver : str, default "mu"
+        A name in :data:`SOLVERS`. ``"mu"`` is the paper's multiplicative-update algorithm, exactly.
+    max_iter : int, default 200
+        Maximum number of iterations.
+    tol : float, default 1e-4
+        Stop when the relative change of the objective over one iteration is below ``tol``; 0 runs
+        all ``max_iter`` iterations.
+    seed : int, default 0
+        Seed of the random initialization; on the CPU the same seed gives identical results.
+    device : str or torch.device, optional
+        Where to compute (``"cpu"``, ``"cuda"``); the default is the CPU.
+    weights : dict of str to float, optional
+        Per-block weights ``w_b`` (default 1 for every block, as in the paper).
+    init : "random", dict, or None
+        ``"random"`` (the paper's: all factors uniform in [0, 1) from ``seed``), or explicit starting
+        factors ``{"F": (samples x rank), name: (features x rank) for every block}``.
+    eps : float, default 1e-9
+        Added to every denominator of the multiplicative updates.
+    progress : bool, default False
+        Show a progress bar over iterations.
+    blocks : list of str, optional
+        Factorize only these blocks.
+
+    Returns
+    -------
+    Factorization
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> rng = np.random.default_rng(0)
+    >>> acts = pl.Activations.from_arrays({"input:0": rng.random((20, 50)), "relu": rng.random((8, 50))})
+    >>> fit = pl.factorize(acts, rank=3, max_iter=50)
+    >>> fit.F.shape, fit.loadings["relu"].shape
+    ((50, 3), (8, 3))
+    >>> bool(fit.objective[-1] <= fit.objective[0])
+    True
+    """
+    if not isinstance(acts, Activations):
+        raise InputError(
+            f"factorize expects peeklens.Activations (from pl.capture or Activations.from_arrays), "
+            f"got {type(acts).__name__}"
+        )
+    if blocks is not None:
+        acts = acts.select(blocks)
+    rank = _check_rank(rank, acts)
+    if solver not in SOLVERS:
+        raise InputError(f"unknown solver {solver!r}; choose one of {sorted(SOLVERS)}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise InputError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+        raise InputError(f"tol must be a finite number >= 0, got {tol!r}")
+    check_blocks(acts)
+
+    problem = make_problem(acts, weights, device)
+    t0 = time.perf_counter()
+    if init is None or isinstance(init, str):
+        name = init or "random"
+        if name not in INITS:
+            raise InputError(f"unknown init {name!r}; choose one of {sorted(INITS)} or pass a dict of factors")
+        F, W = INITS[name](problem, rank, seed)
+        init_desc = name
+    else:
+        F, W = explicit_init(problem, rank, init)
+        init_desc = "explicit"
+
+    bar = tqdm(total=max_iter, desc=f"rank {rank}", leave=False, disable=not progress)
+
+    def callback(i: int, obj: float) -> None:
+        bar.update(1)
+        if i % 10 == 0:
+            bar.set_postfix(objective=f"{obj:.4g}", refresh=False)
+
+    try:
+        res = SOLVERS[solver](problem, F, W, max_iter=int(max_iter), tol=float(tol), eps=float(eps), callback=callback)
+    finally:
+        bar.close()
+    if problem.device.type == "cuda":  # pragma: no cover - needs a GPU
+        torch.cuda.synchronize(problem.device)
+    seconds = time.perf_counter() - t0
+    return _result(acts, problem, res, rank, seconds, dict(
+        solver=solver, rank=rank, max_iter=int(max_iter), tol=float(tol), seed=int(seed), eps=float(eps),
+        device=str(problem.device), weights=dict(zip(problem.names, problem.weights)), init=init_desc,
+        peeklens=__version__, torch=torch.__version__,
+    ))
+
+
+def _result(acts: Activations, problem: Problem, res: SolverResult, rank: int, seconds: float, settings: dict):
+    sq = block_errors(problem, res.F, res.W)
+    errors = {
+        n: (math.sqrt(s / n2) if n2 > 0 else 0.0) for n, s, n2 in zip(problem.names, sq, problem.norms2)
+    }
+    total_entries = sum(problem.n_features) * problem.n_samples
+    rmse = math.sqrt(sum(sq) / total_entries)
+    F = res.F.detach().cpu().numpy()
+    loadings = {n: Wb.detach().cpu().numpy() for n, Wb in zip(problem.names, res.W)}
+    return Factorization(
+        F=F,
+        loadings=loadings,
+        errors=errors,
+        rmse=rmse,
+        objective=np.asarray(res.objective, dtype=np.float64),
+        n_iter=int(res.n_iter),
+        converged=bool(res.converged),
+        seconds=float(seconds),
+        settings=settings,
+        blocks=acts.info(),
+        labels=acts.labels,
+        inputs={n: acts[n].data for n in acts.input_names} or None,
+    )
+
+
+def sweep(
+    acts: Activations,
+    ranks: Iterable[int] = range(10, 51, 10),
+    *,
+    progress: bool = True,
+    **factorize_kwargs,
+) -> Sweep:
+    """Factorize ``acts`` at every rank in ``ranks``.
+
+    Parameters
+    ----------
+    acts : Activations
+        The blocks to factorize.
+    ranks : iterable of int, default 10, 20, 30, 40, 50 (the paper's)
+        Ranks to fit, in the order given.
+    progress : bool, default True
+        A progress bar over ranks.
+    **factorize_kwargs
+        Passed to :func:`factorize` (``solver``, ``max_iter``, ``tol``, ``seed``, ``device``, ...).
+
+    Returns
+    -------
+    Sweep
+        Maps rank to Factorization.  If interrupted (Ctrl-C / KeyboardInterrupt), the ranks already
+        finished are returned with ``interrupted=True`` and a warning, instead of being lost.
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> acts = pl.Activations.from_arrays({"a": np.random.default_rng(0).random((30, 40))})
+    >>> s = pl.sweep(acts, ranks=[2, 4], max_iter=30, progress=False)
+    >>> s.ranks
+    [2, 4]
+    >>> bool(s[4].rmse <= s[2].rmse * 1.05)
+    True
+    """
+    ranks = [int(r) for r in ranks] if not isinstance(ranks, (int, np.integer)) else [int(ranks)]
+    if not ranks:
+        raise InputError("ranks is empty; give at least one rank, e.g. ranks=range(10, 51, 10)")
+    if len(set(ranks)) != len(ranks):
+        raise InputError(f"ranks has duplicates: {ranks}")
+    blocks = factorize_kwargs.get("blocks")
+    checked = acts.select(blocks) if blocks is not None else acts
+    for r in ranks:  # fail before the first fit, not after hours
+        _check_rank(r, checked)
+    fits: dict[int, Factorization] = {}
+    interrupted = False
+    bar = tqdm(ranks, desc="ranks", disable=not progress)
+    try:
+        for r in bar:
+            bar.set_postfix(rank=r)
+            fits[r] = factorize(acts, r, **factorize_kwargs)
+    except KeyboardInterrupt:
+        interrupted = True
+        warnings.warn(
+            f"sweep interrupted: keeping the {len(fits)} finished rank(s) {sorted(fits)} of {ranks}",
+            stacklevel=2,
+        )
+    finally:
+        bar.close()
+    return Sweep(fits, interrupted=interrupted, requested=ranks, meta={"settings": factorize_kwargs and {
+        k: v for k, v in factorize_kwargs.items() if isinstance(v, (int, float, str, bool, type(None)))
+    }})

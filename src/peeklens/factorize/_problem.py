@@ -1,0 +1,221 @@
+"""What every solver shares: the problem on a device, initialization, exact errors.
+
+Solvers live in their own modules (``mu.py``, ...) and have the signature::
+
+    solve(problem: Problem, F: Tensor, W: list[Tensor], *, max_iter: int, tol: float,
+          eps: float, callback) -> SolverResult
+
+``F`` is (samples x rank) and ``W[b]`` is (features_b x rank), both float32 on
+``problem.device``; the solver may update them in place.  ``callback(i,
+objective)`` is called after each iteration and may raise to stop the fit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+
+from ..activations import Activations
+from ..errors import DeviceError, InputError, NonNegativityError
+
+__all__ = ["Problem", "SolverResult", "make_problem", "random_init", "explicit_init", "block_errors"]
+
+
+@dataclass
+class Problem:
+    """The blocks of one coupled factorization, as tensors on one device.
+
+    ``X[b]`` is (features_b x samples) float32; ``weights[b]`` the block weight
+    in the objective ``sum_b weights[b] * ||X_b - W_b F^T||^2``; ``norms2[b]``
+    is ``||X_b||^2`` in float64.
+    """
+
+    names: list[str]
+    X: list[torch.Tensor]
+    weights: list[float]
+    norms2: list[float]
+    device: torch.device
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X[0].shape[1])
+
+    @property
+    def n_features(self) -> list[int]:
+        return [int(x.shape[0]) for x in self.X]
+
+    def weighted_norm2(self) -> float:
+        """``sum_b w_b ||X_b||^2``: the objective of the all-zero model."""
+        return float(sum(w * n for w, n in zip(self.weights, self.norms2)))
+
+
+@dataclass
+class SolverResult:
+    F: torch.Tensor
+    W: list[torch.Tensor]
+    objective: list[float]
+    n_iter: int
+    converged: bool
+
+
+Solver = Callable[..., SolverResult]
+
+
+def resolve_device(device) -> torch.device:
+    """``None`` -> CPU; a string or torch.device otherwise, checked for availability."""
+    if device is None:
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(
+            f"device={device!r} was requested but CUDA is not available in this PyTorch "
+            f"({torch.__version__}); use device='cpu' or run where a GPU is visible"
+        )
+    return dev
+
+
+def check_blocks(acts: Activations) -> None:
+    """Refuse NaN, Inf and negative values before any work, naming the block."""
+    for name, b in acts.blocks.items():
+        data = b.data
+        if data.size == 0:
+            raise InputError(f"block {name!r} is empty (shape {tuple(data.shape)}); capture at least one sample")
+        lo, hi = _finite_min_max(data)
+        if lo is None:
+            raise InputError(
+                f"block {name!r} contains NaN or Inf values; check the model and the data "
+                "(e.g. torch.isfinite on the inputs) before factorizing"
+            )
+        if lo < 0:
+            raise NonNegativityError(
+                f"block {name!r} has negative values (min {lo:.4g}); a non-negative factorization "
+                "cannot fit it. Capture with nonneg='shift', 'split' or 'abs', or undo the input "
+                "normalization with input_transform="
+            )
+
+
+def _finite_min_max(data: np.ndarray, chunk: int = 1 << 24):
+    """(min, max) of an array, or (None, None) if it has a non-finite value; chunked for memory maps."""
+    flat = data.reshape(-1) if data.flags.c_contiguous else np.ravel(data)
+    lo, hi = math.inf, -math.inf
+    for start in range(0, flat.size, chunk):
+        part = flat[start : start + chunk]
+        plo, phi = float(part.min()), float(part.max())
+        if not (math.isfinite(plo) and math.isfinite(phi)):
+            return None, None
+        lo, hi = min(lo, plo), max(hi, phi)
+    return lo, hi
+
+
+def make_problem(acts: Activations, weights: Mapping[str, float] | None, device) -> Problem:
+    """Move the blocks to ``device`` as float32 tensors (no copy on CPU)."""
+    dev = resolve_device(device)
+    weights = dict(weights or {})
+    unknown = set(weights) - set(acts.names)
+    if unknown:
+        raise InputError(f"weights= names unknown blocks {sorted(unknown)}; blocks are {acts.names}")
+    ws = []
+    for n in acts.names:
+        w = float(weights.get(n, 1.0))
+        if not (math.isfinite(w) and w >= 0):
+            raise InputError(f"weight of block {n!r} must be a finite number >= 0, got {w}")
+        ws.append(w)
+    if not any(ws):
+        raise InputError("every block has weight 0; give at least one block a positive weight")
+    X, norms2 = [], []
+    for n in acts.names:
+        data = np.asarray(acts[n].data, dtype=np.float32)
+        t = torch.from_numpy(data)  # any strides; blocks are often (features x samples) views
+        try:
+            t = t.to(dev)
+        except torch.OutOfMemoryError as e:  # pragma: no cover - needs a GPU
+            raise DeviceError(
+                f"block {n!r} ({data.nbytes / 2**20:.0f} MiB) does not fit on {dev}: capture fewer samples "
+                "(max_samples=), pool the layer (pool=), or factorize on the CPU"
+            ) from e
+        X.append(t)
+        norms2.append(float(torch.sum(t.double() ** 2)) if t.numel() < 1 << 26 else _chunked_norm2(t))
+    return Problem(list(acts.names), X, ws, norms2, dev)
+
+
+def _chunked_norm2(t: torch.Tensor, rows: int = 4096) -> float:
+    return float(sum(torch.sum(t[i : i + rows].double() ** 2) for i in range(0, t.shape[0], rows)))
+
+
+def random_init(problem: Problem, rank: int, seed: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The paper's initialization: every factor uniform in [0, 1), from ``seed``.
+
+    Drawn with NumPy on the CPU (F first, then each block in order) so that
+    the starting point is the same on every device.
+    """
+    rng = np.random.default_rng(seed)
+    F = rng.random((problem.n_samples, rank), dtype=np.float32)
+    W = [rng.random((m, rank), dtype=np.float32) for m in problem.n_features]
+    return _to(F, problem.device), [_to(w, problem.device) for w in W]
+
+
+def explicit_init(problem: Problem, rank: int, init: Mapping[str, np.ndarray]):
+    """Starting factors given by the user: ``{"F": (samples x rank), name: (features x rank), ...}``."""
+    missing = [k for k in ["F", *problem.names] if k not in init]
+    if missing:
+        raise InputError(f"init= is missing {missing}; give 'F' and one matrix per block name {problem.names}")
+    extra = set(init) - {"F", *problem.names}
+    if extra:
+        raise InputError(f"init= has unknown keys {sorted(extra)}; expected 'F' and {problem.names}")
+    expect = {"F": (problem.n_samples, rank), **{n: (m, rank) for n, m in zip(problem.names, problem.n_features)}}
+    out = {}
+    for k, shape in expect.items():
+        a = np.asarray(init[k] if not isinstance(init[k], torch.Tensor) else init[k].detach().cpu().numpy())
+        if a.shape != shape:
+            raise InputError(f"init[{k!r}] has shape {a.shape}, expected {shape}")
+        if not np.all(np.isfinite(a)) or a.min() < 0:
+            raise InputError(f"init[{k!r}] must be finite and non-negative")
+        out[k] = _to(np.array(a, dtype=np.float32), problem.device)
+    return out["F"], [out[n] for n in problem.names]
+
+
+def _to(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+
+
+def objective_from_grams(
+    problem: Problem, W: list[torch.Tensor], XF: list[torch.Tensor], FtF: torch.Tensor
+) -> float:
+    """``sum_b w_b ||X_b - W_b F^T||^2`` from small matrices only.
+
+    Uses ``||X||^2 - 2 <W, X F> + <W^T W, F^T F>`` with ``XF[b] = X_b F``
+    already computed by the solver, so it costs no pass over the data.
+    """
+    total = 0.0
+    for w, n2, Wb, XFb in zip(problem.weights, problem.norms2, W, XF):
+        if w == 0:
+            continue
+        cross = float(torch.sum(Wb.double() * XFb.double()))
+        quad = float(torch.sum((Wb.T @ Wb).double() * FtF.double()))
+        total += w * max(n2 - 2.0 * cross + quad, 0.0)
+    return total
+
+
+def block_errors(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], cols: int = 8192) -> list[float]:
+    """Exact squared residual ``||X_b - W_b F^T||^2`` per block, in column chunks (float64 sums)."""
+    out = []
+    for Xb, Wb in zip(problem.X, W):
+        s = 0.0
+        for j in range(0, Xb.shape[1], cols):
+            R = Xb[:, j : j + cols] - Wb @ F[j : j + cols].T
+            s += float(torch.sum(R.double() ** 2))
+        out.append(s)
+    return out
+
+
+def converged(objective: list[float], tol: float) -> bool:
+    """Relative change of the objective below ``tol`` over the last iteration."""
+    if tol <= 0 or len(objective) < 2:
+        return False
+    prev, cur = objective[-2], objective[-1]
+    return abs(prev - cur) <= tol * max(abs(prev), 1e-30)

@@ -1,0 +1,176 @@
+"""Result containers: :class:`Factorization` (one rank) and :class:`Sweep` (many ranks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
+
+import numpy as np
+
+__all__ = ["Factorization", "Sweep"]
+
+
+@dataclass(eq=False)
+class Factorization:
+    """A fitted coupled non-negative factorization ``X_b ~ W_b F^T`` for every block b.
+
+    Attributes
+    ----------
+    F : numpy.ndarray
+        Shared sample factor, (samples x rank).
+    loadings : dict of str to numpy.ndarray
+        Per-block factor W_b (features x rank): the paper's P_i for input
+        channels and O_j for layers.
+    errors : dict of str to float
+        Relative error ``||X_b - W_b F^T|| / ||X_b||`` per block.
+    rmse : float
+        The paper's overall RMSE: ``sqrt(sum_b ||X_b - W_b F^T||^2 / total entries)``.
+    objective : numpy.ndarray
+        The (weighted) objective ``sum_b w_b ||X_b - W_b F^T||^2`` after each iteration.
+    n_iter : int
+        Iterations run.
+    converged : bool
+        Whether the tolerance was met before ``max_iter``.
+    seconds : float
+        Wall time of the fit.
+    settings : dict
+        Solver, rank, max_iter, tol, seed, device, weights... as used.
+    blocks : dict of str to dict
+        Description of every block (``kind``, per-sample ``shape``,
+        ``n_features``), so that views can fold loadings without the data.
+    labels : numpy.ndarray or None
+        Per-sample labels carried over from the activations, for display only.
+    inputs : dict of str to numpy.ndarray or None
+        The input-channel matrices (pixels x samples), shared with the
+        activations, so that views can show the inputs that load on a factor.
+    """
+
+    F: np.ndarray
+    loadings: dict[str, np.ndarray]
+    errors: dict[str, float]
+    rmse: float
+    objective: np.ndarray
+    n_iter: int
+    converged: bool
+    seconds: float
+    settings: dict
+    blocks: dict[str, dict] = field(default_factory=dict)
+    labels: np.ndarray | None = None
+    inputs: dict[str, np.ndarray] | None = None
+
+    @property
+    def rank(self) -> int:
+        """Number of factors."""
+        return int(self.F.shape[1])
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples (rows of F)."""
+        return int(self.F.shape[0])
+
+    @property
+    def input_names(self) -> list[str]:
+        """Names of the input-channel blocks."""
+        return [n for n, b in self.blocks.items() if b.get("kind") == "input"]
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Names of the layer blocks."""
+        return [n for n, b in self.blocks.items() if b.get("kind") == "layer"]
+
+    def reconstruct(self, name: str) -> np.ndarray:
+        """The model of block ``name``: ``W F^T`` (features x samples)."""
+        return self.loadings[name] @ self.F.T
+
+    def __repr__(self) -> str:
+        status = "converged" if self.converged else "max_iter reached"
+        errs = ", ".join(f"{k}: {v:.3f}" for k, v in self.errors.items())
+        return (
+            f"Factorization(rank={self.rank}, solver={self.settings.get('solver')!r}, rmse={self.rmse:.4g}, "
+            f"{self.n_iter} iterations, {status}, {self.seconds:.2f}s)\n  relative error per block: {errs}"
+        )
+
+
+@dataclass(eq=False)
+class Sweep(Mapping[int, Factorization]):
+    """Factorizations at several ranks: a read-only mapping ``rank -> Factorization``.
+
+    Attributes
+    ----------
+    fits : dict of int to Factorization
+        The finished ranks in increasing order.
+    interrupted : bool
+        True when the sweep was stopped (KeyboardInterrupt) before every
+        requested rank finished; the finished ranks are kept.
+    requested : list of int
+        The ranks that were asked for.
+    """
+
+    fits: dict[int, Factorization]
+    interrupted: bool = False
+    requested: list[int] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.fits = {int(r): self.fits[r] for r in sorted(self.fits)}
+        if not self.requested:
+            self.requested = list(self.fits)
+
+    def __getitem__(self, rank: int) -> Factorization:
+        try:
+            return self.fits[int(rank)]
+        except KeyError:
+            raise KeyError(f"rank {rank} is not in this sweep; ranks are {self.ranks}") from None
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.fits)
+
+    def __len__(self) -> int:
+        return len(self.fits)
+
+    @property
+    def ranks(self) -> list[int]:
+        """The finished ranks, increasing."""
+        return list(self.fits)
+
+    @property
+    def block_names(self) -> list[str]:
+        """Block names (from the first factorization)."""
+        return list(next(iter(self.fits.values())).blocks) if self.fits else []
+
+    @property
+    def rmse(self) -> np.ndarray:
+        """Overall RMSE per rank, in the order of :attr:`ranks`."""
+        return np.array([f.rmse for f in self.fits.values()])
+
+    def errors(self) -> dict[str, np.ndarray]:
+        """Relative error per block, each an array over :attr:`ranks`."""
+        return {n: np.array([f.errors[n] for f in self.fits.values()]) for n in self.block_names}
+
+    def table(self) -> dict[str, list]:
+        """The error table as columns: ``rank``, ``rmse`` and one column per block.
+
+        Ready for ``pandas.DataFrame(sweep.table())``.
+        """
+        out: dict[str, list] = {"rank": self.ranks, "rmse": [float(v) for v in self.rmse]}
+        for n, v in self.errors().items():
+            out[n] = [float(x) for x in v]
+        return out
+
+    def __repr__(self) -> str:
+        if not self.fits:
+            return "Sweep(no finished ranks)"
+        names = self.block_names
+        widths = [max(10, len(n) + 2) for n in names]
+        head = f"{'rank':>6}{'rmse':>12}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths))
+        lines = [
+            f"Sweep over {len(self)} ranks"
+            + (f" (interrupted: {len(self)} of {len(self.requested)} finished)" if self.interrupted else ""),
+            head,
+        ]
+        for r, f in self.fits.items():
+            lines.append(
+                f"{r:>6d}{f.rmse:>12.5g}" + "".join(f"{f.errors[n]:>{w}.4f}" for n, w in zip(names, widths))
+            )
+        lines.append("(rmse: the paper's overall RMSE; other columns: relative error per block)")
+        return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""Plain arrays derived from a factorization, for every front end.
+
+The widgets, the CLI report and the JupyterLab extension all draw from these
+functions; nothing here knows about widgets or HTML.  All functions take a
+:class:`~peeklens.Factorization` (from ``factorize``, a ``Sweep`` or
+``load``) and return NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+from .results import Factorization
+
+__all__ = [
+    "latent_images",
+    "top_inputs",
+    "input_images",
+    "class_histograms",
+    "neuron_factor_matrix",
+    "spatial_maps",
+    "utilisation",
+    "factor_strength",
+]
+
+
+def _input_shape(fit: Factorization) -> tuple[list[str], tuple[int, ...]]:
+    names = fit.input_names
+    if not names:
+        raise InputError(
+            "this factorization has no input-channel blocks; capture with include_input=True to see latent images"
+        )
+    shape = tuple(fit.blocks[names[0]]["shape"])
+    return names, shape
+
+
+def _to_image(channels: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """Stack per-channel (..., pixels) arrays into (..., H, W) or (..., H, W, 3)."""
+    if len(shape) == 1:  # flat inputs: show as a 1 x N strip
+        shape = (1, shape[0])
+    imgs = [c.reshape(c.shape[:-1] + shape) for c in channels]
+    if len(imgs) == 3:
+        return np.stack(imgs, axis=-1)
+    return imgs[0] if len(imgs) == 1 else np.mean(imgs, axis=0)
+
+
+def latent_images(fit: Factorization, *, normalize: bool = True) -> np.ndarray:
+    """The input-side loadings ``P_i[:, r]`` folded back into images (paper Fig. 2).
+
+    Returns
+    -------
+    numpy.ndarray
+        (rank, H, W) for one input channel, (rank, H, W, 3) for three (RGB), float32.
+        With ``normalize`` each factor's image is scaled to [0, 1] by its maximum (over channels).
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> rng = np.random.default_rng(0)
+    >>> acts = pl.Activations.from_arrays({"input:0": rng.random((16, 30))}, shapes={"input:0": (4, 4)})
+    >>> latent_images(pl.factorize(acts, rank=2, max_iter=5)).shape
+    (2, 4, 4)
+    """
+    names, shape = _input_shape(fit)
+    chans = [np.asarray(fit.loadings[n], dtype=np.float32).T for n in names]  # (rank, pixels)
+    img = _to_image(chans, shape).astype(np.float32)
+    if normalize:
+        axes = tuple(range(1, img.ndim))
+        peak = img.max(axis=axes, keepdims=True)
+        img = np.divide(img, peak, out=np.zeros_like(img), where=peak > 0)
+    return img
+
+
+def top_inputs(fit: Factorization, k: int = 8) -> np.ndarray:
+    """Indices of the ``k`` samples that load most on each factor (largest ``F[:, r]``).
+
+    Returns an int64 array (rank, k), strongest first.
+    """
+    k = int(min(max(k, 1), fit.n_samples))
+    F = np.asarray(fit.F)
+    idx = np.argpartition(-F, k - 1, axis=0)[:k]  # (k, rank), unordered
+    vals = np.take_along_axis(F, idx, axis=0)
+    order = np.argsort(-vals, axis=0, kind="stable")
+    return np.take_along_axis(idx, order, axis=0).T.astype(np.int64)
+
+
+def input_images(fit: Factorization, indices) -> np.ndarray:
+    """The input images of some samples, from the inputs kept with the factorization.
+
+    ``indices`` of any shape gives an array of shape ``indices.shape + (H, W)`` (or ``(H, W, 3)``),
+    with the values as captured.
+    """
+    names, shape = _input_shape(fit)
+    if not fit.inputs:
+        raise InputError(
+            "this factorization carries no input images (saved with include_inputs=False?); "
+            "factorize Activations captured with include_input=True"
+        )
+    indices = np.asarray(indices, dtype=np.int64)
+    chans = [np.asarray(fit.inputs[n])[:, indices.reshape(-1)].T for n in names]  # (m, pixels)
+    img = _to_image(chans, shape)
+    return img.reshape(indices.shape + img.shape[1:]).astype(np.float32)
+
+
+def class_histograms(fit: Factorization, k: int = 50, n_classes: int | None = None) -> np.ndarray | None:
+    """Counts of the labels of each factor's top-``k`` inputs: (rank, n_classes), or None without labels.
+
+    Labels are display-only: they never enter the factorization.
+    """
+    if fit.labels is None:
+        return None
+    labels = np.asarray(fit.labels).astype(np.int64)
+    n_classes = int(n_classes or (labels.max() + 1 if labels.size else 0))
+    top = top_inputs(fit, k)
+    out = np.zeros((fit.rank, n_classes), dtype=np.int64)
+    for r in range(fit.rank):
+        out[r] = np.bincount(labels[top[r]], minlength=n_classes)[:n_classes]
+    return out
+
+
+def neuron_factor_matrix(fit: Factorization, layer: str, *, normalize: str | None = "global") -> np.ndarray:
+    """The neurons x factors matrix ``O_j`` of one layer (paper Fig. 9).
+
+    Parameters
+    ----------
+    normalize : {"global", "column", None}
+        Scale to [0, 1] by the layer's maximum (``"global"``), by each factor's maximum
+        (``"column"``), or not at all.
+    """
+    if layer not in fit.loadings:
+        raise InputError(f"no block named {layer!r}; blocks are {list(fit.loadings)}")
+    O = np.asarray(fit.loadings[layer], dtype=np.float32)
+    if normalize == "global":
+        m = float(O.max()) if O.size else 0.0
+        return O / m if m > 0 else O.copy()
+    if normalize == "column":
+        m = O.max(axis=0, keepdims=True)
+        return np.divide(O, m, out=np.zeros_like(O), where=m > 0)
+    if normalize is None:
+        return O.copy()
+    raise InputError(f"normalize must be 'global', 'column' or None, got {normalize!r}")
+
+
+def spatial_maps(fit: Factorization, layer: str, factor: int) -> np.ndarray:
+    """Factor ``factor``'s loadings on ``layer`` folded to (C, H, W): one small map per channel.
+
+    Dense layers (shape (N,)) give (1, 1, N).
+    """
+    if not 0 <= int(factor) < fit.rank:
+        raise InputError(f"factor {factor} is out of range for rank {fit.rank}")
+    O = np.asarray(fit.loadings[layer], dtype=np.float32)[:, int(factor)]
+    shape = tuple(fit.blocks[layer]["shape"])
+    if len(shape) == 3:
+        return O.reshape(shape)
+    if len(shape) == 2:
+        return O.reshape((1,) + shape)
+    return O.reshape(1, 1, -1)
+
+
+def utilisation(fit: Factorization, layer: str, threshold: float = 0.01) -> dict:
+    """How much of a layer the factors use.
+
+    A neuron is *negligible* when its loading on every factor is below ``threshold`` times the
+    layer's largest loading.
+
+    Returns
+    -------
+    dict
+        ``unused_share`` (fraction of negligible neurons), ``unused`` (bool mask per neuron) and,
+        for convolutional layers, ``unused_channels`` (channels whose neurons are all negligible).
+    """
+    O = np.asarray(fit.loadings[layer], dtype=np.float32)
+    peak = float(O.max()) if O.size else 0.0
+    unused = O.max(axis=1) < threshold * peak if peak > 0 else np.ones(O.shape[0], bool)
+    out = {"unused_share": float(unused.mean()) if unused.size else 0.0, "unused": unused}
+    shape = tuple(fit.blocks[layer]["shape"])
+    if len(shape) == 3:
+        out["unused_channels"] = np.flatnonzero(unused.reshape(shape[0], -1).all(axis=1))
+    return out
+
+
+def factor_strength(fit: Factorization) -> np.ndarray:
+    """Share of the (unweighted) model energy carried by each factor, summing to 1.
+
+    ``||F[:, r]|| * sqrt(sum_b ||W_b[:, r]||^2)`` normalized; useful to order tiles.
+    """
+    fn = np.linalg.norm(np.asarray(fit.F, dtype=np.float64), axis=0)
+    wn = np.sqrt(sum(np.sum(np.asarray(W, dtype=np.float64) ** 2, axis=0) for W in fit.loadings.values()))
+    s = fn * wn
+    total = s.sum()
+    return (s / total) if total > 0 else s
