@@ -323,11 +323,11 @@ class _Recorder:
             lo, hi = float(lo_hi[0]), float(lo_hi[1])
             if not (math.isfinite(lo) and math.isfinite(hi)):
                 raise CaptureError(
-                    f"{kind} {name!r} has NaN or Inf values in the batch starting at sample {self.offset}; "
+                    f"{kind} {_pretty_name(name)!r} has NaN or Inf values in the batch starting at sample {self.offset}; "
                     "check the inputs and the model (e.g. torch.isfinite) before capturing"
                 )
             if lo < 0 and self.nonneg == "error":
-                what = "the inputs" if kind == "input" else f"layer {name!r}"
+                what = "the inputs" if kind == "input" else f"layer {_pretty_name(name)!r}"
                 raise NonNegativityError(
                     f"{what} has negative values (min {lo:.4g}); a non-negative factorization needs "
                     ">= 0. Remedies: capture a non-negative layer (after a ReLU), or pass nonneg='shift' "

@@ -66,6 +66,19 @@ class SolverResult:
 Solver = Callable[..., SolverResult]
 
 
+def big_mm(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """``A @ B`` for a big ``A`` and a skinny ``B``, fast whatever the memory layout of ``A``.
+
+    Blocks are often transposed views (``X_b`` is a (features x samples) view of a samples-major
+    buffer, and ``X_b.T`` the reverse).  MKL's GEMM is several times slower when the big operand
+    is a transposed view and the other is skinny (0.22 s against 0.03 s for a 2544 x 10000 block
+    and rank 10 here), so such products are computed as ``(B^T A^T)^T`` with ``A^T`` contiguous.
+    """
+    if A.is_contiguous() or not A.T.is_contiguous():
+        return A @ B
+    return (B.T @ A.T).T
+
+
 def resolve_device(device) -> torch.device:
     """``None`` -> CPU; a string or torch.device otherwise, checked for availability."""
     if device is None:

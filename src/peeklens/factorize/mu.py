@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._problem import Problem, SolverResult, converged, objective_from_grams
+from ._problem import Problem, SolverResult, big_mm, converged, objective_from_grams
 
 __all__ = ["solve"]
 
@@ -40,7 +40,7 @@ def solve(
         for w, Xb, Wb in zip(problem.weights, problem.X, W):
             if w == 0:
                 continue
-            num.addmm_(Xb.T, Wb, alpha=w)
+            num.add_(big_mm(Xb.T, Wb), alpha=w)
             gram.add_(Wb.T @ Wb, alpha=w)
         den = F @ gram
         den.add_(eps)
@@ -49,7 +49,7 @@ def solve(
         FtF = F.T @ F
         XF = []
         for Xb, Wb in zip(problem.X, W):
-            XFb = Xb @ F
+            XFb = big_mm(Xb, F)
             den = Wb @ FtF
             den.add_(eps)
             Wb.mul_(XFb).div_(den)

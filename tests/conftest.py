@@ -1,0 +1,77 @@
+"""Shared fixtures: real MNIST from $PEEKLENS_DATA (never downloaded) and the paper's network."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    """$PEEKLENS_DATA, else ../shared/data beside the repository."""
+    return Path(os.environ.get("PEEKLENS_DATA", REPO.parent / "shared" / "data"))
+
+
+def read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    shape = tuple(int(n) for n in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+@pytest.fixture(scope="session")
+def mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 10,000 real MNIST test images as (N, 1, 28, 28) floats in [0, 1], and their labels."""
+    d = data_dir() / "mnist"
+    if not (d / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"MNIST not found in {d}; set PEEKLENS_DATA to the directory holding mnist/")
+    x = torch.from_numpy(read_idx(d / "t10k-images-idx3-ubyte.gz").copy()).float().div_(255).unsqueeze(1)
+    y = torch.from_numpy(read_idx(d / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    return x, y
+
+
+class PaperNet(nn.Module):
+    """The classic PyTorch MNIST example network used by the paper (functional forward)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.conv2_drop = nn.Dropout2d()
+        self.fc1 = nn.Linear(320, 50)
+        self.fc2 = nn.Linear(50, 10)
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
+        x = x.view(-1, 320)
+        x = F.relu(self.fc1(x))
+        x = F.dropout(x, training=self.training)
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
+@pytest.fixture
+def paper_net() -> PaperNet:
+    torch.manual_seed(0)
+    return PaperNet()
+
+
+@pytest.fixture
+def blocks_small():
+    """A small non-negative two-block problem with known structure (rank-4 plus noise)."""
+    from peeklens import Activations
+
+    rng = np.random.default_rng(1)
+    F_true = rng.random((60, 4))
+    X1 = rng.random((30, 4)) @ F_true.T + 0.01 * rng.random((30, 60))
+    X2 = rng.random((20, 4)) @ F_true.T + 0.01 * rng.random((20, 60))
+    return Activations.from_arrays({"input:0": X1, "relu": X2}, shapes={"input:0": (5, 6)})

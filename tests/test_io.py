@@ -1,0 +1,149 @@
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import peeklens as pl
+from peeklens import io as pio
+from peeklens.errors import FileFormatError
+
+
+@pytest.fixture
+def acts():
+    rng = np.random.default_rng(0)
+    return pl.Activations.from_arrays(
+        {"input:0": rng.random((16, 25)), "<b>relu</b>": rng.random((6, 25))},
+        shapes={"input:0": (4, 4), "<b>relu</b>": (6,)},
+        labels=np.arange(25) % 3,
+    )
+
+
+def test_activations_round_trip(acts, tmp_path):
+    back = pl.load(pl.save(acts, tmp_path / "a.peeklens"))
+    assert isinstance(back, pl.Activations) and back.names == acts.names
+    for n in acts.names:
+        np.testing.assert_array_equal(back[n].data, acts[n].data)
+        assert back[n].shape == acts[n].shape and back[n].kind == acts[n].kind
+    np.testing.assert_array_equal(back.labels, acts.labels)
+
+
+def test_factorization_round_trip(acts, tmp_path):
+    fit = pl.factorize(acts, 3, max_iter=20)
+    back = pl.load(pl.save(fit, tmp_path / "f.peeklens"))
+    assert isinstance(back, pl.Factorization)
+    np.testing.assert_array_equal(back.F, fit.F)
+    for n in fit.loadings:
+        np.testing.assert_array_equal(back.loadings[n], fit.loadings[n])
+    assert back.errors == fit.errors and back.rmse == fit.rmse and back.settings == fit.settings
+    np.testing.assert_array_equal(back.objective, fit.objective)
+    np.testing.assert_array_equal(back.inputs["input:0"], acts["input:0"].data)
+    np.testing.assert_array_equal(back.labels, acts.labels)
+    assert back.blocks == fit.blocks and (back.n_iter, back.converged) == (fit.n_iter, fit.converged)
+
+
+def test_sweep_round_trip_and_spectrum(acts, tmp_path):
+    s = pl.sweep(acts, [1, 3], max_iter=10, progress=False)
+    back = pl.load(pl.save(s, tmp_path / "s.peeklens"))
+    assert isinstance(back, pl.Sweep) and back.ranks == [1, 3]
+    np.testing.assert_array_equal(back.rmse, s.rmse)
+    np.testing.assert_array_equal(back[3].loadings["<b>relu</b>"], s[3].loadings["<b>relu</b>"])
+    assert back[1].inputs is back[3].inputs  # stored once, shared
+    sv = pl.spectrum(acts, k=4)
+    sb = pl.load(pl.save(sv, tmp_path / "v.peeklens"))
+    np.testing.assert_array_equal(sb.values["input:0"], sv.values["input:0"])
+    assert sb.entropy_rank == sv.entropy_rank
+
+
+def test_file_is_a_plain_zip_with_json_metadata_and_versions(acts, tmp_path):
+    fit = pl.factorize(acts, 2, max_iter=5, seed=42)
+    p = pl.save(fit, tmp_path / "f.peeklens")
+    with zipfile.ZipFile(p) as zf:
+        names = zf.namelist()
+        meta = json.loads(zf.read("meta.json"))
+    assert all(n == "meta.json" or n.endswith(".npy") for n in names)
+    assert not any("<" in n for n in names)  # block names never become file names
+    assert meta["format_version"] == pio.FORMAT_VERSION and meta["type"] == "Factorization"
+    assert meta["fit"]["settings"]["seed"] == 42 and meta["torch"] and meta["peeklens"] == pl.__version__
+    with np.load(p, allow_pickle=False) as z:  # numpy reads it as an .npz too
+        np.testing.assert_array_equal(z["F"], fit.F)
+
+
+def _rewrite(src, dst, edit):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            data = zin.read(item)
+            data = edit(item, data)
+            if data is not None:
+                zout.writestr(item, data)
+
+
+def test_truncated_file_is_refused(acts, tmp_path):
+    p = pl.save(acts, tmp_path / "a.peeklens")
+    raw = p.read_bytes()
+    (tmp_path / "t.peeklens").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(FileFormatError, match="truncated"):
+        pl.load(tmp_path / "t.peeklens")
+
+
+def test_tampered_array_is_refused(acts, tmp_path):
+    p = pl.save(acts, tmp_path / "a.peeklens")
+
+    def flip(name, data):
+        if name == "block.1.npy":
+            data = bytearray(data)
+            data[-1] ^= 0xFF
+            return bytes(data)
+        return data
+
+    _rewrite(p, tmp_path / "x.peeklens", flip)
+    with pytest.raises(FileFormatError, match="checksum"):
+        pl.load(tmp_path / "x.peeklens")
+
+
+def test_future_version_is_refused(acts, tmp_path):
+    p = pl.save(acts, tmp_path / "a.peeklens")
+
+    def bump(name, data):
+        if name == "meta.json":
+            meta = json.loads(data)
+            meta["format_version"] = pio.FORMAT_VERSION + 1
+            return json.dumps(meta)
+        return data
+
+    _rewrite(p, tmp_path / "f.peeklens", bump)
+    with pytest.raises(FileFormatError, match="Upgrade peeklens"):
+        pl.load(tmp_path / "f.peeklens")
+
+
+class Evil:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+def test_pickled_array_is_never_loaded(acts, tmp_path, monkeypatch):
+    import io as _io
+
+    monkeypatch.chdir(tmp_path)
+    p = pl.save(acts, tmp_path / "a.peeklens")
+    buf = _io.BytesIO()
+    np.lib.format.write_array(buf, np.array([Evil()], dtype=object), allow_pickle=True)
+
+    def smuggle(name, data):
+        return buf.getvalue() if name == "block.0.npy" else data
+
+    _rewrite(p, tmp_path / "e.peeklens", smuggle)
+    for verify in (True, False):
+        with pytest.raises(FileFormatError):
+            pl.load(tmp_path / "e.peeklens", verify=verify)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_not_a_peeklens_file(tmp_path):
+    (tmp_path / "x.peeklens").write_text("hello")
+    with pytest.raises(FileFormatError, match="not a peeklens results file"):
+        pl.load(tmp_path / "x.peeklens")
+    with pytest.raises(FileNotFoundError):
+        pl.load(tmp_path / "missing.peeklens")
+    with pytest.raises(pl.InputError, match="save\\(\\) takes"):
+        pl.save({"a": 1}, tmp_path / "y.peeklens")
