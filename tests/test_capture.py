@@ -309,3 +309,18 @@ def test_model_error_names_the_batch():
 def test_estimate_bytes_matches_capture(paper_net):
     est = pl.estimate_bytes(paper_net, torch.rand(2, 1, 28, 28), 10_000, layers=["relu", "relu_1"])
     assert est == {"input:0": 784 * 4 * 10_000, "relu": 1440 * 4 * 10_000, "relu_1": 320 * 4 * 10_000}
+
+
+def test_traced_graph_is_reused_but_sees_new_weights_and_replaced_modules(paper_net):
+    x = torch.rand(6, 1, 28, 28)
+    a = pl.capture(paper_net, x, layers=["relu"], include_input=False, progress=False)
+    with torch.no_grad():
+        paper_net.conv1.weight.mul_(2.0)
+        paper_net.conv1.bias.mul_(2.0)
+    b = pl.capture(paper_net, x, layers=["relu"], include_input=False, progress=False)
+    np.testing.assert_allclose(b["relu"].data, 2 * a["relu"].data, rtol=1e-5, atol=1e-6)
+    paper_net.conv1 = nn.Conv2d(1, 10, 5)  # a new module object: the cached graph must not be used
+    c = pl.capture(paper_net, x, layers=["relu"], include_input=False, progress=False)
+    with torch.no_grad():
+        ref = torch.relu(torch.max_pool2d(paper_net.conv1(x), 2))
+    np.testing.assert_allclose(c["relu"].data, ref.reshape(6, -1).T.numpy(), rtol=1e-5, atol=1e-6)
