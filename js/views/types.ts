@@ -1,0 +1,120 @@
+/**
+ * Plain data the peeklens views draw. No widget or kernel types here: the anywidget glue
+ * (js/widgets) and the JupyterLab document (js/lab) both build these from binary buffers.
+ *
+ * Conventions: matrices are row-major Float32Array; images are channels-last
+ * (height x width x channels) with channels 1 (grey) or 3 (RGB) and values in [0, 1].
+ */
+
+/** `count` images of height x width x channels, one after another. */
+export interface ImageStack {
+  data: Float32Array;
+  count: number;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/** Errors of a rank sweep (rank explorer). */
+export interface RankExplorerData {
+  /** Swept ranks, increasing. */
+  ranks: number[];
+  /** Overall RMSE per rank (same order as `ranks`). */
+  rmse: Float32Array;
+  /** Names of the blocks (input channels and layers). */
+  blockNames: string[];
+  /** Relative error per block and rank: blocks x ranks, row-major. */
+  blockErrors: Float32Array;
+  title?: string;
+}
+
+export interface RankState {
+  /** The current rank (one of `ranks`). */
+  rank: number;
+}
+
+export interface RankCallbacks {
+  onRank?: (rank: number) => void;
+}
+
+/** One factorization's latent images (paper Fig. 2). */
+export interface GalleryData {
+  /** Number of factors (tiles). */
+  rank: number;
+  /** Input-side loadings folded to images, count = rank, each scaled to [0, 1]. */
+  latents: ImageStack;
+  /** The top-k inputs of every factor, count = rank * topK (factor-major), or null. */
+  topInputs: ImageStack | null;
+  topK: number;
+  /** Label counts of each factor's top inputs: rank x nClasses, or null without labels. */
+  histograms: Int32Array | null;
+  nClasses: number;
+  /** Optional class names (default: the class index). Shown as text. */
+  classNames?: string[];
+  /** Optional share of the model energy per factor (sums to 1). */
+  strength?: Float32Array | null;
+  title?: string;
+}
+
+export interface FactorState {
+  /** The selected factor, 0-based; -1 for none. */
+  factor: number;
+}
+
+export interface FactorCallbacks {
+  onFactor?: (factor: number) => void;
+}
+
+/** One layer's loadings O_j. */
+export interface LayerData {
+  name: string;
+  /** Per-sample shape of the layer: [C, H, W], [H, W] or [N]. */
+  shape: number[];
+  /** neurons x rank, row-major, raw (non-negative) loadings. */
+  loadings: Float32Array;
+  /** Share of neurons whose loadings are negligible on every factor (computed here when absent). */
+  unusedShare?: number;
+}
+
+/** Neuron heatmaps of one factorization (paper Fig. 9). */
+export interface HeatmapData {
+  rank: number;
+  layers: LayerData[];
+  /** A neuron is negligible when below threshold * (layer maximum) on every factor; default 0.01. */
+  threshold?: number;
+}
+
+/** One line of the spectrum plot. */
+export interface SpectrumSeries {
+  network: string;
+  layer: string;
+  /** Singular values, decreasing. */
+  values: Float32Array;
+}
+
+export interface SpectrumData {
+  series: SpectrumSeries[];
+  title?: string;
+}
+
+/** One network of a comparison. */
+export interface CompareNetwork {
+  name: string;
+  ranks: number[];
+  rmse: Float32Array;
+  /** Latent images per rank (same order as `ranks`); may be empty. */
+  galleries: GalleryData[];
+}
+
+export interface CompareData {
+  networks: CompareNetwork[];
+  spectra: SpectrumData | null;
+}
+
+/** What every render function returns. */
+export interface ViewHandle<S> {
+  /** Apply a new state (cheap: no re-layout of the data). */
+  update(state: S): void;
+  /** Remove everything the view added and its listeners. */
+  destroy(): void;
+}
