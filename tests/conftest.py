@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
-from torch.nn import functional as F
+
+from peeklens.studies import PaperNet
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,24 +39,7 @@ def mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-class PaperNet(nn.Module):
-    """The classic PyTorch MNIST example network used by the paper (functional forward)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
-        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
-        self.conv2_drop = nn.Dropout2d()
-        self.fc1 = nn.Linear(320, 50)
-        self.fc2 = nn.Linear(50, 10)
-
-    def forward(self, x):
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
-        x = x.view(-1, 320)
-        x = F.relu(self.fc1(x))
-        x = F.dropout(x, training=self.training)
-        return F.log_softmax(self.fc2(x), dim=1)
+# The paper network lives in the package (peeklens.studies.PaperNet); imported above.
 
 
 @pytest.fixture
