@@ -1,0 +1,4 @@
+declare module '*.ipynb' {
+  const notebook: any;
+  export default notebook;
+}

@@ -1,0 +1,400 @@
+/**
+ * The body of a `.peeklens` document: rank explorer, latent image gallery, neuron heatmaps,
+ * spectra and a comparison with other saved results, drawn with the shared views of `js/views`.
+ *
+ * No kernel: arrays are read from the file on demand (see {@link Results}); moving the rank slider
+ * reads the arrays of that rank (cached afterwards). Every name from the file is shown as text.
+ */
+import {
+  clear,
+  CompareNetwork,
+  ensureStyles,
+  fmt,
+  GalleryData,
+  h,
+  HeatmapData,
+  renderCompare,
+  renderLatentGallery,
+  renderNeuronHeatmaps,
+  renderRankExplorer,
+  renderSpectrumPlot,
+  SpectrumData,
+  stackCanvas,
+  ViewHandle
+} from '../../views/index';
+import { Results } from './model';
+import { ByteSource } from './reader';
+
+/** Another saved result in the same folder, offered for comparison. */
+export interface Sibling {
+  /** Name shown (the file name). */
+  name: string;
+  /** Opens it. */
+  open(): Promise<Results>;
+}
+
+export interface PanelOptions {
+  /** Other `.peeklens` files that can be compared with this one. */
+  siblings?: () => Promise<Sibling[]>;
+}
+
+function section(title: string, cls: string): { root: HTMLElement; body: HTMLElement } {
+  const root = h('section', `pl-lab-section ${cls}`);
+  root.appendChild(h('h3', 'pl-lab-h', title));
+  const body = h('div', 'pl-lab-body');
+  root.appendChild(body);
+  return { root, body };
+}
+
+function errorBox(el: HTMLElement, err: unknown): void {
+  clear(el);
+  const box = h('div', 'pl-lab-error');
+  box.textContent = String((err as Error)?.message ?? err);
+  el.appendChild(box);
+}
+
+/** Build the document into `host`. Returns a handle to change the rank from outside and to clean up. */
+export class PeeklensView {
+  readonly node: HTMLElement;
+  rank = 0;
+  factor = 0;
+  private galleries = new Map<number, Promise<GalleryData | null>>();
+  private heatmaps = new Map<number, Promise<HeatmapData>>();
+  private handles: ViewHandle<any>[] = [];
+  private explorer: ViewHandle<{ rank: number }> | null = null;
+  private galleryEl: HTMLElement | null = null;
+  private heatEl: HTMLElement | null = null;
+  private galleryHandle: ViewHandle<{ factor: number }> | null = null;
+  private heatHandle: ViewHandle<{ factor: number }> | null = null;
+  private token = 0;
+  /** Resolves when the views of the current rank are drawn (for tests and callers). */
+  drawn: Promise<void> = Promise.resolve();
+  /** Milliseconds the last redraw after a rank change took. */
+  lastRedrawMs = 0;
+
+  constructor(
+    readonly results: Results,
+    private readonly options: PanelOptions = {}
+  ) {
+    this.node = h('div', 'pl-lab-document pl-view');
+    ensureStyles(this.node.ownerDocument ?? document);
+    this.build();
+  }
+
+  static async fromSource(source: ByteSource, name: string, options: PanelOptions = {}): Promise<PeeklensView> {
+    return new PeeklensView(await Results.open(source, name), options);
+  }
+
+  private build(): void {
+    const r = this.results;
+    const head = h('header', 'pl-lab-header');
+    head.appendChild(h('h2', 'pl-lab-title', r.name));
+    head.appendChild(h('div', 'pl-muted pl-lab-summary', this.summary()));
+    this.node.appendChild(head);
+
+    if (r.hasFits) {
+      this.rank = r.ranks.includes(10) ? 10 : r.ranks[0];
+      const ex = section('Rank explorer', 'pl-lab-explorer');
+      this.node.appendChild(ex.root);
+      const data = r.rankExplorerData();
+      data.title = r.type === 'Sweep' ? `${r.ranks.length} ranks swept` : `one factorization (rank ${r.ranks[0]})`;
+      this.explorer = renderRankExplorer(ex.body, data, { rank: this.rank }, { onRank: k => this.setRank(k) });
+      this.handles.push(this.explorer);
+
+      const gal = section('Latent images', 'pl-lab-gallery');
+      this.galleryEl = gal.body;
+      if (r.inputBlocks.length) {
+        this.node.appendChild(gal.root);
+      }
+      const heat = section('Neuron heatmaps', 'pl-lab-heatmaps');
+      this.heatEl = heat.body;
+      if (r.layerBlocks.length) {
+        this.node.appendChild(heat.root);
+      }
+      this.setRank(this.rank, true);
+    } else if (r.type === 'Spectrum') {
+      const sp = section('Spectrum', 'pl-lab-spectrum');
+      this.node.appendChild(sp.root);
+      void this.drawSpectrum(sp.body);
+    } else if (r.type === 'Activations') {
+      const act = section('Activations', 'pl-lab-activations');
+      this.node.appendChild(act.root);
+      void this.drawActivations(act.body);
+    }
+
+    if (r.hasFits || r.type === 'Spectrum') {
+      const cmp = section('Compare', 'pl-lab-compare');
+      this.node.appendChild(cmp.root);
+      this.buildCompare(cmp.body);
+    }
+  }
+
+  private summary(): string {
+    const r = this.results;
+    const m = r.meta;
+    const parts = [r.type];
+    if (r.hasFits) {
+      parts.push(r.type === 'Sweep' ? `ranks ${r.ranks.join(', ')}` : `rank ${r.ranks[0]}`);
+      const s = r.fit(r.ranks[0]).settings || {};
+      if (s.solver) {
+        parts.push(`solver ${s.solver}`);
+      }
+      if (m.interrupted) {
+        parts.push('interrupted (finished ranks kept)');
+      }
+    }
+    const n = r.nSamples;
+    if (n) {
+      parts.push(`${n} samples`);
+    }
+    const blocks = r.blocks;
+    if (blocks.length) {
+      parts.push(
+        `blocks: ${blocks.map(b => `${b.name} (${b.kind}, ${b.shape.join('×')})`).join(', ')}`
+      );
+    }
+    parts.push(`peeklens ${m.peeklens ?? '?'}, torch ${m.torch ?? '?'}, saved ${m.created ?? '?'}`);
+    return parts.join(' · ');
+  }
+
+  private gallery(rank: number): Promise<GalleryData | null> {
+    let p = this.galleries.get(rank);
+    if (!p) {
+      p = this.results.galleryData(rank);
+      this.galleries.set(rank, p);
+      p.catch(() => this.galleries.delete(rank));
+    }
+    return p;
+  }
+
+  private heatmap(rank: number): Promise<HeatmapData> {
+    let p = this.heatmaps.get(rank);
+    if (!p) {
+      p = this.results.heatmapData(rank);
+      this.heatmaps.set(rank, p);
+      p.catch(() => this.heatmaps.delete(rank));
+    }
+    return p;
+  }
+
+  /** Show another rank: the explorer marker, the gallery and the heatmaps follow. */
+  setRank(rank: number, force = false): Promise<void> {
+    if (!this.results.ranks.includes(rank)) {
+      return this.drawn;
+    }
+    if (rank === this.rank && !force) {
+      return this.drawn;
+    }
+    this.rank = rank;
+    this.node.dataset.rank = String(rank);
+    this.explorer?.update({ rank });
+    if (this.factor >= rank) {
+      this.factor = 0;
+    }
+    const token = ++this.token;
+    const t0 = performance.now();
+    const r = this.results;
+    this.drawn = (async () => {
+      const [g, hm] = await Promise.all([
+        r.inputBlocks.length ? this.gallery(rank).catch(e => e as Error) : Promise.resolve(null),
+        r.layerBlocks.length ? this.heatmap(rank).catch(e => e as Error) : Promise.resolve(null)
+      ]);
+      if (token !== this.token) {
+        return;
+      }
+      if (this.galleryEl && g) {
+        this.galleryHandle?.destroy();
+        this.galleryHandle = null;
+        if (g instanceof Error) {
+          errorBox(this.galleryEl, g);
+        } else {
+          this.galleryHandle = renderLatentGallery(this.galleryEl, g, { factor: this.factor }, {
+            onFactor: f => this.setFactor(f)
+          });
+        }
+      }
+      if (this.heatEl && hm) {
+        this.heatHandle?.destroy();
+        this.heatHandle = null;
+        if (hm instanceof Error) {
+          errorBox(this.heatEl, hm);
+        } else {
+          this.heatHandle = renderNeuronHeatmaps(this.heatEl, hm, { factor: this.factor }, {
+            onFactor: f => this.setFactor(f)
+          });
+        }
+      }
+      this.lastRedrawMs = performance.now() - t0;
+      this.node.dataset.drawnRank = String(rank);
+    })();
+    return this.drawn;
+  }
+
+  /** Select a factor: the gallery highlight and the heatmaps' spatial maps follow. */
+  setFactor(factor: number): void {
+    if (factor < 0 || factor >= this.rank) {
+      return;
+    }
+    this.factor = factor;
+    this.node.dataset.factor = String(factor);
+    this.galleryHandle?.update({ factor });
+    this.heatHandle?.update({ factor });
+  }
+
+  private async drawSpectrum(el: HTMLElement): Promise<void> {
+    try {
+      const data = (await this.results.spectrumData(this.results.name)) as SpectrumData;
+      const plot = h('div');
+      el.appendChild(plot);
+      this.handles.push(renderSpectrumPlot(plot, data));
+      const m = this.results.meta;
+      const table = h('table', 'pl-lab-table');
+      const head = h('tr');
+      ['block', 'entropy effective rank', 'stable rank', 'method'].forEach(t => head.appendChild(h('th', '', t)));
+      table.appendChild(head);
+      (m.names as string[]).forEach((n, i) => {
+        const row = h('tr');
+        row.appendChild(h('td', '', n));
+        row.appendChild(h('td', '', fmt(Number(m.entropy_rank?.[i]), 4)));
+        row.appendChild(h('td', '', fmt(Number(m.stable_rank?.[i]), 4)));
+        row.appendChild(h('td', '', String(m.method?.[i] ?? '')));
+        table.appendChild(row);
+      });
+      el.appendChild(table);
+    } catch (e) {
+      errorBox(el, e);
+    }
+  }
+
+  private async drawActivations(el: HTMLElement): Promise<void> {
+    const r = this.results;
+    const table = h('table', 'pl-lab-table');
+    const head = h('tr');
+    ['block', 'kind', 'shape', 'features'].forEach(t => head.appendChild(h('th', '', t)));
+    table.appendChild(head);
+    for (const b of r.blocks) {
+      const row = h('tr');
+      [b.name, b.kind, b.shape.join('×'), String(b.n_features)].forEach(t => row.appendChild(h('td', '', t)));
+      table.appendChild(row);
+    }
+    el.appendChild(table);
+    el.appendChild(
+      h('p', 'pl-muted', 'Factorize these activations in a notebook (pl.sweep) and save the sweep to explore factors here.')
+    );
+    try {
+      const s = await r.sampleImages(32);
+      if (s) {
+        el.appendChild(h('h4', '', `First ${s.images.count} inputs`));
+        const grid = h('div', 'pl-gallery');
+        for (let i = 0; i < s.images.count; i++) {
+          const tile = h('div', 'pl-map');
+          tile.appendChild(stackCanvas(s.images, i, 40));
+          if (s.labels) {
+            tile.appendChild(h('span', '', String(s.labels[i])));
+          }
+          grid.appendChild(tile);
+        }
+        el.appendChild(grid);
+      }
+    } catch (e) {
+      errorBox(el, e);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- compare
+  private buildCompare(el: HTMLElement): void {
+    const intro = h(
+      'p',
+      'pl-muted',
+      'Overlay other saved results from this folder (sweeps of networks trained differently, spectra).'
+    );
+    el.appendChild(intro);
+    const list = h('div', 'pl-lab-siblings');
+    el.appendChild(list);
+    const button = h('button', 'jp-mod-styled jp-mod-accept pl-lab-compare-button', 'Compare');
+    button.disabled = true;
+    el.appendChild(button);
+    const out = h('div', 'pl-lab-compare-out');
+    el.appendChild(out);
+    const boxes: { box: HTMLInputElement; sib: Sibling }[] = [];
+    const load = async () => {
+      const sibs = this.options.siblings ? await this.options.siblings() : [];
+      clear(list);
+      if (!sibs.length) {
+        list.appendChild(h('span', 'pl-muted', 'No other .peeklens files in this folder.'));
+      }
+      for (const sib of sibs) {
+        const lab = h('label', 'pl-lab-sibling');
+        const box = h('input');
+        box.type = 'checkbox';
+        box.checked = true;
+        lab.appendChild(box);
+        lab.appendChild(document.createTextNode(' ' + sib.name));
+        list.appendChild(lab);
+        boxes.push({ box, sib });
+      }
+      button.disabled = false;
+    };
+    load().catch(e => errorBox(list, e));
+    button.addEventListener('click', () => {
+      const chosen = boxes.filter(b => b.box.checked).map(b => b.sib);
+      button.disabled = true;
+      this.drawCompare(out, chosen).finally(() => (button.disabled = false));
+    });
+  }
+
+  private async network(r: Results): Promise<CompareNetwork | null> {
+    if (!r.hasFits) {
+      return null;
+    }
+    const ex = r.rankExplorerData();
+    const galleries: GalleryData[] = [];
+    if (r.inputBlocks.length) {
+      for (const k of r.ranks) {
+        const g = await r.latentGallery(k);
+        if (g) {
+          galleries.push(g);
+        }
+      }
+    }
+    return { name: r.name, ranks: r.ranks, rmse: ex.rmse, galleries: galleries.length === r.ranks.length ? galleries : [] };
+  }
+
+  /** Draw the comparison of this file with `others`. */
+  async drawCompare(out: HTMLElement, others: Sibling[]): Promise<void> {
+    clear(out);
+    out.appendChild(h('span', 'pl-muted', 'loading…'));
+    try {
+      const all = [this.results, ...(await Promise.all(others.map(s => s.open())))];
+      const networks: CompareNetwork[] = [];
+      const spectra: SpectrumData = { series: [] };
+      for (const r of all) {
+        const n = await this.network(r);
+        if (n) {
+          networks.push(n);
+        }
+        const sp = await r.spectrumData(r.name);
+        if (sp) {
+          spectra.series.push(...sp.series);
+        }
+      }
+      clear(out);
+      const host = h('div');
+      out.appendChild(host);
+      this.handles.push(
+        renderCompare(host, { networks, spectra: spectra.series.length ? spectra : null }, { rank: this.rank })
+      );
+    } catch (e) {
+      errorBox(out, e);
+    }
+  }
+
+  dispose(): void {
+    for (const hd of this.handles) {
+      hd.destroy();
+    }
+    this.galleryHandle?.destroy();
+    this.heatHandle?.destroy();
+    this.handles = [];
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * The browser-side reader and derived views against files written by `pl.save` and the views that
+ * `peeklens.views` derives from them (tests/labextension/make_fixtures.py writes both).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { classHistograms, inputImages, latentImages, spatialMaps, topInputs, utilisation } from '../src/derive';
+import { Results } from '../src/model';
+import { BufferSource, FileFormatError, HttpRangeSource, parseNpy, PeeklensFile, ZipIndex } from '../src/reader';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+let dir = '';
+let expected: any;
+
+function python(): string {
+  if (process.env.PEEKLENS_PYTHON) return process.env.PEEKLENS_PYTHON;
+  const venv = path.join(repo, '.venv', 'bin', 'python');
+  return existsSync(venv) ? venv : 'python3';
+}
+
+beforeAll(() => {
+  dir = process.env.PEEKLENS_FIXTURES ?? '';
+  if (!dir || !existsSync(path.join(dir, 'expected.json'))) {
+    dir = dir || mkdtempSync(path.join(tmpdir(), 'peeklens-fixtures-'));
+    execFileSync(python(), [path.join(repo, 'tests', 'labextension', 'make_fixtures.py'), dir], { stdio: 'inherit' });
+  }
+  expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf-8'));
+}, 120_000);
+
+function bytes(name: string): Uint8Array {
+  return new Uint8Array(readFileSync(path.join(dir, name)));
+}
+
+async function open(name: string): Promise<Results> {
+  return Results.open(new BufferSource(bytes(name)), name);
+}
+
+function close(actual: ArrayLike<number>, want: number[], tol = 1e-5): void {
+  expect(actual.length).toBe(want.length);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(actual[i] - want[i]));
+  expect(worst).toBeLessThan(tol);
+}
+
+/** A fetch that serves a buffer and honours Range, counting bytes. */
+function rangeServer(buf: Uint8Array, honourRange = true) {
+  return async (_url: string, init?: RequestInit) => {
+    const range = (init?.headers as Record<string, string>)?.Range;
+    const m = range ? /bytes=(\d+)-(\d*)/.exec(range) : null;
+    if (!honourRange || !m) return new Response(buf.slice(), { status: 200 });
+    const start = Number(m[1]);
+    const end = m[2] ? Math.min(Number(m[2]) + 1, buf.length) : buf.length;
+    return new Response(buf.slice(start, end), {
+      status: 206,
+      headers: { 'Content-Range': `bytes ${start}-${end - 1}/${buf.length}` },
+    });
+  };
+}
+
+describe('npy', () => {
+  it('parses float32 C-order and Fortran-order arrays and refuses object arrays', () => {
+    const enc = new TextEncoder();
+    const make = (header: string, payload: Uint8Array) => {
+      let h = header;
+      while ((10 + h.length + 1) % 64) h += ' ';
+      h += '\n';
+      const out = new Uint8Array(10 + h.length + payload.length);
+      out.set([0x93, ...enc.encode('NUMPY'), 1, 0, h.length & 255, h.length >> 8]);
+      out.set(enc.encode(h), 10);
+      out.set(payload, 10 + h.length);
+      return out;
+    };
+    const f = new Float32Array([1, 2, 3, 4, 5, 6]);
+    const c = parseNpy(make("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", new Uint8Array(f.buffer)));
+    expect(c.shape).toEqual([2, 3]);
+    expect(Array.from(c.data)).toEqual([1, 2, 3, 4, 5, 6]);
+    const fo = parseNpy(make("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", new Uint8Array(f.buffer)));
+    expect(Array.from(fo.data)).toEqual([1, 3, 5, 2, 4, 6]);
+    const i8 = parseNpy(make("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", new Uint8Array(new BigInt64Array([7n, -2n]).buffer)));
+    expect(Array.from(i8.data)).toEqual([7, -2]);
+    expect(() => parseNpy(make("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", new Uint8Array(16)))).toThrow(/pickle/);
+    expect(() => parseNpy(make("{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }", new Uint8Array(f.buffer)))).toThrow(/truncated/);
+  });
+});
+
+describe('zip and metadata', () => {
+  it('reads stored and deflated files written by pl.save', async () => {
+    for (const name of ['sweep.peeklens', 'sweep_deflate.peeklens']) {
+      const r = await open(name);
+      expect(r.type).toBe('Sweep');
+      expect(r.ranks).toEqual(expected.sweep.ranks);
+      const F = await r.F(3);
+      expect([F.rows, F.cols]).toEqual([60, 3]);
+      expect(Array.from(await r.labels() as Float64Array)).toEqual(expected.sweep.labels);
+    }
+  });
+
+  it('reads only the entries a view needs through HTTP range requests', async () => {
+    const buf = bytes('sweep.peeklens');
+    const src = new HttpRangeSource('/files/sweep.peeklens', rangeServer(buf));
+    const r = await Results.open(src, 'sweep.peeklens');
+    const afterOpen = src.bytesFetched;
+    expect(afterOpen).toBeLessThanOrEqual(16384 + 1);
+    r.rankExplorerData(); // metadata only: no further requests
+    expect(src.bytesFetched).toBe(afterOpen);
+    await r.heatmapData(2);
+    expect(r.file.loadedKeys.sort()).toEqual(['r2.W.1', 'r2.W.2']);
+    // Only those two entries (plus a little header slack each) came over the wire.
+    const sizes = ['r2.W.1.npy', 'r2.W.2.npy'].map((k) => r.file.zip.entries.get(k)!.compressedSize);
+    expect(src.bytesFetched - afterOpen).toBeLessThanOrEqual(sizes[0] + sizes[1] + 2 * 400);
+  });
+
+  it('falls back to the whole body when the server ignores Range', async () => {
+    const buf = bytes('sweep.peeklens');
+    const src = new HttpRangeSource('/f', rangeServer(buf, false));
+    const r = await Results.open(src, 'sweep.peeklens');
+    await r.galleryData(4);
+    expect(src.requests).toBe(1);
+  });
+
+  it('refuses truncated, tampered, foreign and future files with FileFormatError', async () => {
+    const buf = bytes('sweep.peeklens');
+    await expect(open('nope')).rejects.toThrow();
+    await expect(Results.open(new BufferSource(buf.slice(0, buf.length - 200)), 't')).rejects.toBeInstanceOf(FileFormatError);
+    await expect(Results.open(new BufferSource(new TextEncoder().encode('hello world, not a zip file at all')), 'x')).rejects.toThrow(/not a peeklens/);
+
+    // Flip one byte inside an array: the SHA-256 check catches it.
+    const zip = await ZipIndex.open(new BufferSource(buf));
+    const e = zip.entries.get('r2.F.npy')!;
+    const bad = buf.slice();
+    bad[e.localOffset + 30 + e.name.length + 200] ^= 0xff;
+    const r = await Results.open(new BufferSource(bad), 'bad');
+    await expect(r.F(2)).rejects.toThrow(/checksum/);
+
+    // A future format version.
+    const f = await PeeklensFile.open(new BufferSource(buf), 'ok');
+    expect(f.meta.format_version).toBe(1);
+  });
+});
+
+describe('derived views match peeklens.views', () => {
+  it('latent images, top inputs, input images, histograms, utilisation and spatial maps', async () => {
+    const r = await open('sweep.peeklens');
+    for (const rank of expected.sweep.ranks) {
+      const want = expected.sweep.fits[String(rank)];
+      const F = await r.F(rank);
+      const P = await r.loadings(rank, 'input:0');
+      const lat = latentImages([P], [8, 8]);
+      expect([lat.count, lat.height, lat.width]).toEqual(want.latent.shape);
+      close(lat.data, want.latent.data);
+      expect(Array.from(topInputs(F, 8))).toEqual(want.top8.flat());
+      const hist = classHistograms(F, (await r.labels())!, 50);
+      expect(Array.from(hist.counts)).toEqual(want.hist50.flat());
+      const inp = await r.inputs();
+      const top3 = topInputs(F, 3);
+      const imgs = inputImages(inp!.data, [8, 8], top3);
+      close(imgs.data, want.top3_images.data);
+      for (const b of r.layerBlocks) {
+        const O = await r.loadings(rank, b.name);
+        const u = utilisation(O, b.shape, 0.2);
+        expect(u.unusedShare).toBeCloseTo(want.layers[b.name]['unused_share_0.2'], 6);
+        if (b.shape.length === 3) expect(u.unusedChannels).toEqual(want.layers[b.name]['unused_channels_0.2']);
+        const sm = spatialMaps(O, b.shape, 1);
+        expect(sm.shape).toEqual(want.layers[b.name].spatial1.shape);
+        close(sm.data, want.layers[b.name].spatial1.data);
+      }
+      const g = await r.galleryData(rank);
+      close(g!.strength!, want.strength);
+    }
+    const ex = r.rankExplorerData();
+    close(ex.rmse, expected.sweep.ranks.map((k: number) => expected.sweep.fits[String(k)].rmse));
+    expect(ex.blockNames).toEqual(['input:0', 'conv <b>1</b>', 'fc']);
+  });
+
+  it('RGB inputs fold into (rank, H, W, 3) latent images', async () => {
+    const r = await open('rgb_fit.peeklens');
+    expect(r.type).toBe('Factorization');
+    const g = await r.galleryData(3);
+    expect(g!.latents.channels).toBe(3);
+    close(g!.latents.data, expected.rgb_fit.latent.data);
+    expect(g!.histograms).toBeNull();
+    close(g!.topInputs!.data.length === 0 ? [] : [g!.topK], [8]);
+  });
+
+  it('Activations and Spectrum files', async () => {
+    const a = await open('acts.peeklens');
+    expect(a.type).toBe('Activations');
+    expect(a.blocks.map((b) => b.name)).toEqual(expected.acts.names);
+    const s = await a.sampleImages(3);
+    expect(s!.images.count).toBe(3);
+    const sp = await open('spectrum.peeklens');
+    const data = await sp.spectrumData('net');
+    for (const series of data!.series) close(series.values, expected.spectrum[series.layer], 1e-4);
+  });
+});
