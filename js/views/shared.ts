@@ -154,7 +154,7 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const raw = (hi - lo) / Math.max(1, count);
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const norm = raw / mag;
-  const step = (norm >= 5 ? 10 : norm >= 2 ? 5 : norm >= 1 ? 2 : 1) * mag;
+  const step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
   const out: number[] = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
   return out;
@@ -281,8 +281,12 @@ export function lineChart(series: Series[], opts: LineChartOptions = {}): { svg:
     const lg = svg("g", { class: "pl-legend", "font-size": 10, fill: "currentColor" });
     series.forEach((s, i) => {
       const ly = top + 4 + i * 13;
-      lg.appendChild(svg("line", { x1: right - 110, y1: ly, x2: right - 96, y2: ly, stroke: s.color ?? colour(i), "stroke-width": 2, ...(s.dash ? { "stroke-dasharray": s.dash } : {}) }));
-      lg.appendChild(svgText(right - 92, ly + 3, s.name.length > 18 ? s.name.slice(0, 17) + "…" : s.name));
+      lg.appendChild(svg("line", { x1: right - 140, y1: ly, x2: right - 126, y2: ly, stroke: s.color ?? colour(i), "stroke-width": 2, ...(s.dash ? { "stroke-dasharray": s.dash } : {}) }));
+      const label = svgText(right - 122, ly + 3, s.name.length > 24 ? s.name.slice(0, 23) + "…" : s.name);
+      const tip = svg("title");
+      tip.textContent = s.name;
+      label.appendChild(tip);
+      lg.appendChild(label);
     });
     root.appendChild(lg);
   }

@@ -55,7 +55,17 @@ __all__ = [
     "FileFormatError",
     "CaptureError",
     "DeviceError",
+    # notebook
+    "show",
 ]
+
+
+def show(obj, **kwargs) -> None:
+    """Display ``obj`` as an interactive notebook widget (Sweep/Factorization: dashboard;
+    Spectrum: spectrum plot; dict of Sweeps: comparison). See :mod:`peeklens.widgets`."""
+    from .widgets import show as _show
+
+    _show(obj, **kwargs)
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython

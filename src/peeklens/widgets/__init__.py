@@ -1,0 +1,397 @@
+"""Interactive notebook widgets (anywidget) for activations, factorizations, sweeps and spectra.
+
+The drawing is TypeScript in ``js/`` (bundled to ``peeklens/static/*.js`` by ``pip install``);
+the classes here only turn results into synced traits. Numbers travel as binary float32
+buffers; every rank of a sweep is sent once, so moving the rank slider redraws in the browser
+without a round trip to the kernel, and a saved notebook (with widget state) shows the views again.
+
+>>> import numpy as np, peeklens as pl
+>>> from peeklens.widgets import Dashboard
+>>> rng = np.random.default_rng(0)
+>>> acts = pl.Activations.from_arrays({"input:0": rng.random((16, 30)), "relu": rng.random((8, 30))},
+...                                   shapes={"input:0": (4, 4)})
+>>> dash = Dashboard(pl.sweep(acts, ranks=[2, 3], max_iter=5, progress=False))
+>>> dash.rank, dash.explorer.ranks
+(2, [2, 3])
+>>> dash.rank = 3
+>>> dash.gallery.rank, dash.heatmaps.rank
+(3, 3)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import anywidget
+import ipywidgets
+import traitlets as t
+
+from ..activations import Activations
+from ..errors import InputError
+from ..results import Factorization, Sweep
+from ..spectra import Spectrum
+from . import _payload
+from ._html import summary_html
+
+__all__ = [
+    "RankExplorer",
+    "LatentGallery",
+    "NeuronHeatmaps",
+    "SpectrumPlot",
+    "Compare",
+    "Dashboard",
+    "show",
+    "widget_for",
+    "summary_html",
+    "STATIC",
+]
+
+#: Where ``pip install`` puts the bundles built from ``js/widgets/*.ts``.
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def _bundle(name: str):
+    """The ES module of one widget, or a module that says how to build it when missing."""
+    path = STATIC / f"{name}.js"
+    if path.exists():
+        return path
+    msg = (f"peeklens: the widget bundle {name}.js is missing from {STATIC}. "
+           "Reinstall with Node.js available: npm ci && pip install -e .")
+    return ("export default { render({ el }) { const d = document.createElement('pre'); "
+            f"d.textContent = {msg!r}; el.appendChild(d); }} }};")
+
+
+class _RankMixin:
+    """Shared rank validation: the rank must be one of the swept ranks."""
+
+    def _check_rank(self, rank: int) -> int:
+        rank = int(rank)
+        if self.ranks and rank not in self.ranks:
+            raise InputError(f"rank {rank} is not in this sweep; ranks are {list(self.ranks)}")
+        return rank
+
+
+class RankExplorer(_RankMixin, anywidget.AnyWidget):
+    """A slider over the swept ranks with the RMSE-vs-rank curve and the relative error per block.
+
+    Parameters
+    ----------
+    sweep : Sweep or Factorization
+    rank : int, optional
+        The rank shown first (default: the smallest).
+
+    Attributes
+    ----------
+    rank : int
+        The current rank; moves with the slider (observe it with ``explorer.observe(f, "rank")``).
+    """
+
+    _esm = _bundle("rank_explorer")
+    ranks = t.List(t.Int()).tag(sync=True)
+    rank = t.Int(0).tag(sync=True)
+    rmse = t.Bytes(b"").tag(sync=True)
+    block_names = t.List(t.Unicode()).tag(sync=True)
+    block_errors = t.Bytes(b"").tag(sync=True)
+    title = t.Unicode("").tag(sync=True)
+
+    def __init__(self, sweep, rank: int | None = None, *, title: str = "", **kwargs) -> None:
+        self.sweep = _payload.as_sweep(sweep)
+        p = _payload.explorer_payload(self.sweep)
+        super().__init__(**p, rank=p["ranks"][0], title=title, **kwargs)
+        if rank is not None:
+            self.rank = rank
+
+    @t.validate("rank")
+    def _valid_rank(self, proposal):
+        return self._check_rank(proposal["value"])
+
+    @property
+    def fit(self) -> Factorization:
+        """The factorization at the current rank."""
+        return self.sweep[self.rank]
+
+
+class LatentGallery(_RankMixin, anywidget.AnyWidget):
+    """One tile per factor (paper Fig. 2): the folded input-side loadings, the top-k inputs
+    (from F) and the class histogram of those inputs when labels exist. Clicking selects a factor.
+
+    Parameters
+    ----------
+    sweep : Sweep or Factorization
+    rank : int, optional
+    top_k : int, default 8
+        Top inputs shown per factor.
+    hist_k : int, default 50
+        Top inputs counted in each factor's class histogram.
+    class_names : list of str, optional
+        Names of the label classes (shown as text).
+    """
+
+    _esm = _bundle("latent_gallery")
+    ranks = t.List(t.Int()).tag(sync=True)
+    rank = t.Int(0).tag(sync=True)
+    factor = t.Int(0).tag(sync=True)
+    image_shape = t.List(t.Int()).tag(sync=True)
+    top_k = t.Int(0).tag(sync=True)
+    n_classes = t.Int(0).tag(sync=True)
+    class_names = t.List(t.Unicode()).tag(sync=True)
+    fits = t.List(t.Dict()).tag(sync=True)
+
+    def __init__(self, sweep, rank: int | None = None, *, top_k: int = 8, hist_k: int = 50,
+                 class_names=None, **kwargs) -> None:
+        self.sweep = _payload.as_sweep(sweep)
+        p = _payload.gallery_payload(self.sweep, top_k=top_k, hist_k=hist_k, class_names=class_names)
+        ranks = list(self.sweep.ranks)
+        super().__init__(**p, ranks=ranks, rank=ranks[0], **kwargs)
+        if rank is not None:
+            self.rank = rank
+
+    @t.validate("rank")
+    def _valid_rank(self, proposal):
+        return self._check_rank(proposal["value"])
+
+    @t.validate("factor")
+    def _valid_factor(self, proposal):
+        f = int(proposal["value"])
+        if f < 0:
+            raise InputError(f"factor must be >= 0, got {f}")
+        return f
+
+    @t.observe("rank")
+    def _clamp_factor(self, change):
+        if self.factor >= change["new"]:
+            self.factor = change["new"] - 1
+
+    @property
+    def fit(self) -> Factorization:
+        """The factorization at the current rank."""
+        return self.sweep[self.rank]
+
+
+class NeuronHeatmaps(_RankMixin, anywidget.AnyWidget):
+    """Per layer the neurons x factors matrix O_j (paper Fig. 9), the selected factor's
+    per-channel spatial maps (hover: channel, position, value) and the share of unused neurons.
+
+    Parameters
+    ----------
+    sweep : Sweep or Factorization
+    rank : int, optional
+    layers : list of str, optional
+        Layer blocks to show (default: every layer block).
+    threshold : float, default 0.01
+        A neuron is unused when its loadings are below ``threshold`` x the layer maximum on every factor.
+    """
+
+    _esm = _bundle("neuron_heatmaps")
+    ranks = t.List(t.Int()).tag(sync=True)
+    rank = t.Int(0).tag(sync=True)
+    factor = t.Int(0).tag(sync=True)
+    layer_names = t.List(t.Unicode()).tag(sync=True)
+    layer_shapes = t.List(t.List(t.Int())).tag(sync=True)
+    threshold = t.Float(0.01).tag(sync=True)
+    fits = t.List(t.Dict()).tag(sync=True)
+
+    def __init__(self, sweep, rank: int | None = None, *, layers=None, threshold: float = 0.01, **kwargs) -> None:
+        self.sweep = _payload.as_sweep(sweep)
+        p = _payload.heatmap_payload(self.sweep, layers=layers, threshold=threshold)
+        ranks = list(self.sweep.ranks)
+        super().__init__(**p, ranks=ranks, rank=ranks[0], **kwargs)
+        if rank is not None:
+            self.rank = rank
+
+    @t.validate("rank")
+    def _valid_rank(self, proposal):
+        return self._check_rank(proposal["value"])
+
+    @t.validate("factor")
+    def _valid_factor(self, proposal):
+        f = int(proposal["value"])
+        if f < 0:
+            raise InputError(f"factor must be >= 0, got {f}")
+        return f
+
+    @t.observe("rank")
+    def _clamp_factor(self, change):
+        if self.factor >= change["new"]:
+            self.factor = change["new"] - 1
+
+    @property
+    def fit(self) -> Factorization:
+        return self.sweep[self.rank]
+
+
+class SpectrumPlot(anywidget.AnyWidget):
+    """Top singular values per layer on a semi-log axis, several networks overlaid.
+
+    Parameters
+    ----------
+    spectra : Spectrum or dict of str to Spectrum
+        From ``pl.spectrum(acts)``; a dict overlays several networks (keys are their names).
+    layers : list of str, optional
+        Blocks to show (default: all).
+    k : int, optional
+        Show only the top ``k`` values.
+    """
+
+    _esm = _bundle("spectrum_plot")
+    series = t.List(t.Dict()).tag(sync=True)
+    title = t.Unicode("").tag(sync=True)
+
+    def __init__(self, spectra, *, layers=None, k: int | None = None, title: str = "", **kwargs) -> None:
+        super().__init__(series=_payload.spectrum_series(spectra, layers=layers, k=k), title=title, **kwargs)
+
+
+class Compare(anywidget.AnyWidget):
+    """Several networks side by side: RMSE-vs-rank curves in one chart, spectra in one chart per
+    layer, and their latent galleries next to each other at the chosen rank.
+
+    Parameters
+    ----------
+    sweeps : dict of str to Sweep
+        e.g. ``{"25%": sweep25, "100%": sweep100}``.
+    spectra : dict of str to Spectrum, optional
+    layers : list of str, optional
+        Spectrum blocks to show.
+    """
+
+    _esm = _bundle("compare")
+    rank = t.Int(0).tag(sync=True)
+    networks = t.List(t.Dict()).tag(sync=True)
+    image_shape = t.List(t.Int()).tag(sync=True)
+    series = t.List(t.Dict()).tag(sync=True)
+
+    def __init__(self, sweeps: Mapping[str, Sweep], spectra=None, *, layers=None, rank: int | None = None,
+                 **kwargs) -> None:
+        nets, shape = _payload.compare_networks(sweeps)
+        self.sweeps = {str(k): _payload.as_sweep(v) for k, v in sweeps.items()}
+        series = _payload.spectrum_series(spectra, layers=layers) if spectra is not None else []
+        all_ranks = sorted({r for n in nets for r in n["ranks"]})
+        super().__init__(networks=nets, image_shape=shape, series=series, rank=all_ranks[0], **kwargs)
+        if rank is not None:
+            self.rank = rank
+
+    @t.validate("rank")
+    def _valid_rank(self, proposal):
+        r = int(proposal["value"])
+        ranks = sorted({x for n in self.networks for x in n["ranks"]})
+        if ranks and r not in ranks:
+            raise InputError(f"rank {r} was swept by none of the networks; ranks are {ranks}")
+        return r
+
+
+class Dashboard(ipywidgets.VBox):
+    """Rank explorer, latent gallery, neuron heatmaps and (optionally) spectra of one sweep, linked:
+    the rank slider drives every view and clicking a tile selects the factor of the heatmaps.
+
+    The links are made in the browser (``ipywidgets.jslink``), so they also work in a saved
+    notebook without a kernel; ``dashboard.rank`` and ``dashboard.factor`` read and set them from Python.
+
+    Parameters
+    ----------
+    sweep : Sweep or Factorization
+    spectrum : Spectrum or dict of str to Spectrum, optional
+    rank : int, optional
+    top_k : int, default 8
+    layers : list of str, optional
+        Layers for the heatmaps.
+    class_names : list of str, optional
+    """
+
+    def __init__(self, sweep, spectrum=None, *, rank: int | None = None, top_k: int = 8, layers=None,
+                 class_names=None, **kwargs) -> None:
+        self.sweep = _payload.as_sweep(sweep)
+        self.explorer = RankExplorer(self.sweep, title="Rank explorer")
+        first = next(iter(self.sweep.values()))
+        self.gallery = LatentGallery(self.sweep, top_k=top_k, class_names=class_names) if first.input_names else None
+        has_layers = bool(layers) or any(n not in first.input_names for n in first.blocks)
+        self.heatmaps = NeuronHeatmaps(self.sweep, layers=layers) if has_layers else None
+        self.spectrum = SpectrumPlot(spectrum) if spectrum is not None else None
+        self._links = []
+        for w in (self.gallery, self.heatmaps):
+            if w is not None:
+                self._links.append(ipywidgets.jslink((self.explorer, "rank"), (w, "rank")))
+        if self.gallery is not None and self.heatmaps is not None:
+            self._links.append(ipywidgets.jslink((self.gallery, "factor"), (self.heatmaps, "factor")))
+        views = [w for w in (self.gallery, self.heatmaps) if w is not None]
+        for w in views:
+            w.layout = ipywidgets.Layout(flex="1 1 420px", min_width="320px")
+        row = ipywidgets.HBox(views, layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+        children = [self.explorer, row] + ([self.spectrum] if self.spectrum is not None else [])
+        super().__init__(children=children, **kwargs)
+        self.add_class("peeklens-dashboard")
+        # keep the Python side consistent when the kernel sets the rank/factor (no browser needed)
+        self.explorer.observe(self._sync_rank, "rank")
+        if self.gallery is not None and self.heatmaps is not None:
+            self.gallery.observe(lambda c: setattr(self.heatmaps, "factor", c["new"]), "factor")
+            self.heatmaps.observe(lambda c: setattr(self.gallery, "factor", c["new"]), "factor")
+        if rank is not None:
+            self.rank = rank
+
+    def _sync_rank(self, change) -> None:
+        for w in (self.gallery, self.heatmaps):
+            if w is not None and w.rank != change["new"]:
+                w.rank = change["new"]
+
+    @property
+    def rank(self) -> int:
+        """The current rank (moves with the slider)."""
+        return self.explorer.rank
+
+    @rank.setter
+    def rank(self, value: int) -> None:
+        self.explorer.rank = value
+
+    @property
+    def factor(self) -> int:
+        """The selected factor (click a gallery tile or a heatmap row)."""
+        w = self.gallery or self.heatmaps
+        return w.factor if w is not None else 0
+
+    @factor.setter
+    def factor(self, value: int) -> None:
+        for w in (self.gallery, self.heatmaps):
+            if w is not None:
+                w.factor = value
+
+    @property
+    def fit(self) -> Factorization:
+        """The factorization at the current rank."""
+        return self.sweep[self.rank]
+
+
+def widget_for(obj, **kwargs):
+    """The widget that shows ``obj``: a Dashboard for a Sweep or Factorization, a SpectrumPlot for a
+    Spectrum (or a dict of them), a Compare for a dict of Sweeps, an HTML summary for Activations."""
+    if isinstance(obj, (Sweep, Factorization)):
+        return Dashboard(obj, **kwargs)
+    if isinstance(obj, Spectrum):
+        return SpectrumPlot(obj, **kwargs)
+    if isinstance(obj, Activations):
+        return ipywidgets.HTML(value=summary_html(obj), **kwargs)
+    if isinstance(obj, Mapping) and obj:
+        vals = list(obj.values())
+        if all(isinstance(v, (Sweep, Factorization)) for v in vals):
+            return Compare(obj, **kwargs)
+        if all(isinstance(v, Spectrum) for v in vals):
+            return SpectrumPlot(obj, **kwargs)
+    raise InputError(
+        f"peeklens.show cannot show a {type(obj).__name__}; pass a Sweep, Factorization, Spectrum, "
+        "Activations, or a dict of Sweeps (compare) or Spectra (overlay)"
+    )
+
+
+def show(obj, **kwargs) -> None:
+    """Display ``obj`` as an interactive widget in the notebook (see :func:`widget_for`).
+
+    Examples
+    --------
+    >>> import peeklens as pl
+    >>> pl.show(42)
+    Traceback (most recent call last):
+    ...
+    peeklens.errors.InputError: peeklens.show cannot show a int; pass a Sweep, Factorization, Spectrum, Activations, or a dict of Sweeps (compare) or Spectra (overlay)
+    """
+    from IPython.display import display
+
+    display(widget_for(obj, **kwargs))
