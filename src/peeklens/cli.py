@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "alexnet": "the modified AlexNet on 25-100 % of MNIST or CIFAR-10",
     }
     for name, text in helps.items():
-        sp = ss.add_parser(name, help=text, description=text + ". " + (
+        sp = ss.add_parser(name, help=text.replace("%", "%%"), description=text + ". " + (
             "Each network is trained for --epochs on its regime, tested on the full test set, and its activations "
             "on the first --samples test images are factorized at every rank."),
             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -229,7 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "study" and args.study is None:
-        parser.parse_args(["study", "--help"])
+        print("peeklens study: error: name a study: fraction, subset, ordered or alexnet "
+              "(see peeklens study --help)", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     name = "demo" if args.command == "demo" else args.study
     try:

@@ -1,0 +1,128 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import peeklens as pl
+from peeklens.cli import build_parser, main, parse_ranks
+
+
+def run_cli(*args, env=None):
+    """The real console entry point in a subprocess: exit status, stdout, stderr."""
+    e = dict(os.environ, **(env or {}))
+    p = subprocess.run([sys.executable, "-m", "peeklens.cli", *args], capture_output=True, text=True, env=e,
+                       timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.mark.parametrize("argv", [[], ["demo"], ["study"], ["study", "fraction"], ["study", "subset"],
+                                  ["study", "ordered"], ["study", "alexnet"]])
+def test_help_is_complete(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: peeklens")
+    if argv and argv != ["study"]:
+        for opt in ("--data", "--out", "--device", "--samples", "--ranks", "--seed", "--solver", "--cache"):
+            assert opt in out
+    if argv == ["study", "ordered"]:
+        assert "--first-class" in out
+    if argv == ["study", "alexnet"]:
+        assert "--dataset" in out and "cifar10" in out
+    if not argv:
+        assert "demo" in out and "study" in out and "PEEKLENS_DATA" in out
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "usage: peeklens" in capsys.readouterr().out
+    assert main(["study"]) == 2
+    assert "name a study" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["demo", "--ranks", "abc"], "invalid ranks"),
+    (["demo", "--ranks", "0:5"], "positive"),
+    (["demo", "--samples", "0"], "positive integer"),
+    (["study", "fraction", "--fractions", "0.5,2"], "invalid fractions"),
+    (["study", "ordered", "--first-class", "12"], "invalid choice"),
+    (["study", "alexnet", "--dataset", "imagenet"], "invalid choice"),
+    (["study", "nope"], "invalid choice"),
+    (["demo", "--bogus"], "unrecognized arguments"),
+])
+def test_bad_options_one_line_exit_2(argv, msg, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cuda_without_gpu_is_a_usage_error(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--device", "cuda"])
+    assert exc.value.code == 2 and "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_unknown_solver(capsys, tmp_path):
+    assert main(["demo", "--solver", "magic", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown solver 'magic'" in err and err.count("\n") == 1
+
+
+def test_missing_data_subprocess(tmp_path):
+    rc, out, err = run_cli("demo", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"))
+    assert rc == 1
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert "does not exist" in err and "nowhere" in err
+    env = {k: v for k, v in os.environ.items() if k != "PEEKLENS_DATA"}
+    p = subprocess.run([sys.executable, "-m", "peeklens.cli", "study", "subset"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert p.returncode == 1 and "PEEKLENS_DATA" in p.stderr and "Traceback" not in p.stderr
+    rc, _, err = run_cli("study", "alexnet", "--dataset", "cifar10", "--data", str(tmp_path))
+    assert rc == 1 and "CIFAR-10" in err and "Traceback" not in err
+
+
+def test_parse_ranks():
+    assert parse_ranks("10:50:10") == [10, 20, 30, 40, 50]
+    assert parse_ranks("3:5") == [3, 4, 5]
+    assert parse_ranks("30,10,10") == [10, 30]
+    assert build_parser().parse_args(["demo"]).ranks == [10, 20, 30, 40, 50]
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_small(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["demo", "--out", str(out), "--cache", str(tmp_path / "cache"), "--samples", "200",
+               "--train-samples", "1200", "--ranks", "2,3", "--max-iter", "20", "-q"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    report = Path(text.split("Report:")[1].split()[0])
+    assert report == (out / "demo.html").resolve() and report.exists()
+    assert "accuracy" in text and "(paper 83 %)" in text and "RMSE order as in the paper" in text
+    saved = sorted(p.name for p in out.glob("*.peeklens"))
+    assert saved == ["demo-100-of-the-data.peeklens", "demo-25-of-the-data.peeklens"]
+    sw = pl.load(out / saved[0])
+    assert sw.ranks == [2, 3] and sw[2].settings["max_iter"] == 20
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["meta"]["samples"] == 200 and summary["meta"]["factorize"] == {"max_iter": 20}
+
+
+@pytest.mark.slow
+def test_study_ordered_subprocess(tmp_path):
+    rc, out, err = run_cli("study", "ordered", "--first-class", "3", "--out", str(tmp_path / "o"), "--cache",
+                           str(tmp_path / "c"), "--samples", "150", "--train-samples", "1000", "--ranks", "2",
+                           "--max-iter", "10", "-q")
+    assert rc == 0, err
+    assert "class-ordered from 3" in out and "shuffled (100%)" in out
+    summary = json.loads((tmp_path / "o" / "ordered.json").read_text())
+    assert summary["regimes"][0]["regime"]["first_class"] == 3
+    assert summary["expected_lower"] == [["class-ordered from 3", "shuffled (100%)"]]
