@@ -38,9 +38,11 @@ export interface PanelOptions {
   siblings?: () => Promise<Sibling[]>;
 }
 
-function section(title: string, cls: string): { root: HTMLElement; body: HTMLElement } {
+function section(title: string | null, cls: string): { root: HTMLElement; body: HTMLElement } {
   const root = h('section', `pl-lab-section ${cls}`);
-  root.appendChild(h('h3', 'pl-lab-h', title));
+  if (title) {
+    root.appendChild(h('h3', 'pl-lab-h', title));
+  }
   const body = h('div', 'pl-lab-body');
   root.appendChild(body);
   return { root, body };
@@ -101,12 +103,12 @@ export class PeeklensView {
       this.explorer = renderRankExplorer(ex.body, data, { rank: this.rank }, { onRank: k => this.setRank(k) });
       this.handles.push(this.explorer);
 
-      const gal = section('Latent images', 'pl-lab-gallery');
+      const gal = section(null, 'pl-lab-gallery');
       this.galleryEl = gal.body;
       if (r.inputBlocks.length) {
         this.node.appendChild(gal.root);
       }
-      const heat = section('Neuron heatmaps', 'pl-lab-heatmaps');
+      const heat = section(null, 'pl-lab-heatmaps');
       this.heatEl = heat.body;
       if (r.layerBlocks.length) {
         this.node.appendChild(heat.root);
@@ -225,6 +227,7 @@ export class PeeklensView {
         }
       }
       this.lastRedrawMs = performance.now() - t0;
+      this.node.dataset.redrawMs = this.lastRedrawMs.toFixed(1);
       this.node.dataset.drawnRank = String(rank);
     })();
     return this.drawn;

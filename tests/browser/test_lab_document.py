@@ -1,0 +1,253 @@
+"""The JupyterLab extension end to end: a saved Sweep opens as a document in a real JupyterLab,
+driven by headless Chromium through Playwright; the launcher and palette commands work.
+
+Starts ``jupyter lab`` on 127.0.0.1 with a temporary root holding results saved with ``pl.save``
+(the paper network on 300 real MNIST test images, ranks 4/8/12), and stops it by PID.
+A screenshot is kept in ``test-artifacts/lab-document.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+import peeklens as pl
+from peeklens.studies import PaperNet
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _save_results(root: Path, mnist_test) -> None:
+    x, y = mnist_test
+    data = [(x[i : i + 100], y[i : i + 100]) for i in range(0, 300, 100)]
+    for name, seed in (("mnist-a.peeklens", 0), ("mnist-b.peeklens", 1)):
+        torch.manual_seed(seed)
+        net = PaperNet().eval()
+        acts = pl.capture(net, data, layers=["relu", "relu_1"], progress=False)
+        sweep = pl.sweep(acts, [4, 8, 12], max_iter=60, progress=False)
+        pl.save(sweep, root / name)
+        if seed == 0:
+            pl.save(pl.spectrum(acts, k=20), root / "mnist-a-spectrum.peeklens")
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory, mnist_test):
+    root = tmp_path_factory.mktemp("labroot")
+    _save_results(root, mnist_test)
+    port = _free_port()
+    home = tmp_path_factory.mktemp("labhome")
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+    )
+    cmd = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser",
+        "--ServerApp.port_retries=0", "--ServerApp.token=", "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
+        "--LabApp.extension_manager=readonly", "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    # No "official Jupyter news?" toast over the screenshots (and no fetch from outside).
+    notif = home / "settings" / "@jupyterlab" / "apputils-extension"
+    notif.mkdir(parents=True)
+    (notif / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    log = open(home / "lab.log", "wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited: {(home / 'lab.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "/api/status", timeout=2):
+                    break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError(f"jupyter lab did not start: {(home / 'lab.log').read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield url, root
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server (started here) and its kernels
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab_server):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set PEEKLENS_CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    url, _ = lab_server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = ctx.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(url + "/lab?reset")
+        pg.wait_for_selector(".jp-DirListing-item", timeout=90_000)
+        pg.wait_for_function("window.jupyterapp && window.jupyterapp.commands")
+        yield pg
+        browser.close()
+
+
+def _latent_pixels(pg) -> list[str]:
+    return pg.eval_on_selector_all(
+        ".jp-PeeklensPanel .pl-latent-gallery canvas", "cs => cs.slice(0, 4).map(c => c.toDataURL())"
+    )
+
+
+def test_saved_sweep_opens_as_document(page, lab_server):
+    _, root = lab_server
+    page.locator(".jp-DirListing-item", has_text="mnist-a.peeklens").first.dblclick()
+    doc = page.locator(".jp-PeeklensPanel .pl-lab-document")
+    doc.wait_for()
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-drawn-rank='4']")
+
+    # Rank explorer (chart with the three ranks), gallery tiles and heatmaps are drawn.
+    assert page.locator(".jp-PeeklensPanel .pl-rank-explorer svg.pl-chart").count() >= 1
+    assert page.locator(".jp-PeeklensPanel .pl-tile").count() == 4
+    assert page.locator(".jp-PeeklensPanel .pl-neuron-heatmaps").count() == 1
+    heat_text = page.locator(".jp-PeeklensPanel .pl-neuron-heatmaps").inner_text()
+    assert "relu" in heat_text and "relu_1" in heat_text
+    summary = page.locator(".jp-PeeklensPanel .pl-lab-summary").inner_text()
+    assert "ranks 4, 8, 12" in summary and "300 samples" in summary
+    before = _latent_pixels(page)
+    assert len(before) >= 1 and all(u.startswith("data:image/png") for u in before)
+
+    # Move the rank slider like a user (keyboard on the range input): every view follows.
+    slider = page.locator(".jp-PeeklensPanel .pl-rank-explorer input.pl-rank-slider")
+    slider.focus()
+    slider.press("ArrowRight")
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-drawn-rank='8']")
+    assert page.locator(".jp-PeeklensPanel .pl-tile").count() == 8
+    assert page.locator(".jp-PeeklensPanel .pl-neuron-heatmaps h4").first.inner_text().endswith("(rank 8)")
+    after = _latent_pixels(page)
+    assert after != before
+    slider.press("ArrowRight")
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-drawn-rank='12']")
+    redraw_ms = float(doc.get_attribute("data-redraw-ms"))
+    print(f"\n[lab] redraw after moving to rank 12 (first visit, reading arrays): {redraw_ms:.1f} ms")
+    slider.press("ArrowLeft")
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-drawn-rank='8']")
+    print(f"[lab] redraw back to rank 8 (cached): {float(doc.get_attribute('data-redraw-ms')):.1f} ms")
+    assert page.locator(".jp-PeeklensPanel .pl-tile").count() == 8
+
+    # Clicking a tile selects the factor.
+    page.locator(".jp-PeeklensPanel .pl-tile").nth(3).click()
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-factor='3']")
+    assert "pl-selected" in (page.locator(".jp-PeeklensPanel .pl-tile").nth(3).get_attribute("class") or "")
+
+    # Compare with the other files of the folder: RMSE curves of both sweeps, the spectrum, galleries.
+    page.locator(".jp-PeeklensPanel .pl-lab-compare-button").click()
+    page.wait_for_selector(".jp-PeeklensPanel .pl-compare")
+    networks = page.eval_on_selector_all(
+        ".jp-PeeklensPanel .pl-compare .pl-compare-network", "els => els.map(e => e.dataset.network)"
+    )
+    assert networks == ["mnist-a.peeklens", "mnist-b.peeklens"]
+    assert page.locator(".jp-PeeklensPanel .pl-compare svg.pl-chart").count() >= 2  # RMSE + spectrum
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".jp-PeeklensPanel .pl-lab-compare").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "lab-document-compare.png"))
+    page.locator(".jp-PeeklensPanel .pl-lab-heatmaps").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "lab-document-heatmaps.png"))
+    page.locator(".jp-PeeklensPanel .pl-lab-header").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "lab-document.png"))
+
+
+def test_layer_names_are_text_and_spectrum_file_opens(page, lab_server):
+    page.locator(".jp-DirListing-item", has_text="mnist-a-spectrum.peeklens").first.dblclick()
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-spectrum svg.pl-chart")
+    table = page.locator(".jp-PeeklensPanel .pl-lab-spectrum table").last.inner_text()
+    assert "input:0" in table and "relu_1" in table
+
+
+def test_launcher_and_palette_commands(page, lab_server):
+    _, root = lab_server
+    for cmd, label in (
+        ("peeklens:new-notebook", "New peeklens notebook"),
+        ("peeklens:open-tutorials", "Open peeklens tutorials"),
+    ):
+        assert page.evaluate(f"window.jupyterapp.commands.hasCommand('{cmd}')")
+        assert page.evaluate(f"window.jupyterapp.commands.label('{cmd}')") == label
+
+    # The palette lists both under "peeklens".
+    page.keyboard.press("Control+Shift+C")
+    page.wait_for_selector(".lm-CommandPalette-input")
+    page.fill(".lm-CommandPalette-input", "peeklens")
+    items = page.locator(".lm-CommandPalette-item").all_inner_texts()
+    assert any("New peeklens notebook" in t for t in items)
+    assert any("Open peeklens tutorials" in t for t in items)
+    page.keyboard.press("Escape")
+
+    # The launcher card creates a notebook from the quickstart template in the server root.
+    page.evaluate("window.jupyterapp.commands.execute('launcher:create')")
+    card = page.locator(".jp-LauncherCard:visible", has_text="New peeklens notebook").first
+    card.click()
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    nb_path = root / "peeklens-quickstart.ipynb"
+    deadline = time.time() + 20
+    while not nb_path.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    nb = json.loads(nb_path.read_text())
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    assert any("pl.capture(" in s for s in sources) and any("pl.sweep(" in s for s in sources)
+
+    # Tutorials: shipped notebooks are copied to peeklens-tutorials/ and the first one opens;
+    # an installation without them says so.
+    index = json.loads(
+        (Path(sys.prefix) / "share/jupyter/labextensions/peeklens/static/tutorials/index.json").read_text()
+    )
+    result = page.evaluate("window.jupyterapp.commands.execute('peeklens:open-tutorials', {cwd: ''})") if index[
+        "notebooks"
+    ] else None
+    if index["notebooks"]:
+        copied = sorted(p.name for p in (root / "peeklens-tutorials").glob("*.ipynb"))
+        assert copied == sorted(index["notebooks"])
+        assert result == f"peeklens-tutorials/{index['notebooks'][0]}"
+    else:
+        page.evaluate("void window.jupyterapp.commands.execute('peeklens:open-tutorials', {cwd: ''})")
+        page.wait_for_selector(".jp-Dialog", timeout=20_000)
+        assert "tutorial" in page.locator(".jp-Dialog").inner_text().lower()
+        page.keyboard.press("Escape")
