@@ -7,10 +7,12 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { strFromU8, strToU8, unzipSync, zipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { classHistograms, inputImages, latentImages, spatialMaps, topInputs, utilisation } from '../src/derive';
 import { Results } from '../src/model';
+import { PeeklensView } from '../src/panel';
 import { BufferSource, FileFormatError, HttpRangeSource, parseNpy, PeeklensFile, ZipIndex } from '../src/reader';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -137,9 +139,14 @@ describe('zip and metadata', () => {
     const r = await Results.open(new BufferSource(bad), 'bad');
     await expect(r.F(2)).rejects.toThrow(/checksum/);
 
-    // A future format version.
-    const f = await PeeklensFile.open(new BufferSource(buf), 'ok');
-    expect(f.meta.format_version).toBe(1);
+    // A future format version, and a file that is a zip but not ours.
+    const files = unzipSync(buf);
+    const meta = JSON.parse(strFromU8(files['meta.json']));
+    expect((await PeeklensFile.open(new BufferSource(buf), 'ok')).meta.format_version).toBe(meta.format_version);
+    const future = zipSync({ ...files, 'meta.json': strToU8(JSON.stringify({ ...meta, format_version: 99 })) }, { level: 0 });
+    await expect(PeeklensFile.open(new BufferSource(future), 'future')).rejects.toThrow(/format version 99.*Upgrade peeklens/);
+    const foreign = zipSync({ 'a.txt': strToU8('hi') });
+    await expect(PeeklensFile.open(new BufferSource(foreign), 'foreign')).rejects.toThrow(/no meta.json/);
   });
 });
 
@@ -196,5 +203,42 @@ describe('derived views match peeklens.views', () => {
     const sp = await open('spectrum.peeklens');
     const data = await sp.spectrumData('net');
     for (const series of data!.series) close(series.values, expected.spectrum[series.layer], 1e-4);
+  });
+});
+
+describe('document view', () => {
+  it('draws every section, shows names as text, and follows the rank and factor', async () => {
+    const view = await PeeklensView.fromSource(new BufferSource(bytes('sweep.peeklens')), '<img src=x onerror=alert(1)>.peeklens', {
+      siblings: async () => [{ name: 'rgb_fit.peeklens', open: () => open('rgb_fit.peeklens') }],
+    });
+    document.body.appendChild(view.node);
+    await view.drawn;
+    const node = view.node;
+    // Names from the file (a layer called "conv <b>1</b>", the file name) are text, never markup.
+    expect(node.querySelector('b')).toBeNull();
+    expect(node.querySelector('img')).toBeNull();
+    expect(node.textContent).toContain('conv <b>1</b>');
+    expect(node.querySelector('.pl-lab-title')!.textContent).toBe('<img src=x onerror=alert(1)>.peeklens');
+    expect(node.dataset.drawnRank).toBe('2');
+    expect(node.querySelectorAll('.pl-lab-gallery .pl-tile').length).toBe(2);
+
+    // The rank slider of the explorer drives the gallery and the heatmaps.
+    const slider = node.querySelector<HTMLInputElement>('.pl-rank-explorer input.pl-rank-slider')!;
+    slider.value = '2';
+    slider.dispatchEvent(new Event('input'));
+    await view.drawn;
+    expect(node.dataset.drawnRank).toBe('4');
+    expect(node.querySelectorAll('.pl-lab-gallery .pl-tile').length).toBe(4);
+    expect(node.querySelector('.pl-neuron-heatmaps h4')!.textContent).toContain('rank 4');
+
+    (node.querySelectorAll<HTMLElement>('.pl-lab-gallery .pl-tile')[3]).click();
+    expect(view.factor).toBe(3);
+
+    // Comparison with a sibling file.
+    const out = document.createElement('div');
+    await view.drawCompare(out, [{ name: 'rgb_fit.peeklens', open: () => open('rgb_fit.peeklens') }]);
+    const names = Array.from(out.querySelectorAll<HTMLElement>('.pl-compare-network')).map((e) => e.dataset.network);
+    expect(names).toEqual(['<img src=x onerror=alert(1)>.peeklens', 'rgb_fit.peeklens']);
+    view.dispose();
   });
 });
