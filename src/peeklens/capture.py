@@ -29,7 +29,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .activations import Activations, Block
-from .errors import CaptureError, InputError, LayerNotFoundError, MemoryLimitError, NonNegativityError
+from .errors import (
+    PeeklensError,
+    CaptureError,
+    DeviceError,
+    InputError,
+    LayerNotFoundError,
+    MemoryLimitError,
+    NonNegativityError,
+)
 
 __all__ = ["capture", "estimate_bytes", "list_layers", "DEFAULT_LAYER_TYPES"]
 
@@ -331,6 +339,9 @@ class _Recorder:
         self.batch_n = 0
         self.capacity: int | None = None
         self.calls: dict[str, int] = {}
+        #: While True, record() only learns the names and per-sample shapes (no data is kept):
+        #: capture runs one sample through the model this way to check memory before allocating.
+        self.probing = False
 
     # called from hooks / after the FX forward
     def record(self, name: str, t: torch.Tensor, kind: str = "layer") -> None:
@@ -341,11 +352,20 @@ class _Recorder:
                 f"({n} samples); capture a layer with one row per sample"
             )
         t = t.detach()
+        if t.device.type == "meta":
+            raise DeviceError(
+                f"{kind} {_pretty_name(name)!r} is on the 'meta' device (a tensor without data); materialize "
+                "the model (model.to_empty(device='cpu') then load_state_dict) and give real inputs"
+            )
         if kind == "layer" and self.pool is not None and t.ndim == 4:
             t = nn.functional.adaptive_avg_pool2d(t.float(), self.pool)
-        if not t.is_floating_point():
+        if t.is_complex():
+            raise CaptureError(
+                f"{kind} {_pretty_name(name)!r} is complex ({t.dtype}); capture a real-valued layer "
+                "(e.g. after .abs())"
+            )
+        if t.dtype != torch.float32:  # ints, bools, half, bfloat16, float64: stored as float32
             t = t.float()
-        lo_hi = torch.aminmax(t.float()) if t.numel() else None
         shape = tuple(t.shape[1:])
         slot = self.slots.get(name)
         if slot is None:
@@ -355,6 +375,9 @@ class _Recorder:
                 f"layer {name!r} changed its per-sample shape from {slot.shape} to {shape} between batches; "
                 "resize inputs to one size or pool the layer (pool=)"
             )
+        if self.probing:
+            return
+        lo_hi = torch.aminmax(t) if t.numel() else None
         if lo_hi is not None:
             lo, hi = float(lo_hi[0]), float(lo_hi[1])
             if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -453,7 +476,15 @@ def _prepare_input(x: torch.Tensor, device: torch.device, dtype: torch.dtype) ->
         raise InputError(f"inputs have dtype {x.dtype}; give floating-point tensors")
     if x.is_complex():
         raise InputError("complex inputs are not supported; give real floating-point tensors")
-    return x.to(device=device, dtype=dtype, non_blocking=True)
+    if x.is_meta:
+        raise InputError("the inputs are on the 'meta' device (tensors without data); give real tensors")
+    try:
+        return x.to(device=device, dtype=dtype, non_blocking=True)
+    except (RuntimeError, AssertionError) as e:  # e.g. a CUDA tensor in a build or machine without it
+        raise DeviceError(
+            f"cannot move inputs from {x.device} to the model's device {device} ({e}); put the model and the "
+            "data on a device this machine has, e.g. device='cpu'"
+        ) from e
 
 
 def _input_blocks(x: torch.Tensor) -> list[tuple[str, torch.Tensor, tuple[int, ...]]]:
@@ -548,14 +579,27 @@ def capture(
         raise InputError(f"nonneg must be one of {NONNEG_POLICIES}, got {nonneg!r}")
     if max_samples is not None and (isinstance(max_samples, bool) or int(max_samples) < 1):
         raise InputError(f"max_samples must be a positive integer, got {max_samples!r}")
-    if batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer, float))
+                                  or not max_bytes > 0):
+        raise InputError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
     plan = _resolve_layers(model, layers)
-    run_device = torch.device(device) if device is not None else _model_device(model)
+    meta_params = [n for n, p in list(model.named_parameters()) + list(model.named_buffers()) if p.is_meta]
+    if meta_params:
+        raise DeviceError(
+            f"{type(model).__name__} has parameters on the 'meta' device (no data), e.g. {meta_params[:3]}; "
+            "materialize it first: model.to_empty(device='cpu') and then load_state_dict(...)"
+        )
+    try:
+        run_device = torch.device(device) if device is not None else _model_device(model)
+    except (RuntimeError, TypeError) as e:
+        raise InputError(f"device={device!r} is not a valid torch device ({e}); use 'cpu' or 'cuda'") from e
     if run_device.type == "cuda" and not torch.cuda.is_available():
-        from .errors import DeviceError
-
-        raise DeviceError(f"device={device!r} was requested but CUDA is not available; use device='cpu'")
+        raise DeviceError(
+            f"device={str(run_device)!r} was requested (or the model is there) but CUDA is not available in this "
+            "PyTorch; use device='cpu'"
+        )
     store_dir = None
     if storage is not None:
         store_dir = Path(storage)
@@ -577,6 +621,7 @@ def capture(
     dtype = _model_dtype(model)
     handles = []
     runner: Callable[[torch.Tensor], Any]
+    interrupted = False
     try:
         model.eval()
         if plan.mode == "hooks":
@@ -601,43 +646,21 @@ def capture(
                     n = int(x.shape[0])
                     if n == 0:
                         continue
-                    rec.batch_n = n
-                    rec.calls.clear()
                     xin = _prepare_input(x, run_device, dtype)
-                    if include_input:
-                        shown = input_transform(x) if input_transform is not None else x
-                        if not isinstance(shown, torch.Tensor) or shown.shape[0] != n:
-                            raise InputError("input_transform must return a tensor with the same batch size")
-                        for name, part, _ in _input_blocks(shown.float()):
-                            rec.record(name, part, kind="input")
-                    try:
-                        out = runner(xin)
-                    except (KeyboardInterrupt, MemoryError):
-                        raise
-                    except NonNegativityError:
-                        raise
-                    except CaptureError:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        raise CaptureError(
-                            f"{type(model).__name__} raised {type(e).__name__} on the batch starting at sample "
-                            f"{total} (input shape {tuple(x.shape)}): {e}"
-                        ) from e
-                    if plan.mode == "fx":
-                        for key in plan.names:
-                            parts = _flatten_output(key, out[key])
-                            if not parts:
-                                raise CaptureError(
-                                    f"node {key!r} returned {type(out[key]).__name__}, not a tensor; pick a "
-                                    "node whose output is a tensor"
-                                )
-                            for nm, t in parts:
-                                rec.record(nm, t)
                     if total == 0:
+                        # One sample through the model, keeping only names and shapes: the memory
+                        # check below runs before any block buffer exists.
+                        rec.probing = True
+                        _run_batch(rec, runner, plan, model, x[:1], xin[:1], include_input, input_transform, 0)
+                        rec.probing = False
                         _check_hooks_fired(rec, plan)
-                        _check_memory(rec, n_hint, n, max_bytes, store_dir)
+                        planned = n_hint if n_hint is not None else (max_samples or n)
+                        _check_memory(rec, planned, max_bytes, store_dir)
                         if n_hint is not None:
                             rec.allocate(n_hint)
+                    elif rec.capacity is None:  # unknown length: keep checking as the records grow
+                        _check_memory(rec, total + n, max_bytes, store_dir, growing=True)
+                    _run_batch(rec, runner, plan, model, x, xin, include_input, input_transform, total)
                     lab = _labels_of(y, n)
                     if lab is None:
                         has_labels = False
@@ -646,7 +669,17 @@ def capture(
                     total += n
                     rec.offset = total
                     bar.update(n)
+        except KeyboardInterrupt:
+            if total == 0:
+                raise
+            interrupted = True
+            warnings.warn(
+                f"capture interrupted: keeping the {total} samples captured so far (of "
+                f"{n_hint if n_hint is not None else 'an unknown number'}); acts.meta['interrupted'] is True",
+                stacklevel=2,
+            )
         finally:
+            rec.probing = False
             bar.close()
     finally:
         for h in handles:
@@ -657,6 +690,8 @@ def capture(
     if total == 0:
         raise InputError("data is empty: no batch had any sample")
     if rec.capacity is None:
+        for slot in rec.slots.values():  # a record of a batch cut short by an interruption
+            _drop_partial(slot, total)
         rec.allocate(total)
     elif total < rec.capacity:  # fewer samples than announced (e.g. an IterableDataset)
         for slot in rec.slots.values():
@@ -671,8 +706,75 @@ def capture(
         "n_samples": total,
         "torch": torch.__version__,
     }
+    if interrupted:
+        meta["interrupted"] = True
     y_all = np.concatenate(labels) if has_labels and labels else None
     return Activations(blocks, labels=y_all, meta=meta)
+
+
+def _drop_partial(slot: _Slot, total: int) -> None:
+    """Keep only the pending records of complete batches (the first ``total`` samples)."""
+    kept, n = [], 0
+    for part in slot.pending:
+        if n >= total:
+            break
+        kept.append(part[: total - n])
+        n += len(kept[-1])
+    slot.pending = kept
+
+
+def _oom_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = []
+    for mod, attr in ((torch, "OutOfMemoryError"), (torch.cuda, "OutOfMemoryError")):
+        t = getattr(mod, attr, None)
+        if isinstance(t, type) and t not in types:
+            types.append(t)
+    return tuple(types)
+
+
+def _run_batch(rec, runner, plan, model, x, xin, include_input, input_transform, start: int) -> None:
+    """Record the input blocks of one batch and run the model on it, with clear errors."""
+    n = int(x.shape[0])
+    rec.batch_n = n
+    rec.calls.clear()
+    if include_input:
+        shown = input_transform(x) if input_transform is not None else x
+        if not isinstance(shown, torch.Tensor) or shown.ndim == 0 or shown.shape[0] != n:
+            raise InputError("input_transform must return a tensor with the same batch size")
+        for name, part, _ in _input_blocks(shown.float()):
+            rec.record(name, part, kind="input")
+    try:
+        out = runner(xin)
+    except KeyboardInterrupt:
+        raise
+    except PeeklensError:
+        raise
+    except _oom_types() as e:
+        raise DeviceError(
+            f"{type(model).__name__} ran out of GPU memory on the batch starting at sample {start} "
+            f"({n} samples of shape {tuple(x.shape[1:])}): use a smaller batch_size= (or DataLoader batch size), "
+            "capture fewer layers=, or run on the CPU with device='cpu'"
+        ) from e
+    except MemoryError as e:
+        raise MemoryLimitError(
+            f"{type(model).__name__} ran out of memory on the batch starting at sample {start} ({n} samples): "
+            "use a smaller batch_size= (or DataLoader batch size) or capture fewer layers="
+        ) from e
+    except Exception as e:  # noqa: BLE001
+        raise CaptureError(
+            f"{type(model).__name__} raised {type(e).__name__} on the batch starting at sample "
+            f"{start} (input shape {tuple(x.shape)}): {e}"
+        ) from e
+    if plan.mode == "fx":
+        for key in plan.names:
+            parts = _flatten_output(key, out[key])
+            if not parts:
+                raise CaptureError(
+                    f"node {key!r} returned {type(out[key]).__name__}, not a tensor; pick a "
+                    "node whose output is a tensor"
+                )
+            for nm, t in parts:
+                rec.record(nm, t)
 
 
 def _make_hook(rec: _Recorder, name: str):
@@ -703,11 +805,11 @@ def _check_hooks_fired(rec: _Recorder, plan: _Plan) -> None:
         )
 
 
-def _check_memory(rec: _Recorder, n_hint: int | None, n_first: int, max_bytes: int | None, store: Path | None):
-    n_total = n_hint if n_hint is not None else n_first
+def _check_memory(rec: _Recorder, n_total: int, max_bytes, store: Path | None, growing: bool = False):
+    """Refuse when the blocks for ``n_total`` samples would exceed ``max_bytes`` or 80 % of what is free."""
     per_block = {s.name: int(np.prod(s.shape) if s.shape else 1) * 4 * n_total for s in rec.slots.values()}
     need = sum(per_block.values())
-    if store is not None:
+    if store is not None and not growing:
         import shutil
 
         avail = shutil.disk_usage(store).free
@@ -715,11 +817,19 @@ def _check_memory(rec: _Recorder, n_hint: int | None, n_first: int, max_bytes: i
     else:
         avail = _available_memory()
         where = "available memory"
+        if growing and avail is not None and max_bytes is None:
+            # Records of unknown-length data wait in RAM (already counted as used) and are
+            # copied into the final buffers at the end: count them twice.
+            held = sum(sum(p.nbytes for p in s.pending) for s in rec.slots.values())
+            avail += held
+            need *= 2
     limit = max_bytes if max_bytes is not None else (int(avail * 0.8) if avail else None)
     if limit is not None and need > limit:
         biggest = sorted(per_block.items(), key=lambda kv: -kv[1])[:5]
-        detail = ", ".join(f"{_pretty_name(k)}: {_format_bytes(v)}" for k, v in biggest)
+        detail = ", ".join(f"{_pretty_name(k)!r}: {_format_bytes(v)}" for k, v in biggest)
         src = f"max_bytes={max_bytes}" if max_bytes is not None else f"80 % of the {where} ({_format_bytes(avail)})"
+        if growing:  # unknown length: the records so far plus this batch already need too much
+            src += " (the data has no length, so the records grow in memory until the end)"
         raise MemoryLimitError(
             f"capturing {n_total} samples needs about {_format_bytes(need)}, more than {src}. "
             f"Largest blocks: {detail}. Reduce it with max_samples=, spatial pooling pool=1 or pool=2, "

@@ -29,7 +29,7 @@ import numpy as np
 
 from ._version import __version__
 from .activations import Activations, Block
-from .errors import FileFormatError, InputError
+from .errors import FileFormatError, InputError, MemoryLimitError
 from .results import Factorization, Sweep
 from .spectra import Spectrum
 
@@ -51,6 +51,18 @@ class _Writer:
             raise InputError(f"cannot save array {key!r} of dtype object (no pickle in peeklens files)")
         self.arrays[key] = arr
         return key
+
+
+class _HashingWriter:
+    """A write-only file object that passes bytes on and keeps their SHA-256."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+
+    def write(self, b) -> int:
+        self.sha.update(b)
+        return self.raw.write(b)
 
 
 def _jsonable(v: Any):
@@ -189,16 +201,18 @@ def save(obj: Saveable, path: str | os.PathLike, *, include_inputs: bool = True,
         **body,
     }
     digests = {}
+    if not path.parent.is_dir():
+        raise InputError(f"cannot save to {path}: the directory {path.parent} does not exist; create it first")
     tmp = path.with_name(path.name + ".tmp")
     mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     try:
         with zipfile.ZipFile(tmp, "w", compression=mode, allowZip64=True) as zf:
             for key, arr in w.arrays.items():
-                buf = _io.BytesIO()
-                np.lib.format.write_array(buf, arr, allow_pickle=False)
-                raw = buf.getvalue()
-                digests[key] = hashlib.sha256(raw).hexdigest()
-                zf.writestr(key + ".npy", raw)
+                # Streamed into the archive chunk by chunk (memory-mapped blocks are never loaded whole).
+                with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                    out = _HashingWriter(member)
+                    np.lib.format.write_array(out, arr, allow_pickle=False)
+                digests[key] = out.sha.hexdigest()
             meta["sha256"] = digests
             meta["shapes"] = {k: list(a.shape) for k, a in w.arrays.items()}
             zf.writestr("meta.json", json.dumps(meta, indent=1, allow_nan=True))
@@ -213,9 +227,11 @@ def save(obj: Saveable, path: str | os.PathLike, *, include_inputs: bool = True,
 def _open(path: Path) -> zipfile.ZipFile:
     if not path.exists():
         raise FileNotFoundError(f"no such results file: {path}")
+    if not path.is_file():
+        raise FileFormatError(f"{path} is not a file; give the path of a results file written by pl.save")
     try:
         return zipfile.ZipFile(path, "r")
-    except zipfile.BadZipFile as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
         raise FileFormatError(
             f"{path} is not a peeklens results file or is truncated ({e}); save it again with pl.save"
         ) from e
@@ -235,7 +251,9 @@ def _meta(zf: zipfile.ZipFile, path: Path) -> dict:
         raise FileFormatError(f"{path} has no meta.json: it was not written by peeklens.save") from None
     except (zipfile.BadZipFile, ValueError, UnicodeDecodeError, EOFError) as e:
         raise FileFormatError(f"{path}: metadata is corrupt or truncated ({e})") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"{path}: meta.json is a {type(meta).__name__}, not an object: not a peeklens file")
+    if meta.get("format") != FORMAT_NAME:
         raise FileFormatError(f"{path} is not a peeklens results file (format {meta.get('format')!r})")
     version = meta.get("format_version")
     if not isinstance(version, int):
@@ -259,7 +277,12 @@ class _Reader:
         if not isinstance(key, str):
             raise FileFormatError(f"{self.path}: bad array reference {key!r} in metadata")
         try:
-            raw = self.zf.read(key + ".npy")
+            info = self.zf.getinfo(key + ".npy")
+        except KeyError:
+            raise FileFormatError(f"{self.path}: array {key!r} is missing (truncated or tampered file)") from None
+        self._check_size(key, info.file_size)
+        try:
+            raw = self.zf.read(info)
         except KeyError:
             raise FileFormatError(f"{self.path}: array {key!r} is missing (truncated or tampered file)") from None
         except (zipfile.BadZipFile, EOFError, OSError) as e:
@@ -271,16 +294,55 @@ class _Reader:
                     f"{self.path}: array {key!r} does not match its recorded checksum: the file was modified "
                     "after saving or is damaged"
                 )
-        try:
-            arr = np.lib.format.read_array(_io.BytesIO(raw), allow_pickle=False)
-        except ValueError as e:
-            raise FileFormatError(
-                f"{self.path}: array {key!r} cannot be read without pickle ({e}); peeklens never loads pickled data"
-            ) from e
+        arr = self._read_array(key, raw)
         shape = (self.meta.get("shapes") or {}).get(key)
         if shape is not None and list(arr.shape) != list(shape):
             raise FileFormatError(f"{self.path}: array {key!r} has shape {arr.shape}, metadata says {shape}")
         return arr
+
+
+    def _check_size(self, key: str, size: int) -> None:
+        """Refuse a member whose unpacked size cannot fit in memory before inflating it (zip bombs)."""
+        from .capture import _available_memory, _format_bytes
+
+        avail = _available_memory()
+        if avail is not None and size > avail:
+            raise MemoryLimitError(
+                f"{self.path}: array {key!r} unpacks to {_format_bytes(size)}, more than the available memory "
+                f"({_format_bytes(avail)}); load it on a machine with more memory, or check where the file came from"
+            )
+
+    def _read_array(self, key: str, raw: bytes) -> np.ndarray:
+        """Parse a ``.npy`` member: plain numeric or text dtypes only, with a size that matches its header."""
+        f = _io.BytesIO(raw)
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+        except ValueError as e:
+            raise FileFormatError(f"{self.path}: array {key!r} is not a valid .npy array ({e})") from e
+        if dtype.hasobject or dtype.kind not in "biufcUS":
+            raise FileFormatError(
+                f"{self.path}: array {key!r} has dtype {dtype}, which would need pickle to read; "
+                "peeklens never loads pickled data (the file was not written by pl.save or was tampered with)"
+            )
+        need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else dtype.itemsize
+        have = len(raw) - f.tell()
+        if need != have:
+            raise FileFormatError(
+                f"{self.path}: array {key!r} declares shape {shape} ({need} bytes) but holds {have} bytes "
+                "(truncated or tampered file)"
+            )
+        try:
+            return np.lib.format.read_array(_io.BytesIO(raw), allow_pickle=False)
+        except ValueError as e:
+            raise FileFormatError(
+                f"{self.path}: array {key!r} cannot be read without pickle ({e}); peeklens never loads pickled data"
+            ) from e
 
 
 def _load_fit(r: _Reader, m: dict, labels, inputs) -> Factorization:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .._version import __version__
 from ..activations import Activations
-from ..errors import InputError
+from ..errors import DeviceError, InputError, PeeklensError
 from ..results import Factorization, Sweep
 from . import mu
 from ._problem import (
@@ -168,6 +168,13 @@ def factorize(
 
     try:
         res = SOLVERS[solver](problem, F, W, max_iter=int(max_iter), tol=float(tol), eps=float(eps), callback=callback)
+    except torch.OutOfMemoryError as e:  # raised by the CUDA allocator (a RuntimeError subclass)
+        raise DeviceError(
+            f"out of memory on {problem.device} while factorizing {sum(problem.n_features)} features x "
+            f"{problem.n_samples} samples at rank {rank}: use a smaller rank, fewer blocks (blocks=[...]), "
+            "fewer samples (acts.subset or capture(max_samples=)), pooled layers (capture(pool=2)), "
+            "or device='cpu'"
+        ) from e
     finally:
         bar.close()
     if problem.device.type == "cuda":  # pragma: no cover - needs a GPU
@@ -241,7 +248,11 @@ def sweep(
     >>> bool(s[4].rmse <= s[2].rmse * 1.05)
     True
     """
-    ranks = [int(r) for r in ranks] if not isinstance(ranks, (int, np.integer)) else [int(ranks)]
+    ranks = list(ranks) if not isinstance(ranks, (int, np.integer)) else [ranks]
+    bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, (int, np.integer))]
+    if bad:
+        raise InputError(f"ranks must be positive integers, got {bad!r} in {ranks!r}")
+    ranks = [int(r) for r in ranks]
     if not ranks:
         raise InputError("ranks is empty; give at least one rank, e.g. ranks=range(10, 51, 10)")
     if len(set(ranks)) != len(ranks):
@@ -263,6 +274,12 @@ def sweep(
             f"sweep interrupted: keeping the {len(fits)} finished rank(s) {sorted(fits)} of {ranks}",
             stacklevel=2,
         )
+    except (PeeklensError, MemoryError) as e:  # e.g. out of memory at a high rank: keep what finished
+        e.partial = Sweep(fits, interrupted=True, requested=ranks)  # type: ignore[attr-defined]
+        if fits:
+            e.args = (f"{e.args[0] if e.args else e} [the {len(fits)} finished rank(s) {sorted(fits)} are "
+                      "kept in this error's .partial Sweep]",) + tuple(e.args[1:])
+        raise
     finally:
         bar.close()
     return Sweep(fits, interrupted=interrupted, requested=ranks, meta={"settings": factorize_kwargs and {

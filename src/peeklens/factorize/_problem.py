@@ -13,6 +13,7 @@ objective)`` is called after each iteration and may raise to stop the fit.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -114,7 +115,20 @@ def check_blocks(acts: Activations) -> None:
 
 def _finite_min_max(data: np.ndarray, chunk: int = 1 << 24):
     """(min, max) of an array, or (None, None) if it has a non-finite value; chunked for memory maps."""
-    flat = data.reshape(-1) if data.flags.c_contiguous else np.ravel(data)
+    if not data.flags.c_contiguous and data.T.flags.c_contiguous:
+        data = data.T  # a (features x samples) view of a samples-major buffer: same values
+    if data.flags.c_contiguous:
+        flat = data.reshape(-1)  # a view, even of a memory map: nothing is loaded at once
+    else:  # any other layout: one row band at a time, never a full copy
+        rows = max(1, chunk // max(1, data.shape[-1]))
+        lo, hi = math.inf, -math.inf
+        for start in range(0, data.shape[0], rows):
+            part = data[start : start + rows]
+            plo, phi = float(part.min()), float(part.max())
+            if not (math.isfinite(plo) and math.isfinite(phi)):
+                return None, None
+            lo, hi = min(lo, plo), max(hi, phi)
+        return lo, hi
     lo, hi = math.inf, -math.inf
     for start in range(0, flat.size, chunk):
         part = flat[start : start + chunk]
@@ -142,8 +156,10 @@ def make_problem(acts: Activations, weights: Mapping[str, float] | None, device)
         raise InputError("every block has weight 0; give at least one block a positive weight")
     X, norms2 = [], []
     for n in acts.names:
-        data = np.asarray(acts[n].data, dtype=np.float32)
-        t = torch.from_numpy(data)  # any strides; blocks are often (features x samples) views
+        data = np.asarray(acts[n].data, dtype=np.float32)  # a memory map stays a memory map
+        with warnings.catch_warnings():  # read-only memory maps: the solvers never write to X
+            warnings.filterwarnings("ignore", message=".*not writable.*")
+            t = torch.from_numpy(data)  # any strides; blocks are often (features x samples) views
         try:
             t = t.to(dev)
         except torch.OutOfMemoryError as e:  # pragma: no cover - needs a GPU
@@ -152,11 +168,15 @@ def make_problem(acts: Activations, weights: Mapping[str, float] | None, device)
                 "(max_samples=), pool the layer (pool=), or factorize on the CPU"
             ) from e
         X.append(t)
-        norms2.append(float(torch.sum(t.double() ** 2)) if t.numel() < 1 << 26 else _chunked_norm2(t))
+        norms2.append(float(torch.sum(t.double() ** 2)) if t.numel() < 1 << 22 else _chunked_norm2(t))
     return Problem(list(acts.names), X, ws, norms2, dev)
 
 
-def _chunked_norm2(t: torch.Tensor, rows: int = 4096) -> float:
+def _chunked_norm2(t: torch.Tensor, elements: int = 1 << 22) -> float:
+    """``||t||^2`` in float64, a band of rows at a time along the contiguous axis (memory maps stream)."""
+    if not t.is_contiguous() and t.T.is_contiguous():
+        t = t.T
+    rows = max(1, elements // max(1, t.shape[1]))
     return float(sum(torch.sum(t[i : i + rows].double() ** 2) for i in range(0, t.shape[0], rows)))
 
 
@@ -219,8 +239,9 @@ def block_errors(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], cols:
     out = []
     for Xb, Wb in zip(problem.X, W):
         s = 0.0
-        for j in range(0, Xb.shape[1], cols):
-            R = Xb[:, j : j + cols] - Wb @ F[j : j + cols].T
+        step = max(1, min(cols, (1 << 22) // max(1, Xb.shape[0])))  # bounded memory for tall blocks
+        for j in range(0, Xb.shape[1], step):
+            R = Xb[:, j : j + step] - Wb @ F[j : j + step].T
             s += float(torch.sum(R.double() ** 2))
         out.append(s)
     return out
