@@ -379,7 +379,7 @@ def render_report(
     if files:
         body.append("<h2>Files</h2><ul>" + "".join(
             f"<li>{_esc(k)}: <code>{_esc(os.path.basename(v))}</code></li>" for k, v in files.items()
-            if k != "report") + "</ul><p>Open a <code>.peeklens</code> file with <code>pl.load(path)</code> and "
+            if k not in ("report",)) + "</ul><p>Open a <code>.peeklens</code> file with <code>pl.load(path)</code> and "
             "<code>pl.show(...)</code> in a notebook.</p>")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title>'
             f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>")

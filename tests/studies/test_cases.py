@@ -75,7 +75,7 @@ def test_demo_study_small(small_demo):
     assert summary["regimes"][0]["paper_accuracy"] == 83
     assert isinstance(summary["ordering_holds"], bool)
     for label, path in res.files.items():
-        if label not in ("summary", "report"):
+        if label not in ("summary", "report", "table"):
             back = pl.load(path)
             assert isinstance(back, pl.Sweep) and back.ranks == [2, 4]
             np.testing.assert_allclose(back.rmse, next(r for r in res.results if r.label == label).sweep.rmse)

@@ -283,7 +283,7 @@ def run_study(
         Data directory (default ``$PEEKLENS_DATA``).
     out : path, optional
         Write ``<name>.html`` (the report), one ``.peeklens`` file per regime (``pl.save`` of its
-        sweep) and ``<name>.json`` (the summary) here.
+        sweep), ``<name>.json`` (the summary) and ``<name>.md`` (the reproduction table) here.
     samples : int, default 10000
         Number of test images captured (the first ones of the test set; all for ``None``).
     ranks : iterable of int, default 10, 20, 30, 40, 50
@@ -338,6 +338,8 @@ def write_outputs(res: StudyResult, out: str | os.PathLike, *, report: bool = Tr
     summary["files"] = files
     (out / f"{res.name}.json").write_text(json.dumps(summary, indent=2, default=str))
     files["summary"] = str(out / f"{res.name}.json")
+    (out / f"{res.name}.md").write_text(res.markdown() + "\n")
+    files["table"] = str(out / f"{res.name}.md")
     res.files = files
     if report:
         from ..report import write_report
