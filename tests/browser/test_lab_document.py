@@ -142,7 +142,7 @@ def test_saved_sweep_opens_as_document(page, lab_server):
     page.locator(".jp-DirListing-item", has_text="mnist-a.peeklens").first.dblclick()
     doc = page.locator(".jp-PeeklensPanel .pl-lab-document")
     doc.wait_for()
-    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-drawn-rank='4']")
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-complete-rank='4']")
 
     # Rank explorer (chart with the three ranks), gallery tiles and heatmaps are drawn.
     assert page.locator(".jp-PeeklensPanel .pl-rank-explorer svg.pl-chart").count() >= 1
@@ -152,6 +152,16 @@ def test_saved_sweep_opens_as_document(page, lab_server):
     assert "relu" in heat_text and "relu_1" in heat_text
     summary = page.locator(".jp-PeeklensPanel .pl-lab-summary").inner_text()
     assert "ranks 4, 8, 12" in summary and "300 samples" in summary
+    # Only what the first view needs came over the wire, in several ranged reads of /files/.
+    size = (root / "mnist-a.peeklens").stat().st_size
+    fetched = page.evaluate(
+        """() => performance.getEntriesByType('resource')
+             .filter(e => e.name.includes('/files/mnist-a.peeklens'))
+             .map(e => e.decodedBodySize)"""
+    )
+    print(f"\n[lab] opening rank 4 read {sum(fetched)} of {size} bytes in {len(fetched)} requests")
+    assert len(fetched) > 1 and sum(fetched) < size
+
     before = _latent_pixels(page)
     assert len(before) >= 1 and all(u.startswith("data:image/png") for u in before)
 
@@ -159,18 +169,18 @@ def test_saved_sweep_opens_as_document(page, lab_server):
     slider = page.locator(".jp-PeeklensPanel .pl-rank-explorer input.pl-rank-slider")
     slider.focus()
     slider.press("ArrowRight")
-    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-drawn-rank='8']")
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-complete-rank='8']")
     assert page.locator(".jp-PeeklensPanel .pl-tile").count() == 8
     assert page.locator(".jp-PeeklensPanel .pl-neuron-heatmaps h4").first.inner_text().endswith("(rank 8)")
     after = _latent_pixels(page)
     assert after != before
     slider.press("ArrowRight")
-    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-drawn-rank='12']")
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-complete-rank='12']")
     redraw_ms = float(doc.get_attribute("data-redraw-ms"))
-    print(f"\n[lab] redraw after moving to rank 12 (first visit, reading arrays): {redraw_ms:.1f} ms")
+    print(f"\n[lab] first paint after moving to rank 12 (first visit, reading its arrays): {redraw_ms:.1f} ms")
     slider.press("ArrowLeft")
-    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-drawn-rank='8']")
-    print(f"[lab] redraw back to rank 8 (cached): {float(doc.get_attribute('data-redraw-ms')):.1f} ms")
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-complete-rank='8']")
+    print(f"[lab] first paint back to rank 8 (cached): {float(doc.get_attribute('data-redraw-ms')):.1f} ms")
     assert page.locator(".jp-PeeklensPanel .pl-tile").count() == 8
 
     # Clicking a tile selects the factor.

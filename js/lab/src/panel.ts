@@ -61,6 +61,8 @@ export class PeeklensView {
   rank = 0;
   factor = 0;
   private galleries = new Map<number, Promise<GalleryData | null>>();
+  private galleriesDone = new Map<number, GalleryData>();
+  private latents = new Map<number, Promise<GalleryData | null>>();
   private heatmaps = new Map<number, Promise<HeatmapData>>();
   private handles: ViewHandle<any>[] = [];
   private explorer: ViewHandle<{ rank: number }> | null = null;
@@ -197,24 +199,18 @@ export class PeeklensView {
     const t0 = performance.now();
     const r = this.results;
     this.drawn = (async () => {
-      const [g, hm] = await Promise.all([
-        r.inputBlocks.length ? this.gallery(rank).catch(e => e as Error) : Promise.resolve(null),
+      // First paint: the latent images (small: the input-side loadings) and the heatmaps; the top
+      // inputs and class histograms need the stored input images, which may be large, and follow.
+      const full = r.inputBlocks.length ? this.gallery(rank).catch(e => e as Error) : Promise.resolve(null);
+      const ready = this.galleriesDone.get(rank);
+      const [quick, hm] = await Promise.all([
+        ready ?? (r.inputBlocks.length ? this.latent(rank).catch(e => e as Error) : Promise.resolve(null)),
         r.layerBlocks.length ? this.heatmap(rank).catch(e => e as Error) : Promise.resolve(null)
       ]);
       if (token !== this.token) {
         return;
       }
-      if (this.galleryEl && g) {
-        this.galleryHandle?.destroy();
-        this.galleryHandle = null;
-        if (g instanceof Error) {
-          errorBox(this.galleryEl, g);
-        } else {
-          this.galleryHandle = renderLatentGallery(this.galleryEl, g, { factor: this.factor }, {
-            onFactor: f => this.setFactor(f)
-          });
-        }
-      }
+      this.drawGallery(this.galleriesDone.get(rank) ?? quick);
       if (this.heatEl && hm) {
         this.heatHandle?.destroy();
         this.heatHandle = null;
@@ -229,8 +225,44 @@ export class PeeklensView {
       this.lastRedrawMs = performance.now() - t0;
       this.node.dataset.redrawMs = this.lastRedrawMs.toFixed(1);
       this.node.dataset.drawnRank = String(rank);
+      const g = await full;
+      if (token !== this.token) {
+        return;
+      }
+      if (g && !(g instanceof Error)) {
+        this.galleriesDone.set(rank, g);
+      }
+      if (g !== quick) {
+        this.drawGallery(g);
+      }
+      this.node.dataset.completeRank = String(rank);
     })();
     return this.drawn;
+  }
+
+  private latent(rank: number): Promise<GalleryData | null> {
+    let p = this.latents.get(rank);
+    if (!p) {
+      p = this.results.latentGallery(rank);
+      this.latents.set(rank, p);
+      p.catch(() => this.latents.delete(rank));
+    }
+    return p;
+  }
+
+  private drawGallery(g: GalleryData | Error | null): void {
+    if (!this.galleryEl || !g) {
+      return;
+    }
+    this.galleryHandle?.destroy();
+    this.galleryHandle = null;
+    if (g instanceof Error) {
+      errorBox(this.galleryEl, g);
+      return;
+    }
+    this.galleryHandle = renderLatentGallery(this.galleryEl, g, { factor: this.factor }, {
+      onFactor: f => this.setFactor(f)
+    });
   }
 
   /** Select a factor: the gallery highlight and the heatmaps' spatial maps follow. */
