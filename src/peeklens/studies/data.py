@@ -16,6 +16,8 @@ the [0, 1] pixels.
 from __future__ import annotations
 
 import gzip
+import zipfile
+import zlib
 import os
 from pathlib import Path
 
@@ -82,8 +84,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read a (gzip-compressed) IDX file into a uint8 array."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError, zlib.error) as e:  # a cut download, a file that is not gzip
+        raise InputError(f"{str(path)!r} is truncated or damaged ({e}); download it again") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
         raise InputError(f"{str(path)!r} is not an unsigned-byte IDX file")
     ndim = raw[3]
@@ -151,8 +156,11 @@ def _cifar_local(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray] | Non
     if not f.exists():
         f = root / f"cifar10_{'train' if train else 'test'}_subset.npz"
     if f.exists():
-        with np.load(f, allow_pickle=False) as z:
-            return z["x"], z["y"]
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                return z["x"], z["y"]
+        except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as e:
+            raise InputError(f"{str(f)!r} is truncated or damaged ({e}); get the CIFAR-10 subset again") from e
     if (root / "cifar-10-batches-py").is_dir():
         from torchvision.datasets import CIFAR10
 
