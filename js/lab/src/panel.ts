@@ -201,7 +201,6 @@ export class PeeklensView {
     this.drawn = (async () => {
       // First paint: the latent images (small: the input-side loadings) and the heatmaps; the top
       // inputs and class histograms need the stored input images, which may be large, and follow.
-      const full = r.inputBlocks.length ? this.gallery(rank).catch(e => e as Error) : Promise.resolve(null);
       const ready = this.galleriesDone.get(rank);
       const [quick, hm] = await Promise.all([
         ready ?? (r.inputBlocks.length ? this.latent(rank).catch(e => e as Error) : Promise.resolve(null)),
@@ -225,7 +224,8 @@ export class PeeklensView {
       this.lastRedrawMs = performance.now() - t0;
       this.node.dataset.redrawMs = this.lastRedrawMs.toFixed(1);
       this.node.dataset.drawnRank = String(rank);
-      const g = await full;
+      // Started only now, so that reading and checking a large input array never delays the first paint.
+      const g = r.inputBlocks.length ? await this.gallery(rank).catch(e => e as Error) : null;
       if (token !== this.token) {
         return;
       }
