@@ -161,6 +161,8 @@ def line_chart_svg(
         out.append(f'<text x="{x:.1f}" y="{mt + ph + 16}" text-anchor="middle">{_esc(_fmt(t))}</text>')
     out.append(f'<text x="{ml + pw / 2}" y="{height - 6}" text-anchor="middle">{_esc(xlabel)}</text>')
     out.append(f'<text transform="translate(14 {mt + ph / 2}) rotate(-90)" text-anchor="middle">{_esc(ylabel)}</text>')
+    legend = [f'<rect x="{ml + pw - 156}" y="{mt + 2}" width="152" height="{15 * len(series) + 4}" '
+              f'fill="white" fill-opacity="0.85" stroke="#ddd"/>']
     for i, (label, (sx, sy)) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
         pts = [(fx(float(a)), fy(float(b))) for a, b in zip(sx, sy)
@@ -173,9 +175,11 @@ def line_chart_svg(
             for (x, y), a, b in zip(pts, sx, sy):
                 out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"><title>{_esc(label)}: '
                            f'{_esc(_fmt(float(a)))}, {float(b):.5g}</title></circle>')
-        ly = mt + 12 + 15 * i
-        out.append(f'<line x1="{ml + pw - 150}" x2="{ml + pw - 132}" y1="{ly - 4}" y2="{ly - 4}" stroke="{color}" stroke-width="3"/>')
-        out.append(f'<text x="{ml + pw - 128}" y="{ly}">{_esc(label)}</text>')
+        ly = mt + 14 + 15 * i
+        legend.append(f'<line x1="{ml + pw - 150}" x2="{ml + pw - 132}" y1="{ly - 4}" y2="{ly - 4}" '
+                      f'stroke="{color}" stroke-width="3"/>')
+        legend.append(f'<text x="{ml + pw - 128}" y="{ly}">{_esc(label)}</text>')
+    out.extend(legend)
     out.append("</svg>")
     return "".join(out)
 
