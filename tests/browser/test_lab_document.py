@@ -58,6 +58,8 @@ def _save_results(root: Path, mnist_test) -> None:
         pl.save(sweep, root / name)
         if seed == 0:
             pl.save(pl.spectrum(acts, k=20), root / "mnist-a-spectrum.peeklens")
+            pl.save(sweep[8], root / "mnist-a-rank8.peeklens")  # a single Factorization
+            pl.save(acts, root / "mnist-a-acts.peeklens")
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +196,7 @@ def test_saved_sweep_opens_as_document(page, lab_server):
     networks = page.eval_on_selector_all(
         ".jp-PeeklensPanel .pl-compare .pl-compare-network", "els => els.map(e => e.dataset.network)"
     )
-    assert networks == ["mnist-a.peeklens", "mnist-b.peeklens"]
+    assert networks == ["mnist-a.peeklens", "mnist-a-rank8.peeklens", "mnist-b.peeklens"]
     assert page.locator(".jp-PeeklensPanel .pl-compare svg.pl-chart").count() >= 2  # RMSE + spectrum
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -211,6 +213,20 @@ def test_layer_names_are_text_and_spectrum_file_opens(page, lab_server):
     page.wait_for_selector(".jp-PeeklensPanel .pl-lab-spectrum svg.pl-chart")
     table = page.locator(".jp-PeeklensPanel .pl-lab-spectrum table").last.inner_text()
     assert "input:0" in table and "relu_1" in table
+
+
+def test_factorization_and_activations_files_open(page, lab_server):
+    page.locator(".jp-DirListing-item", has_text="mnist-a-rank8.peeklens").first.dblclick()
+    doc = page.locator(".jp-PeeklensPanel:visible .pl-lab-document")
+    page.wait_for_selector(".jp-PeeklensPanel:visible .pl-lab-document[data-complete-rank='8']")
+    assert page.locator(".jp-PeeklensPanel:visible .pl-tile").count() == 8
+    assert "Factorization" in doc.locator(".pl-lab-summary").inner_text()
+
+    page.locator(".jp-DirListing-item", has_text="mnist-a-acts.peeklens").first.dblclick()
+    page.wait_for_selector(".jp-PeeklensPanel:visible .pl-lab-activations canvas")
+    table = page.locator(".jp-PeeklensPanel:visible .pl-lab-activations table").inner_text()
+    assert "relu_1" in table and "1440" in table
+    assert page.locator(".jp-PeeklensPanel:visible .pl-lab-activations canvas").count() == 32
 
 
 def test_launcher_and_palette_commands(page, lab_server):
