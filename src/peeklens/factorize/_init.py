@@ -1,0 +1,115 @@
+"""Starting factors: NNDSVD-style initialization (Boutsidis & Gallopoulos 2008), and new columns
+for warm starts across a sweep."""
+
+from __future__ import annotations
+
+import torch
+
+from ._linalg import Sketch, one_thread, randomized_svd, row_slices, sqrt_weights
+from ._problem import Problem
+
+__all__ = ["nndsvda_init", "nndsvd_factors", "extend_factors"]
+
+
+def nndsvd_factors(U: torch.Tensor, S: torch.Tensor, V: torch.Tensor, fill: float | None):
+    """NNDSVD of ``U diag(S) V^T``: non-negative ``(Wst, F)`` with one column per singular triplet.
+
+    Each triplet contributes the larger (in norm product) of its positive and negative parts;
+    with ``fill`` (NNDSVDa) the zeros are replaced by ``fill``, usually the mean of the data.
+    """
+    Wst = torch.zeros_like(U)
+    F = torch.zeros_like(V)
+    for j in range(U.shape[1]):
+        u, v = U[:, j], V[:, j]
+        up, un, vp, vn = u.clamp(min=0), (-u).clamp(min=0), v.clamp(min=0), (-v).clamp(min=0)
+        nup, nun, nvp, nvn = (float(torch.linalg.vector_norm(t)) for t in (up, un, vp, vn))
+        if nup * nvp >= nun * nvn:
+            a, b, na, nb = up, vp, nup, nvp
+        else:
+            a, b, na, nb = un, vn, nun, nvn
+        lam = float(S[j]) * na * nb
+        if lam <= 0 or na == 0 or nb == 0:
+            continue
+        scale = lam ** 0.5
+        Wst[:, j] = a * (scale / na)
+        F[:, j] = b * (scale / nb)
+    if fill is not None:
+        Wst[Wst == 0] = fill
+        F[F == 0] = fill
+    return Wst, F
+
+
+def _data_mean(problem: Problem) -> float:
+    """Mean entry of the stacked weighted matrix."""
+    total = sum(s * float(torch.sum(Xb, dtype=torch.float64)) for s, Xb in zip(sqrt_weights(problem), problem.X))
+    return total / (sum(problem.n_features) * problem.n_samples)
+
+
+def _unstack(problem: Problem, Wst: torch.Tensor, fill: float) -> list[torch.Tensor]:
+    out = []
+    for sl, s in zip(row_slices(problem), sqrt_weights(problem)):
+        out.append((Wst[sl] / s).contiguous() if s > 0 else torch.full_like(Wst[sl], fill))
+    return out
+
+
+def nndsvda_init(problem: Problem, rank: int, seed: int, sketch: Sketch | None = None):
+    """NNDSVDa from a randomized SVD of the stacked weighted matrix (zeros filled with its mean).
+
+    The SVD costs a few passes over the data (a range finder with 10 extra columns and 4 power
+    iterations, drawn from ``seed``), or none when a wide enough ``sketch`` is given.
+    """
+    U, S, V = randomized_svd(problem, rank, seed=seed, sketch=sketch)
+    mean = _data_mean(problem)
+    with one_thread(U.device):
+        Wst, F = nndsvd_factors(U, S, V, fill=mean)
+    return F.contiguous(), _unstack(problem, Wst, mean)
+
+
+def extend_factors(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], extra: int, *, seed: int,
+                   sketch: Sketch | None = None):
+    """Warm start: ``F`` and ``W`` plus ``extra`` new columns fitted to what they leave unexplained.
+
+    The new columns are the NNDSVDa factors of the residual ``X_w - V F^T`` (``V`` the weighted
+    stacked loadings), from a randomized SVD of it: on ``sketch`` when given (no pass over the
+    data), else with two passes per power iteration.
+    """
+    sw = sqrt_weights(problem)
+    V = torch.cat([w * s for w, s in zip(W, sw)], dim=0)
+    g = torch.Generator().manual_seed(int(seed) + 7919)
+    k = extra + 5
+    M, n = V.shape[0], F.shape[0]
+    if sketch is not None:
+        # residual inside the sketch's range plus the part of V F^T outside it: low rank, exact SVD
+        L, B = sketch.L, sketch.B
+        Q = torch.linalg.qr(torch.cat([L, V], dim=1), mode="reduced").Q  # M x (k_s + r)
+        core = (Q.T @ L) @ B - (Q.T @ V) @ F.T  # (k_s + r) x n
+        Uc, S, Vh = torch.linalg.svd(core.double(), full_matrices=False)
+        U = (Q.double() @ Uc[:, :extra]).float()
+        S, Vr = S[:extra].float(), Vh[:extra].T.float().contiguous()
+    else:
+        from ._linalg import xw_mm, xwt_mm
+
+        def rmul(Om):  # R @ Om
+            return xw_mm(problem, Om) - V @ (F.T @ Om)
+
+        def rtmul(Qm):  # R^T @ Qm
+            return xwt_mm(problem, Qm) - F @ (V.T @ Qm)
+
+        Om = torch.randn((n, k), generator=g).to(F.device)
+        Qm = torch.linalg.qr(rmul(Om), mode="reduced").Q
+        Z = torch.linalg.qr(rtmul(Qm), mode="reduced").Q
+        Qm = torch.linalg.qr(rmul(Z), mode="reduced").Q
+        Bm = rtmul(Qm).T  # k x n
+        Ub, S, Vh = torch.linalg.svd(Bm.double(), full_matrices=False)
+        U = (Qm.double() @ Ub[:, :extra]).float()
+        S, Vr = S[:extra].float(), Vh[:extra].T.float().contiguous()
+    # NNDSVD without fill: the new columns start at the residual's dominant non-negative parts;
+    # a tiny positive floor keeps HALS/MU from locking a zero entry.
+    Wst, Fn = nndsvd_factors(U, S, Vr, fill=None)
+    floor = 1e-6 * max(float(F.max()), 1e-12)
+    Fn.clamp_(min=floor)
+    Wst.clamp_(min=floor)
+    Wn = _unstack(problem, Wst, floor)
+    F2 = torch.cat([F, Fn], dim=1).contiguous()
+    W2 = [torch.cat([w, wn], dim=1).contiguous() for w, wn in zip(W, Wn)]
+    return F2, W2

@@ -1,0 +1,124 @@
+"""Compressed HALS: iterate on a randomized sketch of the data, then polish on the real data.
+
+Following compressed NMF (Tepper & Sapiro 2016) with a randomized range finder (Halko, Martinsson
+& Tropp 2011): the stacked weighted matrix ``X_w`` (total features x samples) is replaced by
+``L B`` with ``L`` an orthonormal basis of its dominant range (``k = rank + oversample`` columns,
+a few power iterations) and ``B = L^T X_w`` (k x samples).  HALS then runs on the small matrices::
+
+    A^T = (V^T L) B,   C^T = (F^T B^T) L^T                     (instead of V^T X_w and F^T X_w^T)
+
+so an iteration costs ``O((samples + features) (k + r) r)`` instead of ``O(samples features r)``.
+After the compressed phase converges, ``exact_iter`` ordinary HALS iterations on the real data
+finish the fit, so the reported objective, errors and RMSE are those of the real data.
+
+During the compressed phase the recorded objective is ``||X_w - L L^T X_w||^2 + ||L L^T X_w -
+V F^T||^2``, an estimate of the real objective (exact when ``V F^T`` lies in the sketch's range);
+the last ``settings["exact_iter"]`` entries of ``Factorization.objective`` are exact.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import hals
+from ._linalg import Sketch, hals_rows, one_thread, range_sketch, row_slices, sqrt_weights
+from ._problem import Problem, SolverResult, converged
+
+__all__ = ["solve", "sketch_size"]
+
+DEFAULT_OVERSAMPLE = 20
+DEFAULT_POWER_ITER = 2
+DEFAULT_EXACT_ITER = 10
+
+
+def sketch_size(problem: Problem, rank: int, oversample: int = DEFAULT_OVERSAMPLE) -> int:
+    """Columns of the sketch for ``rank``: ``rank + oversample``."""
+    return int(rank + oversample)
+
+
+def worth_compressing(problem: Problem, k: int) -> bool:
+    """Compression pays when the sketch is much smaller than the data's smaller side."""
+    return 2 * k <= min(sum(problem.n_features), problem.n_samples)
+
+
+def solve(
+    problem: Problem,
+    F: torch.Tensor,
+    W: list[torch.Tensor],
+    *,
+    max_iter: int,
+    tol: float,
+    eps: float = 0.0,
+    callback=None,
+    sketch: Sketch | None = None,
+    oversample: int = DEFAULT_OVERSAMPLE,
+    power_iter: int = DEFAULT_POWER_ITER,
+    exact_iter: int = DEFAULT_EXACT_ITER,
+    seed: int = 0,
+    info: dict | None = None,
+) -> SolverResult:
+    """Compressed HALS for up to ``max_iter`` iterations, then up to ``exact_iter`` exact HALS iterations.
+
+    ``sketch`` (from :func:`~peeklens.factorize._linalg.range_sketch`, at least ``rank`` columns)
+    may be shared by several ranks, e.g. across a sweep; otherwise one with ``rank + oversample``
+    columns and ``power_iter`` power iterations is drawn from ``seed``.  When that sketch would not
+    be much smaller than the data, plain HALS runs instead.  ``info`` (a dict) receives what was
+    done: ``compressed_iter``, ``exact_iter``, ``sketch_k``.
+    """
+    info = {} if info is None else info
+    r = F.shape[1]
+    k = sketch_size(problem, r, oversample)
+    if sketch is None and not worth_compressing(problem, k):
+        res = hals.solve(problem, F, W, max_iter=max_iter, tol=tol, callback=callback)
+        info.update(compressed_iter=0, exact_iter=res.n_iter, sketch_k=0)
+        return res
+    if sketch is None:
+        sketch = range_sketch(problem, k, power_iter=power_iter, seed=seed)
+    L, B = sketch.L, sketch.B
+    slices = row_slices(problem)
+    sw = sqrt_weights(problem)
+    # V = [sqrt(w_b) W_b], transposed: (r x total features)
+    Vt = torch.cat([w.T * s for w, s in zip(W, sw)], dim=1).contiguous()
+    Ft = F.T.contiguous()
+    n, M = problem.n_samples, Vt.shape[1]
+    inner_F = _inner(n, B.shape[0], r)
+    inner_V = _inner(M, B.shape[0], r)
+    total2 = problem.weighted_norm2()
+    objective: list[float] = []
+    it = 0
+    with one_thread(problem.device):
+        for it in range(1, max_iter + 1):
+            At = (Vt @ L) @ B  # r x n  ~ V^T X_w
+            hals_rows(Ft, At, Vt @ Vt.T, max_inner=inner_F)
+            G = Ft @ Ft.T
+            Ct = (Ft @ B.T) @ L.T  # r x M  ~ F^T X_w^T
+            hals_rows(Vt, Ct, G, max_inner=inner_V)
+            cross = float(torch.sum(Vt.double() * Ct.double()))
+            quad = float(torch.sum((Vt @ Vt.T).double() * G.double()))
+            objective.append(max(total2 - 2.0 * cross + quad, 0.0))
+            if callback is not None:
+                callback(it, objective[-1])
+            if converged(objective, tol):
+                break
+    compressed = it
+    # back to per-block loadings; blocks of weight 0 keep their start (the exact phase fits them)
+    W = [(Vt[:, sl].T / s).contiguous() if s > 0 else w for sl, s, w in zip(slices, sw, W)]
+    F = Ft.T.contiguous()
+
+    def shifted(i: int, obj: float) -> None:
+        if callback is not None:
+            callback(compressed + i, obj)
+
+    res = hals.solve(problem, F, W, max_iter=max(int(exact_iter), 1), tol=tol, callback=shifted)
+    info.update(compressed_iter=compressed, exact_iter=res.n_iter, sketch_k=sketch.k)
+    n_total = compressed + res.n_iter
+    # converged when the exact phase itself stopped on the tolerance
+    return SolverResult(res.F, res.W, objective + res.objective, n_total, res.converged)
+
+
+def _inner(N: int, k: int, r: int) -> int:
+    """Row sweeps per compressed iteration: the small products cost about ``(N + k) k r``."""
+    products = (N + k) * k * r
+    sweeps = N * r * (r + 1)
+    return int(max(1, min(1 + 0.5 * products / max(sweeps, 1), 5)))
+
