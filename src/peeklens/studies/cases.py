@@ -225,6 +225,7 @@ def run_regime(
     progress: bool = True,
     layers: Sequence[str] | None = None,
     spectrum_k: int = 50,
+    eval_samples: int | None = None,
     **factorize_kwargs,
 ) -> RegimeResult:
     """Train (or load) one regime, test it, capture the test images, sweep the ranks and take spectra."""
@@ -233,7 +234,8 @@ def run_regime(
                              progress=progress)
     t1 = time.perf_counter()
     x, y = test
-    acc = evaluate(tm.model, x, y, regime.dataset)
+    n_eval = len(x) if eval_samples is None else int(eval_samples)
+    acc = evaluate(tm.model, x[:n_eval], y[:n_eval], regime.dataset)
     if samples is not None:
         x, y = x[: int(samples)], y[: int(samples)]
     layers = list(layers or layers_of(regime.network))
@@ -268,6 +270,7 @@ def run_study(
     dataset: str = "mnist",
     fractions: Sequence[float] | None = None,
     train_samples: int | None = None,
+    eval_samples: int | None = None,
     cache=None,
     download: bool = False,
     progress: bool = True,
@@ -289,6 +292,8 @@ def run_study(
     ranks : iterable of int, default 10, 20, 30, 40, 50
     seed, epochs, first_class, dataset, fractions, train_samples
         See :class:`~peeklens.studies.Regime` and :func:`study_regimes`.
+    eval_samples : int, optional
+        Measure the test accuracy on the first ``eval_samples`` test images (default: all of them).
     **factorize_kwargs
         Passed to :func:`peeklens.sweep` (``solver=``, ``max_iter=``, ``tol=``...); the seed of the
         factorization is ``seed``.
@@ -309,11 +314,12 @@ def run_study(
     for regime, paper_acc in regs:
         results.append(run_regime(
             regime, test, paper_accuracy=paper_acc, train_data=train_data, ranks=ranks, samples=n_test,
-            device=device, cache=cache, progress=progress, seed=seed, **factorize_kwargs,
+            device=device, cache=cache, progress=progress, seed=seed, eval_samples=eval_samples, **factorize_kwargs,
         ))
     meta = {
         "study": name, "description": STUDIES[name], "dataset": ds, "network": regs[0][0].network,
-        "samples": n_test, "ranks": ranks, "seed": seed, "epochs": epochs,
+        "samples": n_test, "eval_samples": len(test[0]) if eval_samples is None else min(eval_samples, len(test[0])),
+        "ranks": ranks, "seed": seed, "epochs": epochs,
         "train_pool": len(train_data[0]) if train_samples is None else min(train_samples, len(train_data[0])),
         "factorize": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in factorize_kwargs.items()},
         "device": str(device or "cpu"), "seconds": round(time.perf_counter() - t0, 1),
