@@ -424,6 +424,16 @@ class _Recorder:
             slot.pending.clear()
 
 
+def _check_storage_free(rec: _Recorder, store: Path) -> None:
+    """Never overwrite the block files of an earlier capture (its Activations may still map them)."""
+    taken = [f"{_safe_filename(n)}.npy" for n in rec.slots if (store / f"{_safe_filename(n)}.npy").exists()]
+    if taken:
+        raise InputError(
+            f"storage directory {str(store)!r} already holds block files {taken[:4]} of an earlier capture, "
+            "which may still be in use; give a new or empty directory (or delete those files first)"
+        )
+
+
 def _safe_filename(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@+-]", "_", name)
 
@@ -654,6 +664,8 @@ def capture(
                         _run_batch(rec, runner, plan, model, x[:1], xin[:1], include_input, input_transform, 0)
                         rec.probing = False
                         _check_hooks_fired(rec, plan)
+                        if store_dir is not None:
+                            _check_storage_free(rec, store_dir)
                         planned = n_hint if n_hint is not None else (max_samples or n)
                         _check_memory(rec, planned, max_bytes, store_dir)
                         if n_hint is not None:

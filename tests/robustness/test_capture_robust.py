@@ -330,3 +330,15 @@ def test_random_shapes_capture_exactly(shape, n, bs):
         acts = pl.capture(nn.Sequential(nn.ReLU()), x, layers=["0"], include_input=False, progress=False,
                           batch_size=bs)
     np.testing.assert_array_equal(acts["0"].data, x.reshape(n, -1).T.numpy())
+
+
+def test_storage_never_overwrites_an_earlier_capture(tmp_path):
+    x = torch.rand(6, 1, 8, 8)
+    first = pl.capture(small_net(), x, layers=["1"], progress=False, storage=tmp_path)
+    before = first["1"].data.copy()
+    with pytest.raises(pl.InputError, match=r"already holds block files \['input_0.npy', '1@0.npy'\].*new or empty"):
+        pl.capture(small_net(), torch.rand(6, 1, 8, 8), layers=["1"], progress=False, storage=tmp_path)
+    np.testing.assert_array_equal(first["1"].data, before)
+    second = pl.capture(small_net(), x, layers=["1"], progress=False, storage=tmp_path / "again")
+    np.testing.assert_array_equal(second["1"].data, before)
+    assert isinstance(second["1"].data.base, np.memmap) or isinstance(second["1"].data, np.memmap)

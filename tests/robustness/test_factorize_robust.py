@@ -227,3 +227,23 @@ def test_spectrum_of_zero_and_single_sample_blocks():
     assert sv.values["z"].max() == 0 and sv.stable_rank["z"] == 0.0 and sv.entropy_rank["z"] == 0.0
     sv1 = pl.spectrum(acts_of(a=rand(7, 1)), k=5)
     assert sv1.values["a"].shape == (1,) and sv1.stable_rank["a"] == pytest.approx(1.0)
+
+
+def test_spectrum_of_a_memory_map_does_not_copy_it(tmp_path):
+    n, m = 300, 8000
+    buf = np.lib.format.open_memmap(tmp_path / "b.npy", mode="w+", dtype=np.float32, shape=(n, m))
+    buf[:] = np.random.default_rng(1).random((n, m), dtype=np.float32)
+    buf.flush()
+    ro = np.load(tmp_path / "b.npy", mmap_mode="r")
+    acts = pl.Activations({"big": pl.Block("big", ro.T, (m,), "layer")})
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sv = pl.spectrum(acts, k=5)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < ro.nbytes / 4
+    ref = np.linalg.svd(np.asarray(ro, dtype=np.float64), compute_uv=False)[:5]
+    np.testing.assert_allclose(sv.values["big"], ref, rtol=1e-4)
