@@ -18,11 +18,11 @@ import peeklens as pl
 from peeklens import studies, views
 
 SMALL = studies.small_size()            # PEEKLENS_NOTEBOOK_SMALL=1: a quick run (the tests use it)
-SAMPLES = 300 if SMALL else 10_000      # test images captured (the paper: all 10,000)
-TRAIN = 2_000 if SMALL else None        # only the first N training images (None: all 60,000)
+SAMPLES = 200 if SMALL else 10_000      # test images captured (the paper: all 10,000)
+TRAIN = 1_000 if SMALL else None        # only the first N training images (None: all 60,000)
 RANKS = [2, 4] if SMALL else [10, 20, 30, 40, 50]   # the paper's ranks
 FIT = dict(max_iter=30) if SMALL else {}            # factorization settings (default solver)
-EVAL = 1_000 if SMALL else None         # test images for the accuracy (None: all)
+EVAL = 500 if SMALL else None         # test images for the accuracy (None: all)
 SHOW_RANK = RANKS[0]
 print("small run" if SMALL else "full-size run", "| data:", studies.data_dir())'''
 

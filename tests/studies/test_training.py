@@ -93,3 +93,11 @@ def test_ordered_training_learns_mostly_the_first_class(mnist_small):
     counts = torch.bincount(pred, minlength=10)
     assert int(counts.max()) > 300
     assert evaluate(tm.model, xt[:1000], yt[:1000]) < 0.5
+
+
+def test_checkpoint_of_another_training_pool_is_not_reused(mnist_small, tmp_path):
+    reg = Regime(train_samples=100)
+    a = train(reg, data=(mnist_small[0][:300], mnist_small[1][:300]), cache=tmp_path, progress=False)
+    b = train(reg, data=(mnist_small[0][:400], mnist_small[1][:400]), cache=tmp_path, progress=False)
+    assert not a.cached and not b.cached  # e.g. the CIFAR-10 subset against the full set
+    assert train(reg, data=(mnist_small[0][:400], mnist_small[1][:400]), cache=tmp_path, progress=False).cached

@@ -218,6 +218,8 @@ def train(
         ``.model`` is on ``device`` and in eval mode.
     """
     dev = torch.device(device) if device is not None else torch.device("cpu")
+    x, y = data if data is not None else load_dataset(regime.dataset, True, root, download=download)
+    n_pool = int(len(x))
     model = make_network(regime.network, regime.dataset)
     path = None
     if cache is not False:
@@ -225,14 +227,16 @@ def train(
         if path.exists():
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
-                model.load_state_dict(state["model"])
-                log.debug("loaded %s from %s", regime.label, path)
-                return TrainedModel(model.to(dev).eval(), regime, path, True, int(state["n_train"]),
-                                    float(state["final_loss"]))
+                # a checkpoint trained on another pool of images (say, the CIFAR-10 subset instead of the full
+                # set) does not count
+                if int(state.get("n_pool", n_pool)) == n_pool:
+                    model.load_state_dict(state["model"])
+                    log.debug("loaded %s from %s", regime.label, path)
+                    return TrainedModel(model.to(dev).eval(), regime, path, True, int(state["n_train"]),
+                                        float(state["final_loss"]))
             except Exception as exc:  # a broken cache file: train again
                 log.warning("ignoring unreadable checkpoint %s (%s)", path, exc)
 
-    x, y = data if data is not None else load_dataset(regime.dataset, True, root, download=download)
     idx = select_indices(y, regime)
     torch.manual_seed(regime.seed)
     model = make_network(regime.network, regime.dataset).to(dev)  # weights from the seed
@@ -265,7 +269,8 @@ def train(
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save({"model": state, "n_train": len(idx), "final_loss": final if final is not None else float("nan")}, tmp)
+        torch.save({"model": state, "n_train": len(idx), "n_pool": n_pool,
+                    "final_loss": final if final is not None else float("nan")}, tmp)
         os.replace(tmp, path)
     return TrainedModel(model, regime, path, False, len(idx), final)
 
