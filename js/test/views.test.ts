@@ -85,11 +85,12 @@ describe("latent gallery", () => {
     expect(tiles[1].classList.contains("pl-selected")).toBe(true);
     const latent = tiles[0].querySelector("canvas.pl-latent") as HTMLCanvasElement;
     expect([latent.width, latent.height]).toEqual([5, 4]);
-    const strip = tiles[0].querySelector("canvas.pl-top") as HTMLCanvasElement;
-    expect([strip.width, strip.height]).toEqual([15, 4]);
-    expect(tiles[0].querySelectorAll(".pl-hist rect").length).toBe(3);
+    const grid = tiles[0].querySelector("canvas.pl-top") as HTMLCanvasElement;
+    expect([grid.width, grid.height]).toEqual([15, 4]); // k = 3: one row
+    const hist = tiles[0].querySelector("canvas.pl-hist") as HTMLCanvasElement;
+    expect(hist.dataset.counts).toBe("0,1,2");
+    expect(hist.title).toBe("labels of the top inputs: zero: 0, <i>one</i>: 1, two: 2");
     expect(el.querySelector("i")).toBeNull(); // class names are text
-    expect(tiles[0].textContent).toContain("<i>one</i>");
   });
   it("selects a factor on click and on update", () => {
     const el = document.createElement("div");
@@ -101,6 +102,12 @@ describe("latent gallery", () => {
     expect(el.querySelector(".pl-selected")!.getAttribute("data-factor")).toBe("3");
     hnd.update({ factor: 2 });
     expect(el.querySelector(".pl-selected")!.getAttribute("data-factor")).toBe("2");
+  });
+  it("puts more than four top inputs on two rows", () => {
+    const el = document.createElement("div");
+    renderLatentGallery(el, gallery(2, 8), { factor: 0 });
+    const grid = el.querySelector("canvas.pl-top") as HTMLCanvasElement;
+    expect([grid.width, grid.height]).toEqual([20, 8]);
   });
   it("has a compact mode and works without labels or inputs", () => {
     const el = document.createElement("div");

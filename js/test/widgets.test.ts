@@ -49,7 +49,7 @@ describe("rank explorer widget", () => {
   it("writes the slider's rank to the model and follows the model", () => {
     const model = new FakeModel({ ranks: [10, 20, 30], rank: 10, rmse: dv([0.3, 0.2, 0.1]), block_names: ["x"], block_errors: dv([0.5, 0.4, 0.3]), title: "" });
     const el = document.createElement("div");
-    const cleanup = rankExplorer.render({ model, el });
+    const cleanup = rankExplorer.default.render({ model, el });
     const input = el.querySelector("input") as HTMLInputElement;
     input.value = "2";
     input.dispatchEvent(new Event("input"));
@@ -67,7 +67,7 @@ describe("gallery widget", () => {
   it("redraws for a new rank and keeps the factor in range", () => {
     const model = galleryModel();
     const el = document.createElement("div");
-    const cleanup = latentGallery.render({ model, el });
+    const cleanup = latentGallery.default.render({ model, el });
     expect(el.querySelectorAll(".pl-tile").length).toBe(2);
     expect(el.querySelector(".pl-selected")!.getAttribute("data-factor")).toBe("1");
     model.set("rank", 5);
@@ -99,7 +99,7 @@ describe("heatmaps widget", () => {
 });
 
 function heatmapsRender(model: FakeModel, el: HTMLElement) {
-  return neuronHeatmaps.render({ model, el });
+  return neuronHeatmaps.default.render({ model, el });
 }
 
 describe("linked widgets (as the Dashboard links them)", () => {
@@ -111,9 +111,9 @@ describe("linked widgets (as the Dashboard links them)", () => {
     ex.on("change:rank", () => { ga.set("rank", ex.get("rank")); hm.set("rank", ex.get("rank")); });
     ga.on("change:factor", () => hm.set("factor", ga.get("factor")));
     const [e1, e2, e3] = [document.createElement("div"), document.createElement("div"), document.createElement("div")];
-    rankExplorer.render({ model: ex, el: e1 });
-    latentGallery.render({ model: ga, el: e2 });
-    neuronHeatmaps.render({ model: hm, el: e3 });
+    rankExplorer.default.render({ model: ex, el: e1 });
+    latentGallery.default.render({ model: ga, el: e2 });
+    neuronHeatmaps.default.render({ model: hm, el: e3 });
     const input = e1.querySelector("input") as HTMLInputElement;
     input.value = "1";
     input.dispatchEvent(new Event("input"));
@@ -129,7 +129,7 @@ describe("spectrum and compare widgets", () => {
   it("draw from binary series", () => {
     const model = new FakeModel({ title: "", series: [{ network: "n", layer: "relu", values: dv([5, 1, 0.2]) }] });
     const el = document.createElement("div");
-    spectrumPlot.render({ model, el });
+    spectrumPlot.default.render({ model, el });
     expect(el.querySelectorAll("svg.pl-chart").length).toBe(1);
     model.set("series", [...model.get("series"), { network: "m", layer: "fc", values: dv([3, 2]) }]);
     expect(el.querySelectorAll("svg.pl-chart").length).toBe(2);
@@ -138,10 +138,38 @@ describe("spectrum and compare widgets", () => {
     const net = (name: string) => ({ name, ranks: [2, 3], rmse: dv([0.2, 0.1]), latents: [dv(rand(2 * 9)), dv(rand(3 * 9))], image_shape: [3, 3, 1] });
     const model = new FakeModel({ rank: 2, networks: [net("a"), net("b")], image_shape: [3, 3, 1], series: [] });
     const el = document.createElement("div");
-    compare.render({ model, el });
+    compare.default.render({ model, el });
     expect(el.querySelectorAll(".pl-compare-network").length).toBe(2);
     expect(el.querySelectorAll(".pl-tile").length).toBe(4);
     model.set("rank", 3);
     expect(el.querySelectorAll(".pl-tile").length).toBe(6);
+  });
+});
+
+describe("views kept per rank", () => {
+  it("swaps the drawn element back in when a rank is shown again, and prerenders the others", async () => {
+    const { RankedViews } = await import("../widgets/_ranked");
+    const el = document.createElement("div");
+    const drawn: number[] = [];
+    const updates: number[] = [];
+    const views = new RankedViews<{ factor: number }>(el, (box, rank) => {
+      drawn.push(rank);
+      box.textContent = `rank ${rank}`;
+      return { update: (s) => updates.push(s.factor), destroy: () => {} };
+    });
+    views.show(2, { factor: 0 });
+    const first = el.firstElementChild;
+    views.show(5, { factor: 0 });
+    expect(el.textContent).toBe("rank 5");
+    views.show(2, { factor: 1 });
+    expect(el.firstElementChild).toBe(first); // not redrawn
+    expect(drawn).toEqual([2, 5]);
+    expect(updates).toEqual([1]); // the new factor was applied
+    views.prerender([2, 5, 7, 9], () => ({ factor: 0 }));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(drawn).toEqual([2, 5, 7, 9]);
+    expect(el.textContent).toBe("rank 2"); // prerendering does not change what is shown
+    views.destroy();
+    expect(el.childElementCount).toBe(0);
   });
 });

@@ -332,7 +332,7 @@ export const CSS = `
 .pl-tile { border: 2px solid transparent; border-radius: 4px; padding: 3px; cursor: pointer; background: var(--jp-layout-color1, #fff); display: flex; flex-direction: column; gap: 2px; align-items: flex-start; }
 .pl-tile:hover { border-color: #9ecae1; }
 .pl-tile.pl-selected { border-color: #d62728; }
-.pl-tile-title { font-size: 11px; opacity: 0.85; }
+.pl-tile-title { font-size: 10px; opacity: 0.85; white-space: nowrap; }
 .pl-heat { display: flex; flex-direction: column; gap: 8px; }
 .pl-layer { border-top: 1px solid var(--jp-border-color2, #ddd); padding-top: 4px; }
 .pl-maps { display: flex; flex-wrap: wrap; gap: 3px; }

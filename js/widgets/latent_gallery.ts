@@ -1,9 +1,10 @@
 /** anywidget glue: peeklens.widgets.LatentGallery (all ranks travel once; the rank picks one). */
 import { renderLatentGallery } from "../views/latent_gallery";
-import { clear, h } from "../views/shared";
-import type { FactorState, GalleryData, ViewHandle } from "../views/types";
+import { h } from "../views/shared";
+import type { FactorState, GalleryData } from "../views/types";
 import { galleryFit } from "./_decode";
 import { listen, timed, type RenderProps, type WidgetModel } from "./_model";
+import { RankedViews } from "./_ranked";
 
 /** Decoded gallery data per rank, rebuilt only when the data traits change. */
 export function galleryCache(model: WidgetModel): Map<number, GalleryData> {
@@ -16,46 +17,41 @@ export function galleryCache(model: WidgetModel): Map<number, GalleryData> {
   return out;
 }
 
-export function render({ model, el }: RenderProps): () => void {
+function render({ model, el }: RenderProps): () => void {
   let cache = galleryCache(model);
-  let handle: ViewHandle<FactorState> | null = null;
-  let shownRank = Number.NaN;
-  const factorFor = (rank: number) => {
+  const factorFor = (rank: number): FactorState => {
     const f = Number(model.get("factor"));
-    return f >= rank ? rank - 1 : f;
+    return { factor: f >= rank ? rank - 1 : f };
   };
-  const draw = () => {
-    const rank = Number(model.get("rank"));
+  const onFactor = (factor: number) => {
+    model.set("factor", factor);
+    model.save_changes();
+  };
+  const views = new RankedViews<FactorState>(el, (box, rank, state) => {
     const data = cache.get(rank);
-    handle?.destroy();
-    handle = null;
-    shownRank = rank;
     if (!data) {
-      clear(el);
-      el.appendChild(h("div", "pl-view pl-muted", `rank ${rank} is not in this sweep`));
-      return;
+      box.appendChild(h("div", "pl-view pl-muted", `rank ${rank} is not in this sweep`));
+      return null;
     }
-    handle = renderLatentGallery(el, data, { factor: factorFor(rank) }, {
-      onFactor: (factor) => {
-        model.set("factor", factor);
-        model.save_changes();
-      },
-    });
+    return renderLatentGallery(box, data, state, { onFactor });
+  });
+  const show = () => {
+    const rank = Number(model.get("rank"));
+    timed(el, () => views.show(rank, factorFor(rank)));
   };
-  timed(el, draw);
+  show();
+  views.prerender([...cache.keys()], factorFor);
   const offData = listen(model, ["fits", "image_shape", "top_k", "n_classes", "class_names"], () => {
     cache = galleryCache(model);
-    timed(el, draw);
+    views.reset();
+    show();
+    views.prerender([...cache.keys()], factorFor);
   });
-  const offRank = listen(model, ["rank"], () => {
-    if (Number(model.get("rank")) !== shownRank) timed(el, draw);
-  });
-  const offFactor = listen(model, ["factor"], () => handle?.update({ factor: factorFor(shownRank) }));
+  const offState = listen(model, ["rank", "factor"], show);
   return () => {
     offData();
-    offRank();
-    offFactor();
-    handle?.destroy();
+    offState();
+    views.destroy();
   };
 }
 

@@ -4,7 +4,7 @@ import type { ViewHandle, RankState } from "../views/types";
 import { explorerData } from "./_decode";
 import { listen, timed, type RenderProps } from "./_model";
 
-export function render({ model, el }: RenderProps): () => void {
+function render({ model, el }: RenderProps): () => void {
   let handle: ViewHandle<RankState> | null = null;
   const draw = () => {
     handle?.destroy();

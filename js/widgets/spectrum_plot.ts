@@ -3,7 +3,7 @@ import { renderSpectrumPlot } from "../views/spectrum_plot";
 import { spectrumData } from "./_decode";
 import { listen, type RenderProps } from "./_model";
 
-export function render({ model, el }: RenderProps): () => void {
+function render({ model, el }: RenderProps): () => void {
   let handle = renderSpectrumPlot(el, spectrumData(model.get("series"), model.get("title") || undefined));
   const off = listen(model, ["series", "title"], () => {
     handle.destroy();

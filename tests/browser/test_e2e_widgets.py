@@ -1,0 +1,283 @@
+"""The notebook widgets end to end, in a real JupyterLab driven by headless Chromium (Playwright).
+
+Starts ``jupyter lab`` on 127.0.0.1 (own temporary root, settings and runtime directories; stopped
+by PID), opens ``fixtures/widgets_e2e.ipynb`` (the paper network briefly trained on real MNIST,
+``%peek`` over 2,000 test images with ranks 10..50), runs all cells, then:
+
+* moves the rank slider and checks that the gallery and the heatmaps redraw and that the kernel
+  sees the new rank;
+* clicks a gallery tile and checks that the heatmaps show that factor (and the kernel sees it);
+* logs (does not assert) the redraw time after a slider move;
+* saves the notebook with its widget state, reopens it and checks that the views come back.
+
+Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+NOTEBOOK = "widgets_e2e.ipynb"
+
+if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
+    pytest.skip(f"no Chromium at {CHROMIUM}; run PEEKLENS_BROWSER=1 bash scripts/setup.sh", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_settings(settings: Path) -> None:
+    """Save widget state with the notebook; no news pop-ups."""
+    for rel, value in {
+        "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    }.items():
+        p = settings / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(value))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("widgets-root")
+    home = tmp_path_factory.mktemp("widgets-home")
+    shutil.copy(HERE / "fixtures" / NOTEBOOK, root / NOTEBOOK)
+    _write_settings(home / "settings")
+    out = root / "kernel-sees.txt"
+    port = _free_port()
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        PEEKLENS_E2E_OUT=str(out),
+        PEEKLENS_DATA=os.environ.get("PEEKLENS_DATA", str(REPO.parent / "shared" / "data")),
+    )
+    cmd = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser",
+        "--ServerApp.port_retries=0", "--ServerApp.token=", "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
+    ]
+    logf = open(home / "lab.log", "wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=root)
+    pid = proc.pid
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterLab did not start:\n{(home / 'lab.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield {"url": url, "root": root, "out": out, "log": home / "lab.log"}
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+            proc.wait()
+        logf.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1500, "height": 2200})
+        pg.set_default_timeout(60_000)
+        try:
+            yield pg
+        finally:
+            browser.close()
+
+
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle';
+}"""
+
+RUN_LAST_CELL = """async () => {
+  const app = window.jupyterapp;
+  const nb = app.shell.currentWidget.content;
+  nb.activeCellIndex = nb.widgets.length - 1;
+  await app.commands.execute('notebook:run-cell');
+}"""
+
+LAST_OUTPUT = """() => {
+  const nb = window.jupyterapp.shell.currentWidget.content;
+  const cell = nb.widgets[nb.widgets.length - 1];
+  return cell.node.querySelector('.jp-OutputArea-output')?.textContent ?? '';
+}"""
+
+# Move the slider to each index and time the redraw of every linked view: the synchronous work
+# (event -> jslink -> gallery + heatmaps redraw, plus a forced style/layout), and until the next frame.
+TIME_MOVES = """async (indices) => {
+  const input = document.querySelector('.pl-rank-explorer input.pl-rank-slider');
+  const out = [];
+  for (const i of indices) {
+    await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 30)));
+    const t0 = performance.now();
+    input.value = String(i);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+    void document.body.offsetHeight;
+    const t1 = performance.now();
+    await new Promise((r) => requestAnimationFrame(() => r()));
+    const t2 = performance.now();
+    const g = document.querySelector('.pl-latent-gallery').parentElement;
+    const h = document.querySelector('.pl-neuron-heatmaps').parentElement;
+    out.push({ index: i, sync: t1 - t0, frame: t2 - t0,
+               gallery: Number(g.dataset.redrawMs), heatmaps: Number(h.dataset.redrawMs),
+               tiles: document.querySelectorAll('.pl-latent-gallery .pl-tile').length });
+  }
+  return out;
+}"""
+
+
+def _wait_file(path: Path, expected: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        if path.exists():
+            text = path.read_text()
+            if text == expected:
+                return text
+        time.sleep(0.2)
+    return text
+
+
+def _canvas_url(page, selector: str) -> str:
+    return page.evaluate("(s) => document.querySelector(s).toDataURL()", selector)
+
+
+def test_dashboard_in_jupyterlab(lab, page):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}")
+    page.wait_for_selector(".jp-NotebookPanel", timeout=90_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    # all cells ran: the dashboard is drawn and the last cell printed the rank
+    page.wait_for_selector(".pl-rank-explorer input.pl-rank-slider", timeout=240_000)
+    page.wait_for_function(f"() => ({LAST_OUTPUT})().includes('RANK=10')", timeout=120_000)
+    tiles = page.locator(".pl-latent-gallery .pl-tile")
+    assert tiles.count() == 10
+    assert page.locator(".pl-neuron-heatmaps .pl-layer").count() == 2
+    assert page.locator(".pl-latent-gallery .pl-hist").count() == 10  # labels exist
+    assert page.locator(".pl-spectrum svg.pl-chart").count() == 2
+    latent0 = _canvas_url(page, ".pl-latent-gallery canvas.pl-latent")
+    matrix0 = _canvas_url(page, ".pl-neuron-heatmaps canvas.pl-matrix")
+
+    # move the slider as a user does (a mouse click on the track, a quarter along): rank 10 -> 20
+    slider = page.locator(".pl-rank-explorer input.pl-rank-slider")
+    box = slider.bounding_box()
+    slider.click(position={"x": box["width"] * 0.25, "y": box["height"] / 2})
+    page.wait_for_function("() => document.querySelectorAll('.pl-latent-gallery .pl-tile').length === 20")
+    assert page.locator(".pl-rank-explorer .pl-rank-value").text_content() == "20"
+    heights = page.eval_on_selector_all(".pl-neuron-heatmaps canvas.pl-matrix", "cs => cs.map(c => c.height)")
+    assert heights == [20, 20]
+    assert page.locator(".pl-neuron-heatmaps h4").text_content() == "Neuron heatmaps (rank 20)"
+    assert _canvas_url(page, ".pl-latent-gallery canvas.pl-latent") != latent0  # gallery changed
+    assert _canvas_url(page, ".pl-neuron-heatmaps canvas.pl-matrix") != matrix0  # heatmaps changed
+    # the kernel sees the new rank: through an observer and in a re-run cell
+    assert _wait_file(lab["out"], "20 0") == "20 0"
+    page.evaluate(RUN_LAST_CELL)
+    page.wait_for_function(f"() => ({LAST_OUTPUT})().includes('RANK=20 FACTOR=0')", timeout=60_000)
+
+    # click a gallery tile: the heatmaps show that factor
+    maps_before = _canvas_url(page, ".pl-neuron-heatmaps .pl-maps canvas")
+    page.locator('.pl-latent-gallery .pl-tile[data-factor="3"]').click()
+    page.wait_for_function("() => document.querySelector('.pl-neuron-heatmaps').dataset.factor === '3'")
+    assert page.locator('.pl-latent-gallery .pl-tile.pl-selected').get_attribute("data-factor") == "3"
+    assert page.eval_on_selector_all(".pl-neuron-heatmaps .pl-maps", "ms => ms.map(m => m.dataset.factor)") == ["3", "3"]
+    assert page.locator(".pl-neuron-heatmaps .pl-layer").first.locator(".pl-maps canvas").count() == 10  # channels
+    assert _canvas_url(page, ".pl-neuron-heatmaps .pl-maps canvas") != maps_before
+    assert _wait_file(lab["out"], "20 3") == "20 3"
+    page.evaluate(RUN_LAST_CELL)
+    page.wait_for_function(f"() => ({LAST_OUTPUT})().includes('RANK=20 FACTOR=3')", timeout=60_000)
+
+    # hover a spatial map: channel, position and value
+    page.locator(".pl-neuron-heatmaps .pl-maps canvas[data-channel='2']").first.hover()
+    readout = page.locator(".pl-neuron-heatmaps .pl-readout").text_content()
+    assert readout.startswith("relu · factor 3 · channel 2 · y ")
+
+    dash = page.locator(".peeklens-dashboard")
+    dash.scroll_into_view_if_needed()
+    dash.screenshot(path=str(ARTIFACTS / "e2e-widgets-dashboard.png"))
+    page.screenshot(path=str(ARTIFACTS / "e2e-widgets-page.png"))
+
+    # redraw time after a slider move (logged, not asserted): five-rank sweep, paper workload
+    moves = page.evaluate(TIME_MOVES, [2, 3, 4, 1, 0, 4, 2, 0, 3, 4])
+    assert [m["tiles"] for m in moves] == [30, 40, 50, 20, 10, 50, 30, 10, 40, 50]  # redrawn synchronously
+    sync = statistics.median(m["sync"] for m in moves)
+    frame = statistics.median(m["frame"] for m in moves)
+    worst = max(m["sync"] for m in moves)
+    line = (f"redraw after a slider move (5 ranks 10..50, paper network, 2544 features): median {sync:.1f} ms "
+            f"(worst {worst:.1f} ms) synchronous incl. layout, median {frame:.1f} ms to the next frame; "
+            f"per move: " + ", ".join(f"r{[10, 20, 30, 40, 50][m['index']]}:{m['sync']:.1f}" for m in moves))
+    first_draw = page.evaluate("""() => ({
+      gallery: JSON.parse(document.querySelector('.pl-latent-gallery').closest('.pl-rank-view').parentElement.dataset.drawMs),
+      heatmaps: JSON.parse(document.querySelector('.pl-neuron-heatmaps').closest('.pl-rank-view').parentElement.dataset.drawMs),
+    })""")
+    line += (" | first (cold) draw of each rank's view, ms: gallery " + json.dumps(first_draw["gallery"])
+             + ", heatmaps " + json.dumps(first_draw["heatmaps"]))
+    log.warning(line)
+    (ARTIFACTS / "e2e-widgets-timing.txt").write_text(line + "\n" + json.dumps(moves, indent=1) + "\n")
+
+    # save with the widget state; reopen: the views come back from the saved state
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('docmanager:save'); }")
+    nb = json.loads((lab["root"] / NOTEBOOK).read_text())
+    state = nb["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    esm_models = [m for m in state.values() if "_esm" in m["state"]]
+    assert len(esm_models) == 4  # explorer, gallery, heatmaps, spectrum
+    assert any(m["state"].get("ranks") == [10, 20, 30, 40, 50] and "rmse" in [b["path"][0] for b in m.get("buffers", [])]
+               for m in esm_models)
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('application:close-all'); }")
+    page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}")
+    page.wait_for_selector(".pl-rank-explorer input.pl-rank-slider", timeout=90_000)
+    page.wait_for_function("() => document.querySelectorAll('.pl-latent-gallery .pl-tile').length > 0")
+    restored_rank = page.locator(".pl-rank-explorer .pl-rank-value").text_content()
+    n_tiles = page.locator(".pl-latent-gallery .pl-tile").count()
+    assert n_tiles == int(restored_rank)
+    # the links were saved too: the slider still drives the gallery without running a cell
+    slider = page.locator(".pl-rank-explorer input.pl-rank-slider")
+    box = slider.bounding_box()
+    slider.click(position={"x": 2, "y": box["height"] / 2})
+    page.wait_for_function("() => document.querySelectorAll('.pl-latent-gallery .pl-tile').length === 10")
+    page.screenshot(path=str(ARTIFACTS / "e2e-widgets-reopened.png"))
