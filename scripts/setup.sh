@@ -35,4 +35,10 @@ if [ "${PEEKLENS_BROWSER:-0}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+if [ "${PEEKLENS_BROWSER:-0}" = "1" ]; then
+  # The browser tests drive Debian's chromium through Playwright for Python (executable_path=/usr/bin/chromium);
+  # Playwright's own browser download is not used.
+  /usr/bin/chromium --version
+  python -c "import playwright.sync_api" || { echo "[setup] playwright for Python is missing (pip install -e .[test])"; exit 1; }
+fi
 echo "[setup] done"
