@@ -88,6 +88,19 @@ class RandomImages(torch.utils.data.Dataset):
         return torch.rand(3, self.size, self.size, generator=g), i % 10
 
 
+def reuse_blocks(store: Path, model) -> pl.Activations:
+    """Activations over the memory-mapped ``.npy`` files that ``capture(storage=store)`` wrote."""
+    import numpy as np
+
+    layers = [n for n, m in model.named_modules() if isinstance(m, Bottleneck)]
+    blocks = {}
+    for name in ["input:0", "input:1", "input:2"] + layers:
+        f = store / (name.replace(":", "_") + ".npy") if name.startswith("input") else store / f"{name}@0.npy"
+        buf = np.load(f, mmap_mode="r")  # (samples x features), as capture writes it
+        blocks[name] = pl.Block(name, buf.T, (buf.shape[1],), "input" if name.startswith("input") else "layer")
+    return pl.Activations(blocks)
+
+
 def gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 
@@ -102,6 +115,11 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=10)
     ap.add_argument("--max-iter", type=int, default=10)
     ap.add_argument("--keep", action="store_true", help="keep the memory-mapped blocks afterwards")
+    ap.add_argument("--reuse", action="store_true",
+                    help="--mode storage: factorize the blocks already in --storage (kept by --keep) without capturing")
+    ap.add_argument("--solver", default=None, help="factorize solver (default: peeklens's default)")
+    ap.add_argument("--exact-iter", type=int, default=None,
+                    help="solver_options exact_iter of the 'compressed' solver (passes over the real data)")
     ap.add_argument("--json", help="write the numbers to this file too")
     args = ap.parse_args()
 
@@ -114,7 +132,7 @@ def main() -> None:
     kw: dict = {}
     if args.mode == "storage":
         store = Path(args.storage)
-        if store.exists():
+        if store.exists() and not args.reuse:
             shutil.rmtree(store)
         kw["storage"] = store
     else:
@@ -128,18 +146,27 @@ def main() -> None:
 
     t0 = time.perf_counter()
     with PeakMonitor() as cap_mem:
-        acts = pl.capture(model, loader, layers=layers, progress=False, **kw)
+        if args.reuse:
+            acts = reuse_blocks(Path(args.storage), model)
+        else:
+            acts = pl.capture(model, loader, layers=layers, progress=False, **kw)
     t_capture = time.perf_counter() - t0
     print(f"capture: {t_capture:.1f} s, {len(acts)} blocks, {acts.n_features:,} features x {acts.n_samples} "
           f"samples = {gib(acts.nbytes)}; peak RssAnon {gib(cap_mem.peak['RssAnon'])}, "
           f"peak RssFile {gib(cap_mem.peak['RssFile'])}, peak RSS {gib(cap_mem.peak['VmRSS'])}")
 
-    solver = pl.factorize.__module__ and __import__("peeklens.factorize", fromlist=["x"]).DEFAULT_SOLVER
+    import importlib
+
+    fz = importlib.import_module("peeklens.factorize")
+
+    solver = args.solver or fz.DEFAULT_SOLVER
+    opts = {"exact_iter": args.exact_iter} if args.exact_iter is not None else None
     t0 = time.perf_counter()
     with PeakMonitor() as fit_mem:
-        fit = pl.factorize(acts, rank=args.rank, max_iter=args.max_iter, tol=0)
+        fit = pl.factorize(acts, rank=args.rank, max_iter=args.max_iter, tol=0, solver=solver, solver_options=opts)
     t_fit = time.perf_counter() - t0
-    print(f"factorize(rank={args.rank}, max_iter={args.max_iter}, solver={solver!r}): {t_fit:.1f} s "
+    print(f"factorize(rank={args.rank}, max_iter={args.max_iter}, solver={solver!r}, options={opts}): "
+          f"{fit.n_iter} iterations, {t_fit:.1f} s "
           f"({t_fit / max(1, fit.n_iter):.2f} s/iteration incl. setup), rmse {fit.rmse:.4g}; "
           f"peak RssAnon {gib(fit_mem.peak['RssAnon'])}, peak RssFile {gib(fit_mem.peak['RssFile'])}, "
           f"peak RSS {gib(fit_mem.peak['VmRSS'])}")
@@ -148,7 +175,8 @@ def main() -> None:
 
     result = {
         "mode": args.mode, "n": args.n, "batch": args.batch, "pool": kw.get("pool"), "rank": args.rank,
-        "max_iter": args.max_iter, "solver": solver, "blocks": len(acts), "features": acts.n_features,
+        "max_iter": args.max_iter, "solver": solver, "solver_options": opts, "n_iter": fit.n_iter,
+        "reused_blocks": bool(args.reuse), "blocks": len(acts), "features": acts.n_features,
         "block_bytes": acts.nbytes, "largest_block": max(est, key=est.get),
         "largest_block_bytes": max(est.values()), "capture_s": t_capture, "factorize_s": t_fit,
         "rmse": fit.rmse, "baseline_rss": base.get("VmRSS"),

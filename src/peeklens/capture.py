@@ -562,9 +562,12 @@ def capture(
         (``pool=1`` keeps one value per channel); cuts memory for large feature maps.
     max_bytes : int, optional
         Refuse (before capturing) when the blocks would need more bytes; the default limit is
-        80 % of the available memory (of the free disk when ``storage`` is given).
+        80 % of the available memory (of the free disk when ``storage`` is given).  The check
+        runs after one sample has gone through the model (to learn the block shapes) and before
+        any block buffer is allocated.
     storage : path, optional
-        A directory to hold the blocks as memory-mapped ``.npy`` files instead of RAM.
+        A new or empty directory to hold the blocks as memory-mapped ``.npy`` files instead of
+        RAM; block files of an earlier capture are never overwritten.
     batch_size : int, default 256
         Batch size when ``data`` is a tensor, array or Dataset.
     progress : bool, default True
@@ -573,6 +576,19 @@ def capture(
     Returns
     -------
     Activations
+        If interrupted (Ctrl-C / KeyboardInterrupt) after the first batch, the samples of the
+        finished batches are returned with a warning and ``meta["interrupted"] = True``.
+
+    Raises
+    ------
+    InputError, LayerNotFoundError, NonNegativityError
+        Bad data, options or layer names; negative values with ``nonneg="error"``.
+    MemoryLimitError
+        The blocks would not fit (see ``max_bytes``); the message names the largest blocks.
+    CaptureError
+        The model raised, or a layer returned something that is not a tensor, or NaN/Inf.
+    DeviceError
+        CUDA requested but unavailable, a model on the ``meta`` device, or GPU out of memory.
 
     Examples
     --------

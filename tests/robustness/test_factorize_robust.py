@@ -247,3 +247,14 @@ def test_spectrum_of_a_memory_map_does_not_copy_it(tmp_path):
     assert peak < ro.nbytes / 4
     ref = np.linalg.svd(np.asarray(ro, dtype=np.float64), compute_uv=False)[:5]
     np.testing.assert_allclose(sv.values["big"], ref, rtol=1e-4)
+
+
+@settings(max_examples=15, deadline=None)
+@given(dtype=st.sampled_from([np.uint8, np.int32, np.int64, np.float16, np.float64, np.bool_]),
+       m=st.integers(2, 10), n=st.integers(2, 10))
+def test_integer_half_double_and_bool_blocks_are_factorized_as_float32(dtype, m, n):
+    X = (np.random.default_rng(m * n).random((m, n)) * 5).astype(dtype)
+    direct = pl.Activations({"x": pl.Block("x", X, (m,), "layer")})  # a Block keeps the caller's dtype
+    for acts in (acts_of(x=X), direct):
+        fit = pl.factorize(acts, rank=1, max_iter=5, solver="mu")
+        assert fit.F.dtype == np.float32 and fit.loadings["x"].dtype == np.float32 and np.isfinite(fit.rmse)
