@@ -230,8 +230,8 @@ def test_unknown_solver_option_is_refused(medium):
 @pytest.mark.slow
 def test_fast_solvers_on_real_mnist_activations(paper_net, mnist_test):
     x, _ = mnist_test
-    acts = pl.capture(paper_net, x[:1000], layers=["relu", "relu_1"], progress=False)
-    ref = pl.factorize(acts, 10, solver="mu", max_iter=400, tol=0)
+    acts = pl.capture(paper_net, x[:500], layers=["relu", "relu_1"], progress=False)
+    ref = pl.factorize(acts, 10, solver="mu", max_iter=300, tol=0)
     for solver in FAST:
         fit = pl.factorize(acts, 10, solver=solver)
         assert fit.objective[-1] <= ref.objective[-1] * 1.005

@@ -79,13 +79,18 @@ def extend_factors(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], ext
     k = extra + 5
     M, n = V.shape[0], F.shape[0]
     if sketch is not None:
-        # residual inside the sketch's range plus the part of V F^T outside it: low rank, exact SVD
+        # the residual inside the sketch's range, L (B - (L^T V) F^T): its SVD through the small
+        # k x k Gram matrix, no pass over the data
         L, B = sketch.L, sketch.B
-        Q = torch.linalg.qr(torch.cat([L, V], dim=1), mode="reduced").Q  # M x (k_s + r)
-        core = (Q.T @ L) @ B - (Q.T @ V) @ F.T  # (k_s + r) x n
-        Uc, S, Vh = torch.linalg.svd(core.double(), full_matrices=False)
-        U = (Q.double() @ Uc[:, :extra]).float()
-        S, Vr = S[:extra].float(), Vh[:extra].T.float().contiguous()
+        with one_thread(F.device):
+            core = (B - (L.T @ V) @ F.T).double()  # k x n
+            evals, evecs = torch.linalg.eigh(core @ core.T)
+            order = torch.argsort(evals, descending=True)[:extra]
+            S = evals[order].clamp_min(0).sqrt()
+            Uc = evecs[:, order]
+            Vr = (core.T @ Uc) / S.clamp_min(1e-30)
+            U = (L.double() @ Uc).float()
+            S, Vr = S.float(), Vr.float().contiguous()
     else:
         from ._linalg import xw_mm, xwt_mm
 

@@ -114,7 +114,7 @@ def randomized_svd(problem: Problem, rank: int, *, oversample: int = 10, power_i
     return U, S[:rank].float(), Vt[:rank].T.float().contiguous()
 
 
-def hals_rows(Ht: torch.Tensor, At: torch.Tensor, G: torch.Tensor, *, max_inner: int = 1, delta: float = 0.01) -> int:
+def hals_rows(Ht: torch.Tensor, At: torch.Tensor, G: torch.Tensor, *, max_inner: int = 1, delta: float = 0.1) -> int:
     """Hierarchical ALS on the rows of ``Ht`` (r x N), in place.
 
     Minimizes ``0.5 tr(Ht^T G Ht) - <At, Ht>`` over ``Ht >= 0`` (e.g. ``Ht = F^T``, ``At = V^T X_w``,

@@ -28,7 +28,7 @@ __all__ = ["solve", "sketch_size"]
 
 DEFAULT_OVERSAMPLE = 20
 DEFAULT_POWER_ITER = 2
-DEFAULT_EXACT_ITER = 10
+DEFAULT_EXACT_ITER = 3
 
 
 def sketch_size(problem: Problem, rank: int, oversample: int = DEFAULT_OVERSAMPLE) -> int:
@@ -55,6 +55,7 @@ def solve(
     power_iter: int = DEFAULT_POWER_ITER,
     exact_iter: int = DEFAULT_EXACT_ITER,
     seed: int = 0,
+    extrapolate: bool = True,
     info: dict | None = None,
 ) -> SolverResult:
     """Compressed HALS for up to ``max_iter`` iterations, then up to ``exact_iter`` exact HALS iterations.
@@ -86,6 +87,10 @@ def solve(
     total2 = problem.weighted_norm2()
     objective: list[float] = []
     it = 0
+    # extrapolation (Ang & Gillis 2019): after an accepted step, jump ahead along the last move by
+    # beta; if the next step ends higher than the last accepted point, go back there, shrink beta
+    beta, beta_max = (0.5, 1.0) if extrapolate else (0.0, 0.0)
+    Fs, Vs = Ft.clone(), Vt.clone()
     with one_thread(problem.device):
         for it in range(1, max_iter + 1):
             At = (Vt @ L) @ B  # r x n  ~ V^T X_w
@@ -95,11 +100,32 @@ def solve(
             hals_rows(Vt, Ct, G, max_inner=inner_V)
             cross = float(torch.sum(Vt.double() * Ct.double()))
             quad = float(torch.sum((Vt @ Vt.T).double() * G.double()))
-            objective.append(max(total2 - 2.0 * cross + quad, 0.0))
+            obj = max(total2 - 2.0 * cross + quad, 0.0)
+            if extrapolate and objective and obj > objective[-1]:
+                Ft.copy_(Fs)
+                Vt.copy_(Vs)
+                beta_max, beta = beta, beta / 1.5
+                objective.append(objective[-1])  # still at the last accepted point
+                if callback is not None:
+                    callback(it, objective[-1])
+                continue
+            objective.append(obj)
             if callback is not None:
-                callback(it, objective[-1])
+                callback(it, obj)
             if converged(objective, tol):
+                Fs.copy_(Ft)
+                Vs.copy_(Vt)
                 break
+            if extrapolate:
+                dF, dV = Ft - Fs, Vt - Vs
+                Fs.copy_(Ft)
+                Vs.copy_(Vt)
+                Ft.add_(dF, alpha=beta).clamp_(min=0)
+                Vt.add_(dV, alpha=beta).clamp_(min=0)
+                beta, beta_max = min(beta_max, 1.05 * beta), min(1.0, 1.01 * beta_max)
+        if extrapolate:  # end on the last accepted point, not on a jump
+            Ft.copy_(Fs)
+            Vt.copy_(Vs)
     compressed = it
     # back to per-block loadings; blocks of weight 0 keep their start (the exact phase fits them)
     W = [(Vt[:, sl].T / s).contiguous() if s > 0 else w for sl, s, w in zip(slices, sw, W)]

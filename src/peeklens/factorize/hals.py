@@ -30,7 +30,7 @@ def _inner_budget(problem: Problem, rank: int, work: int) -> int:
     """Row sweeps per pass over the data: about half what one data pass costs (Gillis & Glineur)."""
     data = sum(problem.n_features) * problem.n_samples * rank
     cheap = max(work * rank * (rank + 1), 1)
-    return int(max(1, min(1 + 0.5 * data / cheap, 20)))
+    return int(max(1, min(1 + 0.5 * data / cheap, 10)))
 
 
 class HalsState:

@@ -1,0 +1,328 @@
+"""Factorization solvers against scikit-learn on the paper workload, and how time grows.
+
+Run by hand (not part of the tests)::
+
+    PEEKLENS_DATA=../shared/data python benchmarks/bench_solvers.py            # full (several minutes)
+    PEEKLENS_DATA=../shared/data python benchmarks/bench_solvers.py --quick    # ranks 10 and 50, small scaling
+    python benchmarks/bench_solvers.py --device cuda                           # peeklens solvers on a GPU
+
+The paper workload, built in this process: the paper's MNIST network trained for ONE epoch on the
+60,000 MNIST training images (plain torch, SGD lr 0.01 momentum 0.5, batch 64, inputs in [0, 1]),
+captured on the full 10,000-image test set: blocks of 784 + 1440 + 320 rows.  For each rank
+(10, 20, 30, 40, 50):
+
+* scikit-learn ``NMF(solver="cd", init="random", max_iter=200, tol=0)`` on the stacked matrix: its
+  final objective is the TARGET of that rank;
+* scikit-learn ``NMF(solver="mu", init="random", max_iter=200, tol=0)``;
+* the paper's MU (``solver="mu"``, 200 iterations);
+* every peeklens solver with its defaults, and the time it needs to reach the target (HALS: from
+  its exact per-iteration objective trace; compressed: the cheapest of a few tolerance settings
+  whose final exact objective reaches it).
+
+Objectives are ``sum ||X - W H||^2`` over the stacked matrix, computed exactly on the real data.
+Peak memory is the growth of the process's peak resident set during the call (Linux: VmHWM after
+resetting it through /proc/self/clear_refs) -- it includes torch's CPU allocations -- compared
+with the size of the stacked float32 data matrix.  On CUDA the peak of torch's allocator is shown.
+
+Then the whole five-rank sweep with the default solver (warm starts and one shared sketch), and
+a scaling run: samples 1k -> 60k (the MNIST training set through the same network) and neurons
+up to 50k (synthetic non-negative low-rank data), rank 20.
+
+The machine may be shared: the script prints ``os.getloadavg()`` next to the timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import peeklens as pl
+import importlib
+fz = importlib.import_module("peeklens.factorize")
+
+REPO = Path(__file__).resolve().parents[1]
+
+try:  # the studies module has the same network; keep a copy so the benchmark runs without it
+    from peeklens.studies.networks import PaperNet
+except Exception:  # pragma: no cover
+
+    class PaperNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 10, 5)
+            self.conv2 = nn.Conv2d(10, 20, 5)
+            self.conv2_drop = nn.Dropout2d()
+            self.fc1 = nn.Linear(320, 50)
+            self.fc2 = nn.Linear(50, 10)
+
+        def forward(self, x):
+            x = F.relu(F.max_pool2d(self.conv1(x), 2))
+            x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
+            x = F.relu(self.fc1(x.view(-1, 320)))
+            x = F.dropout(x, training=self.training)
+            return F.log_softmax(self.fc2(x), dim=1)
+
+
+# ----------------------------------------------------------------------------- data
+def read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    nd = raw[3]
+    shape = tuple(int(n) for n in np.frombuffer(raw, ">u4", count=nd, offset=4))
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(shape)
+
+
+def mnist(train: bool):
+    d = Path(os.environ.get("PEEKLENS_DATA", REPO.parent / "shared" / "data")) / "mnist"
+    stem = "train" if train else "t10k"
+    x = torch.from_numpy(read_idx(d / f"{stem}-images-idx3-ubyte.gz").copy()).float().div_(255).unsqueeze(1)
+    y = torch.from_numpy(read_idx(d / f"{stem}-labels-idx1-ubyte.gz").astype(np.int64))
+    return x, y
+
+
+def train_one_epoch(x, y, seed=0) -> nn.Module:
+    torch.manual_seed(seed)
+    net = PaperNet()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.5)
+    net.train()
+    perm = torch.randperm(len(x))
+    for i in range(0, len(x), 64):
+        b = perm[i : i + 64]
+        opt.zero_grad()
+        F.nll_loss(net(x[b]), y[b]).backward()
+        opt.step()
+    net.eval()
+    return net
+
+
+# ----------------------------------------------------------------------------- measuring
+def _vm(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def measure(fn, device="cpu"):
+    """(result, seconds, peak extra bytes) of ``fn()``."""
+    cuda = str(device).startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+        base = _vm("VmRSS:")
+    t = time.perf_counter()
+    out = fn()
+    if cuda:
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t
+    peak = (torch.cuda.max_memory_allocated() if cuda else _vm("VmHWM:")) - base
+    return out, dt, max(peak, 0)
+
+
+def objective_np(X, W, H) -> float:
+    """||X - W H||^2 in float64, in chunks (X samples x features)."""
+    s = 0.0
+    for i in range(0, X.shape[0], 2000):
+        R = X[i : i + 2000].astype(np.float64) - W[i : i + 2000].astype(np.float64) @ H.astype(np.float64)
+        s += float(np.sum(R * R))
+    return s
+
+
+def fit_objective(acts, fit) -> float:
+    return fit.rmse**2 * acts.n_samples * acts.n_features
+
+
+class Trace:
+    """Wraps a solver to record (seconds since start, objective) after every iteration."""
+
+    def __init__(self, name):
+        self.name, self.orig, self.points, self.t0 = name, fz.SOLVERS[name], [], None
+
+    def __enter__(self):
+        def wrapped(problem, F_, W_, *, callback=None, **kw):
+            def cb(i, obj):
+                self.points.append((time.perf_counter() - self.t0, obj))
+                if callback is not None:
+                    callback(i, obj)
+
+            return self.orig(problem, F_, W_, callback=cb, **kw)
+
+        fz.SOLVERS[self.name] = wrapped
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        fz.SOLVERS[self.name] = self.orig
+
+    def time_to(self, target):
+        for t, obj in self.points:
+            if obj <= target:
+                return t
+        return None
+
+
+def mb(n):
+    return f"{n / 2**20:7.0f} MiB"
+
+
+# ----------------------------------------------------------------------------- parts
+def sklearn_runs(X, rank, seed=0):
+    from sklearn.decomposition import NMF
+
+    out = {}
+    for solver in ["cd", "mu"]:
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                m = NMF(rank, solver=solver, init="random", max_iter=200, tol=0, random_state=seed)
+                W = m.fit_transform(X)
+            return W, m.components_
+
+        (W, H), dt, peak = measure(run)
+        out[solver] = (dt, objective_np(X, W, H), peak)
+    return out
+
+
+def peeklens_runs(acts, rank, target, device, time_to_target=True):
+    rows = {}
+    # the paper's MU, 200 iterations as in sklearn
+    fit, dt, peak = measure(lambda: pl.factorize(acts, rank, solver="mu", max_iter=200, tol=0, device=device), device)
+    rows["peeklens mu (paper)"] = (dt, fit_objective(acts, fit), peak, dt if fit_objective(acts, fit) <= target else None)
+    for solver in ["hals", "compressed"]:
+        fit, dt, peak = measure(lambda: pl.factorize(acts, rank, solver=solver, device=device), device)
+        obj = fit_objective(acts, fit)
+        reach = dt if obj <= target else None
+        if reach is None and time_to_target:
+            if solver == "hals":
+                with Trace("hals") as tr:
+                    pl.factorize(acts, rank, solver="hals", max_iter=400, tol=0, device=device)
+                reach = tr.time_to(target)
+            else:
+                for tol in [1e-5, 1e-6, 1e-7]:
+                    f2, d2, _ = measure(lambda: pl.factorize(acts, rank, solver=solver, tol=tol, max_iter=1000,
+                                                             device=device), device)
+                    if fit_objective(acts, f2) <= target:
+                        reach = d2
+                        break
+        rows[f"peeklens {solver}" + (" (default)" if solver == fz.DEFAULT_SOLVER else "")] = (dt, obj, peak, reach)
+    return rows
+
+
+def paper_workload(args):
+    t = time.perf_counter()
+    xtr, ytr = mnist(train=True)
+    xte, yte = mnist(train=False)
+    net = train_one_epoch(xtr, ytr)
+    with torch.no_grad():
+        acc = float((net(xte).argmax(1) == yte).float().mean())
+    print(f"trained the paper network for one epoch in {time.perf_counter() - t:.1f} s; test accuracy {acc:.3f}")
+    acts = pl.capture(net, xte, layers=["relu", "relu_1"], progress=False)
+    print(acts)
+    return net, xtr, acts
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", help="device of the peeklens solvers (cpu, cuda)")
+    ap.add_argument("--quick", action="store_true", help="ranks 10 and 50 only, smaller scaling run")
+    ap.add_argument("--ranks", default=None, help="comma-separated ranks (default 10,20,30,40,50)")
+    ap.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (no targets then)")
+    ap.add_argument("--no-scaling", action="store_true")
+    args = ap.parse_args(argv)
+    ranks = [int(r) for r in args.ranks.split(",")] if args.ranks else ([10, 50] if args.quick else [10, 20, 30, 40, 50])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+          f"load average {os.getloadavg()}")
+    net, xtr, acts = paper_workload(args)
+    X = acts.stacked().T.copy()  # samples x features, float32, for scikit-learn
+    data_bytes = X.nbytes
+    print(f"stacked data matrix: {X.shape[0]} x {X.shape[1]} float32 = {mb(data_bytes)}\n")
+
+    summary = []
+    for r in ranks:
+        print(f"== rank {r}  (load average {os.getloadavg()[0]:.1f})")
+        skl = {} if args.no_sklearn else sklearn_runs(X, r)
+        target = skl["cd"][1] if skl else -math.inf
+        head = f"  {'solver':28s}{'seconds':>9}{'objective':>13}{'vs target':>11}{'peak mem':>12}{'x data':>8}{'to target':>11}{'speed-up':>10}"
+        print(head)
+        t_cd = skl["cd"][0] if skl else float("nan")
+        for name, (dt, obj, peak) in (("sklearn cd (target)", skl["cd"]), ("sklearn mu", skl["mu"])) if skl else ():
+            reach = dt if obj <= target else None
+            print(f"  {name:28s}{dt:9.2f}{obj:13.6g}{obj / target - 1:+11.3%}{mb(peak):>12}{peak / data_bytes:8.2f}"
+                  f"{(f'{reach:.2f}' if reach else 'not'):>11}{(f'{t_cd / reach:.1f}x' if reach else '-'):>10}")
+        rows = peeklens_runs(acts, r, target, args.device, time_to_target=bool(skl))
+        for name, (dt, obj, peak, reach) in rows.items():
+            print(f"  {name:28s}{dt:9.2f}{obj:13.6g}{obj / target - 1:+11.3%}{mb(peak):>12}{peak / data_bytes:8.2f}"
+                  f"{(f'{reach:.2f}' if reach else 'not'):>11}{(f'{t_cd / reach:.1f}x' if reach else '-'):>10}")
+            if "(default)" in name:
+                summary.append((r, t_cd, dt, obj, target, reach, peak))
+        sys.stdout.flush()
+
+    print(f"\n== whole sweep, ranks {ranks}, default solver {fz.DEFAULT_SOLVER!r} (load {os.getloadavg()[0]:.1f})")
+    for warm in [True, False]:
+        s, dt, peak = measure(lambda: pl.sweep(acts, ranks, progress=False, warm_start=warm, device=args.device),
+                              args.device)
+        objs = [fit_objective(acts, s[r]) for r in ranks]
+        tgt = {r: t for r, _, _, _, t, _, _ in summary}
+        rel = ", ".join(f"{r}: {o / tgt[r] - 1:+.2%}" if r in tgt else f"{r}: {o:.5g}" for r, o in zip(ranks, objs))
+        print(f"  warm_start={warm!s:5}: {dt:.2f} s, peak {mb(peak)} ({peak / data_bytes:.2f}x data); "
+              f"objective vs sklearn-cd target: {rel}")
+
+    if summary:
+        print("\n== default solver against sklearn-cd (speed-up = sklearn-cd seconds / seconds to reach its objective)")
+        for r, t_cd, dt, obj, target, reach, peak in summary:
+            print(f"  rank {r}: sklearn-cd {t_cd:.2f} s; default {dt:.2f} s at {obj / target - 1:+.3%}; "
+                  + (f"reaches the target in {reach:.2f} s: {t_cd / reach:.1f}x" if reach else "does not reach the target")
+                  + f"; peak {peak / data_bytes:.2f}x data")
+
+    if not args.no_scaling:
+        scaling(net, xtr, args)
+    print(f"\nload average at the end {os.getloadavg()}")
+
+
+def scaling(net, xtr, args):
+    rank = 20
+    print(f"\n== scaling, rank {rank}, default solver, default settings (load {os.getloadavg()[0]:.1f})")
+    sizes = [1000, 5000, 20000] if args.quick else [1000, 5000, 10000, 20000, 40000, 60000]
+    for n in sizes:
+        acts = pl.capture(net, xtr[:n], layers=["relu", "relu_1"], progress=False)
+        fit, dt, peak = measure(lambda: pl.factorize(acts, rank, device=args.device), args.device)
+        print(f"  samples {n:6d} x 2544 features: {dt:6.2f} s, {fit.n_iter} iterations, peak {mb(peak)}, "
+              f"data {mb(acts.n_features * n * 4)}")
+        del acts
+    rng = np.random.default_rng(0)
+    n = 5000
+    neurons = [1000, 5000, 20000] if args.quick else [1000, 5000, 10000, 20000, 50000]
+    for m in neurons:
+        Fm = rng.random((n, 30), dtype=np.float32)
+        Wm = rng.random((m, 30), dtype=np.float32) ** 4
+        data = Wm @ Fm.T
+        data += 0.1 * rng.random(data.shape, dtype=np.float32)
+        acts = pl.Activations.from_arrays({"layer": data})
+        del data
+        fit, dt, peak = measure(lambda: pl.factorize(acts, rank, device=args.device), args.device)
+        print(f"  neurons {m:6d} x {n} samples (synthetic): {dt:6.2f} s, {fit.n_iter} iterations, peak {mb(peak)}, "
+              f"data {mb(m * n * 4)}")
+        del acts
+
+
+if __name__ == "__main__":
+    sys.exit(main())
