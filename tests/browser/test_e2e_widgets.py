@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 NOTEBOOK = "widgets_e2e.ipynb"
+NB7_NOTEBOOK = "widgets_e2e_notebook7.ipynb"
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
     pytest.skip(f"no Chromium at {CHROMIUM}; run PEEKLENS_BROWSER=1 bash scripts/setup.sh", allow_module_level=True)
@@ -70,6 +71,7 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("widgets-root")
     home = tmp_path_factory.mktemp("widgets-home")
     shutil.copy(HERE / "fixtures" / NOTEBOOK, root / NOTEBOOK)
+    shutil.copy(HERE / "fixtures" / NOTEBOOK, root / NB7_NOTEBOOK)
     _write_settings(home / "settings")
     out = root / "kernel-sees.txt"
     port = _free_port()
@@ -87,6 +89,7 @@ def lab(tmp_path_factory):
         "--ServerApp.port_retries=0", "--ServerApp.token=", "--ServerApp.password=",
         "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={root}",
         "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
     ]
     logf = open(home / "lab.log", "wb")
     proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=root)
@@ -281,3 +284,27 @@ def test_dashboard_in_jupyterlab(lab, page):
     slider.click(position={"x": 2, "y": box["height"] / 2})
     page.wait_for_function("() => document.querySelectorAll('.pl-latent-gallery .pl-tile').length === 10")
     page.screenshot(path=str(ARTIFACTS / "e2e-widgets-reopened.png"))
+
+
+def test_dashboard_in_notebook7(lab, page):
+    """The same widgets in the Notebook 7 front end (served by the same server)."""
+    pytest.importorskip("notebook", minversion="7")
+    if lab["out"].exists():
+        lab["out"].unlink()
+    page.goto(f"{lab['url']}/notebooks/{NB7_NOTEBOOK}")
+    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_selector(".pl-rank-explorer input.pl-rank-slider", timeout=240_000)
+    page.wait_for_function(f"() => ({LAST_OUTPUT})().includes('RANK=10')", timeout=120_000)
+    assert page.locator(".pl-latent-gallery .pl-tile").count() == 10
+    slider = page.locator(".pl-rank-explorer input.pl-rank-slider")
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    slider.click(position={"x": box["width"] * 0.25, "y": box["height"] / 2})
+    page.wait_for_function("() => document.querySelectorAll('.pl-latent-gallery .pl-tile').length === 20")
+    assert _wait_file(lab["out"], "20 0") == "20 0"
+    page.locator('.pl-latent-gallery .pl-tile[data-factor="5"]').click()
+    page.wait_for_function("() => document.querySelector('.pl-neuron-heatmaps').dataset.factor === '5'")
+    assert _wait_file(lab["out"], "20 5") == "20 5"
+    page.locator(".peeklens-dashboard").screenshot(path=str(ARTIFACTS / "e2e-widgets-notebook7.png"))
