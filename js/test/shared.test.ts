@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BLUES, GREYS, VIRIDIS, fmt, h, imageToRGBA, lineChart, logTicks, lutIndex, nearestIndex, niceTicks } from "../views/shared";
+import { BLUES, GREYS, VIRIDIS, fmt, h, imageToRGBA, lineChart, logTicks, lutIndex, nearestIndex, niceTicks, tickLabel } from "../views/shared";
 
 describe("colour tables", () => {
   it("run from the first to the last stop", () => {
@@ -35,8 +35,16 @@ describe("ticks and numbers", () => {
     expect(niceTicks(0, 1, 5)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
     expect(niceTicks(10, 50, 4)).toEqual([10, 20, 30, 40, 50]);
   });
-  it("gives powers of ten for log axes", () => {
+  it("gives powers of ten for log axes, denser when the range is short", () => {
     expect(logTicks(0.5, 200)).toEqual([0.1, 1, 10, 100, 1000]);
+    expect(logTicks(30, 300)).toEqual([10, 20, 50, 100, 200, 500, 1000, 2000, 5000]);
+  });
+  it("labels ticks with enough decimals to tell them apart", () => {
+    const t = niceTicks(0.138, 0.162, 5);
+    const labels = t.map((v) => tickLabel(v, t[1] - t[0]));
+    expect(new Set(labels).size).toBe(labels.length);
+    expect(labels[0]).toBe("0.140");
+    expect(tickLabel(20, 10)).toBe("20");
   });
   it("formats compactly", () => {
     expect(fmt(0.123456)).toBe("0.123");

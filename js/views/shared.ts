@@ -160,13 +160,29 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
-/** Powers of ten covering [lo, hi] (lo > 0) for a log axis. */
+/**
+ * Ticks for a log axis over [lo, hi] (lo > 0): the powers of ten, and also 2x and 5x of them
+ * when fewer than three powers of ten fall inside the range.
+ */
 export function logTicks(lo: number, hi: number): number[] {
   const a = Math.floor(Math.log10(lo));
   const b = Math.ceil(Math.log10(hi));
   const out: number[] = [];
   for (let e = a; e <= b; e++) out.push(Math.pow(10, e));
-  return out;
+  const inside = out.filter((t) => t >= lo * 0.999 && t <= hi * 1.001).length;
+  if (inside >= 3) return out;
+  const dense: number[] = [];
+  for (let e = a; e <= b; e++) for (const m of [1, 2, 5]) dense.push(Number((m * Math.pow(10, e)).toPrecision(6)));
+  return dense;
+}
+
+/** A tick label with just enough decimals to tell ticks `step` apart. */
+export function tickLabel(v: number, step: number): string {
+  if (!Number.isFinite(step) || step <= 0) return fmt(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e5 || a < 1e-4)) return v.toExponential(1);
+  const decimals = Math.max(0, Math.min(8, -Math.floor(Math.log10(step) + 1e-9)));
+  return v.toFixed(decimals);
 }
 
 export interface Series {
@@ -240,12 +256,14 @@ export function lineChart(series: Series[], opts: LineChartOptions = {}): { svg:
   for (const t of xt) {
     if (t < xmin - 1e-9 || t > xmax + 1e-9) continue;
     axes.appendChild(svg("line", { x1: x(t), y1: bottom, x2: x(t), y2: bottom + 4, stroke: "currentColor" }));
-    axes.appendChild(svgText(x(t), bottom + 14, fmt(t), { "text-anchor": "middle" }));
+    axes.appendChild(svgText(x(t), bottom + 14, opts.xTicks ? fmt(t) : tickLabel(t, xt.length > 1 ? xt[1] - xt[0] : 1), { "text-anchor": "middle" }));
   }
   const yt = opts.logY ? logTicks(ymin, ymax).filter((t) => t >= ymin * 0.999 && t <= ymax * 1.001) : niceTicks(ymin, ymax, 5);
+  const ystep = yt.length > 1 ? yt[1] - yt[0] : Math.abs(yt[0] || 1);
   for (const t of yt) {
     axes.appendChild(svg("line", { x1: left - 4, y1: y(t), x2: right, y2: y(t), stroke: "currentColor", "stroke-opacity": 0.12 }));
-    axes.appendChild(svgText(left - 6, y(t) + 3, fmt(t, 2), { "text-anchor": "end" }));
+    const label = opts.logY ? fmt(t, 3) : tickLabel(t, ystep);
+    axes.appendChild(svgText(left - 6, y(t) + 3, label, { "text-anchor": "end" }));
   }
   if (opts.xLabel) axes.appendChild(svgText((left + right) / 2, H - 6, opts.xLabel, { "text-anchor": "middle" }));
   if (opts.yLabel) axes.appendChild(svgText(12, (top + bottom) / 2, opts.yLabel, { "text-anchor": "middle", transform: `rotate(-90 12 ${(top + bottom) / 2})` }));
@@ -342,5 +360,7 @@ export const CSS = `
 .pl-util-bar { width: 120px; height: 8px; background: #c6dbef; border-radius: 2px; overflow: hidden; }
 .pl-util-bar > div { height: 100%; background: #e15759; }
 .pl-muted { opacity: 0.7; }
+.pl-compare-galleries { flex-wrap: nowrap; overflow-x: auto; }
+.pl-compare-network { flex: 1 1 0; min-width: 260px; }
 .pl-chart text { user-select: none; }
 `;
