@@ -214,7 +214,7 @@ def peeklens_runs(acts, rank, target, device, time_to_target=True):
         if reach is None and time_to_target:
             if solver == "hals":
                 with Trace("hals") as tr:
-                    pl.factorize(acts, rank, solver="hals", max_iter=400, tol=0, device=device)
+                    pl.factorize(acts, rank, solver="hals", max_iter=300, tol=0, device=device)
                 reach = tr.time_to(target)
             else:
                 for tol in [1e-5, 1e-6, 1e-7]:

@@ -8,6 +8,10 @@ a few power iterations) and ``B = L^T X_w`` (k x samples).  HALS then runs on th
     A^T = (V^T L) B,   C^T = (F^T B^T) L^T                     (instead of V^T X_w and F^T X_w^T)
 
 so an iteration costs ``O((samples + features) (k + r) r)`` instead of ``O(samples features r)``.
+The compressed iterations are accelerated by extrapolation (Ang & Gillis 2019): after each
+accepted iteration both factors jump ahead along their last move by a factor ``beta`` that grows
+while it helps; an iteration that ends above the last accepted objective is undone and ``beta``
+shrinks, so the recorded objective never increases.
 After the compressed phase converges, ``exact_iter`` ordinary HALS iterations on the real data
 finish the fit, so the reported objective, errors and RMSE are those of the real data.
 
@@ -64,7 +68,8 @@ def solve(
     may be shared by several ranks, e.g. across a sweep; otherwise one with ``rank + oversample``
     columns and ``power_iter`` power iterations is drawn from ``seed``.  When that sketch would not
     be much smaller than the data, plain HALS runs instead.  ``info`` (a dict) receives what was
-    done: ``compressed_iter``, ``exact_iter``, ``sketch_k``.
+    done: ``compressed_iter``, ``exact_iter``, ``sketch_k``.  ``extrapolate=False`` turns the
+    extrapolation of the compressed phase off.
     """
     info = {} if info is None else info
     r = F.shape[1]
