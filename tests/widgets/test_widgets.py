@@ -222,3 +222,11 @@ def test_bundles_are_built():
     for name in ("rank_explorer", "latent_gallery", "neuron_heatmaps", "spectrum_plot", "compare"):
         js = (STATIC / f"{name}.js").read_text()
         assert "render" in js and "export" in js
+
+
+def test_heatmaps_warn_about_a_heavy_payload(sw, monkeypatch):
+    import peeklens.widgets as W
+
+    monkeypatch.setattr(W, "_LARGE_PAYLOAD", 100)
+    with pytest.warns(UserWarning, match=r"pass layers=\[\.\.\.\] or sweep fewer ranks"):
+        NeuronHeatmaps(sw)

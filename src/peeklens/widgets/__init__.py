@@ -20,6 +20,7 @@ without a round trip to the kernel, and a saved notebook (with widget state) sho
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Mapping
 
@@ -46,6 +47,9 @@ __all__ = [
     "summary_html",
     "STATIC",
 ]
+
+#: Above this many bytes of loadings the heatmaps warn (they travel to the browser and into saved notebooks).
+_LARGE_PAYLOAD = 64 * 2**20
 
 #: Where ``pip install`` puts the bundles built from ``js/widgets/*.ts``.
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -195,6 +199,13 @@ class NeuronHeatmaps(_RankMixin, anywidget.AnyWidget):
     def __init__(self, sweep, rank: int | None = None, *, layers=None, threshold: float = 0.01, **kwargs) -> None:
         self.sweep = _payload.as_sweep(sweep)
         p = _payload.heatmap_payload(self.sweep, layers=layers, threshold=threshold)
+        nbytes = sum(len(b) for f in p["fits"] for b in f["loadings"])
+        if nbytes > _LARGE_PAYLOAD:
+            warnings.warn(
+                f"the heatmaps send {nbytes / 2**20:.0f} MiB of loadings to the browser (all ranks of "
+                f"{len(p['layer_names'])} layers); pass layers=[...] or sweep fewer ranks to keep the notebook light",
+                stacklevel=2,
+            )
         ranks = list(self.sweep.ranks)
         super().__init__(**p, ranks=ranks, rank=ranks[0], **kwargs)
         if rank is not None:
@@ -286,6 +297,8 @@ class Dashboard(ipywidgets.VBox):
 
     The links are made in the browser (``ipywidgets.jslink``), so they also work in a saved
     notebook without a kernel; ``dashboard.rank`` and ``dashboard.factor`` read and set them from Python.
+    Every rank's data travels once, as binary float32 buffers; a saved notebook shows the views again
+    when its widget state is saved (JupyterLab and Notebook 7: Settings > Save Widget State Automatically).
 
     Parameters
     ----------
