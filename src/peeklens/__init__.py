@@ -73,3 +73,8 @@ def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPy
     from .magics import load_ipython_extension as _load
 
     _load(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension lives, for ``jupyter labextension develop``."""
+    return [{"src": "labextension", "dest": "peeklens"}]
