@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import math
 import os
 import sys
@@ -202,12 +203,14 @@ def sklearn_runs(X, rank, seed=0):
     return out
 
 
-def peeklens_runs(acts, rank, target, device, time_to_target=True):
+def peeklens_runs(acts, rank, target, device, time_to_target=True, solvers=("mu", "hals", "compressed")):
     rows = {}
-    # the paper's MU, 200 iterations as in sklearn
-    fit, dt, peak = measure(lambda: pl.factorize(acts, rank, solver="mu", max_iter=200, tol=0, device=device), device)
-    rows["peeklens mu (paper)"] = (dt, fit_objective(acts, fit), peak, dt if fit_objective(acts, fit) <= target else None)
-    for solver in ["hals", "compressed"]:
+    if "mu" in solvers:  # the paper's MU, 200 iterations as in sklearn
+        fit, dt, peak = measure(lambda: pl.factorize(acts, rank, solver="mu", max_iter=200, tol=0, device=device),
+                                device)
+        obj = fit_objective(acts, fit)
+        rows["peeklens mu (paper)"] = (dt, obj, peak, dt if obj <= target else None)
+    for solver in [s for s in ("hals", "compressed") if s in solvers]:
         fit, dt, peak = measure(lambda: pl.factorize(acts, rank, solver=solver, device=device), device)
         obj = fit_objective(acts, fit)
         reach = dt if obj <= target else None
@@ -247,11 +250,21 @@ def main(argv=None):
     ap.add_argument("--ranks", default=None, help="comma-separated ranks (default 10,20,30,40,50)")
     ap.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (no targets then)")
     ap.add_argument("--no-scaling", action="store_true")
+    ap.add_argument("--solvers", default="mu,hals,compressed", help="peeklens solvers to time")
+    ap.add_argument("--targets", help="JSON {rank: [seconds, objective]} of an earlier sklearn-cd run: skip sklearn")
+    ap.add_argument("--acts", help="npz of the captured blocks from an earlier run (skips training and capture)")
     args = ap.parse_args(argv)
     ranks = [int(r) for r in args.ranks.split(",")] if args.ranks else ([10, 50] if args.quick else [10, 20, 30, 40, 50])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"load average {os.getloadavg()}")
-    net, xtr, acts = paper_workload(args)
+    if args.acts:
+        z = np.load(args.acts, allow_pickle=False)
+        acts = pl.Activations.from_arrays({k.replace("input_0", "input:0"): z[k] for k in z.files})
+        net = xtr = None
+        args.no_scaling = True
+    else:
+        net, xtr, acts = paper_workload(args)
+    targets = {int(k): tuple(v) for k, v in json.load(open(args.targets)).items()} if args.targets else {}
     X = acts.stacked().T.copy()  # samples x features, float32, for scikit-learn
     data_bytes = X.nbytes
     print(f"stacked data matrix: {X.shape[0]} x {X.shape[1]} float32 = {mb(data_bytes)}\n")
@@ -259,16 +272,19 @@ def main(argv=None):
     summary = []
     for r in ranks:
         print(f"== rank {r}  (load average {os.getloadavg()[0]:.1f})")
-        skl = {} if args.no_sklearn else sklearn_runs(X, r)
+        skl = {} if (args.no_sklearn or r in targets) else sklearn_runs(X, r)
+        if r in targets:
+            skl = {"cd": (targets[r][0], targets[r][1], 0)}
         target = skl["cd"][1] if skl else -math.inf
         head = f"  {'solver':28s}{'seconds':>9}{'objective':>13}{'vs target':>11}{'peak mem':>12}{'x data':>8}{'to target':>11}{'speed-up':>10}"
         print(head)
         t_cd = skl["cd"][0] if skl else float("nan")
-        for name, (dt, obj, peak) in (("sklearn cd (target)", skl["cd"]), ("sklearn mu", skl["mu"])) if skl else ():
+        for name, (dt, obj, peak) in [(k, skl[v]) for k, v in (("sklearn cd (target)", "cd"), ("sklearn mu", "mu"))
+                                      if v in skl]:
             reach = dt if obj <= target else None
             print(f"  {name:28s}{dt:9.2f}{obj:13.6g}{obj / target - 1:+11.3%}{mb(peak):>12}{peak / data_bytes:8.2f}"
                   f"{(f'{reach:.2f}' if reach else 'not'):>11}{(f'{t_cd / reach:.1f}x' if reach else '-'):>10}")
-        rows = peeklens_runs(acts, r, target, args.device, time_to_target=bool(skl))
+        rows = peeklens_runs(acts, r, target, args.device, time_to_target=bool(skl), solvers=args.solvers.split(","))
         for name, (dt, obj, peak, reach) in rows.items():
             print(f"  {name:28s}{dt:9.2f}{obj:13.6g}{obj / target - 1:+11.3%}{mb(peak):>12}{peak / data_bytes:8.2f}"
                   f"{(f'{reach:.2f}' if reach else 'not'):>11}{(f'{t_cd / reach:.1f}x' if reach else '-'):>10}")

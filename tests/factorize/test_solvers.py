@@ -236,3 +236,14 @@ def test_fast_solvers_on_real_mnist_activations(paper_net, mnist_test):
         fit = pl.factorize(acts, 10, solver=solver)
         assert fit.objective[-1] <= ref.objective[-1] * 1.005
         assert fit.objective[-1] == pytest.approx(exact_objective(acts, fit), rel=1e-3)
+
+
+def test_compressed_default_keeps_the_better_of_two_starts(medium):
+    both = pl.factorize(medium, 6, solver="compressed", max_iter=60, tol=0)
+    assert both.settings["also_random"] is True and both.settings["start_kept"] in {"init", "random"}
+    alone = {}
+    for init in ["nndsvda", "random"]:
+        alone[init] = pl.factorize(medium, 6, solver="compressed", init=init, max_iter=60, tol=0)
+        assert "also_random" not in alone[init].settings
+    best = min(alone.values(), key=lambda f: f.objective[-1])
+    assert both.objective[-1] == pytest.approx(best.objective[-1], rel=1e-3)

@@ -26,7 +26,7 @@ import torch
 
 from . import hals
 from ._linalg import Sketch, hals_rows, one_thread, range_sketch, row_slices, sqrt_weights
-from ._problem import Problem, SolverResult, converged
+from ._problem import Problem, SolverResult, converged, random_init
 
 __all__ = ["solve", "sketch_size"]
 
@@ -60,6 +60,7 @@ def solve(
     exact_iter: int = DEFAULT_EXACT_ITER,
     seed: int = 0,
     extrapolate: bool = True,
+    also_random: bool = False,
     info: dict | None = None,
 ) -> SolverResult:
     """Compressed HALS for up to ``max_iter`` iterations, then up to ``exact_iter`` exact HALS iterations.
@@ -69,7 +70,9 @@ def solve(
     columns and ``power_iter`` power iterations is drawn from ``seed``.  When that sketch would not
     be much smaller than the data, plain HALS runs instead.  ``info`` (a dict) receives what was
     done: ``compressed_iter``, ``exact_iter``, ``sketch_k``.  ``extrapolate=False`` turns the
-    extrapolation of the compressed phase off.
+    extrapolation of the compressed phase off.  ``also_random=True``
+    runs the compressed phase a second time from the paper's random start (from ``seed``) and keeps
+    the start that ends lower (``info["start_kept"]``: ``"init"`` or ``"random"``).
     """
     info = {} if info is None else info
     r = F.shape[1]
@@ -86,7 +89,37 @@ def solve(
     # V = [sqrt(w_b) W_b], transposed: (r x total features)
     Vt = torch.cat([w.T * s for w, s in zip(W, sw)], dim=1).contiguous()
     Ft = F.T.contiguous()
-    n, M = problem.n_samples, Vt.shape[1]
+    objective, it = _phase(problem, L, B, Ft, Vt, max_iter=max_iter, tol=tol, extrapolate=extrapolate,
+                           callback=callback)
+    kept = "init"
+    if also_random:  # a second start, the paper's random one, on the sketch; keep the better
+        F2, W2 = random_init(problem, r, seed)
+        Ft2 = F2.T.contiguous()
+        Vt2 = torch.cat([w.T * s for w, s in zip(W2, sw)], dim=1).contiguous()
+        obj2, it2 = _phase(problem, L, B, Ft2, Vt2, max_iter=max_iter, tol=tol, extrapolate=extrapolate,
+                           callback=None)
+        if obj2[-1] < objective[-1]:
+            Ft, Vt, objective, it, kept = Ft2, Vt2, obj2, it2, "random"
+    info["start_kept"] = kept
+    compressed = it
+    # back to per-block loadings; blocks of weight 0 keep their start (the exact phase fits them)
+    W = [(Vt[:, sl].T / s).contiguous() if s > 0 else w for sl, s, w in zip(slices, sw, W)]
+    F = Ft.T.contiguous()
+
+    def shifted(i: int, obj: float) -> None:
+        if callback is not None:
+            callback(compressed + i, obj)
+
+    res = hals.solve(problem, F, W, max_iter=max(int(exact_iter), 1), tol=tol, callback=shifted)
+    info.update(compressed_iter=compressed, exact_iter=res.n_iter, sketch_k=sketch.k)
+    n_total = compressed + res.n_iter
+    # converged when the exact phase itself stopped on the tolerance
+    return SolverResult(res.F, res.W, objective + res.objective, n_total, res.converged)
+
+
+def _phase(problem, L, B, Ft, Vt, *, max_iter, tol, extrapolate, callback):
+    """The compressed iterations, in place on ``Ft`` and ``Vt``; returns (objective, iterations)."""
+    r, n, M = Ft.shape[0], Ft.shape[1], Vt.shape[1]
     inner_F = _inner(n, B.shape[0], r)
     inner_V = _inner(M, B.shape[0], r)
     total2 = problem.weighted_norm2()
@@ -131,20 +164,7 @@ def solve(
         if extrapolate:  # end on the last accepted point, not on a jump
             Ft.copy_(Fs)
             Vt.copy_(Vs)
-    compressed = it
-    # back to per-block loadings; blocks of weight 0 keep their start (the exact phase fits them)
-    W = [(Vt[:, sl].T / s).contiguous() if s > 0 else w for sl, s, w in zip(slices, sw, W)]
-    F = Ft.T.contiguous()
-
-    def shifted(i: int, obj: float) -> None:
-        if callback is not None:
-            callback(compressed + i, obj)
-
-    res = hals.solve(problem, F, W, max_iter=max(int(exact_iter), 1), tol=tol, callback=shifted)
-    info.update(compressed_iter=compressed, exact_iter=res.n_iter, sketch_k=sketch.k)
-    n_total = compressed + res.n_iter
-    # converged when the exact phase itself stopped on the tolerance
-    return SolverResult(res.F, res.W, objective + res.objective, n_total, res.converged)
+    return objective, it
 
 
 def _inner(N: int, k: int, r: int) -> int:
