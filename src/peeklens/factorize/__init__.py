@@ -114,12 +114,12 @@ def factorize(
     solver : {"compressed", "hals", "mu"}, default "compressed"
         A name in :data:`SOLVERS`:
 
-        - ``"compressed"`` (default, the fastest to reach a given objective): HALS on a
+        - ``"compressed"`` (default; the fastest to a given objective in benchmarks/bench_solvers.py): HALS on a
           randomized sketch of the data (Halko et al. 2011; compressed NMF as in Tepper & Sapiro
           2016) with ``rank + 20`` columns, then up to 3 HALS iterations on the real data, so
           that the reported errors and final objective are those of the real data. With the
           default init it runs the cheap compressed phase from NNDSVDa and from the paper's random
-          start and keeps the lower (``settings["start_kept"]``), which avoids poor local minima.
+          start and keeps the lower (``settings["start_kept"]``): a poor local minimum is less likely.
           Falls back to plain HALS when the sketch would not be much smaller than the data.
         - ``"hals"``: hierarchical alternating least squares (Cichocki & Phan 2009), the family
           of scikit-learn's ``cd`` solver; never increases the objective.
