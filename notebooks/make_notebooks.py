@@ -1,7 +1,12 @@
-"""Write the tutorial notebooks 01-05 (without outputs). Run: python notebooks/make_notebooks.py
+"""Write the tutorial notebooks 01-05 (without outputs).
+
+    python notebooks/make_notebooks.py notebooks/numbers.json
+
+numbers.json holds the measured numbers each notebook states (from the full-size runs in docs/reproduction.md
+and one full-size execution of 01).
 
 The notebooks read PEEKLENS_NOTEBOOK_SMALL: when set, they run at a small size (a few hundred test
-images, the first 2,000 training images, ranks 2 and 4); tests/test_notebooks.py executes them so.
+images, the first 1,000 training images, ranks 2 and 4); tests/test_notebooks.py executes them so.
 """
 
 from __future__ import annotations
@@ -132,7 +137,8 @@ The same numbers are plain arrays in `peeklens.views` (what the widgets and the 
 fit = sweep[SHOW_RANK]
 hist = views.class_histograms(fit, k=50)      # (rank, 10): classes of each factor's top-50 images
 for r in range(fit.rank):
-    print(f"factor {r}: most common classes", hist[r].argsort()[::-1][:3].tolist(), "counts", sorted(hist[r])[::-1][:3])
+    top = hist[r].argsort()[::-1][:3]
+    print(f"factor {r}: classes of its top-50 images:", ", ".join(f"{c} ({hist[r][c]})" for c in top if hist[r][c]))
 for layer in fit.layer_names:
     print(layer, f"unused neurons: {views.utilisation(fit, layer)['unused_share']:.0%}")'''),
     md("""
