@@ -248,7 +248,9 @@ def train(
     last = []
     try:
         for _ in range(regime.epochs):
-            order = torch.from_numpy(idx) if regime.ordered else torch.from_numpy(idx)[torch.randperm(len(idx), generator=gen)]
+            order = torch.from_numpy(idx)
+            if not regime.ordered:  # the PyTorch example shuffles every epoch; case III does not
+                order = order[torch.randperm(len(idx), generator=gen)]
             for b in range(n_batches):
                 sel = order[b * regime.batch_size : (b + 1) * regime.batch_size]
                 xb = normalize(x[sel], regime.dataset).to(dev)
