@@ -126,3 +126,15 @@ def test_study_ordered_subprocess(tmp_path):
     summary = json.loads((tmp_path / "o" / "ordered.json").read_text())
     assert summary["regimes"][0]["regime"]["first_class"] == 3
     assert summary["expected_lower"] == [["class-ordered from 3", "shuffled (100%)"]]
+
+
+def test_ctrl_c_exits_130_without_traceback(monkeypatch, capsys, tmp_path):
+    import peeklens.studies.cases as cases
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cases, "train", interrupted)
+    assert main(["demo", "--out", str(tmp_path), "--samples", "50", "--ranks", "2", "-q"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "peeklens: interrupted"

@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 import torch
 from torch.utils.data import TensorDataset
+from tqdm.auto import tqdm
 
 from ..capture import capture as _capture
 from .._version import __version__
@@ -244,6 +245,8 @@ def run_regime(
     )
     t2 = time.perf_counter()
     sw = _sweep(acts, list(ranks), progress=progress, device=device, **factorize_kwargs)
+    if sw.interrupted:  # pl.sweep keeps the finished ranks; a study stops here
+        raise KeyboardInterrupt
     t3 = time.perf_counter()
     sv = _spectrum(acts, k=spectrum_k, blocks=acts.layer_names,
                    device=device)
@@ -310,11 +313,14 @@ def run_study(
         raise InputError(f"{n_test} test samples cannot support rank {max(ranks)}; use more --samples or lower ranks")
     results = []
     t0 = time.perf_counter()
-    for regime, paper_acc in regs:
+    outer = tqdm(regs, desc=f"{name}: networks", unit="net", disable=not progress, position=0)
+    for regime, paper_acc in outer:
+        outer.set_postfix_str(regime.label)
         results.append(run_regime(
             regime, test, paper_accuracy=paper_acc, train_data=train_data, ranks=ranks, samples=n_test,
             device=device, cache=cache, progress=progress, seed=seed, eval_samples=eval_samples, **factorize_kwargs,
         ))
+    outer.close()
     meta = {
         "study": name, "description": STUDIES[name], "dataset": ds, "network": regs[0][0].network,
         "samples": n_test, "eval_samples": len(test[0]) if eval_samples is None else min(eval_samples, len(test[0])),
