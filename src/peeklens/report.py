@@ -209,7 +209,7 @@ def _entries(obj, spectra, accuracies, paper_accuracies) -> tuple[list[_Entry], 
 def _summary_table(entries: list[_Entry], ranks: list[int]) -> str:
     layers = entries[0].sweep.block_names
     layer_blocks = [n for n in layers if not n.startswith("input:")]
-    h = ["<table><thead><tr><th>network</th><th>training images</th><th>test accuracy</th><th>paper</th>"]
+    h = ['<div class="scroll"><table><thead><tr><th>network</th><th>training images</th><th>test accuracy</th><th>paper</th>"]
     h += [f"<th>RMSE r={k}</th>" for k in ranks]
     h += [f"<th>entropy rank<br>{_esc(n)}</th>" for n in layer_blocks if any(e.spectrum for e in entries)]
     h.append("</tr></thead><tbody>")
@@ -225,7 +225,7 @@ def _summary_table(entries: list[_Entry], ranks: list[int]) -> str:
                 v = e.spectrum.entropy_rank.get(n) if e.spectrum else None
                 h.append(f"<td>{v:.1f}</td>" if v is not None else "<td>–</td>")
         h.append("</tr>")
-    h.append("</tbody></table>")
+    h.append("</tbody></table></div>")
     return "".join(h)
 
 
@@ -308,7 +308,7 @@ td:first-child,th:first-child{text-align:left}.ok{background:#e3f6e3}.bad{backgr
 figure{margin:0;width:250px;border:1px solid #e4e4e4;padding:6px;border-radius:4px}figcaption{font-size:.8em;margin:4px 0}
 img.px{image-rendering:pixelated;background:#000}.hrow{display:flex;align-items:center;gap:6px;height:13px}
 .hrow span{width:56px;font-size:.75em;text-align:right}img.strip{background:none}
-.meta{color:#666;font-size:.85em}details{margin:8px 0}summary{cursor:pointer;font-weight:bold}
+.meta{color:#666;font-size:.85em}.scroll{overflow-x:auto}details{margin:8px 0}summary{cursor:pointer;font-weight:bold}
 """
 
 
