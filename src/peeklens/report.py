@@ -209,7 +209,7 @@ def _entries(obj, spectra, accuracies, paper_accuracies) -> tuple[list[_Entry], 
 def _summary_table(entries: list[_Entry], ranks: list[int]) -> str:
     layers = entries[0].sweep.block_names
     layer_blocks = [n for n in layers if not n.startswith("input:")]
-    h = ['<div class="scroll"><table><thead><tr><th>network</th><th>training images</th><th>test accuracy</th><th>paper</th>"]
+    h = ['<div class="scroll"><table><thead><tr><th>network</th><th>training images</th><th>test accuracy</th><th>paper</th>']
     h += [f"<th>RMSE r={k}</th>" for k in ranks]
     h += [f"<th>entropy rank<br>{_esc(n)}</th>" for n in layer_blocks if any(e.spectrum for e in entries)]
     h.append("</tr></thead><tbody>")
