@@ -342,6 +342,7 @@ class _Recorder:
         #: While True, record() only learns the names and per-sample shapes (no data is kept):
         #: capture runs one sample through the model this way to check memory before allocating.
         self.probing = False
+        self.seen: set[str] = set()  # blocks recorded in the current batch
 
     # called from hooks / after the FX forward
     def record(self, name: str, t: torch.Tensor, kind: str = "layer") -> None:
@@ -368,6 +369,12 @@ class _Recorder:
             t = t.float()
         shape = tuple(t.shape[1:])
         slot = self.slots.get(name)
+        if slot is None and not self.probing and (self.capacity is not None or self.offset > 0):
+            raise CaptureError(
+                f"{kind} {_pretty_name(name)!r} ran on the batch starting at sample {self.offset} but not on the "
+                "first sample (data-dependent control flow in forward); capture layers that run for every input"
+            )
+        self.seen.add(name)
         if slot is None:
             slot = self.slots[name] = _Slot(name, shape, kind)
         elif slot.shape != shape:
@@ -765,6 +772,7 @@ def _run_batch(rec, runner, plan, model, x, xin, include_input, input_transform,
     n = int(x.shape[0])
     rec.batch_n = n
     rec.calls.clear()
+    rec.seen.clear()
     if include_input:
         shown = input_transform(x) if input_transform is not None else x
         if not isinstance(shown, torch.Tensor) or shown.ndim == 0 or shown.shape[0] != n:
@@ -803,6 +811,13 @@ def _run_batch(rec, runner, plan, model, x, xin, include_input, input_transform,
                 )
             for nm, t in parts:
                 rec.record(nm, t)
+    if not rec.probing:
+        skipped = [_pretty_name(k) for k in rec.slots if k not in rec.seen]
+        if skipped:
+            raise CaptureError(
+                f"layers {skipped} did not run on the batch starting at sample {start} (data-dependent control "
+                "flow in forward, or a module called fewer times); capture layers that run for every input"
+            )
 
 
 def _make_hook(rec: _Recorder, name: str):
@@ -828,8 +843,9 @@ def _check_hooks_fired(rec: _Recorder, plan: _Plan) -> None:
     silent = [n for n in plan.names if n not in fired]
     if silent:
         raise CaptureError(
-            f"layers {silent} never ran during the forward pass (modules defined but not called in forward); "
-            "pick layers that forward() uses"
+            f"layers {silent} never ran during the forward pass on the first sample (modules defined but not "
+            "called in forward, or called only under data-dependent control flow); pick layers that forward() "
+            "uses for every input"
         )
 
 

@@ -342,3 +342,31 @@ def test_storage_never_overwrites_an_earlier_capture(tmp_path):
     second = pl.capture(small_net(), x, layers=["1"], progress=False, storage=tmp_path / "again")
     np.testing.assert_array_equal(second["1"].data, before)
     assert isinstance(second["1"].data.base, np.memmap) or isinstance(second["1"].data, np.memmap)
+
+
+def test_layer_that_runs_only_for_some_batches_is_refused_not_left_uninitialized():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.ReLU(), nn.ReLU()
+
+        def forward(self, x):
+            return self.b(x) if x.sum() > 1000 else self.a(x)  # the one-sample probe takes branch a
+
+    x = torch.rand(64, 40)
+    with pytest.raises(pl.CaptureError, match=r"\['a'\] did not run on the batch starting at sample 0.*every input"):
+        pl.capture(Branchy(), x, layers=["a"], batch_size=64, progress=False)
+    with pytest.raises(pl.CaptureError, match=r"\['b'\] never ran .*on the first sample.*control flow"):
+        pl.capture(Branchy(), x, layers=["a", "b"], batch_size=64, progress=False)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.ReLU()
+
+        def forward(self, x):
+            h = self.a(x)
+            return self.a(h) if x.sum() > 1000 else h
+
+    with pytest.raises(pl.CaptureError, match=r"'a@1' ran on the batch starting at sample 0 but not on the first"):
+        pl.capture(Twice(), x, layers=["a"], include_input=False, batch_size=64, progress=False)
