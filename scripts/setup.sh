@@ -22,8 +22,16 @@ fi
 
 # JavaScript dependencies, pinned by package-lock.json (pip install runs the build).
 if [ -f package.json ]; then
-  echo "[setup] npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm ci` refuses this lock file here: the npm registry reachable from this machine has no metadata for
+  # other platforms' optional packages (rollup's darwin/win32 builds), so npm cannot record them in the lock
+  # and `npm ci` reports the lock "out of sync". `npm install --no-save` installs the locked versions and
+  # leaves package.json and package-lock.json untouched (checked below).
+  echo "[setup] npm install (locked versions)"
+  npm install --no-save --no-audit --no-fund --loglevel=error
+  if command -v git >/dev/null && git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --quiet -- package-lock.json; then
+    echo "[setup] error: npm changed package-lock.json; it is out of date with package.json (run npm install and commit it)" >&2
+    exit 1
+  fi
 fi
 
 echo "[setup] pip install -e .[test]"
