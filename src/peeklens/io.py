@@ -22,6 +22,7 @@ import io as _io
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Union
 
@@ -224,6 +225,10 @@ def save(obj: Saveable, path: str | os.PathLike, *, include_inputs: bool = True,
 
 
 # ---------------------------------------------------------------------- reading
+#: What zipfile raises on damaged archives: bad CRCs and headers, cut streams, a flipped flag that
+#: claims encryption (RuntimeError) or an unknown compression method (NotImplementedError).
+_ZIP_ERRORS = (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError, ValueError, zlib.error)
+
 def _open(path: Path) -> zipfile.ZipFile:
     if not path.exists():
         raise FileNotFoundError(f"no such results file: {path}")
@@ -249,7 +254,7 @@ def _meta(zf: zipfile.ZipFile, path: Path) -> dict:
         meta = json.loads(zf.read("meta.json").decode("utf-8"))
     except KeyError:
         raise FileFormatError(f"{path} has no meta.json: it was not written by peeklens.save") from None
-    except (zipfile.BadZipFile, ValueError, UnicodeDecodeError, EOFError) as e:
+    except _ZIP_ERRORS as e:  # ValueError covers JSON and UnicodeDecodeError
         raise FileFormatError(f"{path}: metadata is corrupt or truncated ({e})") from e
     if not isinstance(meta, dict):
         raise FileFormatError(f"{path}: meta.json is a {type(meta).__name__}, not an object: not a peeklens file")
@@ -285,7 +290,7 @@ class _Reader:
             raw = self.zf.read(info)
         except KeyError:
             raise FileFormatError(f"{self.path}: array {key!r} is missing (truncated or tampered file)") from None
-        except (zipfile.BadZipFile, EOFError, OSError) as e:
+        except _ZIP_ERRORS as e:
             raise FileFormatError(f"{self.path}: array {key!r} is corrupt or truncated ({e})") from e
         if self.verify:
             want = self.digests.get(key)
