@@ -15,6 +15,7 @@ import difflib
 import math
 import os
 import re
+import threading
 import warnings
 import weakref
 from collections import OrderedDict
@@ -258,7 +259,11 @@ def _fx_extractor(model: nn.Module, names: list[str]) -> nn.Module:
 
 
 def _build_fx_extractor(model: nn.Module, names: list[str]) -> nn.Module:
-    """An FX feature extractor whose outputs are cloned right after they are computed."""
+    """An FX feature extractor that records each chosen node's output the moment it is computed.
+
+    Recording in the graph (one copy straight into the block buffer) rather than returning the
+    outputs keeps later in-place ops from changing them without a defensive clone of every output.
+    """
     from torchvision.models.feature_extraction import create_feature_extractor
 
     try:
@@ -276,25 +281,32 @@ def _build_fx_extractor(model: nn.Module, names: list[str]) -> nn.Module:
     outputs = dict(out_node.args[0])
     for key, node in outputs.items():
         with graph.inserting_after(node):
-            outputs[key] = graph.call_function(_detached_copy, (node,))
+            outputs[key] = graph.call_function(_record_node, (node, key))
     out_node.args = (outputs,)
     graph.lint()
     ext.recompile()
     return ext
 
 
-def _detached_copy(value):
-    """Copy tensors (in nested tuples/lists/dicts) so later in-place ops cannot change them."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, (tuple, list)):
-        return type(value)(_detached_copy(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _detached_copy(v) for k, v in value.items()}
-    return value
+class _ActiveRecorder(threading.local):
+    rec: "_Recorder | None" = None
 
 
-torch.fx.wrap("_detached_copy")
+_ACTIVE = _ActiveRecorder()
+
+
+def _record_node(value, key: str) -> None:
+    """Record an FX node's output into the active recorder, before later ops can change it in place."""
+    parts = _flatten_output(key, value)
+    if not parts:
+        raise CaptureError(
+            f"node {key!r} returned {type(value).__name__}, not a tensor; pick a node whose output is a tensor"
+        )
+    for nm, t in parts:
+        _ACTIVE.rec.record(nm, t)
+
+
+torch.fx.wrap("_record_node")
 
 
 def _flatten_output(name: str, value) -> list[tuple[str, torch.Tensor]]:
@@ -405,10 +417,9 @@ class _Recorder:
         flat = t.reshape(n, -1)
         if slot.buf is not None:
             dst = slot.buf[self.offset : self.offset + n]
-            if flat.device.type == "cpu":
-                dst[...] = flat.numpy()
-            else:
-                dst[...] = flat.to("cpu", torch.float32).numpy()
+            # torch's copy_ runs on every thread and takes device tensors directly (non-blocking
+            # for pinned buffers is not worth it: the batch is needed before the next one runs).
+            torch.from_numpy(dst).copy_(flat)
         else:
             slot.pending.append(flat.to("cpu", torch.float32, copy=True).numpy())
 
@@ -779,8 +790,9 @@ def _run_batch(rec, runner, plan, model, x, xin, include_input, input_transform,
             raise InputError("input_transform must return a tensor with the same batch size")
         for name, part, _ in _input_blocks(shown.float()):
             rec.record(name, part, kind="input")
+    _ACTIVE.rec = rec  # FX graphs record through it (see _record_node)
     try:
-        out = runner(xin)
+        runner(xin)
     except KeyboardInterrupt:
         raise
     except PeeklensError:
@@ -801,16 +813,8 @@ def _run_batch(rec, runner, plan, model, x, xin, include_input, input_transform,
             f"{type(model).__name__} raised {type(e).__name__} on the batch starting at sample "
             f"{start} (input shape {tuple(x.shape)}): {e}"
         ) from e
-    if plan.mode == "fx":
-        for key in plan.names:
-            parts = _flatten_output(key, out[key])
-            if not parts:
-                raise CaptureError(
-                    f"node {key!r} returned {type(out[key]).__name__}, not a tensor; pick a "
-                    "node whose output is a tensor"
-                )
-            for nm, t in parts:
-                rec.record(nm, t)
+    finally:
+        _ACTIVE.rec = None
     if not rec.probing:
         skipped = [_pretty_name(k) for k in rec.slots if k not in rec.seen]
         if skipped:
