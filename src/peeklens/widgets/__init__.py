@@ -76,6 +76,31 @@ class _RankMixin:
         return rank
 
 
+class _FactorMixin(_RankMixin, t.HasTraits):
+    """Views with a selected factor: the rank is a swept one, the factor is kept below the rank."""
+
+    @t.validate("rank")
+    def _valid_rank(self, proposal):
+        return self._check_rank(proposal["value"])
+
+    @t.validate("factor")
+    def _valid_factor(self, proposal):
+        f = int(proposal["value"])
+        if f < 0:
+            raise InputError(f"factor must be >= 0, got {f}")
+        return f
+
+    @t.observe("rank")
+    def _clamp_factor(self, change):
+        if self.factor >= change["new"]:
+            self.factor = change["new"] - 1
+
+    @property
+    def fit(self) -> Factorization:
+        """The factorization at the current rank."""
+        return self.sweep[self.rank]
+
+
 class RankExplorer(_RankMixin, anywidget.AnyWidget):
     """A slider over the swept ranks with the RMSE-vs-rank curve and the relative error per block.
 
@@ -116,7 +141,7 @@ class RankExplorer(_RankMixin, anywidget.AnyWidget):
         return self.sweep[self.rank]
 
 
-class LatentGallery(_RankMixin, anywidget.AnyWidget):
+class LatentGallery(_FactorMixin, anywidget.AnyWidget):
     """One tile per factor (paper Fig. 2): the folded input-side loadings, the top-k inputs
     (from F) and the class histogram of those inputs when labels exist. Clicking selects a factor.
 
@@ -151,29 +176,9 @@ class LatentGallery(_RankMixin, anywidget.AnyWidget):
         if rank is not None:
             self.rank = rank
 
-    @t.validate("rank")
-    def _valid_rank(self, proposal):
-        return self._check_rank(proposal["value"])
-
-    @t.validate("factor")
-    def _valid_factor(self, proposal):
-        f = int(proposal["value"])
-        if f < 0:
-            raise InputError(f"factor must be >= 0, got {f}")
-        return f
-
-    @t.observe("rank")
-    def _clamp_factor(self, change):
-        if self.factor >= change["new"]:
-            self.factor = change["new"] - 1
-
-    @property
-    def fit(self) -> Factorization:
-        """The factorization at the current rank."""
-        return self.sweep[self.rank]
 
 
-class NeuronHeatmaps(_RankMixin, anywidget.AnyWidget):
+class NeuronHeatmaps(_FactorMixin, anywidget.AnyWidget):
     """Per layer the neurons x factors matrix O_j (paper Fig. 9), the selected factor's
     per-channel spatial maps (hover: channel, position, value) and the share of unused neurons.
 
@@ -211,25 +216,6 @@ class NeuronHeatmaps(_RankMixin, anywidget.AnyWidget):
         if rank is not None:
             self.rank = rank
 
-    @t.validate("rank")
-    def _valid_rank(self, proposal):
-        return self._check_rank(proposal["value"])
-
-    @t.validate("factor")
-    def _valid_factor(self, proposal):
-        f = int(proposal["value"])
-        if f < 0:
-            raise InputError(f"factor must be >= 0, got {f}")
-        return f
-
-    @t.observe("rank")
-    def _clamp_factor(self, change):
-        if self.factor >= change["new"]:
-            self.factor = change["new"] - 1
-
-    @property
-    def fit(self) -> Factorization:
-        return self.sweep[self.rank]
 
 
 class SpectrumPlot(anywidget.AnyWidget):
