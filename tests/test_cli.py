@@ -109,8 +109,11 @@ def test_demo_end_to_end_small(tmp_path, capsys):
     assert report == (out / "demo.html").resolve() and report.exists()
     assert "accuracy" in text and "(paper 83 %)" in text and "RMSE order as in the paper" in text
     saved = sorted(p.name for p in out.glob("*.peeklens"))
-    assert saved == ["demo-100-of-the-data.peeklens", "demo-25-of-the-data.peeklens"]
-    sw = pl.load(out / saved[0])
+    assert saved == ["demo-100-of-the-data-spectrum.peeklens", "demo-100-of-the-data.peeklens",
+                     "demo-25-of-the-data-spectrum.peeklens", "demo-25-of-the-data.peeklens"]
+    sv = pl.load(out / saved[0])
+    assert isinstance(sv, pl.Spectrum) and sv.names == ["relu", "relu_1"]
+    sw = pl.load(out / saved[1])
     assert sw.ranks == [2, 3] and sw[2].settings["max_iter"] == 20
     summary = json.loads((out / "demo.json").read_text())
     assert summary["meta"]["samples"] == 200 and summary["meta"]["factorize"] == {"max_iter": 20}

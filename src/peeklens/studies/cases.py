@@ -287,8 +287,8 @@ def run_study(
     root : path, optional
         Data directory (default ``$PEEKLENS_DATA``).
     out : path, optional
-        Write ``<name>.html`` (the report), one ``.peeklens`` file per regime (``pl.save`` of its
-        sweep), ``<name>.json`` (the summary) and ``<name>.md`` (the reproduction table) here.
+        Write ``<name>.html`` (the report), two ``.peeklens`` files per regime (``pl.save`` of its
+        sweep, and of its layers' spectrum as ``...-spectrum.peeklens``), ``<name>.json`` (the summary) and ``<name>.md`` (the reproduction table) here.
     samples : int, default 10000
         Number of test images captured (the first ones of the test set; all for ``None``).
     ranks : iterable of int, default 10, 20, 30, 40, 50
@@ -337,7 +337,7 @@ def run_study(
 
 
 def write_outputs(res: StudyResult, out: str | os.PathLike, *, report: bool = True) -> dict:
-    """Save every regime's sweep (``pl.save``), the JSON summary and the HTML report into ``out``."""
+    """Save every regime's sweep and spectrum (``pl.save``), the JSON summary and the HTML report into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -345,6 +345,8 @@ def write_outputs(res: StudyResult, out: str | os.PathLike, *, report: bool = Tr
         p = out / f"{res.name}-{_slug(r.label)}.peeklens"
         _save(r.sweep, p)
         files[r.label] = str(p)
+        # the layers' spectra beside the sweep: the JupyterLab document overlays the folder's spectra
+        _save(r.spectrum, out / f"{res.name}-{_slug(r.label)}-spectrum.peeklens")
     summary = res.summary()
     summary["files"] = files
     (out / f"{res.name}.json").write_text(json.dumps(summary, indent=2, default=str))
