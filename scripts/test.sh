@@ -9,7 +9,8 @@ export PEEKLENS_DATA="${PEEKLENS_DATA:-$(cd .. && pwd)/shared/data}"
 mkdir -p test-artifacts
 status=0
 if [ -f package.json ] && grep -q '"test"' package.json; then
-  echo "[test] JavaScript unit tests"
+  echo "[test] TypeScript type check and JavaScript unit tests"
+  npm run typecheck --silent || status=1
   npm test --silent || status=1
 fi
 echo "[test] Python tests"
