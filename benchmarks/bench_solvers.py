@@ -34,7 +34,6 @@ The machine may be shared: the script prints ``os.getloadavg()`` next to the tim
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import os
@@ -76,20 +75,11 @@ except Exception:  # pragma: no cover
 
 
 # ----------------------------------------------------------------------------- data
-def read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    nd = raw[3]
-    shape = tuple(int(n) for n in np.frombuffer(raw, ">u4", count=nd, offset=4))
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(shape)
-
-
 def mnist(train: bool):
-    d = Path(os.environ.get("PEEKLENS_DATA", REPO.parent / "shared" / "data")) / "mnist"
-    stem = "train" if train else "t10k"
-    x = torch.from_numpy(read_idx(d / f"{stem}-images-idx3-ubyte.gz").copy()).float().div_(255).unsqueeze(1)
-    y = torch.from_numpy(read_idx(d / f"{stem}-labels-idx1-ubyte.gz").astype(np.int64))
-    return x, y
+    """MNIST from $PEEKLENS_DATA (default ../shared/data): (N, 1, 28, 28) in [0, 1] and labels."""
+    from peeklens.studies import load_mnist
+
+    return load_mnist(train=train, root=os.environ.get("PEEKLENS_DATA", REPO.parent / "shared" / "data"))
 
 
 def train_one_epoch(x, y, seed=0) -> nn.Module:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from peeklens.studies import PaperNet
+from peeklens.studies import PaperNet, load_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,23 +19,13 @@ def data_dir() -> Path:
     return Path(os.environ.get("PEEKLENS_DATA", REPO.parent / "shared" / "data"))
 
 
-def read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    shape = tuple(int(n) for n in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
 @pytest.fixture(scope="session")
 def mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
     """The 10,000 real MNIST test images as (N, 1, 28, 28) floats in [0, 1], and their labels."""
     d = data_dir() / "mnist"
     if not (d / "t10k-images-idx3-ubyte.gz").exists():
         pytest.fail(f"MNIST not found in {d}; set PEEKLENS_DATA to the directory holding mnist/")
-    x = torch.from_numpy(read_idx(d / "t10k-images-idx3-ubyte.gz").copy()).float().div_(255).unsqueeze(1)
-    y = torch.from_numpy(read_idx(d / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
-    return x, y
+    return load_mnist(train=False, root=data_dir())
 
 
 # The paper network lives in the package (peeklens.studies.PaperNet); imported above.
