@@ -116,6 +116,13 @@ def _to_tensors(x: np.ndarray, y: np.ndarray, chw: bool) -> tuple[torch.Tensor, 
     return t, torch.from_numpy(np.asarray(y).astype(np.int64))
 
 
+def _download_root(root: str | os.PathLike | None) -> Path:
+    """Where ``download=True`` looks first and downloads to: ``root``, ``$PEEKLENS_DATA`` or a user cache."""
+    path = Path(root or os.environ.get("PEEKLENS_DATA") or "~/.cache/peeklens/data").expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def load_mnist(
     train: bool = False, root: str | os.PathLike | None = None, *, download: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,8 +138,7 @@ def load_mnist(
         Fetch through ``torchvision.datasets.MNIST`` when not found locally.
     """
     if download:
-        root_p = Path(root or os.environ.get("PEEKLENS_DATA") or "~/.cache/peeklens/data").expanduser()
-        root_p.mkdir(parents=True, exist_ok=True)
+        root_p = _download_root(root)
         found = _mnist_local(root_p, train)
         if found is None:
             from torchvision.datasets import MNIST
@@ -178,8 +184,7 @@ def load_cifar10(
     images); ``download=True`` fetches the full set through ``torchvision.datasets.CIFAR10``.
     """
     if download:
-        root_p = Path(root or os.environ.get("PEEKLENS_DATA") or "~/.cache/peeklens/data").expanduser()
-        root_p.mkdir(parents=True, exist_ok=True)
+        root_p = _download_root(root)
         found = _cifar_local(root_p, train)
         if found is None:
             from torchvision.datasets import CIFAR10
