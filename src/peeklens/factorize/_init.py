@@ -77,7 +77,7 @@ def extend_factors(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], ext
     V = torch.cat([w * s for w, s in zip(W, sw)], dim=0)
     g = torch.Generator().manual_seed(int(seed) + 7919)
     k = extra + 5
-    M, n = V.shape[0], F.shape[0]
+    n = F.shape[0]
     if sketch is not None:
         # the residual inside the sketch's range, L (B - (L^T V) F^T): its SVD through the small
         # k x k Gram matrix, no pass over the data
