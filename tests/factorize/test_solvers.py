@@ -59,15 +59,40 @@ def test_hals_objective_never_increases(medium, init):
 def test_compressed_phases_and_exact_final_objective(medium):
     fit = pl.factorize(medium, 6, solver="compressed", max_iter=80, tol=0)
     s = fit.settings
-    assert s["sketch_k"] == 26 and s["compressed_iter"] == 80 and 1 <= s["exact_iter"] <= 10
-    assert fit.n_iter == len(fit.objective) == s["compressed_iter"] + s["exact_iter"]
-    exact = fit.objective[-s["exact_iter"]:]
-    assert np.all(np.diff(exact) <= 1e-5 * exact[:-1])  # the exact phase is HALS: monotone
-    # the reported final objective is that of the real data, equal to the errors' residual
-    assert fit.objective[-1] == pytest.approx(exact_objective(medium, fit), rel=1e-4)
-    # the compressed phase decreases its estimate too
-    est = fit.objective[: s["compressed_iter"]]
-    assert est[-1] < est[0]
+    # tol=0: the start phase runs start_iter iterations, then every refinement round runs
+    assert s["sketch_k"] == 26 and s["refinements"] == 5 and s["exact_iter"] == 0
+    assert fit.n_iter == len(fit.objective) == s["compressed_iter"] + s["refinements"]
+    assert s["compressed_iter"] == 20 + 4 * 20  # start_iter + (rounds - 1) * round_iter
+    steps = s["exact_steps"]
+    assert len(steps) == 5 and steps[-1] == fit.n_iter and steps == sorted(steps)
+    # the last entry, and the reported errors, are those of the real data
+    assert fit.objective[-1] == pytest.approx(exact_objective(medium, fit), rel=1e-5)
+    # the compressed start phase decreases its estimate
+    start = fit.objective[:20]
+    assert np.all(np.diff(start) <= 1e-6 * start[:-1]) and start[-1] < start[0]
+    # the rounds end lower than where the sketch alone left the fit
+    exact = fit.objective[np.asarray(steps) - 1]
+    assert exact[-1] <= exact[0]
+
+
+def test_refinement_rounds_reach_below_the_sketchs_minimum():
+    """On data whose best factors are not in the sketch's range, the rounds fix what the sketch misses."""
+    rng = np.random.default_rng(11)
+    F = rng.random((600, 8)) ** 3
+    acts = pl.Activations.from_arrays({
+        "input:0": np.maximum(rng.random((150, 8)) @ F.T - 0.2, 0) + 0.2 * rng.random((150, 600)) ** 4,
+        "relu": np.maximum(rng.random((120, 8)) @ F.T - 0.4, 0) + 0.2 * rng.random((120, 600)) ** 4,
+    })
+    opts = dict(oversample=4, power_iter=1, start_iter=300, round_iter=100)
+    sketch_only = pl.factorize(acts, 8, solver="compressed", tol=1e-7,
+                               solver_options={**opts, "refine": 1})
+    refined = pl.factorize(acts, 8, solver="compressed", tol=1e-7, solver_options={**opts, "refine": 6})
+    hals = pl.factorize(acts, 8, solver="hals", tol=1e-8, max_iter=3000)
+    assert sketch_only.settings["refinements"] == 1 and refined.settings["refinements"] >= 2
+    gap_before = exact_objective(acts, sketch_only) / exact_objective(acts, hals) - 1
+    gap_after = exact_objective(acts, refined) / exact_objective(acts, hals) - 1
+    assert gap_after < gap_before / 3
+    assert gap_after < 1e-5
 
 
 def test_compressed_falls_back_to_hals_when_the_sketch_would_not_be_small(blocks_small):

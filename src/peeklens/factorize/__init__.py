@@ -116,16 +116,20 @@ def factorize(
 
         - ``"compressed"`` (default; the fastest to a given objective in benchmarks/bench_solvers.py): HALS on a
           randomized sketch of the data (Halko et al. 2011; compressed NMF as in Tepper & Sapiro
-          2016) with ``rank + 20`` columns, then up to 3 HALS iterations on the real data, so
-          that the reported errors and final objective are those of the real data. With the
-          default init it runs the cheap compressed phase from NNDSVDa and from the paper's random
-          start and keeps the lower (``settings["start_kept"]``): a poor local minimum is less likely.
-          Falls back to plain HALS when the sketch would not be much smaller than the data.
+          2016) with ``rank + 20`` columns, then up to 5 refinement rounds: each makes an exact
+          pass over the data, updates the loadings exactly, records the exact objective, and
+          widens the sketch by the current factors so that the next compressed iterations follow
+          the real objective, not the sketch's. The final objective and the reported errors are
+          those of the real data. With the default init it starts from NNDSVDa and from the
+          paper's random start on the sketch and keeps the lower (``settings["start_kept"]``):
+          a poor local minimum is less likely. Falls back to plain HALS when the sketch would
+          not be much smaller than the data.
         - ``"hals"``: hierarchical alternating least squares (Cichocki & Phan 2009), the family
           of scikit-learn's ``cd`` solver; never increases the objective.
         - ``"mu"``: the paper's multiplicative updates, exactly (with ``init="random"``).
     max_iter : int, default 200
-        Maximum number of iterations (for ``"compressed"``: of the compressed phase).
+        Maximum number of iterations (for ``"compressed"``: a cap on each of its compressed
+        phases, see ``solver_options``).
     tol : float, default 1e-4
         Stop when the relative change of the objective over one iteration is below ``tol``; 0 runs
         all ``max_iter`` iterations. The objective is computed from small Gram matrices, without
@@ -151,16 +155,22 @@ def factorize(
     blocks : list of str, optional
         Factorize only these blocks.
     solver_options : dict, optional
-        Extra options of the solver: ``"compressed"`` takes ``oversample`` (20), ``power_iter``
-        (2), ``exact_iter`` (3), ``extrapolate`` (True) and ``also_random``; ``"hals"`` takes ``max_inner`` (row sweeps per pass over the
-        data; chosen from the sizes by default).
+        Extra options of the solver. ``"compressed"`` takes ``oversample`` (20) and
+        ``power_iter`` (2) of the sketch; ``refine`` (5), the most refinement rounds (each two
+        passes over the data; they stop early when the exact objective changes by less than
+        ``tol``); ``start_iter`` (20) and ``round_iter`` (20), the compressed iterations of the
+        start and of each round; ``start_tol`` (``10 * tol``) and ``round_tol`` (``tol / 10``);
+        ``exact_iter`` (0), plain HALS iterations at the end; ``extrapolate`` (True) and
+        ``also_random``. ``"hals"`` takes ``max_inner`` (row sweeps per pass over the data;
+        chosen from the sizes by default).
 
     Returns
     -------
     Factorization
-        ``settings`` records the solver, the init and, for ``"compressed"``, how many compressed
-        and exact iterations ran (``compressed_iter``, ``exact_iter``): the objective values of
-        the compressed iterations are estimates, the last ``exact_iter`` ones are exact.
+        ``settings`` records the solver, the init and, for ``"compressed"``, what ran
+        (``compressed_iter``, ``refinements``, ``exact_iter``) and which entries of ``objective``
+        are exact (``exact_steps``, 1-based; the others are the sketch's estimates). The last
+        entry of ``objective`` is always exact.
 
     Examples
     --------
@@ -296,7 +306,7 @@ def _ensure_sketch(problem: Problem, rank: int, seed: int, options: dict, solver
 
 
 def _result(acts: Activations, problem: Problem, res: SolverResult, rank: int, seconds: float, settings: dict):
-    sq = block_errors(problem, res.F, res.W)
+    sq = block_errors(problem, res.F, res.W, known=res.block_sq)
     errors = {
         n: (math.sqrt(s / n2) if n2 > 0 else 0.0) for n, s, n2 in zip(problem.names, sq, problem.norms2)
     }

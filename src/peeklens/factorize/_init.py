@@ -41,8 +41,14 @@ def nndsvd_factors(U: torch.Tensor, S: torch.Tensor, V: torch.Tensor, fill: floa
 
 def _data_mean(problem: Problem) -> float:
     """Mean entry of the stacked weighted matrix."""
-    total = sum(s * float(torch.sum(Xb, dtype=torch.float64)) for s, Xb in zip(sqrt_weights(problem), problem.X))
+    total = sum(s * _sum(Xb) for s, Xb in zip(sqrt_weights(problem), problem.X))
     return total / (sum(problem.n_features) * problem.n_samples)
+
+
+def _sum(X: torch.Tensor) -> float:
+    """Sum of a 2-D tensor: float32 sums along the contiguous axis, added in float64 (fast and close)."""
+    dim = 0 if (X.stride(0) == 1 and X.stride(1) != 1) else 1
+    return float(X.sum(dim=dim).double().sum())
 
 
 def _unstack(problem: Problem, Wst: torch.Tensor, fill: float) -> list[torch.Tensor]:

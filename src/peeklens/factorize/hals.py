@@ -77,16 +77,19 @@ class HalsState:
             return self.objective(Ct, G)
 
     def objective(self, Ct: torch.Tensor, G: torch.Tensor) -> float:
-        """``sum_b w_b (||X_b||^2 - 2 <W_b, X_b F> + <W_b^T W_b, F^T F>)`` in float64."""
+        """``sum_b w_b (||X_b||^2 - 2 <W_b, X_b F> + <W_b^T W_b, F^T F>)`` in float64.
+
+        Keeps each block's (unweighted) value in ``block_sq``: the final errors need no pass.
+        """
         total = 0.0
-        Gd = G.double()
+        self.block_sq = []
         for sl, w, n2 in zip(self.slices, self.problem.weights, self.problem.norms2):
-            if w == 0:
-                continue
-            Wb = self.Wt[:, sl].double()
-            cross = float(torch.sum(Wb * Ct[:, sl].double()))
-            quad = float(torch.sum((Wb @ Wb.T) * Gd))
-            total += w * max(n2 - 2.0 * cross + quad, 0.0)
+            Wb = self.Wt[:, sl]
+            cross = float(torch.sum(Wb * Ct[:, sl], dtype=torch.float64))
+            quad = float(torch.sum((Wb @ Wb.T) * G, dtype=torch.float64))
+            sq = max(n2 - 2.0 * cross + quad, 0.0)
+            self.block_sq.append(sq)
+            total += w * sq
         return total
 
     def factors(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -123,4 +126,4 @@ def solve(
             done = True
             break
     F, W = state.factors()
-    return SolverResult(F, W, objective, it, done)
+    return SolverResult(F, W, objective, it, done, block_sq=getattr(state, "block_sq", None))
