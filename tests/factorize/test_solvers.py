@@ -75,6 +75,16 @@ def test_compressed_phases_and_exact_final_objective(medium):
     assert exact[-1] <= exact[0]
 
 
+@pytest.mark.parametrize("refine", [0, 1])
+def test_fewest_refinement_rounds_still_end_on_an_exact_step(medium, refine):
+    fit = pl.factorize(medium, 6, solver="compressed", max_iter=30, tol=0, solver_options={"refine": refine})
+    assert fit.settings["refinements"] == 1 and fit.settings["exact_steps"] == [fit.n_iter]
+    assert fit.objective[-1] == pytest.approx(exact_objective(medium, fit), rel=1e-5)
+    sq = {n: np.sum((medium[n].data.astype(np.float64) - fit.reconstruct(n)) ** 2) for n in medium.names}
+    for n in medium.names:
+        assert fit.errors[n] == pytest.approx(math.sqrt(sq[n]) / np.linalg.norm(medium[n].data), rel=1e-4)
+
+
 def test_refinement_rounds_reach_below_the_sketchs_minimum():
     """On data whose best factors are not in the sketch's range, the rounds fix what the sketch misses."""
     rng = np.random.default_rng(11)

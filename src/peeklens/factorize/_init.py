@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ._linalg import Sketch, one_thread, randomized_svd, row_slices, sqrt_weights
-from ._problem import Problem
+from ._problem import Problem, contiguous_axis
 
 __all__ = ["nndsvda_init", "nndsvd_factors", "extend_factors"]
 
@@ -47,8 +47,7 @@ def _data_mean(problem: Problem) -> float:
 
 def _sum(X: torch.Tensor) -> float:
     """Sum of a 2-D tensor: float32 sums along the contiguous axis, added in float64 (fast and close)."""
-    dim = 0 if (X.stride(0) == 1 and X.stride(1) != 1) else 1
-    return float(X.sum(dim=dim).double().sum())
+    return float(X.sum(dim=contiguous_axis(X)).double().sum())
 
 
 def _unstack(problem: Problem, Wst: torch.Tensor, fill: float) -> list[torch.Tensor]:

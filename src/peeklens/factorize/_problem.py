@@ -23,7 +23,8 @@ import torch
 from ..activations import Activations
 from ..errors import DeviceError, InputError, NonNegativityError
 
-__all__ = ["Problem", "SolverResult", "make_problem", "random_init", "explicit_init", "block_errors"]
+__all__ = ["Problem", "SolverResult", "make_problem", "random_init", "explicit_init", "block_errors",
+           "block_sq_from_grams", "objective_from_grams"]
 
 
 @dataclass
@@ -188,11 +189,16 @@ def _norm2(t: torch.Tensor) -> float:
     About 20x faster than a float64 reduction of the whole tensor and within ~1e-7 of it (each
     float32 norm covers one row of the memory layout).
     """
-    if t.dim() == 2 and t.stride(0) == 1 and t.stride(1) != 1:
-        dim = 0
-    else:
-        dim = -1
-    return float(torch.linalg.vector_norm(t.float(), dim=dim).double().square().sum())
+    return float(torch.linalg.vector_norm(t.float(), dim=contiguous_axis(t)).double().square().sum())
+
+
+def contiguous_axis(t: torch.Tensor) -> int:
+    """The axis along which ``t``'s elements are adjacent in memory: 0 for a transposed 2-D view, else -1.
+
+    Reductions along it (one float32 partial result per row of the memory layout) are fast and,
+    added in float64 afterwards, within ~1e-7 of a float64 reduction of the whole tensor.
+    """
+    return 0 if (t.dim() == 2 and t.stride(0) == 1 and t.stride(1) != 1) else -1
 
 
 def random_init(problem: Problem, rank: int, seed: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -231,22 +237,33 @@ def _to(a: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
 
 
+def block_sq_from_grams(
+    problem: Problem, W: list[torch.Tensor], XF: list[torch.Tensor], FtF: torch.Tensor
+) -> list[float]:
+    """``||X_b - W_b F^T||^2`` for every block (unweighted) from small matrices only.
+
+    Uses ``||X_b||^2 - 2 <W_b, X_b F> + <W_b^T W_b, F^T F>`` with ``XF[b] = X_b F`` (features_b x
+    rank, any layout) already computed by the solver, so it costs no pass over the data.
+    """
+    out = []
+    FtFd = FtF.double()
+    for n2, Wb, XFb in zip(problem.norms2, W, XF):
+        cross = float(torch.sum(Wb.double() * XFb.double()))
+        quad = float(torch.sum((Wb.T @ Wb).double() * FtFd))
+        out.append(max(n2 - 2.0 * cross + quad, 0.0))
+    return out
+
+
 def objective_from_grams(
     problem: Problem, W: list[torch.Tensor], XF: list[torch.Tensor], FtF: torch.Tensor
 ) -> float:
-    """``sum_b w_b ||X_b - W_b F^T||^2`` from small matrices only.
+    """``sum_b w_b ||X_b - W_b F^T||^2`` from small matrices only (see :func:`block_sq_from_grams`)."""
+    return weighted_sum(problem, block_sq_from_grams(problem, W, XF, FtF))
 
-    Uses ``||X||^2 - 2 <W, X F> + <W^T W, F^T F>`` with ``XF[b] = X_b F``
-    already computed by the solver, so it costs no pass over the data.
-    """
-    total = 0.0
-    for w, n2, Wb, XFb in zip(problem.weights, problem.norms2, W, XF):
-        if w == 0:
-            continue
-        cross = float(torch.sum(Wb.double() * XFb.double()))
-        quad = float(torch.sum((Wb.T @ Wb).double() * FtF.double()))
-        total += w * max(n2 - 2.0 * cross + quad, 0.0)
-    return total
+
+def weighted_sum(problem: Problem, block_sq: list[float]) -> float:
+    """``sum_b w_b block_sq[b]``."""
+    return float(sum(w * sq for w, sq in zip(problem.weights, block_sq) if w))
 
 
 def block_errors(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], cols: int = 8192,

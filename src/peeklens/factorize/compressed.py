@@ -33,7 +33,7 @@ import torch
 
 from . import hals
 from ._linalg import Sketch, hals_rows, one_thread, range_sketch, row_slices, sqrt_weights, xw_mm, xwt_mm
-from ._problem import Problem, SolverResult, converged, random_init
+from ._problem import Problem, SolverResult, block_sq_from_grams, converged, random_init
 
 __all__ = ["solve", "sketch_size"]
 
@@ -117,24 +117,22 @@ def solve(
     Vt = _stack_t(W, sw)
     Ft = F.T.contiguous()
     objective: list[float] = []
-    steps = [0]
 
     def record(obj: float) -> None:
         objective.append(obj)
-        steps[0] += 1
         if callback is not None:
-            callback(steps[0], obj)
+            callback(len(objective), obj)
 
     s_iter = max(1, min(max_iter, int(start_iter)))
     r_iter = max(1, min(max_iter, int(round_iter)))
     s_tol = 10 * tol if start_tol is None else start_tol
     r_tol = (tol / 10 if tol > 0 else 0.0) if round_tol is None else round_tol
-    first, _ = _phase(problem, [(L0, B0)], Ft, Vt, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate)
+    first = _phase(problem, [(L0, B0)], Ft, Vt, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate)
     kept = "init"
     if also_random:  # a second start, the paper's random one, on the sketch; keep the better
         F2, W2 = random_init(problem, r, seed)
         Ft2, Vt2 = F2.T.contiguous(), _stack_t(W2, sw)
-        second, _ = _phase(problem, [(L0, B0)], Ft2, Vt2, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate)
+        second = _phase(problem, [(L0, B0)], Ft2, Vt2, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate)
         if second[-1] < first[-1]:
             Ft, Vt, first, kept = Ft2, Vt2, second, "random"
     for obj in first:
@@ -144,24 +142,23 @@ def solve(
     # refinement rounds: exact pass, exact loadings update, widened sketch, compressed iterations
     exact: list[float] = []
     exact_steps: list[int] = []  # which entries of the objective are exact (1-based iterations)
-    rounds = 0
-    for rounds in range(1, max(int(refine), 1) + 1):
+    rounds, n_rounds = 0, max(int(refine), 1)
+    for rounds in range(1, n_rounds + 1):
         Ct = xw_mm(problem, Ft.T.contiguous()).T.contiguous()  # r x M: (X_w F)^T, exact
         with one_thread(problem.device):
             G = Ft @ Ft.T
             hals_rows(Vt, Ct, G, max_inner=1)
             exact.append(_objective(problem.weighted_norm2(), Vt, Ct, G))
         record(exact[-1])
-        exact_steps.append(steps[0])
-        if rounds == refine or converged(exact, tol):
+        exact_steps.append(len(objective))
+        if rounds == n_rounds or converged(exact, tol):
             break
         with one_thread(problem.device):
             Q = _orth_against(L0, torch.cat([Vt, Ct], dim=0).T)
         # the widened basis [L0, Q] is kept in two parts: no copy of the (features x k) basis
         basis = [(L0, B0), (Q, xwt_mm(problem, Q).T.contiguous())]
         _phase(problem, basis, Ft, Vt, max_iter=r_iter, tol=r_tol, extrapolate=extrapolate, record=record)
-    compressed = steps[0] - len(exact)
-    info.update(compressed_iter=compressed, refinements=rounds, sketch_k=sketch.k, exact_steps=exact_steps)
+    info.update(compressed_iter=len(objective) - len(exact), refinements=rounds, sketch_k=sketch.k, exact_steps=exact_steps)
     # back to per-block loadings; blocks of weight 0 keep their start until the exact iteration below
     W = [(Vt[:, sl].T / s).contiguous() if s > 0 else w for sl, s, w in zip(slices, sw, W)]
     F = Ft.T.contiguous()
@@ -170,19 +167,19 @@ def solve(
         exact_iter = max(int(exact_iter), 1)
     if int(exact_iter) <= 0:
         info["exact_iter"] = 0
-        block_sq = [
-            (problem.norms2[i] - (2.0 * _dot(Vt[:, sl], Ct[:, sl]) - _dot(Vt[:, sl] @ Vt[:, sl].T, G)) / w)
-            for i, (sl, w) in enumerate(zip(slices, problem.weights))
-        ]
-        return SolverResult(F, W, objective, steps[0], done, block_sq=block_sq)
+        # every weight is positive here: (X_b F)^T = Ct_b / sqrt(w_b), exact for the final factors
+        XF = [Ct[:, sl].T / s for sl, s in zip(slices, sw)]
+        return SolverResult(F, W, objective, len(objective), done, block_sq=block_sq_from_grams(problem, W, XF, G))
+
+    done_steps = len(objective)
 
     def shifted(i: int, obj: float) -> None:
         if callback is not None:
-            callback(steps[0] + i, obj)
+            callback(done_steps + i, obj)
 
     res = hals.solve(problem, F, W, max_iter=int(exact_iter), tol=tol, callback=shifted)
     info["exact_iter"] = res.n_iter
-    return SolverResult(res.F, res.W, objective + res.objective, steps[0] + res.n_iter, res.converged,
+    return SolverResult(res.F, res.W, objective + res.objective, done_steps + res.n_iter, res.converged,
                         block_sq=res.block_sq)
 
 
@@ -213,8 +210,8 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None):
     """Compressed iterations on ``X_w ~ sum_i L_i B_i`` (``basis``: pairs ``(L_i, B_i)`` whose
     ``L_i`` together are orthonormal), in place on ``Ft`` and ``Vt``.
 
-    Returns (the objective estimate after every iteration, iterations).  ``record(obj)``
-    (optional) is called after every iteration.
+    Returns the objective estimate after every iteration.  ``record(obj)`` (optional) is called
+    after every iteration.
     """
     r, n, M = Ft.shape[0], Ft.shape[1], Vt.shape[1]
     k = sum(B.shape[0] for _, B in basis)
@@ -226,14 +223,13 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None):
 
     total2 = problem.weighted_norm2()
     objective: list[float] = []
-    it = 0
     # extrapolation (Ang & Gillis 2019): after an accepted step, jump ahead along the last move by
     # beta; if the next step ends higher than the last accepted point, go back there, shrink beta
     beta, beta_max = (0.5, 1.0) if extrapolate else (0.0, 0.0)
     Fs, Vs = Ft.clone(), Vt.clone()
     # the products (r x k x samples) use every thread; hals_rows runs its row updates on one
     VL = project_v()
-    for it in range(1, max_iter + 1):
+    for _step in range(max_iter):
         At = sum(vl @ B for vl, (_, B) in zip(VL, basis))  # r x n  ~ V^T X_w
         hals_rows(Ft, At, Vt @ Vt.T, max_inner=inner_F)
         G = Ft @ Ft.T
@@ -267,7 +263,7 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None):
     if extrapolate:  # end on the last accepted point, not on a jump
         Ft.copy_(Fs)
         Vt.copy_(Vs)
-    return objective, it
+    return objective
 
 
 def _inner(N: int, k: int, r: int) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from ._linalg import hals_rows, one_thread, row_slices
-from ._problem import Problem, SolverResult, big_mm, converged
+from ._problem import Problem, SolverResult, big_mm, block_sq_from_grams, converged, weighted_sum
 
 __all__ = ["solve", "HalsState"]
 
@@ -81,16 +81,10 @@ class HalsState:
 
         Keeps each block's (unweighted) value in ``block_sq``: the final errors need no pass.
         """
-        total = 0.0
-        self.block_sq = []
-        for sl, w, n2 in zip(self.slices, self.problem.weights, self.problem.norms2):
-            Wb = self.Wt[:, sl]
-            cross = float(torch.sum(Wb * Ct[:, sl], dtype=torch.float64))
-            quad = float(torch.sum((Wb @ Wb.T) * G, dtype=torch.float64))
-            sq = max(n2 - 2.0 * cross + quad, 0.0)
-            self.block_sq.append(sq)
-            total += w * sq
-        return total
+        W = [self.Wt[:, sl].T for sl in self.slices]
+        XF = [Ct[:, sl].T for sl in self.slices]
+        self.block_sq = block_sq_from_grams(self.problem, W, XF, G)
+        return weighted_sum(self.problem, self.block_sq)
 
     def factors(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
         F = self.Ft.T.contiguous()

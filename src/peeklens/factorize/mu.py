@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._problem import Problem, SolverResult, big_mm, converged, objective_from_grams
+from ._problem import Problem, SolverResult, big_mm, block_sq_from_grams, converged, weighted_sum
 
 __all__ = ["solve"]
 
@@ -31,6 +31,7 @@ def solve(
 ) -> SolverResult:
     """Run multiplicative updates until ``max_iter`` or a relative objective change below ``tol``."""
     objective: list[float] = []
+    block_sq = None
     done = False
     it = 0
     for it in range(1, max_iter + 1):
@@ -54,10 +55,11 @@ def solve(
             den.add_(eps)
             Wb.mul_(XFb).div_(den)
             XF.append(XFb)
-        objective.append(objective_from_grams(problem, W, XF, FtF))
+        block_sq = block_sq_from_grams(problem, W, XF, FtF)
+        objective.append(weighted_sum(problem, block_sq))
         if callback is not None:
             callback(it, objective[-1])
         if converged(objective, tol):
             done = True
             break
-    return SolverResult(F, W, objective, it, done)
+    return SolverResult(F, W, objective, it, done, block_sq=block_sq)
