@@ -160,7 +160,8 @@ def factorize(
         passes over the data; they stop early when the exact objective changes by less than
         ``tol``); ``start_iter`` (20) and ``round_iter`` (20), the compressed iterations of the
         start and of each round; ``start_tol`` (``10 * tol``) and ``round_tol`` (``tol / 10``);
-        ``exact_iter`` (0), plain HALS iterations at the end; ``extrapolate`` (True) and
+        ``exact_iter`` (0), plain HALS iterations at the end; ``extrapolate`` (True),
+        ``carry`` (True: the extrapolation carries over from round to round) and
         ``also_random``. ``"hals"`` takes ``max_inner`` (row sweeps per pass over the data;
         chosen from the sizes by default).
 
@@ -170,7 +171,8 @@ def factorize(
         ``settings`` records the solver, the init and, for ``"compressed"``, what ran
         (``compressed_iter``, ``refinements``, ``exact_iter``) and which entries of ``objective``
         are exact (``exact_steps``, 1-based; the others are the sketch's estimates). The last
-        entry of ``objective`` is always exact.
+        entry of ``objective`` is always exact; ``went_back`` is set when the last round raised
+        the exact objective and the fit returned to the best exact point.
 
     Examples
     --------
