@@ -160,8 +160,7 @@ def factorize(
         passes over the data; they stop early when the exact objective changes by less than
         ``tol``); ``start_iter`` (20) and ``round_iter`` (20), the compressed iterations of the
         start and of each round; ``start_tol`` (``10 * tol``) and ``round_tol`` (``tol / 10``);
-        ``exact_iter`` (0), plain HALS iterations at the end; ``extrapolate`` (True),
-        ``carry`` (True: the extrapolation carries over from round to round) and
+        ``exact_iter`` (0), plain HALS iterations at the end; ``extrapolate`` (True) and
         ``also_random``. ``"hals"`` takes ``max_inner`` (row sweeps per pass over the data;
         chosen from the sizes by default).
 

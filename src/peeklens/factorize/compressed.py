@@ -11,9 +11,7 @@ so an iteration costs ``O((samples + features) (k + r) r)`` instead of ``O(sampl
 The compressed iterations are accelerated by extrapolation (Ang & Gillis 2019): after each
 accepted iteration both factors jump ahead along their last move by a factor ``beta`` that grows
 while it helps; an iteration that ends above the last accepted objective is undone and ``beta``
-shrinks, so the recorded objective never increases.  The extrapolation state carries over
-from one round to the next (the first iteration of a round may jump along the move that led to
-it), so the acceleration is not lost at every refresh of the basis.
+shrinks, so the recorded objective never increases.
 
 A fixed sketch has a blind spot: the best non-negative factors of ``X_w`` do not lie in its
 dominant range, so HALS on the sketch converges to a minimum of the sketch's problem, some
@@ -82,7 +80,6 @@ def solve(
     start_tol: float | None = None,
     round_tol: float | None = None,
     info: dict | None = None,
-    carry: bool = True,
 ) -> SolverResult:
     """Compressed HALS on a sketch, refined around the current factors, finished on the real data.
 
@@ -100,8 +97,7 @@ def solve(
        basis the compressed gradient of ``F`` is exact at the current point, so the rounds
        converge to a minimum of the real objective, not of the sketch's.  A round that ends
        above the best exact objective so far is undone and the rounds stop
-       (``info["went_back"]``).  ``carry=False`` restarts the extrapolation every round instead
-       of carrying it over.
+       (``info["went_back"]``).
     3. ``exact_iter`` ordinary HALS iterations on the real data (default 0: the rounds already
        end on an exact update).
 
@@ -136,16 +132,14 @@ def solve(
     r_iter = max(1, min(max_iter, int(round_iter)))
     s_tol = 10 * tol if start_tol is None else start_tol
     r_tol = (tol / 10 if tol > 0 else 0.0) if round_tol is None else round_tol
-    momentum = _Momentum(extrapolate)
-    first = _phase(problem, [(L0, B0)], Ft, Vt, max_iter=s_iter, tol=s_tol, momentum=momentum)
+    first = _phase(problem, [(L0, B0)], Ft, Vt, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate)
     kept = "init"
     if also_random:  # a second start, the paper's random one, on the sketch; keep the better
         F2, W2 = random_init(problem, r, seed)
         Ft2, Vt2 = F2.T.contiguous(), _stack_t(W2, sw)
-        momentum2 = _Momentum(extrapolate)
-        second = _phase(problem, [(L0, B0)], Ft2, Vt2, max_iter=s_iter, tol=s_tol, momentum=momentum2)
+        second = _phase(problem, [(L0, B0)], Ft2, Vt2, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate)
         if second[-1] < first[-1]:
-            Ft, Vt, first, kept, momentum = Ft2, Vt2, second, "random", momentum2
+            Ft, Vt, first, kept = Ft2, Vt2, second, "random"
     for obj in first:
         record(obj)
     info["start_kept"] = kept
@@ -179,10 +173,7 @@ def solve(
             Q = _orth_against(L0, torch.cat([Vt, Ct], dim=0).T)
         # the widened basis [L0, Q] is kept in two parts: no copy of the (features x k) basis
         basis = [(L0, B0), (Q, xwt_mm(problem, Q).T.contiguous())]
-        if not carry:
-            momentum = _Momentum(extrapolate)
-        _phase(problem, basis, Ft, Vt, max_iter=r_iter, tol=r_tol, momentum=momentum, record=record,
-               start_obj=exact[-1] if carry else None)
+        _phase(problem, basis, Ft, Vt, max_iter=r_iter, tol=r_tol, extrapolate=extrapolate, record=record)
     info.update(compressed_iter=len(objective) - len(exact), refinements=rounds, sketch_k=sketch.k, exact_steps=exact_steps)
     # back to per-block loadings; blocks of weight 0 keep their start until the exact iteration below
     W = [(Vt[:, sl].T / s).contiguous() if s > 0 else w for sl, s, w in zip(slices, sw, W)]
@@ -231,82 +222,63 @@ def _objective(total2: float, Vt: torch.Tensor, Ct: torch.Tensor, G: torch.Tenso
     return max(total2 - 2.0 * _dot(Vt, Ct) + _dot(Vt @ Vt.T, G), 0.0)
 
 
-class _Momentum:
-    """Extrapolation state (Ang & Gillis 2019), carried from one compressed phase to the next.
-
-    After an accepted iteration both factors jump ahead along their last move by ``beta``, which
-    grows while jumps help and shrinks when one is undone.  Carrying it across refinement rounds
-    keeps the acceleration: restarting it every round (an earlier version) cost rank 50 about a
-    third more iterations on the paper workload.
-    """
-
-    def __init__(self, on: bool):
-        self.on = bool(on)
-        self.beta, self.beta_max = (0.5, 1.0) if on else (0.0, 0.0)
-        self.prev: tuple[torch.Tensor, torch.Tensor] | None = None  # the accepted point before the current one
-
-    def accepted(self) -> None:
-        self.beta, self.beta_max = min(self.beta_max, 1.05 * self.beta), min(1.0, 1.01 * self.beta_max)
-
-    def undone(self) -> None:
-        self.beta_max, self.beta = self.beta, self.beta / 1.5
-
-
-def _phase(problem, basis, Ft, Vt, *, max_iter, tol, momentum, record=None, start_obj=None):
+def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None):
     """Compressed iterations on ``X_w ~ sum_i L_i B_i`` (``basis``: pairs ``(L_i, B_i)`` whose
-    ``L_i`` together are orthonormal), in place on ``Ft`` and ``Vt``, ending on an accepted point.
+    ``L_i`` together are orthonormal), in place on ``Ft`` and ``Vt``.
 
-    ``momentum`` (a :class:`_Momentum`) carries the extrapolation across phases; ``start_obj`` is
-    the objective at the entry point when known (then the first iteration may already jump ahead
-    along the move that led there).  Returns the objective estimate after every iteration;
-    ``record(obj)`` (optional) is called after every iteration.
+    Returns the objective estimate after every iteration.  ``record(obj)`` (optional) is called
+    after every iteration.
     """
     r, n, M = Ft.shape[0], Ft.shape[1], Vt.shape[1]
     k = sum(B.shape[0] for _, B in basis)
     inner_F = _inner(n, k, r)
     inner_V = _inner(M, k, r)
+
+    def project_v():  # V^T L_i for every part
+        return [Vt @ L for L, _ in basis]
+
     total2 = problem.weighted_norm2()
     objective: list[float] = []
-    last = start_obj  # objective of the last accepted point (Fs, Vs)
+    # extrapolation (Ang & Gillis 2019): after an accepted step, jump ahead along the last move by
+    # beta; if the next step ends higher than the last accepted point, go back there, shrink beta
+    beta, beta_max = (0.5, 1.0) if extrapolate else (0.0, 0.0)
     Fs, Vs = Ft.clone(), Vt.clone()
-
-    def jump():  # from the accepted point (Fs, Vs) along the move from momentum.prev
-        if momentum.on and momentum.prev is not None and last is not None:
-            Fp, Vp = momentum.prev
-            Ft.add_(Fs - Fp, alpha=momentum.beta).clamp_(min=0)
-            Vt.add_(Vs - Vp, alpha=momentum.beta).clamp_(min=0)
-
-    jump()
+    # the products (r x k x samples) use every thread; hals_rows runs its row updates on one
+    VL = project_v()
     for _step in range(max_iter):
-        # the products (r x k x samples) use every thread; hals_rows runs its row updates on one
-        VL = [Vt @ L for L, _ in basis]
         At = sum(vl @ B for vl, (_, B) in zip(VL, basis))  # r x n  ~ V^T X_w
         hals_rows(Ft, At, Vt @ Vt.T, max_inner=inner_F)
         G = Ft @ Ft.T
         Ct = sum((Ft @ B.T) @ L.T for L, B in basis)  # r x M  ~ F^T X_w^T
         hals_rows(Vt, Ct, G, max_inner=inner_V)
         obj = _objective(total2, Vt, Ct, G)
-        if momentum.on and last is not None and obj > last:  # the jump did not pay: back, shorter jumps
+        if extrapolate and objective and obj > objective[-1]:
             Ft.copy_(Fs)
             Vt.copy_(Vs)
-            momentum.undone()
-            objective.append(last)
+            VL = project_v()
+            beta_max, beta = beta, beta / 1.5
+            objective.append(objective[-1])  # still at the last accepted point
             if record is not None:
-                record(last)
+                record(objective[-1])
             continue
         objective.append(obj)
         if record is not None:
             record(obj)
-        momentum.prev = (Fs.clone(), Vs.clone()) if momentum.on else None
-        Fs.copy_(Ft)
-        Vs.copy_(Vt)
-        last = obj
         if converged(objective, tol):
+            Fs.copy_(Ft)
+            Vs.copy_(Vt)
             break
-        momentum.accepted()
-        jump()
-    Ft.copy_(Fs)  # end on the last accepted point, not on a jump
-    Vt.copy_(Vs)
+        if extrapolate:  # beta grows after an accepted step, then the factors jump ahead by it
+            beta, beta_max = min(beta_max, 1.05 * beta), min(1.0, 1.01 * beta_max)
+            dF, dV = Ft - Fs, Vt - Vs
+            Fs.copy_(Ft)
+            Vs.copy_(Vt)
+            Ft.add_(dF, alpha=beta).clamp_(min=0)
+            Vt.add_(dV, alpha=beta).clamp_(min=0)
+        VL = project_v()
+    if extrapolate:  # end on the last accepted point, not on a jump
+        Ft.copy_(Fs)
+        Vt.copy_(Vs)
     return objective
 
 
