@@ -26,7 +26,8 @@ Peak memory is the growth of the process's peak resident set during the call (Li
 resetting it through /proc/self/clear_refs) -- it includes torch's CPU allocations -- compared
 with the size of the stacked float32 data matrix.  On CUDA the peak of torch's allocator is shown.
 
-Then the whole five-rank sweep with the default solver (warm starts and one shared sketch), and
+Then the whole five-rank sweep with the default solver (warm starts and one shared sketch), the
+default call again with seeds 0, 1, 2 (``--seeds``: the spread of its time to target), and
 a scaling run: samples 1k -> 60k (the MNIST training set through the same network) and neurons
 up to 50k (synthetic non-negative low-rank data), rank 20.
 
@@ -267,6 +268,8 @@ def main(argv=None):
     ap.add_argument("--solvers", default="mu,hals,compressed", help="peeklens solvers to time")
     ap.add_argument("--targets", help="JSON {rank: [seconds, objective]} of an earlier sklearn-cd run: skip sklearn")
     ap.add_argument("--acts", help="npz of the captured blocks from an earlier run (skips training and capture)")
+    ap.add_argument("--seeds", type=int, default=3,
+                    help="repeat the default call with seeds 0..N-1 and show the spread of its time to target (0: skip)")
     args = ap.parse_args(argv)
     ranks = [int(r) for r in args.ranks.split(",")] if args.ranks else ([10, 50] if args.quick else [10, 20, 30, 40, 50])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
@@ -327,11 +330,35 @@ def main(argv=None):
                   + (f" (in a longer run: {how})" if how and reach else "")
                   + f"; peak {peak / data_bytes:.2f}x data")
 
+    if summary and args.seeds > 0:
+        seed_spread(acts, summary, args.seeds, args.device)
     if not args.no_memory:
         memory_runs(acts, ranks, args.device)
     if not args.no_scaling:
         scaling(net, xtr, args)
     print(f"\nload average at the end {os.getloadavg()}")
+
+
+def seed_spread(acts, summary, n_seeds, device):
+    """The default call again with seeds 0..n-1: the fits are chaotic (a different sketch and random
+    start, or float32 rounding, change which minimum they reach and which round first crosses the
+    target), so one seed's ratio is one sample."""
+    print(f"\n== default solver, seeds 0..{n_seeds - 1}: seconds to reach the sklearn-cd target (final objective vs target)")
+    for r, t_cd, _dt, _obj, target, _reach, _peak, _how in summary:
+        cells, times = [], []
+        for seed in range(n_seeds):
+            with Trace(fz.DEFAULT_SOLVER) as tr:
+                fit = pl.factorize(acts, r, seed=seed, device=device)
+            steps = set(fit.settings.get("exact_steps", [])) or None
+            reach = tr.time_to(target, steps)
+            obj = fit_objective(acts, fit)
+            times.append(reach)
+            cells.append(f"{reach:.2f} s" if reach else "not reached")
+            cells[-1] += f" ({obj / target - 1:+.3%})"
+        hits = [t for t in times if t]
+        ratio = f"{t_cd / max(hits):.1f}x to {t_cd / min(hits):.1f}x" if hits else "-"
+        print(f"  rank {r}: " + "; ".join(cells) + f"   [{len(hits)}/{n_seeds} reach it; {ratio}]")
+        sys.stdout.flush()
 
 
 _MEMORY_CHILD = r"""

@@ -1,0 +1,79 @@
+"""The fast solvers' shared linear algebra: blocked HALS row sweeps and the sketch."""
+
+import numpy as np
+import pytest
+import torch
+
+from peeklens.factorize import _linalg
+from peeklens.factorize._linalg import hals_rows
+
+
+def _naive_hals_rows(Ht, At, G, sweeps):
+    """Row-by-row HALS in float64, straight from the formula: the reference."""
+    H = Ht.double().clone()
+    A, G = At.double(), G.double()
+    for _ in range(sweeps):
+        for k in range(H.shape[0]):
+            if G[k, k] <= 0:
+                continue
+            rest = A[k] - G[k] @ H + G[k, k] * H[k]
+            H[k] = torch.clamp(rest / G[k, k], min=0)
+    return H
+
+
+def _problem(r, n, seed, dead_row=None):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand((3 * r, r), generator=g)
+    if dead_row is not None:
+        X[:, dead_row] = 0  # G[k, k] == 0: that row has no information and must stay as it is
+    G = X.T @ X
+    At = torch.rand((r, n), generator=g) * r - 0.3 * r  # some rows end clamped at 0
+    Ht = torch.rand((r, n), generator=g)
+    return Ht, At, G
+
+
+@pytest.mark.parametrize("r", [1, 3, 8, 13, 50])
+def test_blocked_sweep_makes_the_same_sequential_updates_as_row_by_row_hals(r):
+    Ht, At, G = _problem(r, 257, seed=r)
+    want = _naive_hals_rows(Ht, At, G, sweeps=1)
+    got = Ht.clone()
+    assert hals_rows(got, At, G, max_inner=1) == 1
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+    assert bool((got >= 0).all())
+
+
+def test_a_row_without_information_keeps_its_values():
+    Ht, At, G = _problem(10, 100, seed=1, dead_row=4)
+    before = Ht[4].clone()
+    got = Ht.clone()
+    hals_rows(got, At, G, max_inner=3, delta=0.0)
+    assert torch.equal(got[4], before)
+    want = _naive_hals_rows(Ht, At, G, sweeps=3)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+
+
+def test_inner_sweeps_stop_when_the_rows_barely_move():
+    Ht, At, G = _problem(12, 300, seed=2)
+    # delta=0: every allowed sweep runs, and the result is that many sequential sweeps
+    all_sweeps = Ht.clone()
+    assert hals_rows(all_sweeps, At, G, max_inner=4, delta=0.0) == 4
+    np.testing.assert_allclose(all_sweeps.numpy(), _naive_hals_rows(Ht, At, G, sweeps=4).numpy(), rtol=1e-4, atol=1e-4)
+    # a huge delta: the second sweep already moves less than delta times the first, so it stops there
+    early = Ht.clone()
+    assert hals_rows(early, At, G, max_inner=4, delta=10.0) == 2
+
+
+def test_row_sweeps_keep_the_row_block_size_out_of_the_result():
+    Ht, At, G = _problem(21, 64, seed=3)
+    results = []
+    for block in (1, 4, 8, 21):
+        old = _linalg.ROW_BLOCK
+        _linalg.ROW_BLOCK = block
+        try:
+            H = Ht.clone()
+            hals_rows(H, At, G, max_inner=2, delta=0.0)
+        finally:
+            _linalg.ROW_BLOCK = old
+        results.append(H)
+    for H in results[1:]:
+        np.testing.assert_allclose(H.numpy(), results[0].numpy(), rtol=1e-4, atol=1e-5)
