@@ -160,6 +160,8 @@ def _hals_rows(Ht, At, G, max_inner, delta) -> int:
     G0 = G.clone().fill_diagonal_(0)
     Gs = G0 / d[:, None]
     r = Ht.shape[0]
+    # with one block there is nothing outside it: At / d is the same for every sweep, scale it once
+    whole = At / d[:, None] if r <= ROW_BLOCK else None
     first = None
     sweeps = 0
     # one buffer for the rows before a sweep, reused: fresh (rows x samples) temporaries every sweep
@@ -169,7 +171,7 @@ def _hals_rows(Ht, At, G, max_inner, delta) -> int:
         last = sweeps == max_inner
         if moved is not None and not last:
             moved.copy_(Ht)
-        _sweep(Ht, At, G0, Gs, d, ok, r)
+        _sweep(Ht, At, G0, Gs, d, ok, r, whole)
         if moved is not None and not last:
             change = float(torch.linalg.vector_norm(moved.sub_(Ht))) ** 2
             if first is None:
@@ -179,10 +181,11 @@ def _hals_rows(Ht, At, G, max_inner, delta) -> int:
     return sweeps
 
 
-def _sweep(Ht, At, G0, Gs, d, ok, r) -> None:
+def _sweep(Ht, At, G0, Gs, d, ok, r, whole) -> None:
     """One sweep over the rows, in blocks of ``ROW_BLOCK`` rows.
 
-    ``G0`` is ``G`` with a zero diagonal, ``d`` its diagonal and ``Gs = G0 / d`` (row-scaled).
+    ``G0`` is ``G`` with a zero diagonal, ``d`` its diagonal and ``Gs = G0 / d`` (row-scaled);
+    ``whole`` is ``At / d``, needed (and given) only when all rows fit in one block.
     The same sequential row updates as row-by-row HALS, arranged so that most of the work is one
     matrix product per block: the contribution of the rows outside the block (earlier blocks
     already updated, later ones not yet) is computed at once, scaled by ``1 / d`` while the block
@@ -194,7 +197,7 @@ def _sweep(Ht, At, G0, Gs, d, ok, r) -> None:
         b = min(a + ROW_BLOCK, r)
         Hb = Ht[a:b]
         if b - a == r:  # one block: nothing outside it
-            base = At / d[:, None]
+            base = whole
         else:  # (At - G0[block, outside] @ Ht[outside]) / d
             base = torch.addmm(At[a:b], G0[a:b], Ht, alpha=-1)
             base.addmm_(G0[a:b, a:b], Hb)
