@@ -157,7 +157,7 @@ def main() -> None:
 
     import importlib
 
-    fz = importlib.import_module("peeklens.factorize")
+    fz = importlib.import_module("peeklens.nmf")
 
     solver = args.solver or fz.DEFAULT_SOLVER
     opts = {"exact_iter": args.exact_iter} if args.exact_iter is not None else None

@@ -53,7 +53,7 @@ from torch.nn import functional as F
 
 import peeklens as pl
 import importlib
-fz = importlib.import_module("peeklens.factorize")
+fz = importlib.import_module("peeklens.nmf")
 
 REPO = Path(__file__).resolve().parents[1]
 

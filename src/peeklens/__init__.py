@@ -24,7 +24,7 @@ from .errors import (
     NonNegativityError,
     PeeklensError,
 )
-from .factorize import factorize, sweep
+from .nmf import factorize, sweep
 from .io import load, save
 from .results import Factorization, Sweep
 from .spectra import Spectrum, spectrum

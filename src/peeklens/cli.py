@@ -181,7 +181,7 @@ def _factorize_kwargs(args) -> dict:
 
 
 def _run(args, name: str, stream) -> int:
-    from .factorize import SOLVERS
+    from .nmf import SOLVERS
     from .studies import run_study
 
     if args.solver is not None and args.solver not in SOLVERS:

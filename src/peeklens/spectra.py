@@ -129,7 +129,7 @@ def spectrum(
     dev = torch.device(device) if device is not None else torch.device("cpu")
     values, ent, stab, method = {}, {}, {}, {}
     gen = torch.Generator().manual_seed(seed)
-    from .factorize._problem import _chunked_norm2, _finite_min_max
+    from .nmf._problem import _chunked_norm2, _finite_min_max
 
     for n in names:
         data = np.asarray(acts[n].data, dtype=np.float32)  # memory maps stay memory maps

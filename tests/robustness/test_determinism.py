@@ -10,7 +10,7 @@ import torch
 
 import peeklens as pl
 
-fz = importlib.import_module("peeklens.factorize")
+fz = importlib.import_module("peeklens.nmf")
 
 
 @pytest.fixture(scope="module")

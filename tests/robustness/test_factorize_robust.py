@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import peeklens as pl
 
-fz = importlib.import_module("peeklens.factorize")
-problem_mod = importlib.import_module("peeklens.factorize._problem")
+fz = importlib.import_module("peeklens.nmf")
+problem_mod = importlib.import_module("peeklens.nmf._problem")
 
 
 def acts_of(**blocks) -> pl.Activations:

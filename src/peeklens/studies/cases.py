@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from ..capture import capture as _capture
 from .._version import __version__
 from ..errors import InputError
-from ..factorize import sweep as _sweep
+from ..nmf import sweep as _sweep
 from ..io import save as _save
 from ..results import Sweep
 from ..spectra import Spectrum, spectrum as _spectrum

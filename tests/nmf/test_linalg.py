@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from peeklens.factorize import _linalg
-from peeklens.factorize._linalg import hals_rows
+from peeklens.nmf import _linalg
+from peeklens.nmf._linalg import hals_rows
 
 
 def _naive_hals_rows(Ht, At, G, sweeps):

@@ -84,7 +84,7 @@ def solve(
     """Compressed HALS on a sketch, refined around the current factors, finished on the real data.
 
     1. **Start**: up to ``max_iter`` HALS iterations on ``sketch`` (from
-       :func:`~peeklens.factorize._linalg.range_sketch`, at least ``rank`` columns; may be shared
+       :func:`~peeklens.nmf._linalg.range_sketch`, at least ``rank`` columns; may be shared
        by several ranks, e.g. across a sweep; otherwise ``rank + oversample`` columns and
        ``power_iter`` power iterations from ``seed``).  ``also_random=True`` runs this phase a
        second time from the paper's random start (from ``seed``) and keeps the start that ends

@@ -15,7 +15,7 @@ import peeklens as pl
 factorize = functools.partial(pl.factorize, solver="mu")  # these tests are about the paper's solver
 from peeklens.errors import DeviceError, InputError, NonNegativityError
 
-fz = importlib.import_module("peeklens.factorize")
+fz = importlib.import_module("peeklens.nmf")
 
 
 def test_result_fields_and_error_definitions(blocks_small):

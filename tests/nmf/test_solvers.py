@@ -8,7 +8,7 @@ import pytest
 
 import peeklens as pl
 
-fz = importlib.import_module("peeklens.factorize")
+fz = importlib.import_module("peeklens.nmf")
 FAST = ["hals", "compressed"]
 ALL = ["mu", *FAST]
 
@@ -81,7 +81,7 @@ def test_compressed_phases_and_exact_final_objective(medium):
 def test_a_round_that_raises_the_real_objective_is_undone(medium, monkeypatch):
     """The compressed iterations only see an estimate: when a round ends above the best exact
     point, the fit goes back to that point, so what is returned is the lowest exact objective."""
-    from peeklens.factorize import compressed
+    from peeklens.nmf import compressed
 
     real_phase = compressed._phase
     calls = []
