@@ -30,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .activations import Activations, Block
+from ._memory import available_memory, format_bytes
 from .errors import (
     PeeklensError,
     CaptureError,
@@ -456,28 +457,6 @@ def _safe_filename(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@+-]", "_", name)
 
 
-def _available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
 # ----------------------------------------------------------------------- model
 def _model_device(model: nn.Module) -> torch.device:
     for p in model.parameters():
@@ -863,7 +842,7 @@ def _check_memory(rec: _Recorder, n_total: int, max_bytes, store: Path | None, g
         avail = shutil.disk_usage(store).free
         where = f"free disk in {store}"
     else:
-        avail = _available_memory()
+        avail = available_memory()
         where = "available memory"
         if growing and avail is not None and max_bytes is None:
             # Records of unknown-length data wait in RAM (already counted as used) and are
@@ -874,12 +853,12 @@ def _check_memory(rec: _Recorder, n_total: int, max_bytes, store: Path | None, g
     limit = max_bytes if max_bytes is not None else (int(avail * 0.8) if avail else None)
     if limit is not None and need > limit:
         biggest = sorted(per_block.items(), key=lambda kv: -kv[1])[:5]
-        detail = ", ".join(f"{_pretty_name(k)!r}: {_format_bytes(v)}" for k, v in biggest)
-        src = f"max_bytes={max_bytes}" if max_bytes is not None else f"80 % of the {where} ({_format_bytes(avail)})"
+        detail = ", ".join(f"{_pretty_name(k)!r}: {format_bytes(v)}" for k, v in biggest)
+        src = f"max_bytes={max_bytes}" if max_bytes is not None else f"80 % of the {where} ({format_bytes(avail)})"
         if growing:  # unknown length: the records so far plus this batch already need too much
             src += " (the data has no length, so the records grow in memory until the end)"
         raise MemoryLimitError(
-            f"capturing {n_total} samples needs about {_format_bytes(need)}, more than {src}. "
+            f"capturing {n_total} samples needs about {format_bytes(need)}, more than {src}. "
             f"Largest blocks: {detail}. Reduce it with max_samples=, spatial pooling pool=1 or pool=2, "
             "fewer layers=, or storage='some/dir' to keep blocks on disk"
         )

@@ -29,6 +29,7 @@ from typing import Any, Union
 import numpy as np
 
 from ._version import __version__
+from ._memory import available_memory, format_bytes
 from .activations import Activations, Block
 from .errors import FileFormatError, InputError, MemoryLimitError
 from .results import Factorization, Sweep
@@ -308,13 +309,11 @@ class _Reader:
 
     def _check_size(self, key: str, size: int) -> None:
         """Refuse a member whose unpacked size cannot fit in memory before inflating it (zip bombs)."""
-        from .capture import _available_memory, _format_bytes
-
-        avail = _available_memory()
+        avail = available_memory()
         if avail is not None and size > avail:
             raise MemoryLimitError(
-                f"{self.path}: array {key!r} unpacks to {_format_bytes(size)}, more than the available memory "
-                f"({_format_bytes(avail)}); load it on a machine with more memory, or check where the file came from"
+                f"{self.path}: array {key!r} unpacks to {format_bytes(size)}, more than the available memory "
+                f"({format_bytes(avail)}); load it on a machine with more memory, or check where the file came from"
             )
 
     def _read_array(self, key: str, raw: bytes) -> np.ndarray:
