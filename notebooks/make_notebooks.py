@@ -302,7 +302,8 @@ TRAIN = 600 if SMALL else None''')],
 def main(numbers: dict[str, str] | None = None) -> None:
     numbers = numbers or {}
     for name, book in NB.items():
-        for c in book.cells:
+        for i, c in enumerate(book.cells):
+            c.id = f"{name[:2]}-{i:02d}"  # stable ids: regenerating changes only what changed
             if c.cell_type == "markdown":
                 for key, text in numbers.items():
                     c.source = c.source.replace(key, text)
