@@ -22,6 +22,8 @@ if [ -f package.json ] && grep -q '"test"' package.json; then
   npm run typecheck --silent || status=1
   npm test --silent || status=1
 fi
+echo "[test] documentation site (sphinx -W: broken references fail)"
+PEEKLENS_SKIP_SETUP=1 bash scripts/docs.sh || status=1
 echo "[test] Python tests"
 python -m pytest tests src/peeklens "$@" || status=$?
 exit $status
