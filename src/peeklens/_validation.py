@@ -239,7 +239,7 @@ def parse_ranks(text: str, option: str = "--ranks") -> list[int]:
     """Ranks from text: ``"10:50:10"`` (start:stop:step, stop included), ``"10:50"``, ``"30,10"`` or ``"7"``.
 
     The result is sorted and without duplicates.  Used by the command line and by ``%peek``;
-    ``option`` names the option in the error.
+    ``option`` names the option in the error (``""``: none, when the caller names it already).
 
     >>> parse_ranks("10:50:10"), parse_ranks("2:4"), parse_ranks("30, 10,10"), parse_ranks("7")
     ([10, 20, 30, 40, 50], [2, 3, 4], [10, 30], [7])
@@ -248,10 +248,11 @@ def parse_ranks(text: str, option: str = "--ranks") -> list[int]:
     ...
     peeklens.errors.InputError: invalid ranks '10:50:0' for --ranks: use start:stop:step with a step >= 1, stop included (e.g. 10:50:10), or a comma-separated list (e.g. 10,20,30)
     """
+    where = f" for {option}" if option else ""
     usage = ("use start:stop:step with a step >= 1, stop included (e.g. 10:50:10), "
              "or a comma-separated list (e.g. 10,20,30)")
     if not isinstance(text, str):
-        raise InputError(f"invalid ranks {describe(text)} for {option}: {usage}")
+        raise InputError(f"invalid ranks {describe(text)}{where}: {usage}")
     try:
         if ":" in text:
             parts = [int(p) for p in text.split(":")]
@@ -263,7 +264,7 @@ def parse_ranks(text: str, option: str = "--ranks") -> list[int]:
         else:
             ranks = sorted({int(p) for p in text.split(",") if p.strip()})
     except ValueError:
-        raise InputError(f"invalid ranks {text!r} for {option}: {usage}") from None
+        raise InputError(f"invalid ranks {text!r}{where}: {usage}") from None
     if not ranks or min(ranks) < 1:
-        raise InputError(f"invalid ranks {text!r} for {option}: ranks must be positive integers, e.g. 10:50:10")
+        raise InputError(f"invalid ranks {text!r}{where}: ranks must be positive integers, e.g. 10:50:10")
     return ranks

@@ -16,10 +16,12 @@ import sys
 import time
 import webbrowser
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
+from ._validation import finite_float, one_of, positive_int
+from ._validation import parse_ranks as _parse_ranks
 from ._version import __version__
-from .errors import PeeklensError
+from .errors import InputError, PeeklensError
 
 __all__ = ["main", "build_parser", "parse_ranks"]
 
@@ -34,45 +36,62 @@ run only factorizes.
 def parse_ranks(text: str) -> list[int]:
     """``"10:50:10"`` (start:stop:step, stop included), ``"10,20,30"`` or ``"10"`` to a list of ranks.
 
+    The same parser as ``%peek``'s (:func:`peeklens._validation.parse_ranks`), with argparse's error type.
+
     >>> parse_ranks("10:50:10"), parse_ranks("5,3"), parse_ranks("7")
     ([10, 20, 30, 40, 50], [3, 5], [7])
     """
+    return _argument(lambda t: _parse_ranks(t, ""))(text)  # argparse names the option
+
+
+def _argument(check: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse ``type=`` from a check that raises InputError: the message becomes argparse's."""
+
+    def convert(text: str):
+        try:
+            return check(text)
+        except InputError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = getattr(check, "__name__", "value")
+    return convert
+
+
+def _positive_int_text(text: str) -> int:
     try:
-        if ":" in text:
-            parts = [int(p) for p in text.split(":")]
-            if len(parts) == 2:
-                parts.append(1)
-            if len(parts) != 3 or parts[2] < 1:
-                raise ValueError
-            ranks = list(range(parts[0], parts[1] + 1, parts[2]))
-        else:
-            ranks = sorted({int(p) for p in text.split(",") if p.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid ranks {text!r}: use start:stop:step (e.g. 10:50:10) or a list (10,20,30)") from None
-    if not ranks or min(ranks) < 1:
-        raise argparse.ArgumentTypeError(f"invalid ranks {text!r}: ranks must be positive integers")
-    return ranks
+        return positive_int(int(text), "value")
+    except (ValueError, InputError):  # restate what was typed, not its conversion
+        raise InputError(f"expected a positive integer, got {text!r}") from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+_positive_int = _argument(_positive_int_text)
 
 
-def _fractions(text: str) -> list[float]:
+def _fractions_text(text: str) -> list[float]:
     try:
         vals = [float(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid fractions {text!r}: use e.g. 0.25,0.5,1") from None
-    if not vals or not all(0 < v <= 1 for v in vals):
-        raise argparse.ArgumentTypeError(f"invalid fractions {text!r}: each must be in (0, 1]")
-    return vals
+        raise InputError(f"invalid fractions {text!r}: use e.g. 0.25,0.5,1") from None
+    if not vals:
+        raise InputError(f"invalid fractions {text!r}: use e.g. 0.25,0.5,1")
+    try:
+        return [finite_float(v, "each fraction", minimum=0, maximum=1, strict=True) for v in vals]
+    except InputError as e:
+        raise InputError(f"invalid fractions {text!r}: {e}") from None
+
+
+_fractions = _argument(_fractions_text)
+
+
+def _tolerance_text(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"--tol must be a finite number >= 0, got {text!r}") from None
+    return finite_float(value, "--tol", minimum=0)
+
+
+_tolerance = _argument(_tolerance_text)
 
 
 def _device(text: str) -> str:
@@ -108,7 +127,7 @@ def _common(p: argparse.ArgumentParser, *, samples_default: int | None = 10000) 
     g = p.add_argument_group("factorization")
     g.add_argument("--solver", default=None, help="factorization solver (default: peeklens's default; 'mu' is the paper's)")
     g.add_argument("--max-iter", type=_positive_int, default=None, help="iterations per rank (default: the solver's)")
-    g.add_argument("--tol", type=float, default=None, help="relative-change tolerance (default: the solver's)")
+    g.add_argument("--tol", type=_tolerance, default=None, help="relative-change tolerance (default: the solver's)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -184,8 +203,11 @@ def _run(args, name: str, stream) -> int:
     from .nmf import SOLVERS
     from .studies import run_study
 
-    if args.solver is not None and args.solver not in SOLVERS:
-        raise _UsageError(f"argument --solver: unknown solver {args.solver!r}; choose one of {sorted(SOLVERS)}")
+    if args.solver is not None:
+        try:
+            one_of(args.solver, "solver", SOLVERS)
+        except InputError as e:
+            raise _UsageError(f"argument --solver: {e}") from None
     out = Path(args.out or "peeklens-out")
     t0 = time.perf_counter()
     res = run_study(

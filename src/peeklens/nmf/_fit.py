@@ -24,7 +24,7 @@ from ..errors import DeviceError, InputError
 from ..results import Factorization
 from . import compressed, hals, mu
 from ._init import extend_factors, nndsvda_init
-from ._linalg import Sketch, range_sketch
+from ._linalg import Sketch, fit_signed_loadings, range_sketch
 from ._options import check_solver, check_solver_options
 from ._problem import Problem, SolverResult, block_errors, check_blocks, explicit_init, make_problem, random_init
 
@@ -220,6 +220,7 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
     t0 = time.perf_counter()
     sketch = ensure_sketch(state, cfg, rank) if cfg.wants_sketch else state.sketch
     F, W, init_desc = starting_factors(state, cfg, rank)
+    W = fit_signed_loadings(problem, F, W)  # semi-NMF: signed loadings first, as in Ding et al.
     options = dict(cfg.options)
     if cfg.solver == "compressed" and cfg.init is None and not init_desc.startswith("warm"):
         options.setdefault("also_random", True)  # two cheap starts on the sketch; keeps the better

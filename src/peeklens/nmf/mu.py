@@ -18,8 +18,9 @@ non-negative) takes Ding et al.'s multiplicative rule with the positive and nega
     F   <- F * sqrt((A+ + F B-) / (A- + F B+ + eps))
     W_b <- X_b F (F^T F)^{-1}                                     for every signed block b
 
-while non-negative blocks keep the paper's update above.  With no signed block the iteration is
-the paper's, unchanged.
+while non-negative blocks keep the paper's update above.  As in Ding et al., the signed loadings
+come first: :func:`peeklens.factorize` fits them by least squares to the starting ``F`` before
+the first iteration.  With no signed block the iteration is the paper's, unchanged.
 """
 
 from __future__ import annotations
