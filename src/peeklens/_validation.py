@@ -26,6 +26,8 @@ import math
 import numbers
 from typing import Iterable
 
+import numpy as np
+
 from .errors import InputError
 
 __all__ = [
@@ -150,7 +152,7 @@ def boolean(value: object, name: str) -> bool:
     ...
     peeklens.errors.InputError: extrapolate must be True or False, got 'no' (str)
     """
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise InputError(f"{name} must be True or False, got {describe(value)}")
 
