@@ -14,10 +14,18 @@ def test_positive_int_accepts_integers_and_returns_plain_int(value):
     assert out == int(value) and type(out) is int
 
 
-@pytest.mark.parametrize("value, shown", [
-    (0, "0 (int)"), (-3, "-3 (int)"), (2.5, "2.5 (float)"), ("10", "'10' (str)"), (True, "True (bool)"),
-    (None, "None (NoneType)"), (np.float64(3.0), "(float64)"),
-])
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (0, "0 (int)"),
+        (-3, "-3 (int)"),
+        (2.5, "2.5 (float)"),
+        ("10", "'10' (str)"),
+        (True, "True (bool)"),
+        (None, "None (NoneType)"),
+        (np.float64(3.0), "(float64)"),
+    ],
+)
 def test_positive_int_restates_the_input(value, shown):
     with pytest.raises(InputError, match="rank must be a positive integer, got") as info:
         v.positive_int(value, "rank")
@@ -51,7 +59,9 @@ def test_boolean():
 
 def test_one_of_names_the_closest_choice():
     assert v.one_of("hals", "solver", ["mu", "hals"]) == "hals"
-    with pytest.raises(InputError, match=r"unknown solver 'hlas'; did you mean 'hals'\? Choose one of \['hals', 'mu'\]"):
+    with pytest.raises(
+        InputError, match=r"unknown solver 'hlas'; did you mean 'hals'\? Choose one of \['hals', 'mu'\]"
+    ):
         v.one_of("hlas", "solver", ["mu", "hals"])
     with pytest.raises(InputError, match=r"unknown solver 3; choose one of"):
         v.one_of(3, "solver", ["mu", "hals"])
@@ -66,14 +76,26 @@ def test_check_keys_lists_the_valid_ones():
 def test_positive_ints():
     assert v.positive_ints(5, "ranks") == [5]
     assert v.positive_ints(np.array([3, 1]), "ranks") == [3, 1]  # the order given
-    for bad, match in [([], "ranks is empty"), ([1, 1], "duplicates"), ("10", r"iterable of positive integers, got '10'"),
-                       ([1, -2], r"got -2 \(int\) in \[1, -2\]")]:
+    for bad, match in [
+        ([], "ranks is empty"),
+        ([1, 1], "duplicates"),
+        ("10", r"iterable of positive integers, got '10'"),
+        ([1, -2], r"got -2 \(int\) in \[1, -2\]"),
+    ]:
         with pytest.raises(InputError, match=match):
             v.positive_ints(bad, "ranks")
 
 
-@pytest.mark.parametrize("text, ranks", [("10:50:10", [10, 20, 30, 40, 50]), ("3:5", [3, 4, 5]), ("30,10,10", [10, 30]),
-                                         (" 7 ", [7]), ("10:45:10", [10, 20, 30, 40])])
+@pytest.mark.parametrize(
+    "text, ranks",
+    [
+        ("10:50:10", [10, 20, 30, 40, 50]),
+        ("3:5", [3, 4, 5]),
+        ("30,10,10", [10, 30]),
+        (" 7 ", [7]),
+        ("10:45:10", [10, 20, 30, 40]),
+    ],
+)
 def test_parse_ranks(text, ranks):
     assert v.parse_ranks(text) == ranks
 
@@ -94,9 +116,15 @@ def test_factorize_errors_restate_the_input():
         ({"seed": -1}, r"seed must be an integer >= 0, got -1"),
         ({"solver_options": {"refine": -1}}, r"solver_options\['refine'\] must be an integer >= 0, got -1 \(int\)"),
         ({"solver_options": {"extrapolate": "yes"}}, r"solver_options\['extrapolate'\] must be True or False"),
-        ({"solver": "hals", "solver_options": {"max_iner": 2}},
-         r"solver 'hals' has no option\(s\) \['max_iner'\] \(did you mean 'max_inner'\?\); its options are \['max_inner'\]"),
-        ({"solver": "mu", "solver_options": {"max_inner": 2}}, r"solver 'mu' has no option\(s\) \['max_inner'\]; its options are \[\]"),
+        (
+            {"solver": "hals", "solver_options": {"max_iner": 2}},
+            r"solver 'hals' has no option\(s\) \['max_iner'\] \(did you mean 'max_inner'\?\); "
+            r"its options are \['max_inner'\]",
+        ),
+        (
+            {"solver": "mu", "solver_options": {"max_inner": 2}},
+            r"solver 'mu' has no option\(s\) \['max_inner'\]; its options are \[\]",
+        ),
     ]
     for kwargs, match in cases:
         kwargs = {"rank": 2, **kwargs}

@@ -15,8 +15,8 @@ import logging
 import sys
 import time
 import webbrowser
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ._validation import finite_float, one_of, positive_int
 from ._validation import parse_ranks as _parse_ranks
@@ -111,21 +111,39 @@ def _common(p: argparse.ArgumentParser, *, samples_default: int | None = 10000) 
     g.add_argument("--data", metavar="DIR", help="data directory (default: $PEEKLENS_DATA)")
     g.add_argument("--download", action="store_true", help="fetch the data through torchvision if it is not found")
     g.add_argument("--out", metavar="DIR", default=None, help="output directory (default: ./peeklens-out)")
-    g.add_argument("--cache", metavar="DIR", help="checkpoint cache (default: $PEEKLENS_CACHE or ~/.cache/peeklens/models)")
+    g.add_argument(
+        "--cache", metavar="DIR", help="checkpoint cache (default: $PEEKLENS_CACHE or ~/.cache/peeklens/models)"
+    )
     g.add_argument("--no-cache", action="store_true", help="train again and keep no checkpoint")
     g.add_argument("--open", action="store_true", help="open the report in a web browser when done")
     g = p.add_argument_group("experiment")
-    g.add_argument("--samples", type=_positive_int, default=samples_default,
-                   help=f"number of test images captured (default: {samples_default or 'all'})")
-    g.add_argument("--ranks", type=parse_ranks, default=[10, 20, 30, 40, 50], metavar="R",
-                   help="ranks to sweep: start:stop:step or a list (default: 10:50:10, the paper's)")
+    g.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=samples_default,
+        help=f"number of test images captured (default: {samples_default or 'all'})",
+    )
+    g.add_argument(
+        "--ranks",
+        type=parse_ranks,
+        default=[10, 20, 30, 40, 50],
+        metavar="R",
+        help="ranks to sweep: start:stop:step or a list (default: 10:50:10, the paper's)",
+    )
     g.add_argument("--seed", type=int, default=0, help="seed of training and factorization (default: 0)")
     g.add_argument("--epochs", type=_positive_int, default=1, help="training epochs (default: 1, the paper's)")
-    g.add_argument("--train-samples", type=_positive_int, default=None, metavar="N",
-                   help="use only the first N training images (quick runs; default: all)")
+    g.add_argument(
+        "--train-samples",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="use only the first N training images (quick runs; default: all)",
+    )
     g.add_argument("--device", type=_device, default=None, help="cpu, cuda or cuda:N (default: cpu)")
     g = p.add_argument_group("factorization")
-    g.add_argument("--solver", default=None, help="factorization solver (default: peeklens's default; 'mu' is the paper's)")
+    g.add_argument(
+        "--solver", default=None, help="factorization solver (default: peeklens's default; 'mu' is the paper's)"
+    )
     g.add_argument("--max-iter", type=_positive_int, default=None, help="iterations per rank (default: the solver's)")
     g.add_argument("--tol", type=_tolerance, default=None, help="relative-change tolerance (default: the solver's)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -152,16 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"peeklens {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser(
-        "demo", help="paper network on 25 %% and 100 %% of MNIST, one epoch each -> HTML report",
+        "demo",
+        help="paper network on 25 %% and 100 %% of MNIST, one epoch each -> HTML report",
         description="Train the paper's MNIST network on 25 % and on 100 % of the training images for one epoch, "
         "capture the 10,000 test images, sweep ranks 10-50, and write a self-contained HTML report (RMSE against "
         "rank, spectra, latent images, neuron heatmaps, accuracies) plus the saved results (.peeklens files, "
         "open with pl.load).",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(demo)
-    study = sub.add_parser("study", help="run one of the paper's case studies",
-                           description="Run one of the paper's case studies and write its report.")
+    study = sub.add_parser(
+        "study",
+        help="run one of the paper's case studies",
+        description="Run one of the paper's case studies and write its report.",
+    )
     ss = study.add_subparsers(dest="study", metavar="STUDY")
     helps = {
         "fraction": "case study I: 25/50/75/100 % of MNIST (paper: 83/89/93/95 % accuracy)",
@@ -170,21 +193,44 @@ def build_parser() -> argparse.ArgumentParser:
         "alexnet": "the modified AlexNet on 25-100 % of MNIST or CIFAR-10",
     }
     for name, text in helps.items():
-        sp = ss.add_parser(name, help=text.replace("%", "%%"), description=text + ". " + (
-            "Each network is trained for --epochs on its regime, tested on the full test set, and its activations "
-            "on the first --samples test images are factorized at every rank."),
-            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        sp = ss.add_parser(
+            name,
+            help=text.replace("%", "%%"),
+            description=text
+            + ". "
+            + (
+                "Each network is trained for --epochs on its regime, tested on the full test set, and its activations "
+                "on the first --samples test images are factorized at every rank."
+            ),
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         _common(sp, samples_default=2000 if name == "alexnet" else 10000)
         if name in ("fraction", "alexnet"):
-            sp.add_argument("--fractions", type=_fractions, default=None, metavar="F",
-                            help="training fractions, e.g. 0.25,0.5,0.75,1 (the default)")
+            sp.add_argument(
+                "--fractions",
+                type=_fractions,
+                default=None,
+                metavar="F",
+                help="training fractions, e.g. 0.25,0.5,0.75,1 (the default)",
+            )
         if name == "ordered":
-            sp.add_argument("--first-class", type=int, choices=range(10), default=9, metavar="C",
-                            help="the class trained first (default: 9, as in the paper)")
+            sp.add_argument(
+                "--first-class",
+                type=int,
+                choices=range(10),
+                default=9,
+                metavar="C",
+                help="the class trained first (default: 9, as in the paper)",
+            )
         if name == "alexnet":
-            sp.add_argument("--dataset", choices=["mnist", "cifar10"], default="mnist",
-                            help="mnist (28x28 grayscale) or cifar10 (32x32 RGB; the local subset has 5,169 "
-                            "training and 1,017 test images) (default: mnist)")
+            sp.add_argument(
+                "--dataset",
+                choices=["mnist", "cifar10"],
+                default="mnist",
+                help="mnist (28x28 grayscale) or cifar10 (32x32 RGB; the local subset has 5,169 "
+                "training and 1,017 test images) (default: mnist)",
+            )
     return ap
 
 
@@ -211,10 +257,21 @@ def _run(args, name: str, stream) -> int:
     out = Path(args.out or "peeklens-out")
     t0 = time.perf_counter()
     res = run_study(
-        name, root=args.data, out=out, device=args.device, samples=args.samples, ranks=args.ranks, seed=args.seed,
-        epochs=args.epochs, first_class=getattr(args, "first_class", 9), dataset=getattr(args, "dataset", "mnist"),
-        fractions=getattr(args, "fractions", None), train_samples=args.train_samples,
-        cache=False if args.no_cache else args.cache, download=args.download, progress=not args.quiet,
+        name,
+        root=args.data,
+        out=out,
+        device=args.device,
+        samples=args.samples,
+        ranks=args.ranks,
+        seed=args.seed,
+        epochs=args.epochs,
+        first_class=getattr(args, "first_class", 9),
+        dataset=getattr(args, "dataset", "mnist"),
+        fractions=getattr(args, "fractions", None),
+        train_samples=args.train_samples,
+        cache=False if args.no_cache else args.cache,
+        download=args.download,
+        progress=not args.quiet,
         **_factorize_kwargs(args),
     )
     took = time.perf_counter() - t0
@@ -228,8 +285,14 @@ def _run(args, name: str, stream) -> int:
         p(f"  {r.label:<{width}}  accuracy {r.accuracy * 100:5.1f} %{pa:<15}  RMSE {rm}")
     o = res.ordering()
     if res.expected:
-        p("  RMSE order as in the paper at every rank: " + ("yes" if o["holds"] else "no (" + "; ".join(
-            f"rank {k}: {a} not below {b}" for k, a, b in o["violations"]) + ")"))
+        p(
+            "  RMSE order as in the paper at every rank: "
+            + (
+                "yes"
+                if o["holds"]
+                else "no (" + "; ".join(f"rank {k}: {a} not below {b}" for k, a, b in o["violations"]) + ")"
+            )
+        )
     report = Path(res.files["report"]).resolve()
     p(f"Report:  {report}")
     p(f"Results: {out.resolve()} (pl.load each .peeklens file)")
@@ -250,8 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "study" and args.study is None:
-        print("peeklens study: error: name a study: fraction, subset, ordered or alexnet "
-              "(see peeklens study --help)", file=sys.stderr)
+        print(
+            "peeklens study: error: name a study: fraction, subset, ordered or alexnet (see peeklens study --help)",
+            file=sys.stderr,
+        )
         return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     name = "demo" if args.command == "demo" else args.study

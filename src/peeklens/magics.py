@@ -15,7 +15,7 @@ compact HTML summary as the fallback for front ends without widgets (e.g. a rend
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -24,8 +24,16 @@ from ._validation import finite_float, one_of, optional_positive_int, positive_i
 from ._validation import parse_ranks as _parse_ranks
 from .errors import InputError, NonNegativityError, PeeklensError
 
-__all__ = ["parse_ranks", "parse_peek_args", "peek", "denormalizer", "DENORMALIZE", "NONNEG",
-           "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "parse_ranks",
+    "parse_peek_args",
+    "peek",
+    "denormalizer",
+    "DENORMALIZE",
+    "NONNEG",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
 
 #: Per-channel (mean, std) of the usual input normalizations, undone by ``--denormalize NAME``.
 DENORMALIZE: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -71,8 +79,10 @@ def denormalizer(name: str) -> Callable:
         import torch
 
         if x.dim() < 2 or (len(mean) > 1 and x.shape[1] != len(mean)):
-            raise InputError(f"--denormalize {name} expects inputs of shape (batch, {len(mean)}, ...), "
-                             f"got {tuple(x.shape)}; use --input-transform with your own function instead")
+            raise InputError(
+                f"--denormalize {name} expects inputs of shape (batch, {len(mean)}, ...), "
+                f"got {tuple(x.shape)}; use --input-transform with your own function instead"
+            )
         shape = (1, -1) + (1,) * (x.dim() - 2)
         m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(shape)
         s = torch.tensor(std, dtype=x.dtype, device=x.device).view(shape)
@@ -89,14 +99,26 @@ def denormalizer(name: str) -> Callable:
 @argument("--ranks", default="10:50:10", help="start:stop:step, stop included, or a list 10,20,30 (default 10:50:10)")
 @argument("--max-samples", type=int, default=None, help="use at most this many samples")
 @argument("--batch-size", type=int, default=256, help="batch size when data is a tensor or Dataset (default 256)")
-@argument("--denormalize", default=None, metavar="{mnist,cifar10,imagenet}",
-          help="undo this standard input normalization before recording the inputs (keeps them in [0, 1])")
-@argument("--input-transform", default=None, metavar="NAME",
-          help="a function in the notebook's namespace applied to the inputs before they are recorded, "
-               "e.g. one that undoes your normalization")
-@argument("--nonneg", default="error", metavar="{error,shift,split,abs}",
-          help="what to do with negative activations (default error): shift by the block minimum, split into "
-               "positive and negative parts, or take the absolute value")
+@argument(
+    "--denormalize",
+    default=None,
+    metavar="{mnist,cifar10,imagenet}",
+    help="undo this standard input normalization before recording the inputs (keeps them in [0, 1])",
+)
+@argument(
+    "--input-transform",
+    default=None,
+    metavar="NAME",
+    help="a function in the notebook's namespace applied to the inputs before they are recorded, "
+    "e.g. one that undoes your normalization",
+)
+@argument(
+    "--nonneg",
+    default="error",
+    metavar="{error,shift,split,abs}",
+    help="what to do with negative activations (default error): shift by the block minimum, split into "
+    "positive and negative parts, or take the absolute value",
+)
 @argument("--solver", default=None, help="factorization solver (default: peeklens's default; 'mu' is the paper's)")
 @argument("--max-iter", type=int, default=None, help="iterations per rank")
 @argument("--tol", type=float, default=None, help="relative-change tolerance")
@@ -144,7 +166,9 @@ def _evaluate(shell, expr: str, what: str):
     try:
         return shell.ev(expr)
     except Exception as e:  # NameError, SyntaxError...
-        raise InputError(f"%peek: could not evaluate {what} {expr!r} in the notebook: {type(e).__name__}: {e}") from None
+        raise InputError(
+            f"%peek: could not evaluate {what} {expr!r} in the notebook: {type(e).__name__}: {e}"
+        ) from None
 
 
 def _input_transform(shell, args) -> Callable | None:
@@ -162,8 +186,10 @@ def _one_line(error: PeeklensError) -> PeeklensError:
     """Make IPython show ``error`` as one line (``NonNegativityError: ... fix``) instead of a traceback."""
     line = f"{type(error).__name__}: {' '.join(str(error).split())}"
     if isinstance(error, NonNegativityError):  # the fix in the magic's own options
-        line += (" -- with %peek: --denormalize mnist|cifar10|imagenet or --input-transform NAME for normalized "
-                 "inputs, --nonneg shift|split|abs for signed layers")
+        line += (
+            " -- with %peek: --denormalize mnist|cifar10|imagenet or --input-transform NAME for normalized "
+            "inputs, --nonneg shift|split|abs for signed layers"
+        )
     error._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]  # read by IPython's showtraceback
     return error
 
@@ -185,8 +211,17 @@ def _peek(shell, line: str):
     model = _evaluate(shell, args.model, "the model")
     data = _evaluate(shell, args.data, "the data")
     transform = _input_transform(shell, args)
-    acts = pl.capture(model, data, layers=args.layers, max_samples=args.max_samples, device=args.device,
-                      nonneg=args.nonneg, input_transform=transform, batch_size=args.batch_size, progress=True)
+    acts = pl.capture(
+        model,
+        data,
+        layers=args.layers,
+        max_samples=args.max_samples,
+        device=args.device,
+        nonneg=args.nonneg,
+        input_transform=transform,
+        batch_size=args.batch_size,
+        progress=True,
+    )
     kw = {}
     if args.solver:
         kw["solver"] = args.solver

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .activations import Activations
-from .nmf._problem import chunked_norm2, finite_min_max
 from ._validation import closest, non_negative_int, positive_int
+from .activations import Activations
 from .errors import InputError
+from .nmf._problem import chunked_norm2, finite_min_max
 
 __all__ = ["Spectrum", "spectrum", "entropy_rank", "stable_rank"]
 
@@ -126,8 +126,10 @@ def spectrum(
     ([21.331, 0.0, 0.0], 1.0)
     """
     if not isinstance(acts, Activations):
-        raise InputError(f"spectrum expects peeklens.Activations (from pl.capture or Activations.from_arrays), "
-                         f"got {type(acts).__name__}")
+        raise InputError(
+            f"spectrum expects peeklens.Activations (from pl.capture or Activations.from_arrays), "
+            f"got {type(acts).__name__}"
+        )
     k = positive_int(k, "k")
     n_iter = non_negative_int(n_iter, "n_iter")
     seed = non_negative_int(seed, "seed")

@@ -21,7 +21,9 @@ def planted(seed=3, n=300, r=4):
     """A non-negative input block and a signed layer, both exactly rank r in the same F >= 0."""
     rng = np.random.default_rng(seed)
     F = rng.random((n, r)) ** 2
-    acts = pl.Activations.from_arrays({"input:0": rng.random((30, r)) @ F.T, "tanh": rng.standard_normal((40, r)) @ F.T})
+    acts = pl.Activations.from_arrays(
+        {"input:0": rng.random((30, r)) @ F.T, "tanh": rng.standard_normal((40, r)) @ F.T}
+    )
     return mark_signed(acts, "tanh"), r
 
 
@@ -29,11 +31,13 @@ def noisy(seed=0, n=200, r=3):
     """Signed and non-negative blocks with noise: the objective stays far above float32 round-off."""
     rng = np.random.default_rng(seed)
     F = rng.random((n, r))
-    acts = pl.Activations.from_arrays({
-        "input:0": rng.random((25, r)) @ F.T + 0.3 * rng.random((25, n)),
-        "tanh": rng.standard_normal((35, r)) @ F.T + 0.3 * rng.standard_normal((35, n)),
-        "relu": np.maximum(rng.random((15, r)) @ F.T - 0.2, 0),
-    })
+    acts = pl.Activations.from_arrays(
+        {
+            "input:0": rng.random((25, r)) @ F.T + 0.3 * rng.random((25, n)),
+            "tanh": rng.standard_normal((35, r)) @ F.T + 0.3 * rng.standard_normal((35, n)),
+            "relu": np.maximum(rng.random((15, r)) @ F.T - 0.2, 0),
+        }
+    )
     return mark_signed(acts, "tanh"), r
 
 
@@ -94,16 +98,20 @@ def test_objective_never_increases(solver):
     obj = np.asarray(fit.objective)
     assert np.all(np.diff(obj) <= 1e-5 * obj[:-1]), np.max(np.diff(obj) / obj[:-1])
     assert obj[-1] < 0.99 * obj[0]
-    assert fit.objective[-1] == pytest.approx(sum(np.sum((acts[n].data - fit.reconstruct(n)) ** 2)
-                                                  for n in acts.names), rel=1e-4)
+    assert fit.objective[-1] == pytest.approx(
+        sum(np.sum((acts[n].data - fit.reconstruct(n)) ** 2) for n in acts.names), rel=1e-4
+    )
 
 
 @pytest.mark.parametrize("seed", [3, 4])
-@pytest.mark.parametrize("solver, kwargs", [
-    ("hals", {"tol": 1e-9, "max_iter": 2000}),
-    # the default solver converges more slowly on semi-NMF than on NMF: more and longer refinement rounds
-    ("compressed", {"tol": 1e-9, "max_iter": 300, "solver_options": {"refine": 30, "round_iter": 50}}),
-])
+@pytest.mark.parametrize(
+    "solver, kwargs",
+    [
+        ("hals", {"tol": 1e-9, "max_iter": 2000}),
+        # the default solver converges more slowly on semi-NMF than on NMF: more and longer refinement rounds
+        ("compressed", {"tol": 1e-9, "max_iter": 300, "solver_options": {"refine": 30, "round_iter": 50}}),
+    ],
+)
 def test_planted_signed_layer_is_fitted(solver, kwargs, seed):
     acts, r = planted(seed)
     fit = pl.factorize(acts, r, solver=solver, **kwargs)
@@ -131,8 +139,12 @@ def test_signed_block_is_never_clamped(solver):
     rng = np.random.default_rng(0)
     F = rng.random((120, 2))
     # a little noise in the input block keeps MU's loadings away from float32 denormals (slow)
-    acts = mark_signed(pl.Activations.from_arrays({"input:0": rng.random((10, 2)) @ F.T + 0.01 * rng.random((10, 120)),
-                                                   "neg": -(rng.random((12, 2)) @ F.T)}), "neg")
+    acts = mark_signed(
+        pl.Activations.from_arrays(
+            {"input:0": rng.random((10, 2)) @ F.T + 0.01 * rng.random((10, 120)), "neg": -(rng.random((12, 2)) @ F.T)}
+        ),
+        "neg",
+    )
     fit = pl.factorize(acts, 2, solver=solver, max_iter=150, tol=1e-7)
     assert (fit.loadings["neg"] < 0).mean() > 0.5
     assert fit.errors["neg"] < 0.05 and (fit.reconstruct("neg") < 0).mean() > 0.9

@@ -16,9 +16,21 @@ import torch
 
 from ._problem import Problem, big_mm
 
-__all__ = ["Sketch", "one_thread", "row_slices", "xw_mm", "xwt_mm", "range_sketch", "randomized_svd", "hals_rows",
-           "gram_solve", "loadings_update", "clamp_unsigned", "signed_slices",
-           "fit_signed_loadings"]
+__all__ = [
+    "Sketch",
+    "one_thread",
+    "row_slices",
+    "xw_mm",
+    "xwt_mm",
+    "range_sketch",
+    "randomized_svd",
+    "hals_rows",
+    "gram_solve",
+    "loadings_update",
+    "clamp_unsigned",
+    "signed_slices",
+    "fit_signed_loadings",
+]
 
 
 def row_slices(problem: Problem) -> list[slice]:
@@ -102,8 +114,15 @@ def range_sketch(problem: Problem, k: int, *, power_iter: int = 2, seed: int = 0
     return Sketch(Q, B, tail2, int(seed), int(power_iter))
 
 
-def randomized_svd(problem: Problem, rank: int, *, oversample: int = 10, power_iter: int = 4, seed: int = 0,
-                   sketch: Sketch | None = None):
+def randomized_svd(
+    problem: Problem,
+    rank: int,
+    *,
+    oversample: int = 10,
+    power_iter: int = 4,
+    seed: int = 0,
+    sketch: Sketch | None = None,
+):
     """Top ``rank`` singular triplets of ``X_w``: ``U`` (features x rank), ``S`` (rank), ``V`` (samples x rank).
 
     Uses ``sketch`` when it is given and wide enough, else builds one.
@@ -228,8 +247,9 @@ def gram_solve(G: torch.Tensor, Ct: torch.Tensor) -> torch.Tensor:
     return out.to(Ct.dtype)
 
 
-def loadings_update(Vt: torch.Tensor, Ct: torch.Tensor, G: torch.Tensor, signed: list[slice], *,
-                    max_inner: int = 1) -> None:
+def loadings_update(
+    Vt: torch.Tensor, Ct: torch.Tensor, G: torch.Tensor, signed: list[slice], *, max_inner: int = 1
+) -> None:
     """The loadings given ``F``, in place on the stacked ``Vt`` (r x total features).
 
     Columns of non-negative blocks: HALS (:func:`hals_rows`); columns in ``signed`` (slices of
@@ -269,5 +289,7 @@ def fit_signed_loadings(problem: Problem, F: torch.Tensor, W: list[torch.Tensor]
     if not problem.any_signed:
         return W
     FtF = F.T @ F
-    return [gram_solve(FtF, big_mm(Xb, F).T).T.contiguous() if sg else Wb
-            for Xb, Wb, sg in zip(problem.X, W, problem.signed)]
+    return [
+        gram_solve(FtF, big_mm(Xb, F).T).T.contiguous() if sg else Wb
+        for Xb, Wb, sg in zip(problem.X, W, problem.signed)
+    ]

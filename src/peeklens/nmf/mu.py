@@ -57,7 +57,9 @@ def update_F(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], eps: floa
     F.mul_(top.div_(bottom).sqrt_())
 
 
-def update_W(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], eps: float) -> tuple[list[torch.Tensor], torch.Tensor]:
+def update_W(
+    problem: Problem, F: torch.Tensor, W: list[torch.Tensor], eps: float
+) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Update every block's loadings given ``F``, in place; returns ``[X_b F]`` and ``F^T F`` (for the objective)."""
     FtF = F.T @ F
     XF = []
