@@ -13,13 +13,16 @@ from peeklens.cli import build_parser, main, parse_ranks
 def run_cli(*args, env=None):
     """The real console entry point in a subprocess: exit status, stdout, stderr."""
     e = dict(os.environ, **(env or {}))
-    p = subprocess.run([sys.executable, "-m", "peeklens.cli", *args], capture_output=True, text=True, env=e,
-                       timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "peeklens.cli", *args], capture_output=True, text=True, env=e, timeout=300
+    )
     return p.returncode, p.stdout, p.stderr
 
 
-@pytest.mark.parametrize("argv", [[], ["demo"], ["study"], ["study", "fraction"], ["study", "subset"],
-                                  ["study", "ordered"], ["study", "alexnet"]])
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["demo"], ["study"], ["study", "fraction"], ["study", "subset"], ["study", "ordered"], ["study", "alexnet"]],
+)
 def test_help_is_complete(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--help"])
@@ -44,16 +47,19 @@ def test_no_command_prints_help(capsys):
     assert "name a study" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv,msg", [
-    (["demo", "--ranks", "abc"], "invalid ranks"),
-    (["demo", "--ranks", "0:5"], "positive"),
-    (["demo", "--samples", "0"], "positive integer"),
-    (["study", "fraction", "--fractions", "0.5,2"], "invalid fractions"),
-    (["study", "ordered", "--first-class", "12"], "invalid choice"),
-    (["study", "alexnet", "--dataset", "imagenet"], "invalid choice"),
-    (["study", "nope"], "invalid choice"),
-    (["demo", "--bogus"], "unrecognized arguments"),
-])
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["demo", "--ranks", "abc"], "invalid ranks"),
+        (["demo", "--ranks", "0:5"], "positive"),
+        (["demo", "--samples", "0"], "positive integer"),
+        (["study", "fraction", "--fractions", "0.5,2"], "invalid fractions"),
+        (["study", "ordered", "--first-class", "12"], "invalid choice"),
+        (["study", "alexnet", "--dataset", "imagenet"], "invalid choice"),
+        (["study", "nope"], "invalid choice"),
+        (["demo", "--bogus"], "unrecognized arguments"),
+    ],
+)
 def test_bad_options_one_line_exit_2(argv, msg, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -84,8 +90,9 @@ def test_missing_data_subprocess(tmp_path):
     assert err.strip().count("\n") == 0 and "Traceback" not in err
     assert "does not exist" in err and "nowhere" in err
     env = {k: v for k, v in os.environ.items() if k != "PEEKLENS_DATA"}
-    p = subprocess.run([sys.executable, "-m", "peeklens.cli", "study", "subset"], capture_output=True, text=True,
-                       env=env, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "peeklens.cli", "study", "subset"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert p.returncode == 1 and "PEEKLENS_DATA" in p.stderr and "Traceback" not in p.stderr
     rc, _, err = run_cli("study", "alexnet", "--dataset", "cifar10", "--data", str(tmp_path))
     assert rc == 1 and "CIFAR-10" in err and "Traceback" not in err
@@ -101,16 +108,36 @@ def test_parse_ranks():
 @pytest.mark.slow
 def test_demo_end_to_end_small(tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["demo", "--out", str(out), "--cache", str(tmp_path / "cache"), "--samples", "200",
-               "--train-samples", "1200", "--ranks", "2,3", "--max-iter", "20", "-q"])
+    rc = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--samples",
+            "200",
+            "--train-samples",
+            "1200",
+            "--ranks",
+            "2,3",
+            "--max-iter",
+            "20",
+            "-q",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     report = Path(text.split("Report:")[1].split()[0])
     assert report == (out / "demo.html").resolve() and report.exists()
     assert "accuracy" in text and "(paper 83 %)" in text and "RMSE order as in the paper" in text
     saved = sorted(p.name for p in out.glob("*.peeklens"))
-    assert saved == ["demo-100-of-the-data-spectrum.peeklens", "demo-100-of-the-data.peeklens",
-                     "demo-25-of-the-data-spectrum.peeklens", "demo-25-of-the-data.peeklens"]
+    assert saved == [
+        "demo-100-of-the-data-spectrum.peeklens",
+        "demo-100-of-the-data.peeklens",
+        "demo-25-of-the-data-spectrum.peeklens",
+        "demo-25-of-the-data.peeklens",
+    ]
     sv = pl.load(out / saved[0])
     assert isinstance(sv, pl.Spectrum) and sv.names == ["relu", "relu_1"]
     sw = pl.load(out / saved[1])
@@ -121,9 +148,25 @@ def test_demo_end_to_end_small(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_study_ordered_subprocess(tmp_path):
-    rc, out, err = run_cli("study", "ordered", "--first-class", "3", "--out", str(tmp_path / "o"), "--cache",
-                           str(tmp_path / "c"), "--samples", "150", "--train-samples", "1000", "--ranks", "2",
-                           "--max-iter", "10", "-q")
+    rc, out, err = run_cli(
+        "study",
+        "ordered",
+        "--first-class",
+        "3",
+        "--out",
+        str(tmp_path / "o"),
+        "--cache",
+        str(tmp_path / "c"),
+        "--samples",
+        "150",
+        "--train-samples",
+        "1000",
+        "--ranks",
+        "2",
+        "--max-iter",
+        "10",
+        "-q",
+    )
     assert rc == 0, err
     assert "class-ordered from 3" in out and "shuffled (100%)" in out
     summary = json.loads((tmp_path / "o" / "ordered.json").read_text())

@@ -16,7 +16,7 @@ public function with explicit arguments in its own module (``mu.solve``, ``hals.
 from __future__ import annotations
 
 import warnings
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -44,13 +44,34 @@ from ._options import SOLVER_OPTIONS, SOLVERS
 from ._problem import Problem, SolverResult, make_problem
 
 __all__ = [
-    "factorize", "sweep", "SOLVERS", "SOLVER_OPTIONS", "INITS", "DEFAULT_INIT", "DEFAULT_SOLVER",
-    "Problem", "SolverResult", "make_problem", "mu", "hals", "compressed",
+    "factorize",
+    "sweep",
+    "SOLVERS",
+    "SOLVER_OPTIONS",
+    "INITS",
+    "DEFAULT_INIT",
+    "DEFAULT_SOLVER",
+    "Problem",
+    "SolverResult",
+    "make_problem",
+    "mu",
+    "hals",
+    "compressed",
 ]
 
 #: The options of :func:`factorize` that :func:`sweep` passes on.
-FACTORIZE_OPTIONS = ("solver", "max_iter", "tol", "seed", "device", "weights", "init", "eps", "blocks",
-                     "solver_options")
+FACTORIZE_OPTIONS = (
+    "solver",
+    "max_iter",
+    "tol",
+    "seed",
+    "device",
+    "weights",
+    "init",
+    "eps",
+    "blocks",
+    "solver_options",
+)
 
 
 def factorize(
@@ -272,8 +293,10 @@ def sweep(
     except (PeeklensError, MemoryError) as e:  # e.g. out of memory at a high rank: keep what finished
         e.partial = Sweep(fits, interrupted=True, requested=ranks)  # type: ignore[attr-defined]
         if fits:
-            e.args = (f"{e.args[0] if e.args else e} [the {len(fits)} finished rank(s) {sorted(fits)} are "
-                      "kept in this error's .partial Sweep]",) + tuple(e.args[1:])
+            e.args = (
+                f"{e.args[0] if e.args else e} [the {len(fits)} finished rank(s) {sorted(fits)} are "
+                "kept in this error's .partial Sweep]",
+            ) + tuple(e.args[1:])
         raise
     finally:
         bar.close()
