@@ -85,17 +85,36 @@ def test_unknown_solver(capsys, tmp_path):
 
 
 def test_missing_data_subprocess(tmp_path):
-    rc, out, err = run_cli("demo", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"))
+    rc, out, err = run_cli("demo", "--data", str(tmp_path / "nowhere"), "--no-download", "--out", str(tmp_path / "o"))
     assert rc == 1
     assert err.strip().count("\n") == 0 and "Traceback" not in err
     assert "does not exist" in err and "nowhere" in err
-    env = {k: v for k, v in os.environ.items() if k != "PEEKLENS_DATA"}
+    # No $PEEKLENS_DATA and empty caches (HOME and the working directory are empty folders).
+    env = {k: v for k, v in os.environ.items() if k != "PEEKLENS_DATA"} | {"HOME": str(tmp_path)}
     p = subprocess.run(
-        [sys.executable, "-m", "peeklens.cli", "study", "subset"], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "peeklens.cli", "study", "subset", "--no-download"], capture_output=True, text=True,
+        env=env, timeout=120, cwd=tmp_path,
     )
     assert p.returncode == 1 and "PEEKLENS_DATA" in p.stderr and "Traceback" not in p.stderr
-    rc, _, err = run_cli("study", "alexnet", "--dataset", "cifar10", "--data", str(tmp_path))
+    rc, _, err = run_cli("study", "alexnet", "--dataset", "cifar10", "--data", str(tmp_path), "--no-download")
     assert rc == 1 and "CIFAR-10" in err and "Traceback" not in err
+
+
+def test_offline_download_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """Without the data and without internet: one line saying what to do, exit 1, no half-written folder."""
+    import torchvision.datasets
+
+    class OfflineMNIST:
+        def __init__(self, root, train=True, download=False):
+            (tmp_path / "target").mkdir(exist_ok=True)
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\n<urlopen error no network>")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", OfflineMNIST)
+    target = tmp_path / "data"
+    assert main(["demo", "--data", str(target), "--out", str(tmp_path / "o"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not be downloaded" in err and "no network" in err
+    assert "PEEKLENS_DATA" in err and not target.exists()
 
 
 def test_parse_ranks():

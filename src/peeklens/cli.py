@@ -27,7 +27,8 @@ __all__ = ["main", "build_parser", "parse_ranks"]
 
 EPILOG = """\
 data: the directory holding mnist/ (the four IDX .gz files) and/or cifar10/ (.npz subset), from --data
-or $PEEKLENS_DATA; --download fetches MNIST / CIFAR-10 through torchvision instead.
+or $PEEKLENS_DATA, else ~/.cache/peeklens/data or ./data; when it is in none of them, MNIST / CIFAR-10 are
+downloaded once through torchvision (--no-download: never; offline, one line says where to put the files).
 Trained networks are cached in --cache (default $PEEKLENS_CACHE or ~/.cache/peeklens/models), so a second
 run only factorizes.
 """
@@ -109,7 +110,9 @@ def _device(text: str) -> str:
 def _common(p: argparse.ArgumentParser, *, samples_default: int | None = 10000) -> None:
     g = p.add_argument_group("data and output")
     g.add_argument("--data", metavar="DIR", help="data directory (default: $PEEKLENS_DATA)")
-    g.add_argument("--download", action="store_true", help="fetch the data through torchvision if it is not found")
+    g.add_argument("--download", action=argparse.BooleanOptionalAction, default=None,
+                   help="download the data through torchvision when it is not found locally (default: yes; "
+                   "--no-download: never)")
     g.add_argument("--out", metavar="DIR", default=None, help="output directory (default: ./peeklens-out)")
     g.add_argument(
         "--cache", metavar="DIR", help="checkpoint cache (default: $PEEKLENS_CACHE or ~/.cache/peeklens/models)"
