@@ -15,6 +15,7 @@ public function with explicit arguments in its own module (``mu.solve``, ``hals.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterable, Mapping
 
@@ -26,7 +27,7 @@ from .._validation import check_keys, positive_ints
 from ..activations import Activations
 from ..errors import PeeklensError
 from ..results import Factorization, Sweep
-from . import compressed, hals, mu
+from . import compressed, distributed, hals, mu
 from ._fit import (
     DEFAULT_EPS,
     DEFAULT_INIT,
@@ -41,7 +42,7 @@ from ._fit import (
 )
 from ._fit import fit_rank as _fit
 from ._options import SOLVER_OPTIONS, SOLVERS
-from ._problem import Problem, SolverResult, make_problem
+from ._problem import Problem, SolverResult, check_blocks, make_problem
 
 __all__ = [
     "factorize",
@@ -57,6 +58,7 @@ __all__ = [
     "mu",
     "hals",
     "compressed",
+    "distributed",
 ]
 
 #: The options of :func:`factorize` that :func:`sweep` passes on.
@@ -89,6 +91,7 @@ def factorize(
     progress: bool = False,
     blocks: Iterable[str] | None = None,
     solver_options: Mapping[str, object] | None = None,
+    distributed: bool = False,
 ) -> Factorization:
     """Fit the paper's coupled non-negative factorization to every block of ``acts``.
 
@@ -166,6 +169,15 @@ def factorize(
         ``also_random``. ``"hals"`` takes ``max_inner`` (row sweeps per pass over the data;
         chosen from the sizes by default). ``"mu"`` takes none. :data:`SOLVER_OPTIONS` lists
         them; any other name is refused with the list of valid ones.
+    distributed : bool, default False
+        Factorize the union of the samples of every process of the initialized
+        ``torch.distributed`` process group (e.g. under ``torchrun``), ``acts`` being this
+        process's share (same blocks and features everywhere, in rank order).  Call it on every
+        process with the same arguments.  ``F`` holds this process's rows; only small matrices
+        travel between processes.  Equals the single-process fit of the concatenated samples
+        (same seed and init) to float tolerance.  ``settings["distributed"]`` records the world
+        size and rank; :func:`peeklens.save` gathers ``F`` (call it on every process; rank 0
+        writes).  See :mod:`peeklens.nmf.distributed`.
 
     Returns
     -------
@@ -205,13 +217,45 @@ def factorize(
     (True, True, ['tanh'])
     """
     acts = check_activations(acts, blocks)
-    rank = check_rank(rank, acts)
-    cfg = make_config(solver, max_iter, tol, seed, eps, init, progress, solver_options)
-    state = SweepState(acts, weights, device, max_rank=rank)
+    if distributed:
+        cfg, comm = _connect(acts, [rank], weights, solver, max_iter, tol, seed, eps, init, progress, solver_options)
+        rank = check_rank(rank, acts, comm.n_total)
+    else:
+        rank = check_rank(rank, acts)
+        cfg, comm = make_config(solver, max_iter, tol, seed, eps, init, progress, solver_options), None
+    state = SweepState(acts, weights, device, max_rank=rank, comm=comm)
     try:
-        return _fit(state, rank, cfg)
+        with comm.deferred_interrupts() if comm is not None else _nothing():
+            return _fit(state, rank, cfg)
     finally:
         state.release()
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
+
+
+def _connect(acts, ranks, weights, *config):
+    """The checked config and the :class:`~peeklens.nmf.distributed.Comm` of a distributed fit.
+
+    The local checks (options, blocks) run inside :func:`distributed.connect`, so that a refusal on
+    one process is raised on every process instead of leaving the others waiting.
+    """
+    made: list = []
+
+    def check(a):
+        made.append(make_config(*config))
+        check_blocks(a)
+
+    solver, max_iter, tol, seed, eps, init, _progress, options = config
+    summary = dict(
+        ranks=list(ranks), solver=solver, max_iter=max_iter, tol=tol, seed=seed, eps=eps,
+        init=init if isinstance(init, (str, type(None))) else "explicit", solver_options=dict(options or {}),
+        weights=dict(weights or {}),
+    )  # fmt: skip
+    comm = distributed.connect(acts, summary, check=check)
+    return made[0], comm
 
 
 def sweep(
@@ -220,6 +264,7 @@ def sweep(
     *,
     progress: bool = True,
     warm_start: bool | None = None,
+    distributed: bool = False,
     **factorize_kwargs,
 ) -> Sweep:
     """Factorize ``acts`` at every rank in ``ranks``.
@@ -242,6 +287,10 @@ def sweep(
         is not given. Default: on for the fast solvers (``"compressed"``, ``"hals"``), where it
         reaches a given objective sooner; off for ``"mu"``, which stays the paper's algorithm
         (every rank from the paper's random start). ``settings["init"]`` records it.
+    distributed : bool, default False
+        Factorize the union of the samples of every process of the ``torch.distributed`` process
+        group, as in :func:`factorize` (call it on every process).  Ctrl-C in one process stops
+        every process at its next iteration; each keeps the finished ranks.
     **factorize_kwargs
         :func:`factorize`'s options (``solver``, ``max_iter``, ``tol``, ``seed``, ``device``,
         ``weights``, ``init``, ``eps``, ``blocks``, ``solver_options``), checked before the first fit.
@@ -270,20 +319,35 @@ def sweep(
     kw = dict(factorize_kwargs)
     ranks = positive_ints(ranks, "ranks")
     acts = check_activations(acts, kw.pop("blocks", None))
-    for r in ranks:  # fail before the first fit, not after hours
-        check_rank(r, acts)
     weights, device = kw.pop("weights", None), kw.pop("device", None)
-    cfg = make_config(**kw)
+    comm = None
+    if distributed:
+        names = ("solver", "max_iter", "tol", "seed", "eps", "init", "progress", "solver_options")
+        defaults = make_config()
+        config = [
+            kw.get(n, getattr(defaults, "options" if n == "solver_options" else n)) for n in names
+        ]  # fmt: skip
+        cfg, comm = _connect(acts, ranks, weights, *config)
+    for r in ranks:  # fail before the first fit, not after hours
+        check_rank(r, acts, comm.n_total if comm is not None else None)
+    if comm is None:
+        cfg = make_config(**kw)
     if warm_start is None:
         warm_start = cfg.solver != "mu"
-    state = SweepState(acts, weights, device, max_rank=max(ranks), warm_start=bool(warm_start) and cfg.init is None)
+    state = SweepState(
+        acts, weights, device, max_rank=max(ranks), warm_start=bool(warm_start) and cfg.init is None, comm=comm
+    )
     fits: dict[int, Factorization] = {}
     interrupted = False
-    bar = tqdm(ranks, desc="ranks", disable=not progress)
+    bar = tqdm(ranks, desc="ranks", disable=not progress or (comm is not None and comm.rank != 0))
+    guard = comm.deferred_interrupts() if comm is not None else _nothing()
+    guard.__enter__()  # a distributed sweep turns Ctrl-C into a flag that every process sees
     try:
         for r in bar:
             bar.set_postfix(rank=r)
             fits[r] = _fit(state, r, cfg)
+            if comm is not None:  # between ranks: every process stops together
+                comm.check_stop()
     except KeyboardInterrupt:
         interrupted = True
         warnings.warn(
@@ -299,8 +363,11 @@ def sweep(
             ) + tuple(e.args[1:])
         raise
     finally:
+        guard.__exit__(None, None, None)
         bar.close()
         state.release()  # frees the device copy of the data and the sketch
     settings = {k: v for k, v in factorize_kwargs.items() if isinstance(v, (int, float, str, bool, type(None)))}
     settings["warm_start"] = bool(warm_start)
+    if comm is not None:
+        settings["distributed"] = comm.settings()
     return Sweep(fits, interrupted=interrupted, requested=ranks, meta={"settings": settings})

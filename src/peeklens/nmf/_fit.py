@@ -119,14 +119,18 @@ def check_activations(acts: object, blocks=None) -> Activations:
     return acts.select(blocks) if blocks is not None else acts
 
 
-def check_rank(rank: object, acts: Activations) -> int:
-    """``rank`` if it is a positive integer no larger than the data's smaller side."""
+def check_rank(rank: object, acts: Activations, n_samples: int | None = None) -> int:
+    """``rank`` if it is a positive integer no larger than the data's smaller side.
+
+    ``n_samples``: the samples of the whole problem when ``acts`` holds one process's share.
+    """
     rank = positive_int(rank, "rank")
-    limit = min(acts.n_samples, acts.n_features)
+    n = acts.n_samples if n_samples is None else int(n_samples)
+    limit = min(n, acts.n_features)
     if rank > limit:
         raise InputError(
             f"rank {rank} is larger than the smallest dimension of the data "
-            f"({acts.n_samples} samples x {acts.n_features} features); use a rank <= {limit}"
+            f"({n} samples x {acts.n_features} features); use a rank <= {limit}"
         )
     return rank
 
@@ -137,6 +141,9 @@ class SweepState:
 
     ``problem`` is built (and the blocks checked) on first use; ``fits`` keeps every rank's
     factors when ``warm_start`` is on; ``max_rank`` sizes the sketch for the largest rank.
+    ``comm`` (a :class:`~peeklens.nmf.distributed.Comm`) makes the fit distributed: ``acts`` is
+    this process's share of the samples, already checked by
+    :func:`~peeklens.nmf.distributed.connect`.
     """
 
     acts: Activations
@@ -147,12 +154,14 @@ class SweepState:
     problem: Problem | None = None
     sketch: Sketch | None = None
     fits: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = field(default_factory=dict)
+    comm: object | None = None
 
     def get_problem(self) -> Problem:
         """The blocks on the device (checked and moved once)."""
         if self.problem is None:
-            check_blocks(self.acts)
-            self.problem = make_problem(self.acts, self.weights, self.device)
+            if self.comm is None:  # connect() checked a distributed fit's blocks on every process
+                check_blocks(self.acts)
+            self.problem = make_problem(self.acts, self.weights, self.device, comm=self.comm)
         return self.problem
 
     def release(self) -> None:
@@ -240,13 +249,16 @@ def run_solver(
     raise AssertionError(f"unhandled solver {cfg.solver!r}")  # make_config checked the name
 
 
-def _progress(cfg: FitConfig, rank: int):
-    bar = tqdm(total=cfg.max_iter, desc=f"rank {rank}", leave=False, disable=not cfg.progress)
+def _progress(cfg: FitConfig, rank: int, comm=None):
+    show = cfg.progress and (comm is None or comm.rank == 0)
+    bar = tqdm(total=cfg.max_iter, desc=f"rank {rank}", leave=False, disable=not show)
 
     def callback(i: int, obj: float) -> None:
         bar.update(1)
         if i % 10 == 0:
             bar.set_postfix(objective=f"{obj:.4g}", refresh=False)
+        if comm is not None:  # every process stops together when one was interrupted
+            comm.check_stop()
 
     return bar, callback
 
@@ -262,7 +274,7 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
     if cfg.solver == "compressed" and cfg.init is None and not init_desc.startswith("warm"):
         options.setdefault("also_random", True)  # two cheap starts on the sketch; keeps the better
     info: dict = {}
-    bar, callback = _progress(cfg, rank)
+    bar, callback = _progress(cfg, rank, problem.comm)
     try:
         res = run_solver(problem, F, W, cfg, options, sketch=sketch, callback=callback, info=info)
     except torch.OutOfMemoryError as e:  # raised by the CUDA allocator (a RuntimeError subclass)
@@ -296,6 +308,8 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
         settings["signed"] = [n for n, s in zip(problem.names, problem.signed) if s]
     settings.update({k: v for k, v in options.items() if isinstance(v, (int, float, str, bool))})
     settings.update(info)
+    if problem.comm is not None:  # F holds this process's rows; pl.save gathers them
+        settings["distributed"] = problem.comm.settings()
     return to_factorization(state.acts, problem, res, seconds, settings)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._problem import Problem, big_mm
+from ._problem import Problem, big_mm, reduce_floats, reduce_sum
 
 __all__ = [
     "Sketch",
@@ -22,6 +22,9 @@ __all__ = [
     "row_slices",
     "xw_mm",
     "xwt_mm",
+    "xw_mm_reduced",
+    "sample_gaussian",
+    "orth_samples",
     "range_sketch",
     "randomized_svd",
     "hals_rows",
@@ -69,10 +72,37 @@ def xwt_mm(problem: Problem, Q: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _gaussian(shape: tuple[int, int], seed: int, device: torch.device) -> torch.Tensor:
-    """Standard normal test matrix drawn on the CPU, so that it is the same on every device."""
+def _gaussian(shape: tuple[int, int], seed: int, device: torch.device, rows: slice | None = None) -> torch.Tensor:
+    """Standard normal test matrix drawn on the CPU, so that it is the same on every device.
+
+    ``rows``: keep only these rows (a distributed fit draws the matrix for all samples on every
+    process and keeps its own, so that the sketch equals the single-process one).
+    """
     g = torch.Generator().manual_seed(int(seed))
-    return torch.randn(shape, generator=g, dtype=torch.float32).to(device)
+    out = torch.randn(shape, generator=g, dtype=torch.float32)
+    if rows is not None:
+        out = out[rows].contiguous()
+    return out.to(device)
+
+
+def sample_gaussian(problem: Problem, cols: int, seed: int) -> torch.Tensor:
+    """A (samples x cols) Gaussian test matrix from ``seed``: this process's rows of it."""
+    comm = problem.comm
+    rows = comm.rows if comm is not None else None
+    return _gaussian((problem.n_samples, cols), seed, problem.device, rows)
+
+
+def orth_samples(problem: Problem, Y: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis of the columns of a (samples x k) matrix; over processes when distributed."""
+    if problem.comm is not None:
+        with one_thread(Y.device):
+            return problem.comm.orth(Y)
+    return _orth(Y)
+
+
+def xw_mm_reduced(problem: Problem, B: torch.Tensor) -> torch.Tensor:
+    """``X_w @ B`` for a sample-side ``B`` (samples x k), summed over the processes of a distributed fit."""
+    return reduce_sum(problem, xw_mm(problem, B))
 
 
 def _orth(Y: torch.Tensor) -> torch.Tensor:
@@ -103,14 +133,13 @@ def range_sketch(problem: Problem, k: int, *, power_iter: int = 2, seed: int = 0
     """
     M, n = sum(problem.n_features), problem.n_samples
     k = int(min(k, M, n))
-    dev = problem.device
-    Q = _orth(xw_mm(problem, _gaussian((n, k), seed, dev)))
+    Q = _orth(xw_mm_reduced(problem, sample_gaussian(problem, k, seed)))
     for _ in range(power_iter):
-        Z = _orth(xwt_mm(problem, Q))
-        Q = _orth(xw_mm(problem, Z))
-    B = xwt_mm(problem, Q).T.contiguous()  # k x n
+        Z = orth_samples(problem, xwt_mm(problem, Q))
+        Q = _orth(xw_mm_reduced(problem, Z))
+    B = xwt_mm(problem, Q).T.contiguous()  # k x samples (this process's, when distributed)
     total = problem.weighted_norm2()
-    tail2 = max(total - float(torch.sum(B.double() ** 2)), 0.0)
+    tail2 = max(total - reduce_floats(problem, [float(torch.sum(B.double() ** 2))])[0], 0.0)
     return Sketch(Q, B, tail2, int(seed), int(power_iter))
 
 
@@ -130,12 +159,18 @@ def randomized_svd(
     if sketch is None or sketch.k < min(rank + oversample, sum(problem.n_features), problem.n_samples):
         sketch = range_sketch(problem, rank + oversample, power_iter=power_iter, seed=seed)
     with one_thread(sketch.B.device):
+        if problem.comm is not None:  # B's columns are spread over the processes
+            Ub, S, V = problem.comm.gram_svd(sketch.B, rank)
+            U = (sketch.L.double() @ Ub).float()
+            return U, S.float(), V.float().contiguous()
         Ub, S, Vt = torch.linalg.svd(sketch.B.double(), full_matrices=False)
         U = (sketch.L.double() @ Ub[:, :rank]).float()
     return U, S[:rank].float(), Vt[:rank].T.float().contiguous()
 
 
-def hals_rows(Ht: torch.Tensor, At: torch.Tensor, G: torch.Tensor, *, max_inner: int = 1, delta: float = 0.1) -> int:
+def hals_rows(
+    Ht: torch.Tensor, At: torch.Tensor, G: torch.Tensor, *, max_inner: int = 1, delta: float = 0.1, reduce=None
+) -> int:
     """Hierarchical ALS on the rows of ``Ht`` (r x N), in place.
 
     Minimizes ``0.5 tr(Ht^T G Ht) - <At, Ht>`` over ``Ht >= 0`` (e.g. ``Ht = F^T``, ``At = V^T X_w``,
@@ -143,10 +178,12 @@ def hals_rows(Ht: torch.Tensor, At: torch.Tensor, G: torch.Tensor, *, max_inner:
     ``max(0, (At[k] - sum_{j != k} G[k, j] Ht[j]) / G[k, k])``.  Only the small ``G`` and the
     ``r x N`` matrices are touched.  Repeats the sweep over rows up to ``max_inner`` times while
     it still moves the rows by more than ``delta`` times the first sweep (Gillis & Glineur 2012).
-    Returns the number of sweeps made.
+    Returns the number of sweeps made.  ``reduce`` (optional, ``[float] -> [float]``) sums the
+    squared move over processes when ``Ht``'s columns are spread over them (a distributed ``F``),
+    so that every process makes the same number of sweeps.
     """
     with one_thread(Ht.device):
-        return _hals_rows(Ht, At, G, max_inner, delta)
+        return _hals_rows(Ht, At, G, max_inner, delta, reduce)
 
 
 @contextlib.contextmanager
@@ -172,7 +209,7 @@ def one_thread(device: torch.device):
 ROW_BLOCK = 8
 
 
-def _hals_rows(Ht, At, G, max_inner, delta) -> int:
+def _hals_rows(Ht, At, G, max_inner, delta, reduce=None) -> int:
     diag = torch.diagonal(G)
     # a row whose partner is all zero (G[k, k] == 0) has no information: keep it as it is, so that
     # the pair can recover later (setting it to 0 would lock both at zero for good)
@@ -195,6 +232,8 @@ def _hals_rows(Ht, At, G, max_inner, delta) -> int:
         _sweep(Ht, At, G0, Gs, d, ok, r, whole)
         if moved is not None and not last:
             change = float(torch.linalg.vector_norm(moved.sub_(Ht))) ** 2
+            if reduce is not None:
+                change = reduce([change])[0]
             if first is None:
                 first = change
             elif change <= delta * delta * first:
@@ -289,7 +328,10 @@ def fit_signed_loadings(problem: Problem, F: torch.Tensor, W: list[torch.Tensor]
     if not problem.any_signed:
         return W
     FtF = F.T @ F
-    return [
-        gram_solve(FtF, big_mm(Xb, F).T).T.contiguous() if sg else Wb
-        for Xb, Wb, sg in zip(problem.X, W, problem.signed)
-    ]
+    XF = {i: big_mm(Xb, F) for i, (Xb, sg) in enumerate(zip(problem.X, problem.signed)) if sg}
+    if problem.comm is not None:  # one all-reduce of F^T F and the signed blocks' X_b F
+        packed = reduce_sum(problem, torch.cat([FtF, *XF.values()], dim=0))
+        FtF, start = packed[: F.shape[1]], F.shape[1]
+        for i in XF:
+            XF[i], start = packed[start : start + XF[i].shape[0]], start + XF[i].shape[0]
+    return [gram_solve(FtF, XF[i].T).T.contiguous() if sg else Wb for i, (Wb, sg) in enumerate(zip(W, problem.signed))]

@@ -37,6 +37,9 @@ __all__ = [
     "is_signed",
     "finite_min_max",
     "chunked_norm2",
+    "reduce_sum",
+    "reduce_floats",
+    "products",
 ]
 
 
@@ -57,6 +60,9 @@ class Problem:
     #: ``signed[b]``: block ``b``'s loadings are unconstrained (semi-NMF, Ding, Li & Jordan 2010);
     #: empty means no block is signed.  ``F`` stays non-negative in every case.
     signed: list[bool] = field(default_factory=list)
+    #: the processes of a distributed fit (:class:`peeklens.nmf.distributed.Comm`): ``X`` holds this
+    #: process's samples only and :func:`reduce_sum` adds sample-side partial results over processes
+    comm: object | None = None
 
     def __post_init__(self) -> None:
         if not self.signed:
@@ -69,6 +75,12 @@ class Problem:
 
     @property
     def n_samples(self) -> int:
+        """Samples of the whole problem (over every process of a distributed fit)."""
+        return int(self.comm.n_total) if self.comm is not None else self.n_local
+
+    @property
+    def n_local(self) -> int:
+        """Samples held here (all of them unless the fit is distributed)."""
         return int(self.X[0].shape[1])
 
     @property
@@ -171,8 +183,12 @@ def finite_min_max(data: np.ndarray, chunk: int = 1 << 24):
     return lo, hi
 
 
-def make_problem(acts: Activations, weights: Mapping[str, float] | None, device) -> Problem:
-    """Move the blocks to ``device`` as float32 tensors (no copy on CPU)."""
+def make_problem(acts: Activations, weights: Mapping[str, float] | None, device, comm=None) -> Problem:
+    """Move the blocks to ``device`` as float32 tensors (no copy on CPU).
+
+    With ``comm`` (a distributed fit), ``acts`` holds this process's samples and the block norms
+    are summed over the processes.
+    """
     dev = resolve_device(device)
     weights = dict(weights or {})
     unknown = set(weights) - set(acts.names)
@@ -201,7 +217,53 @@ def make_problem(acts: Activations, weights: Mapping[str, float] | None, device)
             ) from e
         X.append(t)
         norms2.append(chunked_norm2(t))
-    return Problem(list(acts.names), X, ws, norms2, dev, signed=[is_signed(acts[n]) for n in acts.names])
+    if comm is not None:
+        norms2 = comm.sum_floats(norms2)
+    signed = [is_signed(acts[n]) for n in acts.names]
+    return Problem(list(acts.names), X, ws, norms2, dev, signed=signed, comm=comm)
+
+
+def reduce_sum(problem: Problem, t: torch.Tensor) -> torch.Tensor:
+    """``t`` summed over the processes of a distributed fit, in place (unchanged otherwise)."""
+    if problem.comm is not None:
+        problem.comm.sum_(t)
+    return t
+
+
+def reduce_floats(problem: Problem, values: list[float]) -> list[float]:
+    """Numbers summed over the processes of a distributed fit (unchanged otherwise)."""
+    return problem.comm.sum_floats(values) if problem.comm is not None else list(values)
+
+
+def products(
+    problem: Problem, F: torch.Tensor, Ft: torch.Tensor | None = None
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """``([X_b F for every block], F^T F)``: the products of one pass over the data.
+
+    ``Ft`` (optional), a contiguous ``F^T``, computes the Gram matrix as ``Ft @ Ft^T``.
+
+    In a distributed fit both are sums over the processes' samples, reduced together in one
+    all-reduce of ``(total features + rank) x rank`` numbers.
+    """
+    r = F.shape[1]
+    M = sum(problem.n_features)
+    gram = F.T @ F if Ft is None else Ft @ Ft.T
+    if problem.comm is None:
+        return [big_mm(Xb, F) for Xb in problem.X], gram
+    buf = torch.empty((M + r, r), dtype=F.dtype, device=F.device)
+    buf[:r] = gram
+    start = r
+    for Xb in problem.X:
+        m = Xb.shape[0]
+        buf[start : start + m] = big_mm(Xb, F)
+        start += m
+    reduce_sum(problem, buf)
+    out, start = [], r
+    for Xb in problem.X:
+        m = Xb.shape[0]
+        out.append(buf[start : start + m])
+        start += m
+    return out, buf[:r]
 
 
 def chunked_norm2(t: torch.Tensor, elements: int = 1 << 22) -> float:
@@ -237,13 +299,38 @@ def random_init(problem: Problem, rank: int, seed: int) -> tuple[torch.Tensor, l
     the starting point is the same on every device.
     """
     rng = np.random.default_rng(seed)
-    F = rng.random((problem.n_samples, rank), dtype=np.float32)
+    F = draw_rows(rng, problem, rank)
     W = [rng.random((m, rank), dtype=np.float32) for m in problem.n_features]
     return _to(F, problem.device), [_to(w, problem.device) for w in W]
 
 
+def draw_rows(rng: np.random.Generator, problem: Problem, cols: int, chunk: int = 1 << 20) -> np.ndarray:
+    """This process's rows of ``rng.random((samples, cols), float32)`` drawn for the whole problem.
+
+    In a distributed fit every process draws the same numbers for all samples (in chunks, keeping
+    only its rows), so the start equals the single-process one and ``rng`` ends in the same state.
+    """
+    comm = problem.comm
+    if comm is None:
+        return rng.random((problem.n_samples, cols), dtype=np.float32)
+    out = np.empty((comm.n_local, cols), dtype=np.float32)
+    lo, hi = comm.offset, comm.offset + comm.n_local
+    step = max(1, chunk // max(cols, 1))
+    for start in range(0, comm.n_total, step):
+        stop = min(start + step, comm.n_total)
+        part = rng.random((stop - start, cols), dtype=np.float32)
+        a, b = max(start, lo), min(stop, hi)
+        if a < b:
+            out[a - lo : b - lo] = part[a - start : b - start]
+    return out
+
+
 def explicit_init(problem: Problem, rank: int, init: Mapping[str, np.ndarray]):
-    """Starting factors given by the user: ``{"F": (samples x rank), name: (features x rank), ...}``."""
+    """Starting factors given by the user: ``{"F": (samples x rank), name: (features x rank), ...}``.
+
+    In a distributed fit ``F`` may be given for all samples (each process keeps its rows) or for
+    this process's samples only.
+    """
     missing = [k for k in ["F", *problem.names] if k not in init]
     if missing:
         raise InputError(f"init= is missing {missing}; give 'F' and one matrix per block name {problem.names}")
@@ -252,6 +339,12 @@ def explicit_init(problem: Problem, rank: int, init: Mapping[str, np.ndarray]):
         raise InputError(f"init= has unknown keys {sorted(extra)}; expected 'F' and {problem.names}")
     expect = {"F": (problem.n_samples, rank), **{n: (m, rank) for n, m in zip(problem.names, problem.n_features)}}
     signed = {"F": False, **dict(zip(problem.names, problem.signed))}
+    comm = problem.comm
+    if comm is not None and np.shape(init["F"]) == (comm.n_total, rank):
+        init = {**init, "F": np.asarray(init["F"])[comm.rows]}
+        expect["F"] = (comm.n_local, rank)
+    elif comm is not None:
+        expect["F"] = (comm.n_local, rank)
     out = {}
     for k, shape in expect.items():
         a = np.asarray(init[k] if not isinstance(init[k], torch.Tensor) else init[k].detach().cpu().numpy())
@@ -306,17 +399,22 @@ def block_errors(
     that formula costs at most ~1e-4 of relative accuracy.  Other blocks are computed exactly, in
     column chunks with float64 sums (one pass over the block).
     """
-    out = []
+    out: list[float] = []
+    passes = []  # blocks computed by a pass (summed over processes in a distributed fit)
     for i, (Xb, Wb) in enumerate(zip(problem.X, W)):
         if known is not None and known[i] is not None and known[i] >= GRAM_TRUST * problem.norms2[i]:
             out.append(float(known[i]))
             continue
+        passes.append(i)
         s = 0.0
         step = max(1, min(cols, (1 << 22) // max(1, Xb.shape[0])))  # bounded memory for tall blocks
         for j in range(0, Xb.shape[1], step):
             R = Xb[:, j : j + step] - Wb @ F[j : j + step].T
             s += _norm2(R)
         out.append(s)
+    if passes and problem.comm is not None:
+        for i, v in zip(passes, reduce_floats(problem, [out[i] for i in passes])):
+            out[i] = v
     return out
 
 

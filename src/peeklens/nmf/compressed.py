@@ -48,7 +48,7 @@ from ._linalg import (
     xw_mm,
     xwt_mm,
 )
-from ._problem import Problem, SolverResult, block_sq_from_grams, converged, random_init
+from ._problem import Problem, SolverResult, block_sq_from_grams, converged, products, random_init, reduce_sum
 
 __all__ = ["solve", "sketch_size"]
 
@@ -165,9 +165,8 @@ def solve(
     rounds, n_rounds = 0, max(int(refine), 1)
     best = None  # (exact objective, Ft, Vt, Ct, G) of the lowest exact point so far
     for rounds in range(1, n_rounds + 1):
-        Ct = xw_mm(problem, Ft.T.contiguous()).T.contiguous()  # r x M: (X_w F)^T, exact
+        Ct, G = _exact_products(problem, Ft)  # (X_w F)^T (r x M) and F^T F, exact
         with one_thread(problem.device):
-            G = Ft @ Ft.T
             loadings_update(Vt, Ct, G, signed, max_inner=1)
             exact.append(_objective(problem.weighted_norm2(), Vt, Ct, G))
         record(exact[-1])
@@ -219,6 +218,17 @@ def solve(
     )
 
 
+def _exact_products(problem: Problem, Ft: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``((X_w F)^T, F^T F)``: one pass over the data (summed over processes when distributed)."""
+    if problem.comm is None:
+        Ct = xw_mm(problem, Ft.T.contiguous()).T.contiguous()
+        with one_thread(problem.device):
+            return Ct, Ft @ Ft.T
+    XF, G = products(problem, Ft.T.contiguous(), Ft)
+    Ct = torch.cat([x.T * s for x, s in zip(XF, sqrt_weights(problem))], dim=1).contiguous()
+    return Ct, G
+
+
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
     """``<a, b>``: float32 products summed in float64."""
     return float(torch.sum(a * b, dtype=torch.float64))
@@ -250,8 +260,10 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, s
     after every iteration.  ``signed``: the column slices of signed blocks in ``Vt`` (least squares,
     never clamped).
     """
-    r, n, M = Ft.shape[0], Ft.shape[1], Vt.shape[1]
+    r, n, M = Ft.shape[0], problem.n_samples, Vt.shape[1]
     k = sum(B.shape[0] for _, B in basis)
+    comm = problem.comm
+    reduce = comm.sum_floats if comm is not None else None
     inner_F = _inner(n, k, r)
     inner_V = _inner(M, k, r)
 
@@ -268,9 +280,16 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, s
     VL = project_v()
     for _step in range(max_iter):
         At = sum(vl @ B for vl, (_, B) in zip(VL, basis))  # r x n  ~ V^T X_w
-        hals_rows(Ft, At, Vt @ Vt.T, max_inner=inner_F)
-        G = Ft @ Ft.T
-        Ct = sum((Ft @ B.T) @ L.T for L, B in basis)  # r x M  ~ F^T X_w^T
+        hals_rows(Ft, At, Vt @ Vt.T, max_inner=inner_F, reduce=reduce)
+        if comm is None:
+            G = Ft @ Ft.T
+            Ct = sum((Ft @ B.T) @ L.T for L, B in basis)  # r x M  ~ F^T X_w^T
+        else:  # F^T F and F^T B_i^T are sums over the samples: one all-reduce of r x (r + k)
+            packed = reduce_sum(problem, torch.cat([Ft @ Ft.T, *(Ft @ B.T for _, B in basis)], dim=1))
+            G, start, Ct = packed[:, :r], r, 0
+            for L, B in basis:
+                Ct = Ct + packed[:, start : start + B.shape[0]] @ L.T
+                start += B.shape[0]
         loadings_update(Vt, Ct, G, list(signed), max_inner=inner_V)
         obj = _objective(total2, Vt, Ct, G)
         if extrapolate and objective and obj > objective[-1]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from ._linalg import hals_rows, loadings_update, one_thread, row_slices, signed_slices
-from ._problem import Problem, SolverResult, big_mm, block_sq_from_grams, converged, weighted_sum
+from ._problem import Problem, SolverResult, big_mm, block_sq_from_grams, converged, products, weighted_sum
 
 __all__ = ["solve", "HalsState"]
 
@@ -51,6 +51,8 @@ class HalsState:
         self.inner_W = max_inner or _inner_budget(problem, r, M)
         self.active = [w > 0 for w in problem.weights]
         self.signed = signed_slices(problem)  # semi-NMF: these blocks' loadings by least squares
+        # F's rows are spread over the processes of a distributed fit: their stopping rule adds up
+        self.reduce = problem.comm.sum_floats if problem.comm is not None else None
 
     def step(self) -> float:
         """One HALS iteration; returns the exact objective after it."""
@@ -70,13 +72,12 @@ class HalsState:
             else:
                 A.add_(part, alpha=w)
             B.add_(Wb.T @ Wb, alpha=w)
-        hals_rows(Ft, A.T, B, max_inner=self.inner_F)
-        # W given F: C_b = X_b F, G = F^T F (the weights cancel)
-        F = Ft.T.contiguous()
-        G = Ft @ Ft.T
+        hals_rows(Ft, A.T, B, max_inner=self.inner_F, reduce=self.reduce)
+        # W given F: C_b = X_b F, G = F^T F (the weights cancel; summed over processes when distributed)
+        XF, G = products(p, Ft.T.contiguous(), Ft)
         Ct = torch.empty_like(Wt)
-        for sl, Xb in zip(self.slices, p.X):
-            Ct[:, sl] = big_mm(Xb, F).T
+        for sl, XFb in zip(self.slices, XF):
+            Ct[:, sl] = XFb.T
         loadings_update(Wt, Ct, G, self.signed, max_inner=self.inner_W)
         with one_thread(Wt.device):
             return self.objective(Ct, G)

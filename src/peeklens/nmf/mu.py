@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 
 from ._linalg import gram_solve
-from ._problem import Problem, SolverResult, big_mm, block_sq_from_grams, converged, weighted_sum
+from ._problem import Problem, SolverResult, big_mm, block_sq_from_grams, converged, products, weighted_sum
 
 __all__ = ["solve", "update_F", "update_W"]
 
@@ -61,17 +61,14 @@ def update_W(
     problem: Problem, F: torch.Tensor, W: list[torch.Tensor], eps: float
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Update every block's loadings given ``F``, in place; returns ``[X_b F]`` and ``F^T F`` (for the objective)."""
-    FtF = F.T @ F
-    XF = []
-    for Xb, Wb, signed in zip(problem.X, W, problem.signed):
-        XFb = big_mm(Xb, F)
+    XF, FtF = products(problem, F)  # summed over the processes of a distributed fit
+    for XFb, Wb, signed in zip(XF, W, problem.signed):
         if signed:  # least squares: W_b = X_b F (F^T F)^{-1}
             Wb.copy_(gram_solve(FtF, XFb.T).T)
         else:
             den = Wb @ FtF
             den.add_(eps)
             Wb.mul_(XFb).div_(den)
-        XF.append(XFb)
     return XF, FtF
 
 

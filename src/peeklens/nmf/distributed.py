@@ -1,0 +1,377 @@
+"""Factorize samples spread over several processes with ``torch.distributed`` (``distributed=True``).
+
+Every process holds its own shard of the samples: :class:`~peeklens.Activations` with the same
+blocks and features everywhere, different samples (e.g. each captured from its part of a
+``torch.utils.data.DistributedSampler(dataset, shuffle=False)`` split, or ``acts.subset`` of a
+contiguous range).  The union, in rank order, is factorized: ``F`` (samples x rank) stays
+partitioned by rows, the loadings ``W_b`` are replicated, and only small matrices travel:
+
+- the Gram matrix ``F^T F`` (rank x rank) and the products ``X_b F`` (features x rank), summed
+  over processes (one all-reduce per data pass);
+- for the sketch of the ``"compressed"`` solver and NNDSVDa: ``X_w Omega`` and the power
+  iterations' products (features x k), the k x k Gram matrices of the sample-side factors
+  (orthonormalized by Cholesky QR in float64) and ``F^T B^T`` (rank x k) per compressed iteration;
+- block norms, the data mean, column norms of NNDSVD's sample-side vectors; one stop flag per
+  iteration (see below).
+
+Every random draw over the samples (``F``'s random start, the sketch's Gaussian ``Omega``) is made
+for all samples on every process and cut to the local rows, so a distributed fit equals the
+single-process fit of the concatenated data (same seed, same init) to float tolerance.  The
+replicated small-matrix work must give the same bits on every process: the same PyTorch build and
+thread count everywhere (true under ``torchrun`` on identical nodes).
+
+**Interrupts.** While a distributed fit runs, Ctrl-C (SIGINT) in one process only raises a flag;
+at the end of every iteration and between the ranks of a sweep the processes all-reduce it, and
+stop together (a sweep keeps its finished ranks on every process).  A second Ctrl-C raises at once.
+
+>>> from peeklens.nmf import distributed
+>>> distributed.is_distributed(None)
+False
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ..errors import InputError, PeeklensError
+
+__all__ = [
+    "DistributedError",
+    "Comm",
+    "connect",
+    "gather_fit",
+    "gather_for_save",
+    "is_distributed",
+]
+
+
+class DistributedError(PeeklensError, RuntimeError):
+    """``distributed=True`` without a usable ``torch.distributed`` process group, or processes that disagree."""
+
+
+def _require_group() -> None:
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise DistributedError(
+            "distributed=True needs torch.distributed, which this PyTorch build does not provide "
+            f"({torch.__version__}); use distributed=False"
+        )
+    if not dist.is_initialized():
+        raise DistributedError(
+            "distributed=True needs an initialized torch.distributed process group, and none is: call "
+            "torch.distributed.init_process_group('gloo') (CPU) or ('nccl') (GPU) in every process first, "
+            "e.g. in a script launched with `torchrun --nproc-per-node=N script.py`; or use distributed=False"
+        )
+
+
+@dataclass
+class Comm:
+    """The processes of one distributed fit: who we are, how the samples are split, and the reductions.
+
+    ``counts[i]`` is the number of samples of process ``i``; this process holds rows
+    ``offset : offset + n_local`` of the union.  ``bytes_reduced`` and ``calls`` count what the
+    all-reduces carried (the tensors' sizes, per process), for benchmarks.
+    """
+
+    world_size: int
+    rank: int
+    counts: list[int]
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    group: object | None = None
+    bytes_reduced: int = 0
+    calls: int = 0
+    stop_requested: bool = False
+
+    @property
+    def offset(self) -> int:
+        return int(sum(self.counts[: self.rank]))
+
+    @property
+    def n_local(self) -> int:
+        return int(self.counts[self.rank])
+
+    @property
+    def n_total(self) -> int:
+        return int(sum(self.counts))
+
+    @property
+    def rows(self) -> slice:
+        """This process's rows of the union."""
+        return slice(self.offset, self.offset + self.n_local)
+
+    def sum_(self, t: torch.Tensor) -> torch.Tensor:
+        """All-reduce (sum) ``t`` over the processes, in place; returns ``t``."""
+        import torch.distributed as dist
+
+        buf = t if (t.is_contiguous() and t.device == self.device) else t.contiguous().to(self.device)
+        self.bytes_reduced += buf.numel() * buf.element_size()
+        self.calls += 1
+        dist.all_reduce(buf, op=dist.ReduceOp.SUM, group=self.group)
+        if buf is not t:
+            t.copy_(buf)
+        return t
+
+    def sum_floats(self, values) -> list[float]:
+        """The sums over processes of a few numbers (float64)."""
+        t = torch.tensor([float(v) for v in values], dtype=torch.float64)
+        return [float(v) for v in self.sum_(t)]
+
+    def max_float(self, value: float) -> float:
+        """The largest ``value`` over processes."""
+        import torch.distributed as dist
+
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
+        self.bytes_reduced += 8
+        self.calls += 1
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.group)
+        return float(t)
+
+    def orth(self, Y: torch.Tensor) -> torch.Tensor:
+        """An orthonormal basis of the columns of the row-partitioned ``Y`` (local rows x k).
+
+        Cholesky QR twice (CholeskyQR2, Fukaya et al. 2014) with the k x k Gram matrix all-reduced,
+        in float64: the local rows of ``Q`` such that ``Q`` over all processes is orthonormal.
+        Spans the same space as a Householder QR of the stacked ``Y``.
+        """
+        Q = Y.double()
+        for _ in range(2):
+            G = self.sum_(Q.T @ Q)
+            evals = torch.linalg.eigvalsh(G)
+            shift = float(evals.max()) * 1e-14  # keeps the factorization defined for a rank-deficient Y
+            R = torch.linalg.cholesky(G + shift * torch.eye(G.shape[0], dtype=G.dtype, device=G.device))
+            Q = torch.linalg.solve_triangular(R, Q.T, upper=False).T  # Q R^-T with R lower: Q (L^T)^-1
+        return Q.to(Y.dtype).contiguous()
+
+    def gram_svd(self, B: torch.Tensor, rank: int):
+        """Top ``rank`` singular triplets of the column-partitioned ``B`` (k x local samples).
+
+        Through the all-reduced k x k matrix ``B B^T`` in float64: ``(Ub, S, V_local)``, ``V``'s
+        local rows (samples x rank).  Equal to an SVD of the whole ``B`` up to the signs of the
+        singular vectors (which NNDSVD ignores).
+        """
+        Bd = B.double()
+        evals, evecs = torch.linalg.eigh(self.sum_(Bd @ Bd.T))
+        order = torch.argsort(evals, descending=True)[:rank]
+        S = evals[order].clamp_min(0).sqrt()
+        Ub = evecs[:, order]
+        V = (Bd.T @ Ub) / S.clamp_min(1e-300)
+        return Ub, S, V
+
+    def should_stop(self) -> bool:
+        """Whether some process asked to stop (Ctrl-C): one small all-reduce, the same answer everywhere."""
+        t = torch.tensor([1.0 if self.stop_requested else 0.0], dtype=torch.float32)
+        return float(self.sum_(t)) > 0
+
+    def check_stop(self) -> None:
+        """Raise KeyboardInterrupt on every process when some process asked to stop."""
+        if self.should_stop():
+            self.stop_requested = False
+            raise KeyboardInterrupt("stopped: a process of the distributed fit was interrupted")
+
+    @contextlib.contextmanager
+    def deferred_interrupts(self):
+        """While inside, SIGINT sets :attr:`stop_requested` instead of raising (a second one raises).
+
+        Only in the main thread (where Python delivers signals); elsewhere nothing changes.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+
+        old = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+    def settings(self) -> dict:
+        """What a distributed fit records in ``settings["distributed"]``."""
+        return {"world_size": int(self.world_size), "rank": int(self.rank), "n_local": self.n_local}
+
+
+def _backend_device() -> torch.device:
+    import torch.distributed as dist
+
+    if dist.get_backend() == "nccl":  # pragma: no cover - needs GPUs
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def connect(acts, summary: Mapping[str, object] | None = None, *, check=None) -> Comm:
+    """Check that every process is ready for the same distributed fit, and describe the split.
+
+    All-gathers, from every process: its sample count, its blocks' names and feature counts,
+    which blocks are signed, ``summary`` (the fit's settings, which must agree) and the result of
+    ``check(acts)`` (the local input checks, e.g. NaN or negative values).  Raises the same clear
+    error on every process when one failed or when they differ (naming the block and the ranks),
+    so that no process is left waiting in a collective.
+    """
+    import torch.distributed as dist
+
+    _require_group()
+    error = None
+    if check is not None:
+        try:
+            check(acts)
+        except PeeklensError as e:
+            error = f"{type(e).__name__}: {e}"
+    mine = {
+        "n": int(acts.n_samples),
+        "blocks": [(n, int(acts[n].n_features), bool(getattr(acts[n], "signed", False))) for n in acts.names],
+        "summary": {k: repr(v) for k, v in dict(summary or {}).items()},
+        "error": error,
+    }
+    world, rank = dist.get_world_size(), dist.get_rank()
+    everyone: list = [None] * world
+    dist.all_gather_object(everyone, mine)
+    failed = [(i, p["error"]) for i, p in enumerate(everyone) if p["error"]]
+    if failed:
+        i, msg = failed[0]
+        others = f" (and on ranks {[j for j, _ in failed[1:]]})" if len(failed) > 1 else ""
+        raise InputError(f"distributed fit: the data of rank {i} was refused{others}: {msg}")
+    _compare(everyone)
+    return Comm(world, rank, [p["n"] for p in everyone], device=_backend_device())
+
+
+def _compare(everyone: list[dict]) -> None:
+    ref = everyone[0]
+    ref_names = [b[0] for b in ref["blocks"]]
+    for i, p in enumerate(everyone[1:], start=1):
+        names = [b[0] for b in p["blocks"]]
+        if names != ref_names:
+            raise InputError(
+                f"distributed fit: rank {i} has blocks {names} but rank 0 has {ref_names}; every process "
+                "must capture the same layers (same model, same capture settings)"
+            )
+    for j, name in enumerate(ref_names):
+        shapes = {}
+        for i, p in enumerate(everyone):
+            shapes.setdefault(p["blocks"][j][1:], []).append(i)
+        if len(shapes) > 1:
+            described = "; ".join(
+                f"{feat} features{' (signed)' if sg else ''} on ranks {ranks}" for (feat, sg), ranks in shapes.items()
+            )
+            raise InputError(
+                f"distributed fit: block {name!r} differs between processes: {described}; every process must "
+                "hold the same features (only the samples differ)"
+            )
+    for key, value in ref["summary"].items():
+        differ = [i for i, p in enumerate(everyone) if p["summary"].get(key) != value]
+        if differ:
+            raise InputError(
+                f"distributed fit: {key}={value} on rank 0 but {everyone[differ[0]]['summary'].get(key)} on ranks "
+                f"{differ}; call it with the same arguments on every process"
+            )
+    empty = [i for i, p in enumerate(everyone) if p["n"] == 0]
+    if empty:
+        raise InputError(f"distributed fit: ranks {empty} hold no samples; give every process at least one")
+
+
+def is_distributed(obj) -> bool:
+    """Whether ``obj`` (a Factorization or Sweep) comes from a distributed fit and holds local rows only."""
+    fits = _fits_of(obj)
+    return any(_local_info(f) is not None for f in fits)
+
+
+def _fits_of(obj) -> list:
+    from ..results import Factorization, Sweep
+
+    if isinstance(obj, Factorization):
+        return [obj]
+    if isinstance(obj, Sweep):
+        return list(obj.fits.values())
+    return []
+
+
+def _local_info(fit) -> dict | None:
+    info = (fit.settings or {}).get("distributed")
+    if isinstance(info, Mapping) and not info.get("gathered", False):
+        return dict(info)
+    return None
+
+
+def _gather_rows(a: np.ndarray | None, axis: int):
+    """The arrays of every process concatenated along ``axis`` in rank order, on rank 0 (None elsewhere)."""
+    import torch.distributed as dist
+
+    world, rank = dist.get_world_size(), dist.get_rank()
+    dev = _backend_device()
+    present = torch.tensor([0 if a is None else 1], device=dev)
+    dist.all_reduce(present, op=dist.ReduceOp.MIN)
+    if not int(present):
+        return None
+    a = np.moveaxis(np.asarray(a), axis, 0)
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    sizes = [torch.zeros(1, dtype=torch.int64, device=dev) for _ in range(world)]
+    dist.all_gather(sizes, torch.tensor([t.shape[0]], dtype=torch.int64, device=dev))
+    sizes = [int(s) for s in sizes]
+    big = max(sizes)
+    pad = torch.zeros((big, *t.shape[1:]), dtype=t.dtype)
+    pad[: t.shape[0]] = t
+    pad = pad.to(dev)
+    out = [torch.empty_like(pad) for _ in range(world)] if rank == 0 else None
+    dist.gather(pad, out, dst=0)
+    if rank != 0:
+        return None
+    whole = torch.cat([o[:s].cpu() for o, s in zip(out, sizes)], dim=0).numpy()
+    return np.moveaxis(whole, 0, axis)
+
+
+def gather_fit(fit):
+    """The full :class:`~peeklens.Factorization` of a distributed fit on rank 0, ``None`` elsewhere.
+
+    Collective: call it on every process.  ``F`` (and the per-sample ``labels`` and ``inputs``)
+    are gathered in rank order; everything else is the same on every process already.  A fit
+    that is not distributed is returned as it is.
+    """
+    info = _local_info(fit)
+    if info is None:
+        return fit
+    import torch.distributed as dist
+
+    _require_group()
+    if dist.get_world_size() != info["world_size"]:
+        raise DistributedError(
+            f"this fit was made by {info['world_size']} processes but the process group has "
+            f"{dist.get_world_size()}; gather it in the group that fitted it"
+        )
+    F = _gather_rows(fit.F, 0)
+    labels = _gather_rows(fit.labels, 0)
+    inputs = None
+    if fit.inputs:
+        inputs = {n: _gather_rows(a, 1) for n, a in sorted(fit.inputs.items())}
+    if dist.get_rank() != 0:
+        return None
+    settings = dict(fit.settings)
+    settings["distributed"] = {"world_size": info["world_size"], "gathered": True}
+    return replace(fit, F=F, labels=labels, inputs=inputs, settings=settings)
+
+
+def gather_for_save(obj):
+    """What :func:`peeklens.save` writes for ``obj``: the gathered fit(s) on rank 0, ``None`` on the other
+    processes of a distributed fit (they write nothing), ``obj`` itself otherwise.  Collective for
+    distributed fits."""
+    from ..results import Factorization, Sweep
+
+    if not is_distributed(obj):
+        return obj
+    if isinstance(obj, Factorization):
+        return gather_fit(obj)
+    assert isinstance(obj, Sweep)
+    fits = {r: gather_fit(f) for r, f in obj.fits.items()}
+    if any(f is None for f in fits.values()):
+        return None
+    return Sweep(fits, interrupted=obj.interrupted, requested=list(obj.requested), meta=dict(obj.meta))
