@@ -49,6 +49,7 @@ __all__ = [
     "gather_fit",
     "gather_for_save",
     "is_distributed",
+    "save",
 ]
 
 
@@ -375,3 +376,20 @@ def gather_for_save(obj):
     if any(f is None for f in fits.values()):
         return None
     return Sweep(fits, interrupted=obj.interrupted, requested=list(obj.requested), meta=dict(obj.meta))
+
+
+def save(obj, path, **kwargs):
+    """:func:`peeklens.save` for the result of a distributed fit: collective, call it on every process.
+
+    Rank 0 gathers ``F`` and writes one file, equal to what one process would write for the same
+    data; the other processes write nothing.  Returns the path on every process.  Anything else
+    is saved as :func:`peeklens.save` does.
+    """
+    from pathlib import Path
+
+    from ..io import save as save_file
+
+    whole = gather_for_save(obj)
+    if whole is None:
+        return Path(path)
+    return save_file(whole, path, **kwargs)
