@@ -97,6 +97,7 @@ def spectrum(
     device=None,
     seed: int = 0,
     n_iter: int = 6,
+    distributed: bool = False,
 ) -> Spectrum:
     """Top-``k`` singular values of every block, with entropy and stable ranks.
 
@@ -116,6 +117,13 @@ def spectrum(
         Seed of the randomized method.
     n_iter : int, default 6
         Power iterations of the randomized method.
+    distributed : bool, default False
+        The spectra of the union of the samples of every process of the initialized
+        ``torch.distributed`` process group (``acts`` is this process's share; call it on every
+        process).  Exact blocks (at most 4096 features) all-reduce their ``features x features``
+        Gram matrix; wider blocks use a randomized range finder across processes
+        (:func:`peeklens.nmf.distributed.spectrum_values`), statistically but not numerically the
+        same as the single-process ``torch.svd_lowrank``.
 
     Examples
     --------
@@ -140,6 +148,11 @@ def spectrum(
             hint = f"did you mean {near!r}? " if near else ""
             raise InputError(f"spectrum: no block {n!r}; {hint}blocks are {acts.names}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
+    if distributed:
+        from .nmf.distributed import spectrum_values
+
+        values, ent, stab, method, n_total = spectrum_values(acts.select(names), k, dev, seed, n_iter, EXACT_LIMIT)
+        return Spectrum(values, ent, stab, method, int(k), meta={"n_samples": n_total, "distributed": True})
     values, ent, stab, method = {}, {}, {}, {}
     gen = torch.Generator().manual_seed(seed)
 

@@ -75,6 +75,12 @@ def _scenario_fits(rank: int, out: Path) -> None:
         arrays.update(_fit_arrays(sw[r], f"sweep{r}"))
     hs = pl.sweep(acts, ranks=[2, 3], solver="hals", max_iter=MAX_ITER, seed=3, progress=False, distributed=True)
     arrays.update(_fit_arrays(hs[3], "hsweep3"))
+    sv = pl.spectrum(acts, k=5, distributed=True)
+    arrays.update({f"spectrum/{n}": v for n, v in sv.values.items()})
+    import torch
+
+    values = distributed.spectrum_values(acts, 5, torch.device("cpu"), 0, 6, exact_limit=10)[0]  # randomized
+    arrays.update({f"randomized/{n}": v for n, v in values.items()})
     saved = distributed.save(sw, out / "sweep.peeklens")  # collective: rank 0 writes
     assert saved == out / "sweep.peeklens"
     np.savez(out / f"rank{rank}.npz", **arrays)
@@ -282,6 +288,20 @@ def test_distributed_save_writes_one_file_equal_to_single_process(fits):
         assert_same_objective(a.objective, b.objective)
         assert a.settings["distributed"] == {"world_size": WORLD, "gathered": True}
         assert {k: v for k, v in a.settings.items() if k != "distributed"} == b.settings
+
+
+@pytest.mark.slow
+def test_distributed_spectrum_equals_single_process(fits):
+    import peeklens as pl
+
+    _, parts = fits
+    acts, _ = single()
+    ref = pl.spectrum(acts, k=5)
+    for name, v in ref.values.items():
+        for p in parts:
+            np.testing.assert_allclose(p[f"spectrum/{name}"], v, rtol=1e-4, atol=1e-4 * v[0])  # exact: same
+            # randomized (blocks wider than the exact limit): the top values of the union's SVD
+            np.testing.assert_allclose(p[f"randomized/{name}"][:4], v[:4], rtol=1e-3)
 
 
 @pytest.mark.slow

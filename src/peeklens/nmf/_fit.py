@@ -266,6 +266,8 @@ def _progress(cfg: FitConfig, rank: int, comm=None):
 def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
     """Fit one rank: sketch, starting factors, solver, result (``rank`` already checked)."""
     problem = state.get_problem()
+    comm = problem.comm
+    sent = (comm.bytes_reduced, comm.calls) if comm is not None else None
     t0 = time.perf_counter()
     sketch = ensure_sketch(state, cfg, rank) if cfg.wants_sketch else state.sketch
     F, W, init_desc = starting_factors(state, cfg, rank)
@@ -308,8 +310,12 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
         settings["signed"] = [n for n, s in zip(problem.names, problem.signed) if s]
     settings.update({k: v for k, v in options.items() if isinstance(v, (int, float, str, bool))})
     settings.update(info)
-    if problem.comm is not None:  # F holds this process's rows; pl.save gathers them
-        settings["distributed"] = problem.comm.settings()
+    if comm is not None:  # F holds this process's rows; pl.save gathers them
+        settings["distributed"] = {
+            **comm.settings(),
+            "bytes_reduced": comm.bytes_reduced - sent[0],  # this fit's all-reduces (per process)
+            "all_reduces": comm.calls - sent[1],
+        }
     return to_factorization(state.acts, problem, res, seconds, settings)
 
 

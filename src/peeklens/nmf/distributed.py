@@ -50,6 +50,7 @@ __all__ = [
     "gather_for_save",
     "is_distributed",
     "save",
+    "spectrum_values",
 ]
 
 
@@ -393,3 +394,58 @@ def save(obj, path, **kwargs):
     if whole is None:
         return Path(path)
     return save_file(whole, path, **kwargs)
+
+
+def spectrum_values(acts, k: int, device, seed: int, n_iter: int, exact_limit: int):
+    """The singular values of every block of the union of the processes' samples, for
+    :func:`peeklens.spectrum` (``distributed=True``): ``(values, entropy_rank, stable_rank, method,
+    n_samples)``, the same on every process.  Collective.
+
+    Blocks of at most ``exact_limit`` features: eigenvalues of the all-reduced ``X X^T`` (exact).
+    Wider blocks: a randomized range finder over the processes (``k + 10`` columns, ``n_iter``
+    power iterations, the test matrix drawn for all samples from ``seed``), then the singular
+    values of the small projected matrix.
+    """
+    import warnings
+
+    from ..spectra import entropy_rank, stable_rank
+    from ._linalg import range_sketch
+    from ._problem import Problem, chunked_norm2
+
+    comm = connect(acts, {"k": k, "seed": seed, "n_iter": n_iter}, check=check_blocks_finite)
+    values, ent, stab, method = {}, {}, {}, {}
+    for name in acts.names:
+        data = np.asarray(acts[name].data, dtype=np.float32)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*not writable.*")
+            X = torch.from_numpy(data).to(device)
+        m, n = X.shape[0], comm.n_total
+        kk = min(k, m, n)
+        fro2 = comm.sum_floats([chunked_norm2(X)])[0]
+        if m <= exact_limit:
+            G = comm.sum_(X @ X.T)
+            s = torch.sqrt(torch.clamp(torch.linalg.eigvalsh(G.double()).flip(0), min=0))[: min(m, n)]
+            method[name] = "exact"
+            ent[name] = entropy_rank(s.cpu().numpy())
+        else:
+            problem = Problem([name], [X], [1.0], [fro2], X.device, comm=comm)
+            sketch = range_sketch(problem, min(kk + 10, m, n), power_iter=n_iter, seed=seed)
+            _, s, _ = comm.gram_svd(sketch.B, sketch.k)
+            method[name] = "randomized"
+            ent[name] = entropy_rank(s[:kk].cpu().numpy())
+        top = s[:kk].cpu().numpy()
+        values[name] = top
+        stab[name] = stable_rank(fro2, float(top[0]) if top.size else 0.0)
+    return values, ent, stab, method, comm.n_total
+
+
+def check_blocks_finite(acts) -> None:
+    """Refuse empty blocks and NaN or Inf values (a spectrum allows negative values)."""
+    from ._problem import finite_min_max
+
+    for name in acts.names:
+        data = acts[name].data
+        if data.size == 0:
+            raise InputError(f"block {name!r} is empty (shape {data.shape}); it has no spectrum")
+        if finite_min_max(data)[0] is None:
+            raise InputError(f"block {name!r} has NaN or Inf values; its spectrum is undefined")
