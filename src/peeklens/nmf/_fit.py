@@ -162,6 +162,7 @@ class SweepState:
             if self.comm is None:  # connect() checked a distributed fit's blocks on every process
                 check_blocks(self.acts)
             self.problem = make_problem(self.acts, self.weights, self.device, comm=self.comm)
+            self.problem.passes += 1.0  # the check for NaN, Inf and negative values read every block
         return self.problem
 
     def release(self) -> None:
@@ -265,13 +266,18 @@ def _progress(cfg: FitConfig, rank: int, comm=None):
 
 def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
     """Fit one rank: sketch, starting factors, solver, result (``rank`` already checked)."""
+    fresh = state.problem is None
     problem = state.get_problem()
+    passes = {"checks": problem.passes if fresh else 0.0}  # the checks and norms, once per sweep
+    mark = problem.passes
     comm = problem.comm
     sent = (comm.bytes_reduced, comm.calls) if comm is not None else None
     t0 = time.perf_counter()
     sketch = ensure_sketch(state, cfg, rank) if cfg.wants_sketch else state.sketch
+    passes["sketch"], mark = problem.passes - mark, problem.passes
     F, W, init_desc = starting_factors(state, cfg, rank)
     W = fit_signed_loadings(problem, F, W)  # semi-NMF: signed loadings first, as in Ding et al.
+    passes["init"], mark = problem.passes - mark, problem.passes
     options = dict(cfg.options)
     if cfg.solver == "compressed" and cfg.init is None and not init_desc.startswith("warm"):
         options.setdefault("also_random", True)  # two cheap starts on the sketch; keeps the better
@@ -288,6 +294,7 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
         ) from e
     finally:
         bar.close()
+    passes["solver"], mark = problem.passes - mark, problem.passes
     if problem.device.type == "cuda":  # pragma: no cover - needs a GPU
         torch.cuda.synchronize(problem.device)
     seconds = time.perf_counter() - t0
@@ -316,7 +323,13 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
             "bytes_reduced": comm.bytes_reduced - sent[0],  # this fit's all-reduces (per process)
             "all_reduces": comm.calls - sent[1],
         }
-    return to_factorization(state.acts, problem, res, seconds, settings)
+    settings["passes"] = passes
+    fit = to_factorization(state.acts, problem, res, seconds, settings)
+    passes["errors"] = problem.passes - mark
+    passes["total"] = sum(passes.values())
+    for key, value in passes.items():  # shares of a pass (blocks read alone) stay readable
+        passes[key] = round(value, 6)
+    return fit
 
 
 def to_factorization(

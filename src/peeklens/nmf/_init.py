@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ._linalg import Sketch, one_thread, orth_samples, randomized_svd, row_slices, sqrt_weights
-from ._problem import Problem, contiguous_axis, reduce_floats, reduce_sum
+from ._problem import Problem, contiguous_axis, count_pass, reduce_floats, reduce_sum
 
 __all__ = ["nndsvda_init", "nndsvd_factors", "extend_factors"]
 
@@ -50,6 +50,7 @@ def nndsvd_factors(U: torch.Tensor, S: torch.Tensor, V: torch.Tensor, fill: floa
 def _data_mean(problem: Problem) -> float:
     """Mean entry of the stacked weighted matrix."""
     total = sum(s * _sum(Xb) for s, Xb in zip(sqrt_weights(problem), problem.X))
+    count_pass(problem)
     total = reduce_floats(problem, [total])[0]
     return total / (sum(problem.n_features) * problem.n_samples)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._problem import Problem, big_mm, reduce_floats, reduce_sum
+from ._problem import Problem, big_mm, count_pass, reduce_floats, reduce_sum
 
 __all__ = [
     "Sketch",
@@ -52,6 +52,7 @@ def sqrt_weights(problem: Problem) -> list[float]:
 def xw_mm(problem: Problem, B: torch.Tensor) -> torch.Tensor:
     """``X_w @ B`` for ``B`` (samples x k): (total features x k)."""
     out = torch.empty((sum(problem.n_features), B.shape[1]), dtype=B.dtype, device=B.device)
+    count_pass(problem)
     for sl, s, Xb in zip(row_slices(problem), sqrt_weights(problem), problem.X):
         part = big_mm(Xb, B)
         out[sl] = part if s == 1.0 else part * s
@@ -61,6 +62,7 @@ def xw_mm(problem: Problem, B: torch.Tensor) -> torch.Tensor:
 def xwt_mm(problem: Problem, Q: torch.Tensor) -> torch.Tensor:
     """``X_w^T @ Q`` for ``Q`` (total features x k): (samples x k)."""
     out = None
+    count_pass(problem, [i for i, w in enumerate(problem.weights) if w != 0])
     for sl, s, Xb in zip(row_slices(problem), sqrt_weights(problem), problem.X):
         if s == 0.0:
             continue
@@ -329,6 +331,7 @@ def fit_signed_loadings(problem: Problem, F: torch.Tensor, W: list[torch.Tensor]
         return W
     FtF = F.T @ F
     XF = {i: big_mm(Xb, F) for i, (Xb, sg) in enumerate(zip(problem.X, problem.signed)) if sg}
+    count_pass(problem, list(XF))
     if problem.comm is not None:  # one all-reduce of F^T F and the signed blocks' X_b F
         packed = reduce_sum(problem, torch.cat([FtF, *XF.values()], dim=0))
         FtF, start = packed[: F.shape[1]], F.shape[1]

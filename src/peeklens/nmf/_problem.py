@@ -40,6 +40,7 @@ __all__ = [
     "reduce_sum",
     "reduce_floats",
     "products",
+    "count_pass",
 ]
 
 
@@ -63,6 +64,8 @@ class Problem:
     #: the processes of a distributed fit (:class:`peeklens.nmf.distributed.Comm`): ``X`` holds this
     #: process's samples only and :func:`reduce_sum` adds sample-side partial results over processes
     comm: object | None = None
+    #: passes over the data so far, in units of "every block read once" (see :func:`count_pass`)
+    passes: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.signed:
@@ -220,7 +223,18 @@ def make_problem(acts: Activations, weights: Mapping[str, float] | None, device,
     if comm is not None:
         norms2 = comm.sum_floats(norms2)
     signed = [is_signed(acts[n]) for n in acts.names]
-    return Problem(list(acts.names), X, ws, norms2, dev, signed=signed, comm=comm)
+    return Problem(list(acts.names), X, ws, norms2, dev, signed=signed, comm=comm, passes=1.0)  # the norms
+
+
+def count_pass(problem: Problem, blocks=None) -> None:
+    """Count one read of ``blocks`` (indices; default all) in ``problem.passes``, as a share of the data.
+
+    Every function that reads the blocks calls it, so that ``settings["passes"]`` says how many
+    times a fit read its data: the cost that matters for blocks on disk (``storage=``).
+    """
+    total = sum(problem.n_features)
+    read = total if blocks is None else sum(problem.n_features[i] for i in blocks)
+    problem.passes += read / max(total, 1)
 
 
 def reduce_sum(problem: Problem, t: torch.Tensor) -> torch.Tensor:
@@ -248,6 +262,7 @@ def products(
     r = F.shape[1]
     M = sum(problem.n_features)
     gram = F.T @ F if Ft is None else Ft @ Ft.T
+    count_pass(problem)
     if problem.comm is None:
         return [big_mm(Xb, F) for Xb in problem.X], gram
     buf = torch.empty((M + r, r), dtype=F.dtype, device=F.device)
@@ -412,6 +427,8 @@ def block_errors(
             R = Xb[:, j : j + step] - Wb @ F[j : j + step].T
             s += _norm2(R)
         out.append(s)
+    if passes:
+        count_pass(problem, passes)
     if passes and problem.comm is not None:
         for i, v in zip(passes, reduce_floats(problem, [out[i] for i in passes])):
             out[i] = v

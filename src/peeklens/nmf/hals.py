@@ -25,7 +25,16 @@ from __future__ import annotations
 import torch
 
 from ._linalg import hals_rows, loadings_update, one_thread, row_slices, signed_slices
-from ._problem import Problem, SolverResult, big_mm, block_sq_from_grams, converged, products, weighted_sum
+from ._problem import (
+    Problem,
+    SolverResult,
+    big_mm,
+    block_sq_from_grams,
+    converged,
+    count_pass,
+    products,
+    weighted_sum,
+)
 
 __all__ = ["solve", "HalsState"]
 
@@ -62,6 +71,7 @@ class HalsState:
         W = Wt.T.contiguous()
         A = None
         B = torch.zeros((r, r), dtype=Ft.dtype, device=Ft.device)
+        count_pass(p, [i for i, w in enumerate(p.weights) if w != 0])
         for sl, w, Xb in zip(self.slices, p.weights, p.X):
             if w == 0:
                 continue

@@ -28,7 +28,16 @@ from __future__ import annotations
 import torch
 
 from ._linalg import gram_solve
-from ._problem import Problem, SolverResult, big_mm, block_sq_from_grams, converged, products, weighted_sum
+from ._problem import (
+    Problem,
+    SolverResult,
+    big_mm,
+    block_sq_from_grams,
+    converged,
+    count_pass,
+    products,
+    weighted_sum,
+)
 
 __all__ = ["solve", "update_F", "update_W"]
 
@@ -40,6 +49,7 @@ def update_F(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], eps: floa
     """
     num = torch.zeros_like(F)
     gram = torch.zeros((F.shape[1], F.shape[1]), dtype=F.dtype, device=F.device)
+    count_pass(problem, [i for i, w in enumerate(problem.weights) if w != 0])
     for w, Xb, Wb in zip(problem.weights, problem.X, W):
         if w == 0:
             continue
