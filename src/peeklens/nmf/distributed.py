@@ -21,8 +21,9 @@ replicated small-matrix work must give the same bits on every process: the same 
 thread count everywhere (true under ``torchrun`` on identical nodes).
 
 **Interrupts.** While a distributed fit runs, Ctrl-C (SIGINT) in one process only raises a flag;
-at the end of every iteration and between the ranks of a sweep the processes all-reduce it, and
-stop together (a sweep keeps its finished ranks on every process).  A second Ctrl-C raises at once.
+every all-reduce carries it as one extra number, so all processes learn of it at the same
+collective, and they stop together at the end of the next iteration (a sweep keeps its finished
+ranks on every process), with no extra communication.  A second Ctrl-C raises at once.
 
 >>> from peeklens.nmf import distributed
 >>> distributed.is_distributed(None)
@@ -80,7 +81,9 @@ class Comm:
 
     ``counts[i]`` is the number of samples of process ``i``; this process holds rows
     ``offset : offset + n_local`` of the union.  ``bytes_reduced`` and ``calls`` count what the
-    all-reduces carried (the tensors' sizes, per process), for benchmarks.
+    all-reduces carried (the tensors' sizes, per process), for benchmarks.  ``stop_requested``
+    (set by Ctrl-C here) travels with every all-reduce; ``stop_seen`` is set on every process by
+    the all-reduce that carried some process's request.
     """
 
     world_size: int
@@ -91,6 +94,7 @@ class Comm:
     bytes_reduced: int = 0
     calls: int = 0
     stop_requested: bool = False
+    stop_seen: bool = False
 
     @property
     def offset(self) -> int:
@@ -113,13 +117,21 @@ class Comm:
         """All-reduce (sum) ``t`` over the processes, in place; returns ``t``."""
         import torch.distributed as dist
 
-        buf = t if (t.is_contiguous() and t.device == self.device) else t.contiguous().to(self.device)
-        self.bytes_reduced += buf.numel() * buf.element_size()
-        self.calls += 1
-        dist.all_reduce(buf, op=dist.ReduceOp.SUM, group=self.group)
-        if buf is not t:
-            t.copy_(buf)
+        self._reduce(t, dist.ReduceOp.SUM)
         return t
+
+    def _reduce(self, t: torch.Tensor, op) -> None:
+        """All-reduce ``t`` in place, with the stop flag appended as one more number."""
+        import torch.distributed as dist
+
+        flag = 1.0 if self.stop_requested else 0.0
+        buf = torch.cat([t.reshape(-1).to(self.device), torch.tensor([flag], dtype=t.dtype, device=self.device)])
+        self.bytes_reduced += t.numel() * t.element_size()
+        self.calls += 1
+        dist.all_reduce(buf, op=op, group=self.group)
+        if float(buf[-1]) > 0:
+            self.stop_seen = True
+        t.copy_(buf[:-1].reshape(t.shape))
 
     def sum_floats(self, values) -> list[float]:
         """The sums over processes of a few numbers (float64)."""
@@ -130,10 +142,8 @@ class Comm:
         """The largest ``value`` over processes."""
         import torch.distributed as dist
 
-        t = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
-        self.bytes_reduced += 8
-        self.calls += 1
-        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.group)
+        t = torch.tensor([float(value)], dtype=torch.float64)
+        self._reduce(t, dist.ReduceOp.MAX)
         return float(t)
 
     def orth(self, Y: torch.Tensor) -> torch.Tensor:
@@ -167,15 +177,14 @@ class Comm:
         V = (Bd.T @ Ub) / S.clamp_min(1e-300)
         return Ub, S, V
 
-    def should_stop(self) -> bool:
-        """Whether some process asked to stop (Ctrl-C): one small all-reduce, the same answer everywhere."""
-        t = torch.tensor([1.0 if self.stop_requested else 0.0], dtype=torch.float32)
-        return float(self.sum_(t)) > 0
-
     def check_stop(self) -> None:
-        """Raise KeyboardInterrupt on every process when some process asked to stop."""
-        if self.should_stop():
-            self.stop_requested = False
+        """Raise KeyboardInterrupt when an all-reduce carried some process's stop request.
+
+        No communication: every process saw the same all-reduces, so all of them raise at the
+        same call (the next one after the request travelled).
+        """
+        if self.stop_seen:
+            self.stop_requested = self.stop_seen = False
             raise KeyboardInterrupt("stopped: a process of the distributed fit was interrupted")
 
     @contextlib.contextmanager
