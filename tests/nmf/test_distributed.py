@@ -81,6 +81,11 @@ def _scenario_fits(rank: int, out: Path) -> None:
 
     values = distributed.spectrum_values(acts, 5, torch.device("cpu"), 0, 6, exact_limit=10)[0]  # randomized
     arrays.update({f"randomized/{n}": v for n, v in values.items()})
+    torch.manual_seed(rank)  # different weights on each process...
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    distributed.broadcast_module(net)  # ...then rank 0's everywhere
+    arrays["net/weight"] = net[0].weight.detach().numpy()
+    arrays["shard"] = np.array([distributed.shard(sum(COUNTS)).start, distributed.shard(sum(COUNTS)).stop])
     saved = distributed.save(sw, out / "sweep.peeklens")  # collective: rank 0 writes
     assert saved == out / "sweep.peeklens"
     np.savez(out / f"rank{rank}.npz", **arrays)
@@ -149,10 +154,19 @@ def _worker(scenario: str, rank: int, world: int, init_file: str, out: str) -> N
     import torch
     import torch.distributed as dist
 
+    from peeklens.nmf import distributed
+
     torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60)
-    )
+    if init_file == "env":  # as under torchrun: WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT
+        assert distributed.init_from_env() and dist.get_world_size() == world and dist.get_rank() == rank
+    else:
+        dist.init_process_group(
+            "gloo",
+            init_method=f"file://{init_file}",
+            rank=rank,
+            world_size=world,
+            timeout=datetime.timedelta(seconds=60),
+        )
     try:
         {"fits": _scenario_fits, "interrupt": _scenario_interrupt}[scenario](rank, Path(out))
     finally:
@@ -162,14 +176,27 @@ def _worker(scenario: str, rank: int, world: int, init_file: str, out: str) -> N
 # ----------------------------------------------------------------------------- test side
 
 
-def _launch(scenario: str, tmp_path: Path, timeout: float = 240) -> Path:
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(scenario: str, tmp_path: Path, timeout: float = 240, torchrun_env: bool = False) -> Path:
+    """Run ``scenario`` in WORLD processes: a file:// rendezvous, or torchrun's environment variables."""
     out = tmp_path / "out"
     out.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    init = str(tmp_path / "rendezvous")
+    if torchrun_env:
+        env.update(WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+        init = "env"
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, scenario, str(r), str(WORLD), str(tmp_path / "rendezvous"), str(out)],
-            env=env,
+            [sys.executable, __file__, scenario, str(r), str(WORLD), init, str(out)],
+            env={**env, "RANK": str(r)} if torchrun_env else env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
@@ -291,6 +318,13 @@ def test_distributed_save_writes_one_file_equal_to_single_process(fits):
 
 
 @pytest.mark.slow
+def test_broadcast_module_and_shards(fits):
+    _, parts = fits
+    np.testing.assert_array_equal(parts[0]["net/weight"], parts[1]["net/weight"])
+    assert [p["shard"].tolist() for p in parts] == [[0, 60], [60, 120]]
+
+
+@pytest.mark.slow
 def test_distributed_spectrum_equals_single_process(fits):
     import peeklens as pl
 
@@ -306,7 +340,7 @@ def test_distributed_spectrum_equals_single_process(fits):
 
 @pytest.mark.slow
 def test_interrupt_in_one_process_stops_both(tmp_path):
-    out = _launch("interrupt", tmp_path, timeout=240)
+    out = _launch("interrupt", tmp_path, timeout=240, torchrun_env=True)  # also: init_from_env
     texts = [(out / f"rank{r}.txt").read_text().splitlines() for r in range(WORLD)]
     for lines in texts:
         assert lines[0] == "interrupted=True ranks=[2, 3]"  # the same finished ranks on both
@@ -327,6 +361,15 @@ def test_distributed_without_process_group_says_what_is_missing():
         pl.factorize(acts, 2, distributed=True)
     with pytest.raises(PeeklensError, match="no initialized|none is"):
         pl.sweep(acts, ranks=[2], progress=False, distributed=True)
+
+
+def test_init_from_env_outside_torchrun(monkeypatch):
+    from peeklens.nmf import distributed
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.init_from_env() is False
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert distributed.init_from_env() is False
 
 
 def test_random_start_rows_equal_the_full_draw():

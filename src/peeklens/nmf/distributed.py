@@ -52,6 +52,9 @@ __all__ = [
     "is_distributed",
     "save",
     "spectrum_values",
+    "shard",
+    "init_from_env",
+    "broadcast_module",
 ]
 
 
@@ -458,3 +461,67 @@ def check_blocks_finite(acts) -> None:
             raise InputError(f"block {name!r} is empty (shape {data.shape}); it has no spectrum")
         if finite_min_max(data)[0] is None:
             raise InputError(f"block {name!r} has NaN or Inf values; its spectrum is undefined")
+
+
+def shard(n: int, world_size: int | None = None, rank: int | None = None) -> slice:
+    """This process's contiguous share of ``n`` samples, in rank order (the first ``n % world_size``
+    processes take one more), e.g. ``Subset(test_set, range(n)[shard(n)])`` before :func:`peeklens.capture`.
+
+    Defaults to the initialized process group's size and rank.  Contiguous shares in rank order
+    make the union of the processes' samples the first ``n`` samples in their order, so that a
+    distributed fit equals the single-process fit of the same samples.
+
+    >>> [shard(10, 3, r) for r in range(3)]
+    [slice(0, 4, None), slice(4, 7, None), slice(7, 10, None)]
+    """
+    if world_size is None or rank is None:
+        import torch.distributed as dist
+
+        _require_group()
+        world_size, rank = dist.get_world_size(), dist.get_rank()
+    base, extra = divmod(int(n), int(world_size))
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (1 if rank < extra else 0))
+
+
+def init_from_env(backend: str | None = None) -> bool:
+    """Join the process group of a ``torchrun`` launch; ``False`` (nothing done) outside one.
+
+    ``torchrun`` sets ``WORLD_SIZE``, ``RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` in every
+    process; with ``WORLD_SIZE`` above 1 this initializes ``torch.distributed`` from them (``gloo``,
+    or ``nccl`` when CUDA is available, unless ``backend`` is given) and returns ``True``.  An
+    already initialized group is kept.
+
+    >>> import os
+    >>> "WORLD_SIZE" in os.environ or init_from_env()
+    False
+    """
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if not dist.is_available():
+        raise DistributedError(f"launched by torchrun (WORLD_SIZE={os.environ['WORLD_SIZE']}) but this PyTorch has no "
+                               "torch.distributed")  # fmt: skip
+    if not dist.is_initialized():
+        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend, init_method="env://")
+    return True
+
+
+def broadcast_module(module: torch.nn.Module, src: int = 0) -> torch.nn.Module:
+    """Give every process ``src``'s parameters and buffers (in place), e.g. a network trained on rank 0
+    only, so that every process captures the activations of the same model.  Collective."""
+    import torch.distributed as dist
+
+    _require_group()
+    dev = _backend_device()
+    for t in [*module.parameters(), *module.buffers()]:
+        buf = t.detach().to(dev)
+        dist.broadcast(buf, src=src)
+        if buf is not t:
+            with torch.no_grad():
+                t.copy_(buf)
+    return module
