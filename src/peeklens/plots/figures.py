@@ -39,6 +39,9 @@ __all__ = ["sweep_figure", "spectrum_figure", "factorization_figure", "compare",
 
 _KINDS = ("rmse", "errors")
 _LINE_STYLES = ("solid", "dashed", "dotted", "dash_dotted")
+#: Singular values below this fraction of the largest are numerical zeros (the exact method works on a
+#: Gram matrix) and would stretch a log axis over many empty decades: spectra leave them out.
+_ZERO = 1e-6
 
 
 def _as_sweep(obj) -> Sweep:
@@ -192,8 +195,9 @@ def spectrum_figure(spectrum: Spectrum, *, blocks: Sequence[str] | None = None, 
     Returns
     -------
     bqplot.Figure
-        x: singular value index (1 = largest), y: singular value, log scale. Zero values
-        (rank-deficient blocks) are left out, as a log axis cannot show them.
+        x: singular value index (1 = largest), y: singular value, log scale. Values below a
+        millionth of the largest (zeros of rank-deficient blocks, up to round-off) are left out,
+        as a log axis cannot show them.
 
     Examples
     --------
@@ -218,7 +222,8 @@ def spectrum_figure(spectrum: Spectrum, *, blocks: Sequence[str] | None = None, 
     series, styles = {}, {}
     for b in names:
         v = np.asarray(spectrum.values[b], dtype=np.float64)[: k if k is not None else None]
-        v = v[: int(np.count_nonzero(v > 0))]  # decreasing: the positive values are a prefix
+        floor = _ZERO * v[0] if v.size and v[0] > 0 else 0.0
+        v = v[: int(np.count_nonzero(v > floor))]  # decreasing: the values kept are a prefix
         series[prefix + b] = (np.arange(1, v.size + 1, dtype=np.float64), v)
         styles[prefix + b] = line_style.get(b, "solid") if isinstance(line_style, Mapping) else line_style
     fig, xs, ys = _figure(fig, x_label="singular value index", y_label="singular value",
