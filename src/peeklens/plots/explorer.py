@@ -235,6 +235,7 @@ class SampleExplorer(ipywidgets.VBox):
         self.add_class("pl-sample-explorer")
 
         self._from_ui = False
+        self._syncing = False
         with self.hold_trait_notifications():
             self.rank, self.x, self.y = first, int(x), int(y)
         self._links = [t.link((self.slider, "value"), (self, "rank")),
@@ -249,6 +250,23 @@ class SampleExplorer(ipywidgets.VBox):
         self.observe(self._on_mode, "mode")
         self.observe(self._draw_highlight, "highlighted")
         self._update_readout()
+
+    @t.validate("rank")
+    def _valid_rank(self, proposal):
+        r = int(proposal["value"])
+        if r not in self.sweep.ranks:
+            raise InputError(f"rank {r} is not in this sweep; ranks are {self.sweep.ranks}")
+        if self.projection is None and max(self.x, self.y) >= r:
+            raise InputError(f"factors x={self.x}, y={self.y} need rank > {max(self.x, self.y)}; got rank {r}")
+        return r
+
+    @t.validate("x", "y")
+    def _valid_factor_axis(self, proposal):
+        k = int(proposal["value"])
+        if self.projection is None and not 0 <= k < self.rank:
+            raise InputError(f"{proposal['trait'].name}={k} is not a factor at rank {self.rank}; "
+                             f"choose 0 <= {proposal['trait'].name} < {self.rank}")
+        return k
 
     # ---- construction helpers -------------------------------------------------------------------
     @staticmethod
@@ -392,11 +410,20 @@ class SampleExplorer(ipywidgets.VBox):
         finally:
             self._from_ui = False
 
+    def _set_options(self, widget, options: list[int], value: int) -> None:
+        """New options for a picker, keeping its value (ipywidgets resets it; the links must not follow)."""
+        if list(widget.options) == options:
+            return
+        self._syncing = True
+        try:
+            widget.options = options
+            widget.value = value
+        finally:
+            self._syncing = False
+
     def _on_view_change(self, change) -> None:
-        if change["name"] == "rank":
-            r = change["new"]
-            if r not in self.sweep.ranks:
-                raise InputError(f"rank {r} is not in this sweep; ranks are {self.sweep.ranks}")
+        if self._syncing:
+            return
         if self.projection is None and max(self.x, self.y) >= self.rank:
             raise InputError(f"factors x={self.x}, y={self.y} need rank > {max(self.x, self.y)}; "
                              f"the rank is {self.rank}")
@@ -412,9 +439,10 @@ class SampleExplorer(ipywidgets.VBox):
             self._tooltip.labels = labels
             self.figure.title = self._title(self.rank)
         if change["name"] == "rank":
-            self.x_picker.options = self.y_picker.options = list(range(self.rank))
+            self._set_options(self.x_picker, list(range(self.rank)), self.x)
+            self._set_options(self.y_picker, list(range(self.rank)), self.y)
         else:
-            self.slider.options = self._usable_ranks(self.x, self.y)
+            self._set_options(self.slider, self._usable_ranks(self.x, self.y), self.rank)
         if self.factor is not None and self.factor < self.rank:
             self.show_factor(self.factor)  # that factor's top inputs at the new rank
         elif self.factor is not None:
