@@ -8,7 +8,9 @@ PID), opens ``fixtures/sample_explorer_e2e.ipynb`` (the 10,000 MNIST test images
 * brushes a rectangle with the mouse and checks that the kernel's ``explorer.selected`` is non-empty
   and equal to the points inside the brush extent (computed in the kernel), that the page's own
   selection (the marks' ``selected``) agrees, and that the extent is where the mouse went;
-* moves the rank slider and checks that the kernel sees the new rank and an empty selection;
+* moves the rank slider and checks that the kernel sees the new rank and an empty selection, and that
+  the linked LatentGallery followed;
+* clicks a gallery tile and checks that the scatter rings that factor's top inputs (kernel and page);
 * logs (does not assert) how long drawing and brushing 10,000 points take.
 
 Screenshots go to ``test-artifacts/`` (and, with ``PEEKLENS_DOCS_SCREENSHOT=1``, to ``docs/img/sample-explorer.png``).
@@ -162,6 +164,20 @@ TIME_BRUSH = """async ([x0, y0, x1, y1, steps]) => {
 }""" % FIG
 
 
+# Record when the first point of the first class scatter moves (a rank change redraws every point).
+WATCH_FIRST_DOT = """() => {
+  const fig = document.querySelector('%s');
+  const first = () => fig.querySelector('.object_grp')?.getAttribute('transform');  // one group per point
+  const before = first();
+  const t0 = performance.now();
+  window.__plDotMoved = undefined;
+  const obs = new MutationObserver(() => {
+    if (first() !== before) { window.__plDotMoved = performance.now() - t0; obs.disconnect(); }
+  });
+  obs.observe(fig, { attributes: true, childList: true, subtree: true });
+}""" % FIG
+
+
 def _result(page, timeout: float = 60) -> dict:
     """Run the last cell (it prints what the kernel sees) and parse its output."""
     before = page.evaluate(LAST_OUTPUT)
@@ -253,10 +269,34 @@ def test_brush_selection_reaches_the_kernel(lab, page):
                    r["extent"][0][0] > ex1)
     assert res["selected"] == res["expected"] and res["front"] == res["expected"]
 
-    # the rank slider swaps F: the kernel sees rank 10 and the selection is cleared
+    # the rank slider swaps F: the kernel sees rank 10, the selection is cleared, the points move
+    page.evaluate(WATCH_FIRST_DOT)
     slider = page.locator(".pl-explorer-rank .slider-container, .pl-explorer-rank .noUi-target").first
     sb = slider.bounding_box()
     page.mouse.click(sb["x"] + sb["width"] - 2, sb["y"] + sb["height"] / 2)
     res = _settled(page, lambda r: r["rank"] == 10)
     assert res["rank"] == 10 and res["selected"] == [] and res["front"] == []
-    page.wait_for_function(f"() => ({N_DOTS})() === 10000")
+    page.wait_for_function("() => window.__plDotMoved !== undefined", timeout=60_000)
+    moved_ms = page.evaluate("() => window.__plDotMoved")
+    assert res["gallery_rank"] == 10  # the linked gallery followed
+    assert page.evaluate(N_DOTS) == 10000
+    line = f"rank 6 -> 10 from the slider click to the 10,000 points redrawn (kernel round trip): {moved_ms:.0f} ms"
+    log.warning(line)
+    with open(ARTIFACTS / "sample-explorer-timing.txt", "a") as f:
+        f.write(line + "\n")
+
+
+def test_gallery_tile_rings_its_top_inputs(lab, page):
+    """Clicking a tile of the linked LatentGallery rings that factor's top inputs in the scatter."""
+    tile = page.locator('.pl-latent-gallery .pl-tile[data-factor="7"]')
+    tile.scroll_into_view_if_needed()
+    tile.click()
+    page.wait_for_function(f"() => ({N_DOTS})() === 10008", timeout=60_000)  # 8 rings over the 10,000 points
+    res = _settled(page, lambda r: r["factor"] == 7)
+    assert res["factor"] == 7 and res["rank"] == 10
+    assert res["highlighted"] == res["top"] and len(res["top"]) == 8
+    assert "ringed: top 8 inputs of factor 7" in page.locator(".pl-explorer-readout").text_content()
+    page.locator('.pl-latent-gallery .pl-tile[data-factor="2"]').click()
+    res = _settled(page, lambda r: r["factor"] == 2)
+    assert res["highlighted"] == res["top"]
+    page.locator(".pl-sample-explorer").screenshot(path=str(ARTIFACTS / "sample-explorer-gallery-link.png"))
