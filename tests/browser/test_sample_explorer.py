@@ -11,6 +11,8 @@ PID), opens ``fixtures/sample_explorer_e2e.ipynb`` (the 10,000 MNIST test images
 * moves the rank slider and checks that the kernel sees the new rank and an empty selection, and that
   the linked LatentGallery followed;
 * clicks a gallery tile and checks that the scatter rings that factor's top inputs (kernel and page);
+* switches to the lasso, draws a closed quadrilateral with the mouse and checks that the kernel's
+  ``explorer.selected`` holds the points inside it (page pixels mapped to data through the axis ticks);
 * logs (does not assert) how long drawing and brushing 10,000 points take.
 
 Screenshots go to ``test-artifacts/`` (and, with ``PEEKLENS_DOCS_SCREENSHOT=1``, to ``docs/img/sample-explorer.png``).
@@ -63,9 +65,14 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("explorer-root")
     home = tmp_path_factory.mktemp("explorer-home")
     shutil.copy(HERE / "fixtures" / NOTEBOOK, root / NOTEBOOK)
-    p = home / "settings" / "@jupyterlab/apputils-extension/notification.jupyterlab-settings"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    for rel, value in {  # no news pop-ups; every cell stays in the page (no windowing of off-screen cells)
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                           "checkForUpdates": False},
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    }.items():
+        p = home / "settings" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(value))
     port = _free_port()
     env = dict(
         os.environ,
@@ -205,6 +212,38 @@ def _settled(page, check, timeout: float = 30) -> dict:
     return res
 
 
+SET_LAST_CELL = """(src) => {
+  const nb = window.jupyterapp.shell.currentWidget.content;
+  nb.widgets[nb.widgets.length - 1].model.sharedModel.setSource(src);
+}"""
+
+# Page position -> data value of each axis, from the tick marks bqplot drew (their lines and labels).
+TICKS = """(fig) => Array.from(document.querySelectorAll(fig + ' g.axis')).map((ax) =>
+  Array.from(ax.querySelectorAll('g.tick')).map((t) => {
+    const r = t.querySelector('line').getBoundingClientRect();
+    return { x: r.x + r.width / 2, y: r.y + r.height / 2, text: t.querySelector('text').textContent };
+  }).filter((t) => t.text !== ''))"""
+
+
+def _axis_maps(page):
+    """Linear maps page pixel -> data for x and y, fitted to the tick marks."""
+    import numpy as np
+
+    maps = []
+    axes = page.evaluate(TICKS, FIG)
+    for ticks in axes:
+        if len(ticks) < 2:
+            continue
+        px_x, px_y = np.array([t["x"] for t in ticks]), np.array([t["y"] for t in ticks])
+        vals = np.array([float(t["text"].replace("\u2212", "-")) for t in ticks])
+        px = px_x if np.ptp(px_x) > np.ptp(px_y) else px_y  # horizontal axis: ticks spread along x
+        slope, icpt = np.polyfit(px, vals, 1)
+        maps.append((np.ptp(px_x) > np.ptp(px_y), slope, icpt))
+    (xm,) = [m for m in maps if m[0]]
+    (ym,) = [m for m in maps if not m[0]]
+    return (xm[1], xm[2]), (ym[1], ym[2])
+
+
 def test_brush_selection_reaches_the_kernel(lab, page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}")
@@ -272,9 +311,13 @@ def test_brush_selection_reaches_the_kernel(lab, page):
     # the rank slider swaps F: the kernel sees rank 10, the selection is cleared, the points move
     page.evaluate(WATCH_FIRST_DOT)
     slider = page.locator(".pl-explorer-rank .slider-container, .pl-explorer-rank .noUi-target").first
-    sb = slider.bounding_box()
-    page.mouse.click(sb["x"] + sb["width"] - 2, sb["y"] + sb["height"] / 2)
-    res = _settled(page, lambda r: r["rank"] == 10)
+    for _ in range(3):  # a click on the far end of the track; again if a loaded machine lost it
+        slider.scroll_into_view_if_needed()
+        sb = slider.bounding_box()
+        page.mouse.click(sb["x"] + sb["width"] - 2, sb["y"] + sb["height"] / 2)
+        res = _settled(page, lambda r: r["rank"] == 10, timeout=40)
+        if res["rank"] == 10:
+            break
     assert res["rank"] == 10 and res["selected"] == [] and res["front"] == []
     page.wait_for_function("() => window.__plDotMoved !== undefined", timeout=60_000)
     moved_ms = page.evaluate("() => window.__plDotMoved")
@@ -300,3 +343,31 @@ def test_gallery_tile_rings_its_top_inputs(lab, page):
     res = _settled(page, lambda r: r["factor"] == 2)
     assert res["highlighted"] == res["top"]
     page.locator(".pl-sample-explorer").screenshot(path=str(ARTIFACTS / "sample-explorer-gallery-link.png"))
+
+
+def test_lasso_selection_reaches_the_kernel(lab, page):
+    """Switch to the lasso, draw a quadrilateral with the mouse: the kernel gets the points inside it."""
+    page.locator(".pl-sample-explorer .widget-toggle-button", has_text="lasso").click()
+    res = _settled(page, lambda r: r["mode"] == "lasso")
+    assert res["mode"] == "lasso" and res["selected"] == []
+    area = page.locator(f"{FIG} rect.plotarea_background").bounding_box()
+    (sx, ix), (sy, iy) = _axis_maps(page)
+    # a rectangle in the lower left (where the points are dense), drawn as a closed lasso
+    px0, px1 = area["x"] + 0.05 * area["width"], area["x"] + 0.4 * area["width"]
+    py0, py1 = area["y"] + 0.55 * area["height"], area["y"] + 0.9 * area["height"]
+    page.mouse.move(px0, py0)
+    page.mouse.down()
+    for x, y in [(px1, py0), (px1, py1), (px0, py1), (px0, py0)]:
+        page.mouse.move(x, y, steps=6)
+    page.mouse.up()
+    rect = [sorted([ix + sx * px0, ix + sx * px1]), sorted([iy + sy * py0, iy + sy * py1])]
+    tol = [abs(sx) * 2.5, abs(sy) * 2.5]  # 2.5 px: the lasso path and the tick fit are pixel-exact at best
+    page.evaluate(SET_LAST_CELL, f"print('RESULT=' + json.dumps(report(rect={rect!r}, tol={tol!r})))")
+    res = _settled(page, lambda r: bool(r["selected"]))
+    sel, surely, possibly = set(res["selected"]), set(res["surely"]), set(res["possibly"])
+    assert surely, "the lasso rectangle holds no points; the test drew it in an empty region"
+    assert surely <= sel <= possibly, (
+        f"lasso selection of {len(sel)} points: {len(surely - sel)} inside it missed, "
+        f"{len(sel - possibly)} outside it selected")
+    assert res["front"] == res["selected"]  # the kernel's selection is the page's
+    page.locator(".pl-sample-explorer").screenshot(path=str(ARTIFACTS / "sample-explorer-lasso.png"))
