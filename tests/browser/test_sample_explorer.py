@@ -13,6 +13,7 @@ PID), opens ``fixtures/sample_explorer_e2e.ipynb`` (the 10,000 MNIST test images
 * clicks a gallery tile and checks that the scatter rings that factor's top inputs (kernel and page);
 * switches to the lasso, draws a closed quadrilateral with the mouse and checks that the kernel's
   ``explorer.selected`` holds the points inside it (page pixels mapped to data through the axis ticks);
+* switches to hover mode and checks that hovering a point shows its coordinates;
 * logs (does not assert) how long drawing and brushing 10,000 points take.
 
 Screenshots go to ``test-artifacts/`` (and, with ``PEEKLENS_DOCS_SCREENSHOT=1``, to ``docs/img/sample-explorer.png``).
@@ -277,13 +278,11 @@ def test_brush_selection_reaches_the_kernel(lab, page):
     assert res["selected"] == res["expected"], "explorer.selected differs from the points inside the brush extent"
     assert res["front"] == res["expected"], "the page's own selection differs from the kernel's"
     assert 0 < len(res["selected"]) < 10000
-    # the extent is where the mouse went: the plot area spans about the data range (bqplot's default
-    # domain; measured within 4 % of it on the y axis, where the plot area is drawn slightly padded)
-    (dx0, dx1), (dy0, dy1) = res["domain"]
+    # the extent is where the mouse went (page pixels -> data through the axis ticks, within 2 px)
+    (sx, ix), (sy, iy) = _axis_maps(page)
     (ex0, ex1), (ey0, ey1) = res["extent"]
-    tol_x, tol_y = 0.05 * (dx1 - dx0), 0.05 * (dy1 - dy0)
-    assert abs(ex0 - (dx0 + fx0 * (dx1 - dx0))) < tol_x and abs(ex1 - (dx0 + fx1 * (dx1 - dx0))) < tol_x
-    assert abs(ey0 - (dy1 - fy1 * (dy1 - dy0))) < tol_y and abs(ey1 - (dy1 - fy0 * (dy1 - dy0))) < tol_y
+    assert ex0 == pytest.approx(ix + sx * x0, abs=2 * abs(sx)) and ex1 == pytest.approx(ix + sx * x1, abs=2 * abs(sx))
+    assert ey0 == pytest.approx(iy + sy * y1, abs=2 * abs(sy)) and ey1 == pytest.approx(iy + sy * y0, abs=2 * abs(sy))
     # the page greys out the rest
     n_selected = len(res["selected"])
     readout = page.locator(".pl-explorer-readout").text_content()
@@ -331,6 +330,13 @@ def test_brush_selection_reaches_the_kernel(lab, page):
 
 def test_gallery_tile_rings_its_top_inputs(lab, page):
     """Clicking a tile of the linked LatentGallery rings that factor's top inputs in the scatter."""
+    tiles = "() => document.querySelectorAll('.pl-latent-gallery .pl-tile').length"
+    try:
+        page.wait_for_function(f"() => ({tiles})() === 10", timeout=60_000)  # the gallery followed to rank 10
+    except playwright_api.TimeoutError:
+        n_galleries = page.evaluate("() => document.querySelectorAll('.pl-latent-gallery').length")
+        raise AssertionError(f"the gallery shows {page.evaluate(tiles)} tiles, not 10; {n_galleries} galleries; "
+                             f"the kernel's gallery rank: {_result(page)['gallery_rank']}") from None
     tile = page.locator('.pl-latent-gallery .pl-tile[data-factor="7"]')
     tile.scroll_into_view_if_needed()
     tile.click()
@@ -371,3 +377,28 @@ def test_lasso_selection_reaches_the_kernel(lab, page):
         f"{len(sel - possibly)} outside it selected")
     assert res["front"] == res["selected"]  # the kernel's selection is the page's
     page.locator(".pl-sample-explorer").screenshot(path=str(ARTIFACTS / "sample-explorer-lasso.png"))
+
+
+def test_hover_shows_the_values(lab, page):
+    """In hover mode (no interaction: bqplot's interactions take the mouse, bqplot issue #1352),
+    hovering a point shows its two coordinates under the axis names."""
+    page.locator(".pl-sample-explorer .widget-toggle-button", has_text="hover").click()
+    res = _settled(page, lambda r: r["mode"] == "hover")
+    assert res["mode"] == "hover" and res["selected"] == []
+    page.wait_for_selector(f"{FIG} rect.overlay", state="detached")
+    dots = page.locator(f"{FIG} .object_grp")
+    for i in (0, 1, 2, 500, 5000):  # a point not hidden under the legend
+        box = dots.nth(i).bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        try:
+            page.wait_for_function("""() => Array.from(document.querySelectorAll('.bqplot_mark_tooltip'))
+                .some((t) => getComputedStyle(t).opacity !== '0' && t.textContent.includes('factor 0'))""",
+                                   timeout=5_000)
+            break
+        except playwright_api.TimeoutError:
+            continue
+    else:
+        raise AssertionError("no tooltip appeared over five points")
+    text = page.evaluate("""() => Array.from(document.querySelectorAll('.bqplot_mark_tooltip'))
+        .filter((t) => getComputedStyle(t).opacity !== '0').map((t) => t.textContent).join(' ')""")
+    assert "factor 0" in text and "factor 1" in text

@@ -91,6 +91,8 @@ def test_lasso_selection_comes_from_the_marks(sweep, labels):
     assert ex.selected == [int(i) for i in expected]
     ex.mode = "pan-zoom"
     assert isinstance(ex.figure.interaction, bq.interacts.PanZoom) and ex.selected == []
+    ex.mode_buttons.value = "hover"  # no interaction: bqplot shows tooltips only then
+    assert ex.mode == "hover" and ex.figure.interaction is None
 
 
 def test_selected_set_from_python_is_shown_on_the_marks(sweep):
@@ -115,6 +117,11 @@ def test_rank_change_swaps_F_and_clears_the_selection(sweep, labels):
         np.testing.assert_allclose(m.y, sweep[5].F[labels == c, 1])
     assert ex.selected == [] and ex.brush.selected_x is None and _union(ex) == []
     assert ex.x_picker.options == (0, 1, 2, 3, 4) and ex.figure.title.endswith("rank 5")
+    # the scales hold every point of the new F (a zoom is reset)
+    F = sweep[5].F
+    for scale, col in ((ex.x_scale, F[:, 0]), (ex.y_scale, F[:, 1])):
+        assert scale.min < col.min() and scale.max > col.max()
+        assert scale.max - scale.min == pytest.approx(1.04 * np.ptp(col), rel=1e-6)
     with pytest.raises(pl.InputError, match="rank 4 is not in this sweep"):
         ex.rank = 4
 

@@ -37,7 +37,9 @@ from .palette import PALETTE, colors_for
 
 __all__ = ["SampleExplorer", "link_gallery", "project"]
 
-_MODES = ("brush", "lasso", "pan-zoom")
+_MODES = ("brush", "lasso", "pan-zoom", "hover")
+#: Space around the points, as a fraction of their range on each axis.
+_PAD = 0.02
 _UNSELECTED = {"opacity": 0.15}
 _SELECTED = {"opacity": 1.0}
 
@@ -126,8 +128,9 @@ class SampleExplorer(ipywidgets.VBox):
         The factor whose top inputs are marked (:meth:`show_factor`), or None.
     rank : int
         The rank whose F is shown.
-    mode : {"brush", "lasso", "pan-zoom"}
-        The active interaction (the toggle buttons above the figure).
+    mode : {"brush", "lasso", "pan-zoom", "hover"}
+        The active interaction (the toggle buttons above the figure). Hovering a point shows its
+        coordinates only in ``"hover"`` mode: any bqplot interaction takes the mouse (bqplot issue #1352).
     figure : bqplot.Figure
         The figure: add marks, restyle, or put it into your own layout.
     marks : list of bqplot.Scatter
@@ -188,6 +191,7 @@ class SampleExplorer(ipywidgets.VBox):
         coords, labels = project(fit.F, x, y, projection)
         self._coords = coords
         self.x_scale, self.y_scale = bq.LinearScale(), bq.LinearScale()
+        self._fit_scales(coords)
         scales = {"x": self.x_scale, "y": self.y_scale}
         self._tooltip = bq.Tooltip(fields=["x", "y"], labels=labels, formats=[".3g", ".3g"])
         self.marks = [
@@ -222,7 +226,8 @@ class SampleExplorer(ipywidgets.VBox):
         self.y_picker = ipywidgets.Dropdown(options=list(range(first)), value=y, description="y factor",
                                             layout=ipywidgets.Layout(width="150px"))
         self.mode_buttons = ipywidgets.ToggleButtons(options=[("brush", "brush"), ("lasso", "lasso"),
-                                                              ("pan/zoom", "pan-zoom")], value="brush")
+                                                              ("pan/zoom", "pan-zoom"), ("hover", "hover")],
+                                                     value="brush")
         self.readout = ipywidgets.HTML()
         self.readout.add_class("pl-explorer-readout")
         controls = [self.mode_buttons]
@@ -410,6 +415,14 @@ class SampleExplorer(ipywidgets.VBox):
         finally:
             self._from_ui = False
 
+    def _fit_scales(self, coords: np.ndarray) -> None:
+        """Scale domains that hold every point (with a small margin)."""
+        for scale, col in ((self.x_scale, coords[:, 0]), (self.y_scale, coords[:, 1])):
+            lo, hi = (float(col.min()), float(col.max())) if col.size else (0.0, 1.0)
+            pad = _PAD * (hi - lo) if hi > lo else 0.5
+            with scale.hold_sync():
+                scale.min, scale.max = lo - pad, hi + pad
+
     def _set_options(self, widget, options: list[int], value: int) -> None:
         """New options for a picker, keeping its value (ipywidgets resets it; the links must not follow)."""
         if list(widget.options) == options:
@@ -432,6 +445,7 @@ class SampleExplorer(ipywidgets.VBox):
         self._clear_selectors()
         self.selected = []
         with self.figure.hold_sync():
+            self._fit_scales(coords)  # one domain for all marks: each redraws once, and a zoom is reset
             for idx, m in zip(self._groups, self.marks):
                 with m.hold_sync():
                     m.x, m.y = coords[idx, 0], coords[idx, 1]
@@ -451,7 +465,8 @@ class SampleExplorer(ipywidgets.VBox):
             self._draw_highlight()
 
     def _on_mode(self, change) -> None:
-        self.figure.interaction = {"brush": self.brush, "lasso": self.lasso, "pan-zoom": self.panzoom}[change["new"]]
+        self.figure.interaction = {"brush": self.brush, "lasso": self.lasso, "pan-zoom": self.panzoom,
+                                   "hover": None}[change["new"]]
         self.clear()
 
     def _draw_highlight(self, change=None) -> None:
