@@ -33,7 +33,7 @@ def sweep(labels):
 def _union(ex):
     """The selection the marks display, as sample indices."""
     out = []
-    for g, m in zip(ex._groups, ex.marks):
+    for g, m in zip(ex.groups, ex.marks):
         if m.selected is not None:
             out += g[np.asarray(m.selected, dtype=int)].tolist()
     return sorted(out)
@@ -131,7 +131,7 @@ def test_factor_pickers_and_rank_limits(sweep):
     ex.y_picker.value = 2
     assert ex.y == 2 and ex.y_axis.label == "factor 2"
     np.testing.assert_allclose(np.concatenate([m.y for m in ex.marks]),
-                               np.concatenate([sweep[3].F[g, 2] for g in ex._groups]))
+                               np.concatenate([sweep[3].F[g, 2] for g in ex.groups]))
     assert ex.slider.options == (3, 5)  # rank 2 has no factor 2
     with pytest.raises(pl.InputError, match=r"x=0, y=4 need rank > 4"):
         SampleExplorer(sweep, 0, 4, rank=3)
@@ -145,7 +145,7 @@ def test_pca_projection(sweep):
     ex = SampleExplorer(sweep, projection="pca", rank=5)
     coords, axis = project(sweep[5].F, projection="pca")
     np.testing.assert_allclose(np.concatenate([m.x for m in ex.marks]),
-                               np.concatenate([coords[g, 0] for g in ex._groups]))
+                               np.concatenate([coords[g, 0] for g in ex.groups]))
     assert ex.x_axis.label == axis[0] and axis[0].startswith("PC 1 (")
     assert abs(coords.mean(axis=0)).max() < 1e-9 and coords[:, 0].var() >= coords[:, 1].var()
     with pytest.raises(pl.InputError, match="projection must be None"):

@@ -317,6 +317,11 @@ class SampleExplorer(ipywidgets.VBox):
         return self.sweep[self.rank]
 
     @property
+    def groups(self) -> list[np.ndarray]:
+        """The sample indices drawn by each mark: ``marks[i]`` shows samples ``groups[i]`` (in that order)."""
+        return [g.copy() for g in self._groups]
+
+    @property
     def coordinates(self) -> np.ndarray:
         """(samples x 2) coordinates of the points as drawn."""
         return self._coords
