@@ -82,6 +82,12 @@ class Factorization:
         """The model of block ``name``: ``W F^T`` (features x samples)."""
         return self.loadings[name] @ self.F.T
 
+    def plot(self, **kwargs):
+        """Relative error per block as a bqplot Figure; see :func:`peeklens.plots.factorization_figure`."""
+        from .plots import factorization_figure
+
+        return factorization_figure(self, **kwargs)
+
     def __repr__(self) -> str:
         status = "converged" if self.converged else "max_iter reached"
         errs = ", ".join(f"{k}: {v:.3f}" for k, v in self.errors.items())
@@ -156,6 +162,12 @@ class Sweep(Mapping[int, Factorization]):
         for n, v in self.errors().items():
             out[n] = [float(x) for x in v]
         return out
+
+    def plot(self, **kwargs):
+        """Error against rank as a bqplot Figure; see :func:`peeklens.plots.sweep_figure`."""
+        from .plots import sweep_figure
+
+        return sweep_figure(self, **kwargs)
 
     def __repr__(self) -> str:
         if not self.fits:
