@@ -51,7 +51,7 @@ import peeklens as pl
 from peeklens import studies
 from peeklens.nmf import tensor_hals
 from peeklens.nmf._problem import make_problem
-from peeklens.nmf.tensor import factorize_tensor, spatial_maps, sweep_tensor, tensor_layout
+from peeklens.nmf.tensor import factorize_tensor, tensor_spatial_maps, sweep_tensor, tensor_layout
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PEEKLENS_DATA", str(REPO.parent / "shared" / "data"))
@@ -238,7 +238,7 @@ def study(fractions, ranks, device, doc: Path, png: Path) -> None:
         for i, f in enumerate(show):
             fit = results[f][2][rank]
             for j, layer in enumerate(["relu", "relu_1"]):
-                maps = spatial_maps(fit, layer)
+                maps = tensor_spatial_maps(fit, layer)
                 for k in range(rank):
                     ax = axes[2 * i + j, k]
                     ax.imshow(maps[k], cmap="viridis")

@@ -10,7 +10,7 @@ from scipy.optimize import linear_sum_assignment
 import peeklens as pl
 from peeklens.errors import InputError, NonNegativityError
 from peeklens.nmf import tensor_hals
-from peeklens.nmf.tensor import factorize_tensor, spatial_maps, sweep_tensor, tensor_layout, tensor_loadings
+from peeklens.nmf.tensor import factorize_tensor, tensor_spatial_maps, sweep_tensor, tensor_layout, tensor_loadings
 
 SHAPES = {"input:0": (7, 7), "conv1": (6, 5, 5), "conv2": (8, 3, 3)}
 
@@ -158,7 +158,7 @@ def test_reported_errors_objective_and_parameter_count_are_exact(noisy):
     assert fit.settings["n_params"] == 4 * (300 + 49 + 6 + 25 + 8 + 9)
     assert (fit.F >= 0).all() and all((v >= 0).all() for v in fit.loadings.values())
     assert all((v >= 0).all() for v in fit.spatial.values())
-    maps = spatial_maps(fit, "conv1")
+    maps = tensor_spatial_maps(fit, "conv1")
     assert maps.shape == (4, 5, 5)
     np.testing.assert_array_equal(maps[2].ravel(), fit.spatial["conv1"][:, 2])
 
@@ -281,7 +281,7 @@ def test_bad_input_is_refused_before_work(noisy):
     with pytest.raises(InputError, match="expects peeklens.Activations"):
         factorize_tensor(np.ones((4, 4)), 2)
     with pytest.raises(InputError, match="no spatial factor"):
-        spatial_maps(factorize_tensor(noisy, 2, max_iter=2), "input:0")
+        tensor_spatial_maps(factorize_tensor(noisy, 2, max_iter=2), "input:0")
 
 
 # ----------------------------------------------------------------------------- real data
@@ -297,7 +297,7 @@ def test_objective_never_increases_on_a_real_mnist_capture(mnist_test):
     fit = factorize_tensor(acts, 10, max_iter=40, tol=0)
     assert fit.settings["tensor_blocks"] == ["relu", "relu_1"]
     assert fit.loadings["relu"].shape == (10, 10) and fit.spatial["relu"].shape == (144, 10)
-    assert spatial_maps(fit, "relu_1").shape == (10, 4, 4)
+    assert tensor_spatial_maps(fit, "relu_1").shape == (10, 4, 4)
     obj = fit.objective
     assert np.all(np.diff(obj) <= 1e-5 * obj[:-1])
     assert obj[-1] < 0.9 * obj[0]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -28,10 +29,10 @@ from .._version import __version__
 from ..activations import Activations
 from ..errors import DeviceError, InputError, PeeklensError
 from ..results import Factorization, Sweep
-from ._problem import GRAM_TRUST, Problem, block_errors, check_blocks, make_problem
+from ._problem import Problem, block_errors, check_blocks, make_problem
 from .tensor_hals import TensorLayout, extend_factors, khatri_rao, random_factors, solve, svd_factors
 
-__all__ = ["factorize_tensor", "sweep_tensor", "tensor_layout", "tensor_loadings", "spatial_maps",
+__all__ = ["factorize_tensor", "sweep_tensor", "tensor_layout", "tensor_loadings", "tensor_spatial_maps",
            "DEFAULT_MAX_ITER", "DEFAULT_TOL"]
 
 DEFAULT_MAX_ITER = 200
@@ -194,7 +195,7 @@ def factorize_tensor(
     Factorization
         ``loadings[name]`` is (channels x rank) for tensor blocks and (features x rank) for matrix
         blocks; ``spatial[name]`` is (positions x rank) for tensor blocks (positions = H*W in row
-        order; fold with :func:`spatial_maps`).  ``errors``, ``rmse`` and ``objective`` are defined
+        order; fold with :func:`tensor_spatial_maps`).  ``errors``, ``rmse`` and ``objective`` are defined
         as for the matrix model.  ``settings["model"] == "tensor"``, ``settings["tensor_blocks"]``
         names the tensor blocks and ``settings["n_params"]`` counts the model's numbers.
 
@@ -376,8 +377,6 @@ def sweep_tensor(
             bar.set_postfix(rank=r)
             fits[r] = factorize_tensor(acts, r, _context=context, **factorize_kwargs)
     except KeyboardInterrupt:
-        import warnings
-
         interrupted = True
         warnings.warn(f"sweep interrupted: keeping the {len(fits)} finished rank(s) {sorted(fits)} of {ranks}",
                       stacklevel=2)
@@ -416,14 +415,14 @@ def tensor_loadings(fit: Factorization, name: str) -> np.ndarray:
     return (C[:, None, :] * S[None, :, :]).reshape(C.shape[0] * S.shape[0], C.shape[1])
 
 
-def spatial_maps(fit: Factorization, name: str) -> np.ndarray:
+def tensor_spatial_maps(fit: Factorization, name: str) -> np.ndarray:
     """The spatial factor of tensor block ``name`` folded to maps: (rank x H x W).
 
     Examples
     --------
     >>> import numpy as np, peeklens as pl
     >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((12, 20))}, shapes={"conv": (3, 2, 2)})
-    >>> spatial_maps(factorize_tensor(acts, 2, max_iter=5), "conv").shape
+    >>> tensor_spatial_maps(factorize_tensor(acts, 2, max_iter=5), "conv").shape
     (2, 2, 2)
     """
     spatial = getattr(fit, "spatial", None) or {}
