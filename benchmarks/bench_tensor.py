@@ -252,7 +252,7 @@ def study(fractions, ranks, device, doc: Path, png: Path) -> None:
         fig.tight_layout()
         png.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(png, dpi=90)
-        lines += ["", f"![spatial maps]({os.path.relpath(png, doc.parent)})"]
+        lines += ["", f"![spatial maps]({os.path.relpath(png, doc.parent)})", ""]
         # what the maps show: how spread each map is (share of positions holding half its mass)
         for f in show:
             fit = results[f][2][rank]
