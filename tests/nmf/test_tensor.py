@@ -227,6 +227,8 @@ def test_sweep_warm_starts_across_ranks():
     assert s[6].spatial["conv2"].shape == (9, 6)
     cold = sweep_tensor(acts, [2, 4], warm_start=False, max_iter=5, progress=False)
     assert cold[4].settings["init"] == "nndsvda"
+    part = sweep_tensor(acts, [2, 3], blocks=["conv2"], max_iter=20, progress=False)
+    assert list(part[3].errors) == ["conv2"] and part[3].settings["tensor_blocks"] == ["conv2"]
 
 
 def test_explicit_init_continues_a_fit(noisy):

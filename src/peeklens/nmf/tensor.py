@@ -147,6 +147,7 @@ def factorize_tensor(
     init: str | Mapping | None = None,
     progress: bool = False,
     tensor_blocks: Iterable[str] | None = None,
+    blocks: Iterable[str] | None = None,
     max_inner: int | None = None,
     _context: dict | None = None,
 ) -> Factorization:
@@ -187,6 +188,8 @@ def factorize_tensor(
         The blocks to model as tensors (each of per-sample shape (C, H, W)); default: every layer
         block of per-sample shape (C, H, W).  ``[]`` gives the matrix model (solved by the same
         HALS).
+    blocks : list of str, optional
+        Factorize only these blocks (as :func:`peeklens.factorize`'s ``blocks=``).
     max_inner : int, optional
         Inner HALS sweeps per pass over the data (default: chosen from the sizes, at most 10).
 
@@ -218,6 +221,8 @@ def factorize_tensor(
             "factorize_tensor expects peeklens.Activations (from pl.capture or Activations.from_arrays), "
             f"got {type(acts).__name__}"
         )
+    if blocks is not None:
+        acts = acts.select(blocks)
     rank = _check_rank(rank, acts)
     _check_options(max_iter, tol)
     if max_inner is not None and (isinstance(max_inner, bool) or not isinstance(max_inner, (int, np.integer))
@@ -364,10 +369,11 @@ def sweep_tensor(
         raise InputError(f"ranks has duplicates: {ranks}")
     if not isinstance(acts, Activations):
         raise InputError(f"sweep_tensor expects peeklens.Activations, got {type(acts).__name__}")
+    checked = acts.select(factorize_kwargs["blocks"]) if factorize_kwargs.get("blocks") is not None else acts
     for r in ranks:  # fail before the first fit
-        _check_rank(r, acts)
+        _check_rank(r, checked)
     _check_options(factorize_kwargs.get("max_iter", DEFAULT_MAX_ITER), factorize_kwargs.get("tol", DEFAULT_TOL))
-    tensor_layout(acts, factorize_kwargs.get("tensor_blocks"))
+    tensor_layout(checked, factorize_kwargs.get("tensor_blocks"))
     context = {"warm_start": bool(warm_start) and factorize_kwargs.get("init") is None}
     fits: dict[int, Factorization] = {}
     interrupted = False
