@@ -260,6 +260,10 @@ def test_bad_input_is_refused_before_work(noisy):
     acts = pl.Activations.from_arrays({"conv2": neg}, shapes=SHAPES)
     with pytest.raises(NonNegativityError, match="'conv2' has negative values"):
         factorize_tensor(acts, 2)
+    signed = pl.Activations.from_arrays({"conv2": neg}, shapes=SHAPES)
+    signed["conv2"].signed = True  # semi-NMF blocks (signed loadings) are the matrix model's only
+    with pytest.raises(InputError, match=r"\['conv2'\] are marked signed"):
+        factorize_tensor(signed, 2)
     with pytest.raises(InputError, match="unknown init"):
         factorize_tensor(noisy, 2, init="svd")
     with pytest.raises(InputError, match=r"missing \[\"spatial\['conv1'\]\""):

@@ -233,6 +233,12 @@ def factorize_tensor(
     if init is not None and not isinstance(init, (str, Mapping)):
         raise InputError(f"init must be 'nndsvda', 'random' or a dict of factors, got {type(init).__name__}")
     layout = tensor_layout(acts, tensor_blocks)
+    signed = [n for n, b in acts.items() if getattr(b, "signed", False)]
+    if signed:
+        raise InputError(
+            f"block(s) {signed} are marked signed (semi-NMF loadings); the tensor model is non-negative in every "
+            "factor. Use the matrix model for signed blocks, or capture them with nonneg='shift', 'split' or 'abs'"
+        )
     ctx = _context if _context is not None else {}
     problem = ctx.get("problem")
     if problem is None:
