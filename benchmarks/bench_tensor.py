@@ -51,14 +51,14 @@ import peeklens as pl
 from peeklens import studies
 from peeklens.nmf import tensor_hals
 from peeklens.nmf._problem import make_problem
-from peeklens.nmf.tensor import factorize_tensor, tensor_spatial_maps, sweep_tensor, tensor_layout
+from peeklens.nmf.tensor import factorize_tensor, sweep_tensor, tensor_layout, tensor_spatial_maps
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PEEKLENS_DATA", str(REPO.parent / "shared" / "data"))
 
 
 def load() -> str:
-    return "load %.1f %.1f %.1f" % os.getloadavg()
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 # ----------------------------------------------------------------------------- workloads
@@ -116,6 +116,22 @@ def compare_models(acts: pl.Activations, ranks, device, label: str) -> list[dict
 
 
 # ----------------------------------------------------------------------------- TensorLy
+class Trace:
+    """A solver callback that records (seconds since start, objective) after every iteration."""
+
+    def __init__(self, device):
+        self.device, self.stamps, self.objs, self.t0 = device, [], [], 0.0
+
+    def start(self):
+        self.t0 = time.perf_counter()
+
+    def __call__(self, i, obj):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.stamps.append(time.perf_counter() - self.t0)
+        self.objs.append(obj)
+
+
 def tensorly_compare(acts: pl.Activations, ranks, tol: float, device) -> None:
     import tensorly as tl
     from tensorly.cp_tensor import CPTensor
@@ -135,18 +151,11 @@ def tensorly_compare(acts: pl.Activations, ranks, tol: float, device) -> None:
         C0 = rng.random((C, r), dtype=np.float32)
         S0 = rng.random((H * W, r), dtype=np.float32)
         # peeklens: timed trace of exact objectives
-        stamps, objs = [], []
-        t0 = time.perf_counter()
-
-        def cb(i, obj):
-            if problem.device.type == "cuda":
-                torch.cuda.synchronize()
-            stamps.append(time.perf_counter() - t0)
-            objs.append(obj)
-
-        to = lambda a: torch.from_numpy(a.copy()).to(problem.device)
-        t0 = time.perf_counter()
-        tensor_hals.solve(problem, layout, to(F0), [[to(C0), to(S0)]], max_iter=500, tol=0, callback=cb)
+        trace = Trace(problem.device)
+        start = [torch.from_numpy(a.copy()).to(problem.device) for a in (F0, C0, S0)]
+        trace.start()
+        tensor_hals.solve(problem, layout, start[0], [start[1:]], max_iter=500, tol=0, callback=trace)
+        stamps, objs = trace.stamps, trace.objs
         err = np.sqrt(np.maximum(objs, 0)) / normX
         stop = next((k for k in range(1, len(err)) if abs(err[k - 1] - err[k]) < tol), len(err) - 1)
         ours = dict(n_iter=stop + 1, seconds=stamps[stop], err=err[stop])
@@ -167,7 +176,8 @@ def tensorly_compare(acts: pl.Activations, ranks, tol: float, device) -> None:
             tl_err = float(errs[-1])
             reach = next((k for k in range(len(err)) if err[k] <= tl_err), None)
             reach_s = stamps[reach] if reach is not None else float("nan")
-            print(f"tensorly[{backend}] rank {r:>3}: {len(errs):>3} it {secs:7.2f} s ({secs / len(errs) * 1e3:6.1f} ms/it) "
+            print(f"tensorly[{backend}] rank {r:>3}: {len(errs):>3} it {secs:7.2f} s "
+                  f"({secs / len(errs) * 1e3:6.1f} ms/it) "
                   f"rel.err {tl_err:.5f} | peeklens same rule: {ours['n_iter']:>3} it {ours['seconds']:7.2f} s "
                   f"({ours['seconds'] / ours['n_iter'] * 1e3:6.1f} ms/it) rel.err {ours['err']:.5f} | speed-up "
                   f"{secs / ours['seconds']:.1f}x; peeklens reaches TensorLy's error after "
@@ -201,7 +211,7 @@ def study(fractions, ranks, device, doc: Path, png: Path) -> None:
     head = "| training | rank | model | RMSE | " + " | ".join(f"rel. error `{n}`" for n in names) + \
         " | parameters | seconds |"
     lines += [head, "|" + " --- |" * (head.count("|") - 1)]
-    for frac, (acts, ms, ts, tm, tt) in results.items():
+    for frac, (acts, ms, ts, _, _) in results.items():
         for r in ranks:
             for label, fit in [("matrix", ms[r]), ("tensor", ts[r])]:
                 n_params = fit.settings.get("n_params") or (acts.n_samples + acts.n_features) * r

@@ -10,7 +10,7 @@ from scipy.optimize import linear_sum_assignment
 import peeklens as pl
 from peeklens.errors import InputError, NonNegativityError
 from peeklens.nmf import tensor_hals
-from peeklens.nmf.tensor import factorize_tensor, tensor_spatial_maps, sweep_tensor, tensor_layout, tensor_loadings
+from peeklens.nmf.tensor import factorize_tensor, sweep_tensor, tensor_layout, tensor_loadings, tensor_spatial_maps
 
 SHAPES = {"input:0": (7, 7), "conv1": (6, 5, 5), "conv2": (8, 3, 3)}
 
@@ -133,7 +133,7 @@ def test_one_iteration_agrees_with_a_float64_numpy_oracle(noisy):
     weights = {"input:0": 1.0, "conv1": 2.0, "conv2": 0.5}
     init = {"F": F0, **{n: fs[0] for n, fs in zip(noisy.names, factors0)},
             "spatial": {n: fs[1] for n, fs in zip(noisy.names, factors0) if len(fs) == 2}}
-    for it in range(1, 3):  # one iteration, then a second one from the oracle's own first
+    for _ in range(2):  # one iteration, then a second one from the oracle's own first
         fit = factorize_tensor(noisy, r, init=init, max_iter=1, tol=0, max_inner=1, weights=weights)
         F, factors, obj = oracle_iteration(noisy, F0, factors0, [weights[n] for n in noisy.names], modes)
         np.testing.assert_allclose(fit.F, F, rtol=2e-4, atol=1e-5 * F.max())
@@ -198,7 +198,7 @@ def test_deterministic_for_a_seed(noisy):
 
 def test_memory_mapped_blocks_streamed_in_chunks(tmp_path, noisy, monkeypatch):
     """Samples-major memory maps (as capture writes them), read a few samples at a time: same fit."""
-    arrays, blocks = {}, {}
+    blocks = {}
     for n in noisy.names:
         buf = np.lib.format.open_memmap(tmp_path / f"{n}.npy", mode="w+", dtype=np.float32,
                                         shape=(noisy.n_samples, noisy[n].n_features))

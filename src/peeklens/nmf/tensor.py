@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -120,10 +120,12 @@ def _explicit(problem: Problem, layout: TensorLayout, rank: int, init: Mapping, 
         raise InputError(f"init= has unknown keys {extra}; expected 'F', {problem.names} and {spatial_key!r}")
     missing = [k for k in ["F", *problem.names] if k not in init]
     spatial = dict(init.get(spatial_key) or {})
-    missing += [f"{spatial_key}[{n!r}]" for n, m in zip(problem.names, layout.modes) if m is not None and n not in spatial]
+    missing += [f"{spatial_key}[{n!r}]" for n, m in zip(problem.names, layout.modes)
+                if m is not None and n not in spatial]
     if missing:
         raise InputError(f"init= is missing {missing}; give 'F', one loading per block and, for tensor blocks, "
-                         f"init[{spatial_key!r}][name] (positions x rank), e.g. a previous fit's .F, .loadings, .spatial")
+                         f"init[{spatial_key!r}][name] (positions x rank), e.g. a previous fit's .F, .loadings, "
+                         ".spatial")
     F = arr(init["F"], "['F']", (problem.n_samples, rank))
     factors = []
     for n, m, mode in zip(problem.names, problem.n_features, layout.modes):
@@ -414,7 +416,8 @@ def tensor_loadings(fit: Factorization, name: str) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np, peeklens as pl
-    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((8, 20))}, shapes={"conv": (2, 2, 2)})
+    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((8, 20))},
+    ...                                   shapes={"conv": (2, 2, 2)})
     >>> fit = factorize_tensor(acts, 2, max_iter=5)
     >>> tensor_loadings(fit, "conv").shape
     (8, 2)
@@ -433,7 +436,8 @@ def tensor_spatial_maps(fit: Factorization, name: str) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np, peeklens as pl
-    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((12, 20))}, shapes={"conv": (3, 2, 2)})
+    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((12, 20))},
+    ...                                   shapes={"conv": (3, 2, 2)})
     >>> tensor_spatial_maps(factorize_tensor(acts, 2, max_iter=5), "conv").shape
     (2, 2, 2)
     """

@@ -171,7 +171,7 @@ class TensorState:
         with one_thread(dev):
             G = Ft @ Ft.T
         Mt = []
-        for b, Xb in enumerate(p.X):
+        for Xb in p.X:
             M = torch.empty((Xb.shape[0], r), dtype=dt, device=dev)
             chunks = _sample_chunks(Xb)
             for i, sl in enumerate(chunks):
@@ -195,7 +195,7 @@ class TensorState:
         Ct, St = self.Lt[b]
         first = None
         prev = torch.empty_like(Ct), torch.empty_like(St)
-        for it in range(self.inner_T):
+        for _ in range(self.inner_T):
             prev[0].copy_(Ct)
             prev[1].copy_(St)
             At = torch.bmm(M3, St[:, :, None])[:, :, 0]  # MTTKRP of C: sum_p M[r, c, p] S[p, r]
