@@ -43,6 +43,9 @@ class Factorization:
     inputs : dict of str to numpy.ndarray or None
         The input-channel matrices (pixels x samples), shared with the
         activations, so that views can show the inputs that load on a factor.
+    spatial : dict of str to numpy.ndarray or None
+        Tensor model only (``settings["model"] == "tensor"``): per tensor block its spatial factor
+        S (H*W positions x rank); ``loadings`` of those blocks is then the channel factor (channels x rank).
     """
 
     F: np.ndarray
@@ -57,6 +60,7 @@ class Factorization:
     blocks: dict[str, dict] = field(default_factory=dict)
     labels: np.ndarray | None = None
     inputs: dict[str, np.ndarray] | None = None
+    spatial: dict[str, np.ndarray] | None = None
 
     @property
     def rank(self) -> int:
