@@ -326,3 +326,30 @@ def test_cuda_matches_the_cpu(noisy):
     assert gpu.objective[-1] == pytest.approx(cpu.objective[-1], rel=1e-3)
     s = sweep_tensor(noisy, [2, 4], device="cuda", max_iter=30, progress=False)
     assert s[4].settings["init"] == "warm start from rank 2"
+
+
+def test_pl_factorize_and_sweep_dispatch_to_the_tensor_lens():
+    """pl.factorize(model="tensor") is factorize_tensor; the matrix model's solver settings are refused."""
+    import peeklens as pl
+    from peeklens.nmf.tensor import factorize_tensor
+
+    rng = np.random.default_rng(5)
+    F = rng.random((40, 3))
+    acts = pl.Activations.from_arrays(
+        {"input:0": rng.random((16, 3)) @ F.T, "conv": np.einsum("cr,pr,tr->cpt", rng.random((4, 3)),
+                                                                 rng.random((9, 3)), F).reshape(36, 40)},
+        shapes={"input:0": (4, 4), "conv": (4, 3, 3)},
+    )
+    via_pl = pl.factorize(acts, 3, model="tensor", max_iter=30, seed=1)
+    direct = factorize_tensor(acts, 3, max_iter=30, seed=1)
+    assert via_pl.settings["model"] == "tensor" and via_pl.loadings["conv"].shape == (4, 3)
+    np.testing.assert_array_equal(via_pl.F, direct.F)
+    np.testing.assert_array_equal(via_pl.spatial["conv"], direct.spatial["conv"])
+    sw = pl.sweep(acts, [2, 3], model="tensor", max_iter=30, progress=False)
+    assert sw.ranks == [2, 3] and all(f.settings["model"] == "tensor" for f in sw.values())
+    with pytest.raises(pl.InputError, match="model='tensor' has one solver"):
+        pl.factorize(acts, 3, model="tensor", solver="mu")
+    with pytest.raises(pl.InputError, match="model='tensor' has one solver"):
+        pl.sweep(acts, [2], model="tensor", solver_options={"refine": 2}, progress=False)
+    with pytest.raises(pl.InputError, match="unknown model 'tensr'"):
+        pl.factorize(acts, 3, model="tensr")
