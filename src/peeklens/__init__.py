@@ -25,6 +25,7 @@ from .errors import (
     PeeklensError,
 )
 from .nmf import factorize, sweep
+from .interpret import attribute, invert, maximize
 from .io import load, save
 from .results import Factorization, Sweep
 from .spectra import Spectrum, spectrum
@@ -40,6 +41,10 @@ __all__ = [
     "load",
     "list_layers",
     "estimate_bytes",
+    # what a factor means (peeklens.interpret)
+    "maximize",
+    "attribute",
+    "invert",
     # data classes
     "Activations",
     "Block",

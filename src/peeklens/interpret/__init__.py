@@ -15,8 +15,8 @@ All return plain NumPy arrays in small dataclasses (:class:`Maximized`, :class:`
 :class:`Inversion`) whose ``arrays()`` / ``meta()`` split is what a results file stores.
 """
 
-# from .attribute import ATTRIBUTION_METHODS, attribute
-# from .invert import invert
+from .attribute import ATTRIBUTION_METHODS, attribute
+from .invert import invert
 from .maximize import maximize
 from .results import Attribution, Inversion, Maximized, display_images
 

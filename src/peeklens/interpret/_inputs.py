@@ -25,6 +25,7 @@ __all__ = [
     "fit_inputs",
     "model_device",
     "run_device",
+    "positive_int",
 ]
 
 #: Value range of generated inputs when the factorization carries no inputs to measure it on.
@@ -167,3 +168,10 @@ def run_device(model: nn.Module, device) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"device={str(dev)!r} was requested (or the model is there) but CUDA is not available")
     return dev
+
+
+def positive_int(name: str, v) -> int:
+    """``v`` as an int, or an InputError naming ``name`` when it is not a positive integer."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise InputError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)

@@ -186,24 +186,24 @@ class FactorObjective(nn.Module):
         self.preprocess = preprocess
         self.register_buffer("loading", loading)
         self.model = model
-        self._extractor: nn.Module | None = None
+        self.extractor: nn.Module | None = None
         if spec.mode == "fx":
             from torchvision.models.feature_extraction import create_feature_extractor
 
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    self._extractor = create_feature_extractor(model, return_nodes={spec.base: "out"})
+                    self.extractor = create_feature_extractor(model, return_nodes={spec.base: "out"})
             except Exception as e:  # noqa: BLE001
                 raise InputError(
                     f"could not trace {type(model).__name__} with torch.fx to reach node {spec.base!r}: {e}"
                 ) from e
-            self._extractor.eval()
+            self.extractor.eval()
 
     # The activation ---------------------------------------------------------------
     def _raw(self, x: torch.Tensor) -> torch.Tensor:
-        if self._extractor is not None:
-            return _pick(self._extractor(x)["out"], self.spec.keys, self.spec.block)
+        if self.extractor is not None:
+            return _pick(self.extractor(x)["out"], self.spec.keys, self.spec.block)
         module = dict(self.model.named_modules())[self.spec.base]
         seen = {"calls": 0, "out": None}
 

@@ -14,18 +14,12 @@ from tqdm.auto import tqdm
 from ..errors import InputError
 from ..results import Factorization
 from ._image import PARAMETERIZATIONS, ImageParam, default_jitter, random_warp
-from ._inputs import fit_inputs, input_spec, run_device
+from ._inputs import fit_inputs, input_spec, positive_int, run_device
 from ._runtime import prepared
 from ._target import factor_objective
 from .results import Maximized
 
 __all__ = ["maximize"]
-
-
-def _positive_int(name: str, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise InputError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
 
 
 def _style(a: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -158,8 +152,8 @@ def maximize(
     """
     objective = factor_objective(model, fit, layer, factor, preprocess)
     factor = int(factor)
-    n = _positive_int("n", n)
-    steps = _positive_int("steps", steps)
+    n = positive_int("n", n)
+    steps = positive_int("steps", steps)
     if param not in PARAMETERIZATIONS:
         raise InputError(f"param must be one of {PARAMETERIZATIONS}, got {param!r}")
     if not (isinstance(lr, (int, float)) and lr > 0):
