@@ -39,11 +39,13 @@ class ImageParam(nn.Module):
     """A batch of ``batch`` inputs in ``[spec.low, spec.high]``, as a function of learnable parameters.
 
     ``forward()`` returns (batch, *spec.shape).  Initial values are drawn from ``generator``
-    (on the CPU) so that a seed gives the same start on every device.
+    (on the CPU) so that a seed gives the same start on every device; ``init_std`` is the standard
+    deviation of the initial image before the sigmoid (a faint texture around mid-range: enough
+    contrast that a layer behind a ReLU is not dead at the start, whatever the input size).
     """
 
     def __init__(self, spec: InputSpec, kind: str = "fourier", batch: int = 1, *,
-                 generator: torch.Generator, decorrelate: bool = True, sd: float = 0.01, decay: float = 1.0):
+                 generator: torch.Generator, decorrelate: bool = True, init_std: float = 1.0, decay: float = 1.0):
         super().__init__()
         self.spec, self.kind = spec, kind
         self.low, self.high = float(spec.low), float(spec.high)
@@ -51,14 +53,14 @@ class ImageParam(nn.Module):
         if kind != "pixel" and not spec.is_image:
             kind = self.kind = "pixel"  # flat inputs have no spectrum
         if kind == "pixel":
-            self.p = nn.Parameter(torch.randn(shape, generator=generator) * sd)
+            self.p = nn.Parameter(torch.randn(shape, generator=generator) * init_std)
             return
         C, H, W = spec.shape
         self.H, self.W = H, W
         scale = _inv_freq(H, W, decay)  # (H, W//2 + 1)
         if kind == "fourier":
             self.register_buffer("scale", scale)
-            self.p = nn.Parameter(torch.randn((batch, C, H, W // 2 + 1, 2), generator=generator) * sd)
+            self.p = nn.Parameter(torch.randn((batch, C, H, W // 2 + 1, 2), generator=generator))
         elif kind == "maco":
             if spec.amplitude is not None:
                 amp = torch.as_tensor(spec.amplitude, dtype=torch.float32)
@@ -70,11 +72,15 @@ class ImageParam(nn.Module):
             raise ValueError(kind)
         color = spec.color if (decorrelate and C == 3) else None
         self.register_buffer("color", None if color is None else torch.as_tensor(color, dtype=torch.float32))
+        if kind == "fourier":  # the image is linear in p: scale p to the wanted initial contrast
+            with torch.no_grad():
+                std = float(self.logits().std())
+                self.p.mul_(init_std / std if std > 0 else 1.0)
 
-    def unit(self) -> torch.Tensor:
-        """The batch in [0, 1] (before the affine map onto the input range)."""
+    def logits(self) -> torch.Tensor:
+        """The batch before the sigmoid."""
         if self.kind == "pixel":
-            return torch.sigmoid(self.p)
+            return self.p
         if self.kind == "fourier":
             spectrum = torch.view_as_complex(self.p.contiguous()) * self.scale
             img = torch.fft.irfft2(spectrum, s=(self.H, self.W), norm="ortho") / 4.0
@@ -85,7 +91,11 @@ class ImageParam(nn.Module):
             img = img / (img.std(dim=(1, 2, 3), keepdim=True) + 1e-6)
         if self.color is not None:
             img = torch.einsum("ij,bjhw->bihw", self.color, img)
-        return torch.sigmoid(img)
+        return img
+
+    def unit(self) -> torch.Tensor:
+        """The batch in [0, 1] (before the affine map onto the input range)."""
+        return torch.sigmoid(self.logits())
 
     def forward(self) -> torch.Tensor:  # noqa: D102 - see class docstring
         return self.low + (self.high - self.low) * self.unit()
@@ -101,7 +111,7 @@ def _reflect(c: torch.Tensor, n: int) -> torch.Tensor:
 
 def random_warp(x: torch.Tensor, generator: torch.Generator, *, jitter: float, scale=(1.0, 1.0),
                 rotate: float = 0.0) -> torch.Tensor:
-    """Randomly translate (up to ``jitter`` pixels), scale and rotate (degrees) each image of ``x``.
+    """Randomly translate (whole pixels, up to ``jitter``), scale and rotate (degrees) each image of ``x``.
 
     ``x`` is (B, C, H, W); random numbers come from ``generator`` on the CPU.
     """
@@ -109,8 +119,10 @@ def random_warp(x: torch.Tensor, generator: torch.Generator, *, jitter: float, s
     if jitter <= 0 and scale[0] == scale[1] == 1.0 and rotate == 0:
         return x
     r = torch.rand((B, 4), generator=generator, dtype=torch.float64)
-    tx = (2 * r[:, 0] - 1) * jitter
-    ty = (2 * r[:, 1] - 1) * jitter
+    # Whole-pixel translations (as Lucid's random crops): a fractional shift would blur thin strokes.
+    j = math.floor(jitter)
+    tx = torch.clamp(torch.floor(r[:, 0] * (2 * j + 1)) - j, -j, j)
+    ty = torch.clamp(torch.floor(r[:, 1] * (2 * j + 1)) - j, -j, j)
     s = scale[0] + (scale[1] - scale[0]) * r[:, 2]
     a = (2 * r[:, 3] - 1) * math.radians(rotate)
     cos, sin = torch.cos(a) / s, torch.sin(a) / s

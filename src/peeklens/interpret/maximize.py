@@ -52,8 +52,8 @@ def maximize(
     param: str = "fourier",
     decorrelate: bool = True,
     jitter: float | None = None,
-    scale: tuple[float, float] = (0.9, 1.1),
-    rotate: float = 10.0,
+    scale: tuple[float, float] | None = None,
+    rotate: float | None = None,
     diversity: float = 1.0,
     seed: int = 0,
     device: str | torch.device | None = None,
@@ -96,12 +96,17 @@ def maximize(
         For 3-channel inputs, decorrelate colours with the square root of the captured inputs'
         channel covariance (ImageNet's when the factorization carries no inputs).
     jitter : float, optional
-        Random translation in pixels at every step; default 1 pixel per 28 of the input side
+        Random translation by whole pixels at every step; default 1 pixel per 28 of the input side
         (8 at 224 px, as Lucid).  0 disables it.
-    scale : (float, float), default (0.9, 1.1)
-        Range of the random scaling; ``(1, 1)`` disables it.
-    rotate : float, default 10
-        Random rotation up to this many degrees; 0 disables it.
+    scale : (float, float), optional
+        Range of the random scaling; default (0.9, 1.1) for inputs of 64 pixels or more, none
+        (``(1, 1)``) for smaller ones.
+    rotate : float, optional
+        Random rotation up to this many degrees; default 10 for inputs of 64 pixels or more, 0 for
+        smaller ones.  Measured on the planted test (28 x 28, 5 x 5 detector): scaling and rotation
+        resample the image, which blurs strokes a few pixels wide, and the maximized pattern's
+        correlation with the planted one fell from 0.92 (whole-pixel jitter only) to 0.65
+        (+/- 10 % scale, 10 degrees) -- no better than a random direction's (0.44-0.57).
     diversity : float, default 1.0
         Weight of the diversity term (``n > 1``), relative to the objective, which is measured in
         units of the factor's activation of its top captured input.
@@ -158,9 +163,12 @@ def maximize(
         raise InputError(f"param must be one of {PARAMETERIZATIONS}, got {param!r}")
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise InputError(f"lr must be a positive number, got {lr!r}")
+    spec = input_spec(fit, input_shape, value_range)
+    large = spec.is_image and min(spec.shape[1:]) >= 64
+    scale = ((0.9, 1.1) if large else (1.0, 1.0)) if scale is None else scale
+    rotate = (10.0 if large else 0.0) if rotate is None else float(rotate)
     if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
         raise InputError(f"scale must be (low, high) with 0 < low <= high, got {scale!r}")
-    spec = input_spec(fit, input_shape, value_range)
     jitter = default_jitter(spec) if jitter is None else float(jitter)
     if not spec.is_image:
         jitter, scale, rotate = 0.0, (1.0, 1.0), 0.0
