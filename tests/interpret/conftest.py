@@ -1,13 +1,14 @@
-"""A planted network and data set: one conv channel hand-set to detect a diagonal stroke.
-
-Shared by the planted tests (imported with importlib mode as a sibling module).
-"""
+"""Fixtures for the interpret tests: a planted network (one conv channel hand-set to detect a diagonal
+stroke) with data that holds the stroke at known places, and small fitted models."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
+
+import peeklens as pl
 
 SIZE = 28
 STROKE = 7  # length of the planted diagonal stroke, in pixels
@@ -90,3 +91,35 @@ def best_ncc(image: np.ndarray, pattern: np.ndarray) -> float:
     norms = np.sqrt((w**2).sum(axis=(2, 3)))
     ncc = (w * p).sum(axis=(2, 3)) / np.where(norms > 1e-12, norms, np.inf)
     return float(ncc.max())
+
+
+@pytest.fixture(scope="session")
+def planted():
+    """The planted net, its data, the rank-5 fit of its "relu1" block and the planted factor.
+
+    The planted factor is the one whose "relu1" loadings have the largest share on channel 0.
+    """
+    torch.manual_seed(0)
+    net = PlantedNet()
+    x, boxes = planted_data()
+    acts = pl.capture(net, x, layers=["relu1"], progress=False)
+    fit = pl.factorize(acts, rank=5, seed=0)
+    O = fit.loadings["relu1"].reshape(4, -1, fit.rank)  # channel, position, factor
+    share = O[0].sum(axis=0) / O.sum(axis=(0, 1))
+    return {"net": net, "x": x, "boxes": boxes, "fit": fit, "factor": int(np.argmax(share)), "share": share}
+
+
+@pytest.fixture(scope="session")
+def ncc():
+    """best_ncc(image, pattern): normalized cross-correlation at the best shift."""
+    return best_ncc
+
+
+@pytest.fixture(scope="session")
+def small_fit():
+    """A small conv net ("0" conv, "1" ReLU, "3" a dense ReLU) on 1 x 8 x 8 inputs, and a rank-3 fit."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 6), nn.ReLU())
+    x = torch.rand(40, 1, 8, 8)
+    acts = pl.capture(model, x, layers=["1", "4"], progress=False)
+    return model, pl.factorize(acts, rank=3, seed=0), x
