@@ -82,6 +82,17 @@ def test_inputs_of_the_wrong_shape(paper):
     assert att.inputs.shape == (2, 1, 28, 28) and (att.indices == -1).all()
 
 
+def test_without_captum_gradient_methods_say_how_to_install_it(small_fit, monkeypatch):
+    import sys
+
+    model, fit, _ = small_fit
+    monkeypatch.setitem(sys.modules, "captum", None)  # import captum -> ImportError
+    monkeypatch.setitem(sys.modules, "captum.attr", None)
+    with pytest.raises(ImportError, match=r"pip install 'peeklens\[interpret\]'"):
+        pl.attribute(model, fit, "1", 0, method="guided_backprop")
+    assert pl.attribute(model, fit, "1", 0, method="spatial").heatmaps.shape == (8, 8, 8)
+
+
 def test_spatial_needs_a_conv_layer(small_fit):
     model, fit, _ = small_fit
     with pytest.raises(pl.InputError, match=r"needs a convolutional layer.*'4' has shape \(6,\)"):

@@ -68,8 +68,13 @@ class InputSpec:
 _IMAGENET_COLOR = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32)
 
 
-def input_spec(fit: Factorization, input_shape=None, value_range=None, max_samples: int = 2000) -> InputSpec:
-    """The :class:`InputSpec` of ``fit``; ``input_shape`` / ``value_range`` override what it says."""
+def input_spec(fit: Factorization, input_shape=None, value_range=None, max_samples: int = 2000,
+               stats: bool = True) -> InputSpec:
+    """The :class:`InputSpec` of ``fit``; ``input_shape`` / ``value_range`` override what it says.
+
+    ``stats=False`` skips the colour covariance and the amplitude spectrum (only image generation
+    needs them).
+    """
     names = fit.input_names
     if input_shape is not None:
         shape = tuple(int(s) for s in input_shape)
@@ -95,7 +100,7 @@ def input_spec(fit: Factorization, input_shape=None, value_range=None, max_sampl
     if not high > low:
         raise InputError(f"the input value range ({low}, {high}) is empty; pass value_range=(low, high)")
     color = amplitude = None
-    if len(shape) == 3:
+    if len(shape) == 3 and stats:
         C, H, W = shape
         if inputs is not None and len(inputs) == C and inputs[0].shape[0] == H * W:
             x = np.stack(inputs, 0).astype(np.float64)  # (C, pixels, samples)

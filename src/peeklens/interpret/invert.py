@@ -98,7 +98,7 @@ def invert(
         if not isinstance(v, (int, float)) or v < 0 or (name in ("lr", "beta") and v == 0):
             raise InputError(f"{name} must be a {'positive' if name in ('lr', 'beta') else 'non-negative'} "
                              f"number, got {v!r}")
-    spec = input_spec(fit, input_shape, value_range)
+    spec = input_spec(fit, input_shape, value_range, stats=False)
     dev = run_device(model, device)
     gen = torch.Generator().manual_seed(int(seed))
     lo, span = spec.low, spec.high - spec.low
