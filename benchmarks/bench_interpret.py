@@ -73,6 +73,8 @@ def captum_reference(model, layer_module: nn.Module, w: np.ndarray, x: torch.Ten
 
 
 def run(name, model, fit, layers, factors, pre, steps, inv_steps, device, ref_module=None):
+    import captum.attr  # noqa: F401 - imported once here, not inside the first timed attribution
+
     rows = []
     for layer in layers:
         for k in factors:

@@ -263,15 +263,12 @@ class FactorObjective(nn.Module):
 
 
 def factor_objective(model: nn.Module, fit: Factorization, layer: str, factor: int,
-                     preprocess=None, device: torch.device | None = None) -> FactorObjective:
+                     preprocess=None) -> FactorObjective:
     """The :class:`FactorObjective` of factor ``factor`` in block ``layer`` (validated)."""
     factor = check_factor(fit, layer, factor)
     spec = layer_spec(model, fit, layer)
     w = torch.as_tensor(np.asarray(fit.loadings[layer][:, factor], dtype=np.float32))
-    obj = FactorObjective(model, spec, w, preprocess)
-    if device is not None:
-        obj.loading = obj.loading.to(device)
-    return obj
+    return FactorObjective(model, spec, w, preprocess)
 
 
 def relu_modules(graph_module: nn.Module) -> nn.Module:

@@ -251,7 +251,7 @@ def attribute(
     dev = run_device(model, device)
     heat, raw, maps, scores = [], [], [], []
     with prepared(model, dev), no_inplace(model):
-        objective.loading = objective.loading.to(dev)
+        objective.to(dev)  # the loading, and tensors an FX graph holds itself (get_attr)
         if method in ("guided_backprop", "deconvnet") and objective.extractor is not None:
             objective.extractor = relu_modules(objective.extractor)
         if method == "spatial":

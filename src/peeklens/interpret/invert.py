@@ -109,7 +109,7 @@ def invert(
     hist = np.full(steps, np.nan, dtype=np.float32)
     interrupted = False
     with prepared(model, dev):
-        objective.loading = objective.loading.to(dev)
+        objective.to(dev)  # the loading, and tensors an FX graph holds itself (get_attr)
         w = objective.loading
         p = nn.Parameter(p0.to(dev))
         opt = torch.optim.Adam([p], lr=lr)

@@ -185,7 +185,7 @@ def maximize(
     styles: list[torch.Tensor] = []
     interrupted = False
     with prepared(model, dev):
-        objective.loading = objective.loading.to(dev)
+        objective.to(dev)  # the loading, and tensors an FX graph holds itself (get_attr)
         ref = reference_score(objective, fit, spec, factor, dev)
         unit = ref if (math.isfinite(ref) and ref > 0) else 1.0
         bar = tqdm(total=n * steps, desc=f"maximize {layer} #{factor}", unit="step", disable=not progress)
