@@ -187,6 +187,24 @@ def test_model_state_is_restored(small_fit):
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_guided_backprop_rewrites_functional_relus_on_fx_layers(paper):
+    net, acts, fit, pre = paper
+    # FX layer: F.relu calls become nn.ReLU modules, so guided backprop differs from the plain gradient
+    gbp = pl.attribute(net, fit, "relu_1", 0, method="guided_backprop", k=4, preprocess=pre)
+    x = torch.from_numpy(gbp.inputs).requires_grad_(True)
+    from peeklens.interpret._target import factor_objective
+
+    obj = factor_objective(net, fit, "relu_1", 0, pre)
+    net.eval()
+    (grad,) = torch.autograd.grad(obj(x).sum(), x)
+    assert np.abs(gbp.attributions - grad.numpy()).max() > 1e-3 * np.abs(grad.numpy()).max()
+    # the same network reached by module hooks: functional ReLUs cannot be guided, and it says so
+    acts2 = pl.capture(net, pre(torch.rand(20, 1, 28, 28)), layers=["conv2"], nonneg="abs", progress=False)
+    fit2 = pl.factorize(acts2, rank=2, seed=0)
+    with pytest.warns(UserWarning, match="has no nn.ReLU module.*plain gradient"):
+        pl.attribute(net, fit2, "conv2", 0, method="guided_backprop", k=2, preprocess=pre)
+
+
 def test_in_place_relus_work_and_are_restored():
     torch.manual_seed(0)
     net = AlexNet(3, 32)

@@ -156,8 +156,11 @@ def layer_spec(model: nn.Module, fit: Factorization, layer: str) -> LayerSpec:
     )
 
 
-class _Reached(Exception):
-    """Raised by the hook once the layer has run: the rest of the forward pass is not needed."""
+class _Reached(BaseException):
+    """Raised by the hook once the layer has run: the rest of the forward pass is not needed.
+
+    A BaseException, so that a model's own ``except Exception`` cannot swallow it.
+    """
 
 
 def _pick(value, keys: tuple, block: str):

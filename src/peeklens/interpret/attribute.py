@@ -254,6 +254,13 @@ def attribute(
         objective.to(dev)  # the loading, and tensors an FX graph holds itself (get_attr)
         if method in ("guided_backprop", "deconvnet") and objective.extractor is not None:
             objective.extractor = relu_modules(objective.extractor)
+        elif method in ("guided_backprop", "deconvnet") and not any(isinstance(m, nn.ReLU) for m in model.modules()):
+            warnings.warn(
+                f"{type(model).__name__} has no nn.ReLU module, and layer {layer!r} is reached with a forward hook: "
+                f"{method} changes the backward pass of nn.ReLU modules only, so here it is the plain gradient. "
+                "Factorize a layer captured by its FX node name (e.g. 'relu') to have functional ReLUs rewritten.",
+                stacklevel=2,
+            )
         if method == "spatial":
             centres = cell_centres(objective, spec, dev)
         for start in range(0, len(x), batch_size):

@@ -144,8 +144,7 @@ def maximize(
     --------
     >>> import torch, peeklens as pl
     >>> from torch import nn
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> _ = torch.manual_seed(0)
     >>> model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())
     >>> acts = pl.capture(model, torch.rand(30, 1, 8, 8), layers=["1"], progress=False)
     >>> fit = pl.factorize(acts, rank=2, max_iter=20)
