@@ -63,6 +63,10 @@ def test_input_block_factor_range_and_options_are_checked_before_work(paper):
         pl.maximize(net, fit, "relu", 0, param="wavelet", **FAST)
     with pytest.raises(pl.InputError, match="n must be a positive integer"):
         pl.maximize(net, fit, "relu", 0, n=0, **FAST)
+    with pytest.raises(pl.InputError, match="jitter must be a non-negative number"):
+        pl.maximize(net, fit, "relu", 0, jitter=-1, **FAST)
+    with pytest.raises(pl.InputError, match="scale must be"):
+        pl.maximize(net, fit, "relu", 0, scale=1.1, **FAST)
     with pytest.raises(pl.InputError, match="method must be one of"):
         pl.attribute(net, fit, "relu", 0, method="lrp")
     with pytest.raises(pl.InputError, match="crop_size must fit"):

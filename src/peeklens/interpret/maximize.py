@@ -166,9 +166,16 @@ def maximize(
     large = spec.is_image and min(spec.shape[1:]) >= 64
     scale = ((0.9, 1.1) if large else (1.0, 1.0)) if scale is None else scale
     rotate = (10.0 if large else 0.0) if rotate is None else float(rotate)
+    try:
+        scale = tuple(float(v) for v in scale)
+    except (TypeError, ValueError):
+        scale = ()
     if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
         raise InputError(f"scale must be (low, high) with 0 < low <= high, got {scale!r}")
     jitter = default_jitter(spec) if jitter is None else float(jitter)
+    for name, v in (("jitter", jitter), ("rotate", rotate), ("diversity", diversity)):
+        if not (isinstance(v, (int, float)) and v >= 0):
+            raise InputError(f"{name} must be a non-negative number, got {v!r}")
     if not spec.is_image:
         jitter, scale, rotate = 0.0, (1.0, 1.0), 0.0
     dev = run_device(model, device)
