@@ -30,17 +30,17 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import numpy as np
+import torch
+from torch import nn
 
-import peeklens as pl  # noqa: E402
-from peeklens import studies  # noqa: E402
+import peeklens as pl
+from peeklens import studies
 
 
-def timed(fn):
+def timed(fn, *args, **kwargs):
     t = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return time.perf_counter() - t, out
 
 
@@ -66,7 +66,7 @@ def captum_reference(model, layer_module: nn.Module, w: np.ndarray, x: torch.Ten
 
     for p in model.parameters():
         p.requires_grad_(False)
-    t, _ = timed(lambda: GuidedBackprop(Objective()).attribute(x.clone().requires_grad_(True)))
+    t, _ = timed(GuidedBackprop(Objective()).attribute, x.clone().requires_grad_(True))
     for p in model.parameters():
         p.requires_grad_(True)
     return t
@@ -79,24 +79,24 @@ def run(name, model, fit, layers, factors, pre, steps, inv_steps, device, ref_mo
     for layer in layers:
         for k in factors:
             r = {"net": name, "layer": layer, "factor": k}
-            t, m = timed(lambda: pl.maximize(model, fit, layer, k, steps=steps, preprocess=pre, device=device,
-                                             progress=False))
+            t, m = timed(pl.maximize, model, fit, layer, k, steps=steps, preprocess=pre, device=device,
+                         progress=False)
             r["maximize_s"], r["max_x_top"] = t, float(m.scores[0] / m.reference)
-            t, m = timed(lambda: pl.maximize(model, fit, layer, k, steps=steps, param="maco", preprocess=pre,
-                                             device=device, progress=False))
+            t, m = timed(pl.maximize, model, fit, layer, k, steps=steps, param="maco", preprocess=pre,
+                         device=device, progress=False)
             r["maco_s"], r["maco_x_top"] = t, float(m.scores[0] / m.reference)
-            t, m = timed(lambda: pl.maximize(model, fit, layer, k, steps=steps, param="pixel", jitter=0,
-                                             scale=(1, 1), rotate=0, preprocess=pre, device=device, progress=False))
+            t, m = timed(pl.maximize, model, fit, layer, k, steps=steps, param="pixel", jitter=0,
+                         scale=(1, 1), rotate=0, preprocess=pre, device=device, progress=False)
             r["pixel_ref_s"], r["pixel_x_top"] = t, float(m.scores[0] / m.reference)
             for method in pl.interpret.ATTRIBUTION_METHODS:
-                t, a = timed(lambda: pl.attribute(model, fit, layer, k, method=method, k=8, crops=True,
-                                                  preprocess=pre, device=device))
+                t, a = timed(pl.attribute, model, fit, layer, k, method=method, k=8, crops=True,
+                             preprocess=pre, device=device)
                 r[f"{method}_s"] = t
             if ref_module is not None and layer in ref_module:
                 x = torch.from_numpy(a.inputs)
                 r["captum_direct_s"] = captum_reference(model, ref_module[layer], fit.loadings[layer][:, k], x, pre)
-            t, inv = timed(lambda: pl.invert(model, fit, layer, k, steps=inv_steps, preprocess=pre, device=device,
-                                             progress=False))
+            t, inv = timed(pl.invert, model, fit, layer, k, steps=inv_steps, preprocess=pre, device=device,
+                           progress=False)
             r["invert_s"], r["cosine"] = t, inv.cosine
             rows.append(r)
             print(fmt(r), flush=True)
@@ -172,7 +172,6 @@ def main():
     if args.only in (None, "resnet"):
         rows += resnet(args)
     summary(rows)
-    np.set_printoptions(precision=3)
 
 
 if __name__ == "__main__":

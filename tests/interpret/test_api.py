@@ -16,7 +16,7 @@ import peeklens as pl
 from peeklens.interpret import Attribution, Inversion, Maximized
 from peeklens.studies import AlexNet, PaperNet, denormalizer, normalize
 
-FAST = dict(steps=12, progress=False)
+FAST = {"steps": 12, "progress": False}
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -52,7 +52,7 @@ def test_layer_missing_from_the_model_names_the_closest(paper):
 
 
 def test_input_block_factor_range_and_options_are_checked_before_work(paper):
-    net, _, fit, pre = paper
+    net, _, fit, _ = paper
     with pytest.raises(pl.InputError, match="input-channel block"):
         pl.invert(net, fit, "input:0", 0, **FAST)
     with pytest.raises(pl.InputError, match=r"factor 4 is out of range.*rank 4"):
@@ -192,7 +192,7 @@ def test_model_state_is_restored(small_fit):
 
 
 def test_guided_backprop_rewrites_functional_relus_on_fx_layers(paper):
-    net, acts, fit, pre = paper
+    net, _, fit, pre = paper
     # FX layer: F.relu calls become nn.ReLU modules, so guided backprop differs from the plain gradient
     gbp = pl.attribute(net, fit, "relu_1", 0, method="guided_backprop", k=4, preprocess=pre)
     x = torch.from_numpy(gbp.inputs).requires_grad_(True)

@@ -97,7 +97,7 @@ class ImageParam(nn.Module):
         """The batch in [0, 1] (before the affine map onto the input range)."""
         return torch.sigmoid(self.logits())
 
-    def forward(self) -> torch.Tensor:  # noqa: D102 - see class docstring
+    def forward(self) -> torch.Tensor:
         return self.low + (self.high - self.low) * self.unit()
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -197,7 +197,7 @@ class FactorObjective(nn.Module):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     self.extractor = create_feature_extractor(model, return_nodes={spec.base: "out"})
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 raise InputError(
                     f"could not trace {type(model).__name__} with torch.fx to reach node {spec.base!r}: {e}"
                 ) from e
@@ -238,7 +238,11 @@ class FactorObjective(nn.Module):
         t = self._raw(x).float()
         shape = self.spec.shape
         if t.ndim == 4 and len(shape) == 3 and tuple(t.shape[2:]) != shape[1:] and t.shape[1] == shape[0]:
-            t = nn.functional.adaptive_avg_pool2d(t, shape[1:])  # captured with pool=
+            H, W = t.shape[2:]
+            if H % shape[1] == 0 and W % shape[2] == 0:  # same numbers; avg_pool2d's CUDA backward is deterministic
+                t = nn.functional.avg_pool2d(t, (H // shape[1], W // shape[2]))
+            else:
+                t = nn.functional.adaptive_avg_pool2d(t, shape[1:])  # as capture's pool=
         n = int(np.prod(shape))
         if t[0].numel() != n:
             raise InputError(
@@ -261,7 +265,7 @@ class FactorObjective(nn.Module):
         a = self.activation(x)
         return a @ self.loading, a
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - see class docstring
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)[0]
 
 
