@@ -289,6 +289,18 @@ def test_rgb_inputs_with_measured_colour_decorrelation():
     assert att.heatmaps.shape == (2, 64, 64) and att.crops.shape == (2, 3, 26, 26)
 
 
+def test_rgb_224_with_lucid_jitter():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 7, stride=4), nn.ReLU())
+    fit = pl.factorize(pl.capture(model, torch.rand(6, 3, 224, 224), layers=["1"], progress=False), rank=2, seed=0)
+    m = pl.maximize(model, fit, "1", 0, steps=3, progress=False)
+    assert m.inputs.shape == (1, 3, 224, 224) and m.images.shape == (1, 224, 224, 3)
+    assert m.settings["jitter"] == 8.0  # Lucid's 8 pixels at 224 px
+    lo = min(float(v.min()) for v in fit.inputs.values())
+    hi = max(float(v.max()) for v in fit.inputs.values())
+    assert lo <= m.inputs.min() and m.inputs.max() <= hi
+
+
 def test_flat_inputs():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(10, 8), nn.ReLU())

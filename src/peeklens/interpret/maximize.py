@@ -54,7 +54,7 @@ def maximize(
     jitter: float | None = None,
     scale: tuple[float, float] | None = None,
     rotate: float | None = None,
-    diversity: float = 1.0,
+    diversity: float = 2.0,
     seed: int = 0,
     device: str | torch.device | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -107,9 +107,12 @@ def maximize(
         resample the image, which blurs strokes a few pixels wide, and the maximized pattern's
         correlation with the planted one fell from 0.92 (whole-pixel jitter only) to 0.65
         (+/- 10 % scale, 10 degrees) -- no better than a random direction's (0.44-0.57).
-    diversity : float, default 1.0
+    diversity : float, default 2.0
         Weight of the diversity term (``n > 1``), relative to the objective, which is measured in
-        units of the factor's activation of its top captured input.
+        units of the factor's activation of its top captured input.  Measured on the trained paper
+        network (``relu_1``, 4 images, factors 0 and 3): the images' mean pairwise correlation is
+        0.43 / 0.50 without it, 0.41 / 0.46 at 1, 0.15 / 0.36 at 2 (scores 1.06-1.21 x the top input),
+        0.09 / 0.16 at 3 (scores down to 0.89 x).
     seed : int, default 0
         Seeds the initial parameters and the transforms (drawn on the CPU): the same seed gives the
         same images on the same device.
