@@ -79,24 +79,48 @@ def run(name, model, fit, layers, factors, pre, steps, inv_steps, device, ref_mo
     for layer in layers:
         for k in factors:
             r = {"net": name, "layer": layer, "factor": k}
-            t, m = timed(pl.maximize, model, fit, layer, k, steps=steps, preprocess=pre, device=device,
-                         progress=False)
+            t, m = timed(pl.maximize, model, fit, layer, k, steps=steps, preprocess=pre, device=device, progress=False)
             r["maximize_s"], r["max_x_top"] = t, float(m.scores[0] / m.reference)
-            t, m = timed(pl.maximize, model, fit, layer, k, steps=steps, param="maco", preprocess=pre,
-                         device=device, progress=False)
+            t, m = timed(
+                pl.maximize,
+                model,
+                fit,
+                layer,
+                k,
+                steps=steps,
+                param="maco",
+                preprocess=pre,
+                device=device,
+                progress=False,
+            )
             r["maco_s"], r["maco_x_top"] = t, float(m.scores[0] / m.reference)
-            t, m = timed(pl.maximize, model, fit, layer, k, steps=steps, param="pixel", jitter=0,
-                         scale=(1, 1), rotate=0, preprocess=pre, device=device, progress=False)
+            t, m = timed(
+                pl.maximize,
+                model,
+                fit,
+                layer,
+                k,
+                steps=steps,
+                param="pixel",
+                jitter=0,
+                scale=(1, 1),
+                rotate=0,
+                preprocess=pre,
+                device=device,
+                progress=False,
+            )
             r["pixel_ref_s"], r["pixel_x_top"] = t, float(m.scores[0] / m.reference)
             for method in pl.interpret.ATTRIBUTION_METHODS:
-                t, a = timed(pl.attribute, model, fit, layer, k, method=method, k=8, crops=True,
-                             preprocess=pre, device=device)
+                t, a = timed(
+                    pl.attribute, model, fit, layer, k, method=method, k=8, crops=True, preprocess=pre, device=device
+                )
                 r[f"{method}_s"] = t
             if ref_module is not None and layer in ref_module:
                 x = torch.from_numpy(a.inputs)
                 r["captum_direct_s"] = captum_reference(model, ref_module[layer], fit.loadings[layer][:, k], x, pre)
-            t, inv = timed(pl.invert, model, fit, layer, k, steps=inv_steps, preprocess=pre, device=device,
-                           progress=False)
+            t, inv = timed(
+                pl.invert, model, fit, layer, k, steps=inv_steps, preprocess=pre, device=device, progress=False
+            )
             r["invert_s"], r["cosine"] = t, inv.cosine
             rows.append(r)
             print(fmt(r), flush=True)
@@ -105,8 +129,7 @@ def run(name, model, fit, layers, factors, pre, steps, inv_steps, device, ref_mo
 
 def fmt(r):
     keys = [k for k in r if k not in ("net", "layer", "factor")]
-    return f"{r['net']:8s} {r['layer']:8s} #{r['factor']:<2d} " + "  ".join(
-        f"{k}={r[k]:.3f}" for k in keys)
+    return f"{r['net']:8s} {r['layer']:8s} #{r['factor']:<2d} " + "  ".join(f"{k}={r[k]:.3f}" for k in keys)
 
 
 def summary(rows):
@@ -119,8 +142,9 @@ def summary(rows):
     print(head)
     print("|" + "---|" * (len(keys) + 2))
     for (net, layer), rs in groups.items():
-        vals = [statistics.median([x[k] for x in rs if k in x]) if any(k in x for x in rs) else float("nan")
-                for k in keys]
+        vals = [
+            statistics.median([x[k] for x in rs if k in x]) if any(k in x for x in rs) else float("nan") for k in keys
+        ]
         print(f"| {net} | {layer} | " + " | ".join(f"{v:.3g}" for v in vals) + " |")
 
 
@@ -129,12 +153,18 @@ def paper(args):
     model = studies.train(studies.Regime(fraction=0.25), progress=False).model
     x, y = studies.load_mnist(train=False)
     n = args.samples
-    acts = pl.capture(model, torch.utils.data.TensorDataset(pre(x[:n]), y[:n]), layers=["relu", "relu_1"],
-                      input_transform=studies.denormalizer("mnist"), progress=False)
+    acts = pl.capture(
+        model,
+        torch.utils.data.TensorDataset(pre(x[:n]), y[:n]),
+        layers=["relu", "relu_1"],
+        input_transform=studies.denormalizer("mnist"),
+        progress=False,
+    )
     fit = pl.factorize(acts, rank=10, seed=0)
     print(f"paper net (trained, 25 % of MNIST), {n} real test images, rank 10: {fit.errors}")
-    return run("paper", model, fit, ["relu", "relu_1"], range(args.factors), pre, args.steps, args.inv_steps,
-               args.device)
+    return run(
+        "paper", model, fit, ["relu", "relu_1"], range(args.factors), pre, args.steps, args.inv_steps, args.device
+    )
 
 
 def resnet(args):
@@ -143,14 +173,25 @@ def resnet(args):
     torch.manual_seed(0)
     model = resnet18(weights=None).eval()  # random weights: nothing is downloaded
     x, _ = studies.load_cifar10(train=False)
-    x = nn.functional.interpolate(x[: min(args.samples, 200)], size=(112, 112), mode="bilinear",
-                                  align_corners=False).clamp(0, 1)
+    x = nn.functional.interpolate(
+        x[: min(args.samples, 200)], size=(112, 112), mode="bilinear", align_corners=False
+    ).clamp(0, 1)
     acts = pl.capture(model, x, layers=["layer1", "layer3"], progress=False, batch_size=50)
     fit = pl.factorize(acts, rank=8, seed=0)
     print(f"ResNet-18 (random weights) at 112 px, {len(x)} CIFAR-10 test images upsampled, rank 8: {fit.errors}")
     mods = dict(model.named_modules())
-    return run("resnet18", model, fit, ["layer1", "layer3"], range(min(args.factors, 1)), None, args.resnet_steps,
-               args.inv_steps // 2, args.device, ref_module={n: mods[n] for n in ("layer1", "layer3")})
+    return run(
+        "resnet18",
+        model,
+        fit,
+        ["layer1", "layer3"],
+        range(min(args.factors, 1)),
+        None,
+        args.resnet_steps,
+        args.inv_steps // 2,
+        args.device,
+        ref_module={n: mods[n] for n in ("layer1", "layer3")},
+    )
 
 
 def main():
@@ -164,8 +205,10 @@ def main():
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
+    )
     rows = []
     if args.only in (None, "paper"):
         rows += paper(args)

@@ -24,8 +24,8 @@ from .errors import (
     NonNegativityError,
     PeeklensError,
 )
-from .nmf import factorize, sweep
 from .interpret import attribute, invert, maximize
+from .nmf import factorize, sweep
 from .io import load, save
 from .results import Factorization, Sweep
 from .spectra import Spectrum, spectrum

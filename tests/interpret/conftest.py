@@ -104,8 +104,8 @@ def planted():
     x, boxes = planted_data()
     acts = pl.capture(net, x, layers=["relu1"], progress=False)
     fit = pl.factorize(acts, rank=5, seed=0)
-    O = fit.loadings["relu1"].reshape(4, -1, fit.rank)  # channel, position, factor
-    share = O[0].sum(axis=0) / O.sum(axis=(0, 1))
+    loads = fit.loadings["relu1"].reshape(4, -1, fit.rank)  # channel, position, factor
+    share = loads[0].sum(axis=0) / loads.sum(axis=(0, 1))
     return {"net": net, "x": x, "boxes": boxes, "fit": fit, "factor": int(np.argmax(share)), "share": share}
 
 

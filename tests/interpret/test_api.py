@@ -26,8 +26,9 @@ def paper():
     torch.manual_seed(0)
     net = PaperNet()
     x01 = torch.rand(60, 1, 28, 28) * 0.8
-    acts = pl.capture(net, normalize(x01, "mnist"), layers=["relu", "relu_1"],
-                      input_transform=denormalizer("mnist"), progress=False)
+    acts = pl.capture(
+        net, normalize(x01, "mnist"), layers=["relu", "relu_1"], input_transform=denormalizer("mnist"), progress=False
+    )
     fit = pl.factorize(acts, rank=4, seed=0)
     return net, acts, fit, functools.partial(normalize, dataset="mnist")
 
@@ -152,8 +153,9 @@ def test_module_called_twice_tuple_outputs_split_and_pool():
     fit = pl.factorize(acts, rank=3, seed=0)
     for layer in ("act@1", "conv@0+", "conv@1-"):
         att = pl.attribute(model, fit, layer, 1, method="spatial", k=4)
-        np.testing.assert_allclose(att.scores, _scores_from_capture(acts, fit, layer, 1, att.indices), rtol=1e-4,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            att.scores, _scores_from_capture(acts, fit, layer, 1, att.indices), rtol=1e-4, atol=1e-6
+        )
     # a module returning a tuple holding a dict: blocks "pair[0]" and "pair[1][neg]"
     acts2 = pl.capture(model, x, layers=["pair", "head"], progress=False, nonneg="abs")
     assert {"pair[0]", "pair[1][neg]", "head"} <= set(acts2.names)

@@ -32,8 +32,13 @@ def test_maximize_on_cuda_is_deterministic_and_leaves_the_model_where_it_was(pap
 
 def test_rgb_transforms_on_cuda_are_deterministic():
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.ReLU(),
-                                torch.nn.MaxPool2d(3, 2), torch.nn.Conv2d(8, 8, 3), torch.nn.ReLU()).cuda()
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=2),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(3, 2),
+        torch.nn.Conv2d(8, 8, 3),
+        torch.nn.ReLU(),
+    ).cuda()
     fit = pl.factorize(pl.capture(model, torch.rand(30, 3, 96, 96).cuda(), layers=["4"], progress=False), rank=2)
     a = pl.maximize(model, fit, "4", 1, steps=30, progress=False)  # scale and rotation on at 96 px
     b = pl.maximize(model, fit, "4", 1, steps=30, progress=False)

@@ -25,8 +25,9 @@ def test_inversion_cosine_on_the_untrained_paper_net():
     net = studies.PaperNet()
     x01 = torch.rand(60, 1, 28, 28) * 0.8
     pre = functools.partial(studies.normalize, dataset="mnist")
-    acts = pl.capture(net, pre(x01), layers=["relu", "relu_1"], input_transform=studies.denormalizer("mnist"),
-                      progress=False)
+    acts = pl.capture(
+        net, pre(x01), layers=["relu", "relu_1"], input_transform=studies.denormalizer("mnist"), progress=False
+    )
     fit = pl.factorize(acts, rank=4, seed=0)
     for layer in ("relu", "relu_1"):
         inv = pl.invert(net, fit, layer, 1, preprocess=pre, steps=100, progress=False)
@@ -35,8 +36,9 @@ def test_inversion_cosine_on_the_untrained_paper_net():
         assert 0 <= inv.inputs.min() and inv.inputs.max() <= 1  # within the captured range
         assert inv.history[-1] > inv.history[0]
         # the reported cosine is the clipped input's, recomputed independently through capture
-        a = pl.capture(net, pre(torch.from_numpy(inv.inputs)), layers=[layer], include_input=False,
-                       progress=False)[layer].data[:, 0]
+        a = pl.capture(net, pre(torch.from_numpy(inv.inputs)), layers=[layer], include_input=False, progress=False)[
+            layer
+        ].data[:, 0]
         w = fit.loadings[layer][:, 1]
         assert inv.cosine == pytest.approx(float(a @ w / np.linalg.norm(a) / np.linalg.norm(w)), abs=1e-4)
 
@@ -58,11 +60,17 @@ def test_total_variation_smooths_the_inversion():
 @pytest.mark.slow
 def test_inversion_cosine_on_the_trained_paper_net(tmp_path_factory):
     pre = functools.partial(studies.normalize, dataset="mnist")
-    model = studies.train(studies.Regime(fraction=0.25), progress=False,
-                          cache=tmp_path_factory.mktemp("interpret-cache")).model
+    model = studies.train(
+        studies.Regime(fraction=0.25), progress=False, cache=tmp_path_factory.mktemp("interpret-cache")
+    ).model
     x, y = studies.load_mnist(train=False)
-    acts = pl.capture(model, torch.utils.data.TensorDataset(pre(x[:1000]), y[:1000]), layers=["relu", "relu_1"],
-                      input_transform=studies.denormalizer("mnist"), progress=False)
+    acts = pl.capture(
+        model,
+        torch.utils.data.TensorDataset(pre(x[:1000]), y[:1000]),
+        layers=["relu", "relu_1"],
+        input_transform=studies.denormalizer("mnist"),
+        progress=False,
+    )
     fit = pl.factorize(acts, rank=10, seed=0)
     for layer in ("relu", "relu_1"):
         for factor in (0, 5):

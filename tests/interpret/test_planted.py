@@ -56,8 +56,9 @@ def test_maximized_planted_factor_correlates_with_the_planted_pattern(planted, n
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method,needed", [("guided_backprop", 8), ("integrated_gradients", 8), ("spatial", 8),
-                                           ("deconvnet", 6)])
+@pytest.mark.parametrize(
+    "method,needed", [("guided_backprop", 8), ("integrated_gradients", 8), ("spatial", 8), ("deconvnet", 6)]
+)
 def test_attribution_peaks_on_the_planted_stroke(planted, method, needed):
     fit, net, k, boxes = planted["fit"], planted["net"], planted["factor"], planted["boxes"]
     att = pl.attribute(net, fit, "relu1", k, method=method, k=8)

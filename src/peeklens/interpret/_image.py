@@ -44,8 +44,17 @@ class ImageParam(nn.Module):
     contrast that a layer behind a ReLU is not dead at the start, whatever the input size).
     """
 
-    def __init__(self, spec: InputSpec, kind: str = "fourier", batch: int = 1, *,
-                 generator: torch.Generator, decorrelate: bool = True, init_std: float = 1.0, decay: float = 1.0):
+    def __init__(
+        self,
+        spec: InputSpec,
+        kind: str = "fourier",
+        batch: int = 1,
+        *,
+        generator: torch.Generator,
+        decorrelate: bool = True,
+        init_std: float = 1.0,
+        decay: float = 1.0,
+    ):
         super().__init__()
         self.spec, self.kind = spec, kind
         self.low, self.high = float(spec.low), float(spec.high)
@@ -109,8 +118,9 @@ def _reflect(c: torch.Tensor, n: int) -> torch.Tensor:
     return torch.where(c > n - 1, period - c, c)
 
 
-def random_warp(x: torch.Tensor, generator: torch.Generator, *, jitter: float, scale=(1.0, 1.0),
-                rotate: float = 0.0) -> torch.Tensor:
+def random_warp(
+    x: torch.Tensor, generator: torch.Generator, *, jitter: float, scale=(1.0, 1.0), rotate: float = 0.0
+) -> torch.Tensor:
     """Randomly translate (whole pixels, up to ``jitter``), scale and rotate (degrees) each image of ``x``.
 
     ``x`` is (B, C, H, W); random numbers come from ``generator`` on the CPU.
@@ -165,4 +175,3 @@ def default_jitter(spec: InputSpec) -> float:
     if not spec.is_image:
         return 0.0
     return float(max(1, round(min(spec.shape[1:]) / 28)))
-

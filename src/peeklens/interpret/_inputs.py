@@ -68,8 +68,9 @@ class InputSpec:
 _IMAGENET_COLOR = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32)
 
 
-def input_spec(fit: Factorization, input_shape=None, value_range=None, max_samples: int = 2000,
-               stats: bool = True) -> InputSpec:
+def input_spec(
+    fit: Factorization, input_shape=None, value_range=None, max_samples: int = 2000, stats: bool = True
+) -> InputSpec:
     """The :class:`InputSpec` of ``fit``; ``input_shape`` / ``value_range`` override what it says.
 
     ``stats=False`` skips the colour covariance and the amplitude spectrum (only image generation

@@ -182,8 +182,13 @@ class FactorObjective(nn.Module):
     to what the model takes.
     """
 
-    def __init__(self, model: nn.Module, spec: LayerSpec, loading: torch.Tensor,
-                 preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: LayerSpec,
+        loading: torch.Tensor,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
         super().__init__()
         self.spec = spec
         self.preprocess = preprocess
@@ -251,7 +256,7 @@ class FactorObjective(nn.Module):
             )
         tr = self.spec.transform or ""
         if tr.startswith("shift("):
-            t = t - float(tr[len("shift("):-1])
+            t = t - float(tr[len("shift(") : -1])
         elif tr == "abs":
             t = t.abs()
         elif tr == "split+":
@@ -269,8 +274,7 @@ class FactorObjective(nn.Module):
         return self.run(x)[0]
 
 
-def factor_objective(model: nn.Module, fit: Factorization, layer: str, factor: int,
-                     preprocess=None) -> FactorObjective:
+def factor_objective(model: nn.Module, fit: Factorization, layer: str, factor: int, preprocess=None) -> FactorObjective:
     """The :class:`FactorObjective` of factor ``factor`` in block ``layer`` (validated)."""
     factor = check_factor(fit, layer, factor)
     spec = layer_spec(model, fit, layer)

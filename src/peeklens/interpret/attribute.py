@@ -41,7 +41,8 @@ def _gradient_attribution(ca, method, objective, xb, spec, baseline, ig_steps, b
     base = torch.as_tensor(base, dtype=xb.dtype, device=dev)
     base = base.expand_as(xb) if base.ndim == 0 else as_batch(base, spec).to(dev).expand_as(xb)
     return ca.IntegratedGradients(objective).attribute(
-        xb, baselines=base.contiguous(), n_steps=ig_steps, internal_batch_size=batch_size)
+        xb, baselines=base.contiguous(), n_steps=ig_steps, internal_batch_size=batch_size
+    )
 
 
 def cell_centres(objective, spec, device) -> tuple[float, float, float, float]:
@@ -228,8 +229,11 @@ def attribute(
         k = positive_int("k", k)
         idx = np.argsort(-np.asarray(fit.F)[:, factor], kind="stable")[: min(k, fit.n_samples)]
         x = fit_inputs(fit, spec, idx)
-    elif isinstance(inputs, (np.ndarray, torch.Tensor, list)) and np.asarray(inputs).ndim == 1 and np.issubdtype(
-            np.asarray(inputs).dtype, np.integer):
+    elif (
+        isinstance(inputs, (np.ndarray, torch.Tensor, list))
+        and np.asarray(inputs).ndim == 1
+        and np.issubdtype(np.asarray(inputs).dtype, np.integer)
+    ):
         idx = np.asarray(inputs, dtype=np.int64)
         if idx.size == 0 or idx.min() < 0 or idx.max() >= fit.n_samples:
             raise InputError(f"sample indices must be in 0..{fit.n_samples - 1}, got {idx.tolist()[:8]}")
@@ -293,13 +297,19 @@ def attribute(
     boxes = cut = None
     if crops:
         b = hottest_boxes(heatmaps, size)
-        cut = np.stack([x[i, :, t : t + hh, l : l + ww].numpy() for i, (t, l, hh, ww) in enumerate(b.tolist())])
+        cut = np.stack([x[i, :, t : t + hh, c : c + ww].numpy() for i, (t, c, hh, ww) in enumerate(b.tolist())])
         boxes = b.numpy()
     return Attribution(
-        layer=layer, factor=factor, method=method, inputs=x.numpy().astype(np.float32), indices=idx,
-        scores=torch.cat(scores).numpy().astype(np.float32), heatmaps=heatmaps.numpy(),
+        layer=layer,
+        factor=factor,
+        method=method,
+        inputs=x.numpy().astype(np.float32),
+        indices=idx,
+        scores=torch.cat(scores).numpy().astype(np.float32),
+        heatmaps=heatmaps.numpy(),
         attributions=torch.cat(raw).numpy().astype(np.float32) if raw else None,
         layer_maps=torch.cat(maps).numpy().astype(np.float32) if maps else None,
-        boxes=boxes, crops=None if cut is None else cut.astype(np.float32),
+        boxes=boxes,
+        crops=None if cut is None else cut.astype(np.float32),
         settings={"ig_steps": ig_steps, "crop_size": list(size) if spec.is_image else None, "device": str(dev)},
     )

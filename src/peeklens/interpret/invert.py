@@ -96,15 +96,24 @@ def invert(
     steps = positive_int("steps", steps)
     for name, v in (("lr", lr), ("tv", tv), ("range_weight", range_weight), ("jitter", jitter), ("beta", beta)):
         if not isinstance(v, (int, float)) or v < 0 or (name in ("lr", "beta") and v == 0):
-            raise InputError(f"{name} must be a {'positive' if name in ('lr', 'beta') else 'non-negative'} "
-                             f"number, got {v!r}")
+            raise InputError(
+                f"{name} must be a {'positive' if name in ('lr', 'beta') else 'non-negative'} number, got {v!r}"
+            )
     spec = input_spec(fit, input_shape, value_range, stats=False)
     dev = run_device(model, device)
     gen = torch.Generator().manual_seed(int(seed))
     lo, span = spec.low, spec.high - spec.low
-    settings = {"steps": steps, "lr": float(lr), "tv": float(tv), "beta": float(beta),
-                "range_weight": float(range_weight), "jitter": float(jitter), "seed": int(seed), "device": str(dev),
-                "value_range": [spec.low, spec.high]}
+    settings = {
+        "steps": steps,
+        "lr": float(lr),
+        "tv": float(tv),
+        "beta": float(beta),
+        "range_weight": float(range_weight),
+        "jitter": float(jitter),
+        "seed": int(seed),
+        "device": str(dev),
+        "value_range": [spec.low, spec.high],
+    }
     p0 = 0.5 + 0.01 * torch.randn((1,) + spec.shape, generator=gen)
     hist = np.full(steps, np.nan, dtype=np.float32)
     interrupted = False
@@ -133,13 +142,23 @@ def invert(
                 bar.update(1)
         except KeyboardInterrupt:
             interrupted = True
-            warnings.warn(f"invert interrupted after {int(np.isfinite(hist).sum())} of {steps} steps; "
-                          "returning the input reached so far", stacklevel=2)
+            warnings.warn(
+                f"invert interrupted after {int(np.isfinite(hist).sum())} of {steps} steps; "
+                "returning the input reached so far",
+                stacklevel=2,
+            )
         finally:
             bar.close()
         with torch.no_grad():
             x = lo + span * p.detach().clamp(0, 1)
             _, a = objective.run(x)
             cos = float(nn.functional.cosine_similarity(a, w[None], dim=1, eps=1e-12)[0])
-    return Inversion(layer=layer, factor=factor, inputs=x.cpu().numpy().astype(np.float32), cosine=cos,
-                     history=hist, interrupted=interrupted, settings=settings)
+    return Inversion(
+        layer=layer,
+        factor=factor,
+        inputs=x.cpu().numpy().astype(np.float32),
+        cosine=cos,
+        history=hist,
+        interrupted=interrupted,
+        settings=settings,
+    )

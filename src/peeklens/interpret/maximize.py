@@ -183,9 +183,17 @@ def maximize(
         jitter, scale, rotate = 0.0, (1.0, 1.0), 0.0
     dev = run_device(model, device)
     settings = {
-        "steps": steps, "lr": float(lr), "param": param, "decorrelate": bool(decorrelate), "jitter": jitter,
-        "scale": [float(scale[0]), float(scale[1])], "rotate": float(rotate), "diversity": float(diversity),
-        "seed": int(seed), "device": str(dev), "value_range": [spec.low, spec.high],
+        "steps": steps,
+        "lr": float(lr),
+        "param": param,
+        "decorrelate": bool(decorrelate),
+        "jitter": jitter,
+        "scale": [float(scale[0]), float(scale[1])],
+        "rotate": float(rotate),
+        "diversity": float(diversity),
+        "seed": int(seed),
+        "device": str(dev),
+        "value_range": [spec.low, spec.high],
     }
     gen = torch.Generator().manual_seed(int(seed))
     done_x: list[np.ndarray] = []
@@ -226,12 +234,16 @@ def maximize(
             if not done_x:
                 raise
             interrupted = True
-            warnings.warn(
-                f"maximize interrupted: keeping the {len(done_x)} of {n} images that finished", stacklevel=2
-            )
+            warnings.warn(f"maximize interrupted: keeping the {len(done_x)} of {n} images that finished", stacklevel=2)
         finally:
             bar.close()
     return Maximized(
-        layer=layer, factor=factor, inputs=np.concatenate(done_x, axis=0), scores=np.asarray(done_s, np.float32),
-        history=hist[: len(done_x)], reference=ref, interrupted=interrupted, settings=settings,
+        layer=layer,
+        factor=factor,
+        inputs=np.concatenate(done_x, axis=0),
+        scores=np.asarray(done_s, np.float32),
+        history=hist[: len(done_x)],
+        reference=ref,
+        interrupted=interrupted,
+        settings=settings,
     )

@@ -45,8 +45,11 @@ class _Parts:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The array fields (absent optional ones are left out)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if isinstance(getattr(self, f.name), np.ndarray)}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
+        }
 
     def meta(self) -> dict:
         """Every other field, JSON-ready, plus ``"type"``."""
@@ -106,11 +109,17 @@ class Maximized(_Parts):
         return display_images(self.inputs)
 
     def __repr__(self) -> str:
-        rel = "" if not np.isfinite(self.reference) or self.reference == 0 else (
-            f", {np.round(self.scores / self.reference, 2).tolist()} x the top input")
-        return (f"Maximized(layer={self.layer!r}, factor={self.factor}, {len(self.scores)} inputs of shape "
-                f"{tuple(self.inputs.shape[1:])}, scores={np.round(self.scores, 4).tolist()}{rel}"
-                + (", interrupted" if self.interrupted else "") + ")")
+        rel = (
+            ""
+            if not np.isfinite(self.reference) or self.reference == 0
+            else (f", {np.round(self.scores / self.reference, 2).tolist()} x the top input")
+        )
+        return (
+            f"Maximized(layer={self.layer!r}, factor={self.factor}, {len(self.scores)} inputs of shape "
+            f"{tuple(self.inputs.shape[1:])}, scores={np.round(self.scores, 4).tolist()}{rel}"
+            + (", interrupted" if self.interrupted else "")
+            + ")"
+        )
 
 
 @dataclass(eq=False)
@@ -168,9 +177,12 @@ class Attribution(_Parts):
         return display_images(self.inputs)
 
     def __repr__(self) -> str:
-        return (f"Attribution(layer={self.layer!r}, factor={self.factor}, method={self.method!r}, "
-                f"{len(self.scores)} inputs, heatmaps {tuple(self.heatmaps.shape)}"
-                + (", with crops" if self.crops is not None else "") + ")")
+        return (
+            f"Attribution(layer={self.layer!r}, factor={self.factor}, method={self.method!r}, "
+            f"{len(self.scores)} inputs, heatmaps {tuple(self.heatmaps.shape)}"
+            + (", with crops" if self.crops is not None else "")
+            + ")"
+        )
 
 
 @dataclass(eq=False)
@@ -205,5 +217,8 @@ class Inversion(_Parts):
         return display_images(self.inputs)
 
     def __repr__(self) -> str:
-        return (f"Inversion(layer={self.layer!r}, factor={self.factor}, cosine={self.cosine:.4f}"
-                + (", interrupted" if self.interrupted else "") + ")")
+        return (
+            f"Inversion(layer={self.layer!r}, factor={self.factor}, cosine={self.cosine:.4f}"
+            + (", interrupted" if self.interrupted else "")
+            + ")"
+        )
