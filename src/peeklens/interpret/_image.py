@@ -38,7 +38,7 @@ def _inv_freq(H: int, W: int, decay: float) -> torch.Tensor:
 class ImageParam(nn.Module):
     """A batch of ``batch`` inputs in ``[spec.low, spec.high]``, as a function of learnable parameters.
 
-    ``forward()`` returns (batch, *spec.shape).  Initial values are drawn from ``generator``
+    ``forward()`` returns ``(batch, *spec.shape)``.  Initial values are drawn from ``generator``
     (on the CPU) so that a seed gives the same start on every device; ``init_std`` is the standard
     deviation of the initial image before the sigmoid (a faint texture around mid-range: enough
     contrast that a layer behind a ReLU is not dead at the start, whatever the input size).

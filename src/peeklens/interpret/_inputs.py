@@ -121,7 +121,7 @@ def input_spec(
 
 
 def fit_inputs(fit: Factorization, spec: InputSpec, indices) -> torch.Tensor:
-    """Captured inputs of some samples in model layout: (len(indices), *spec.shape)."""
+    """Captured inputs of some samples in model layout: ``(len(indices), *spec.shape)``."""
     if not fit.inputs or not spec.names:
         raise InputError(
             "this factorization carries no input images; pass inputs= explicitly (a tensor of inputs as "

@@ -160,7 +160,7 @@ def attribute(
     model, fit, layer, factor
         As for :func:`peeklens.maximize`.
     inputs : tensor, array or None
-        Inputs in the captured space, (N, *input_shape) (one-channel images may be (N, H, W)); or a
+        Inputs in the captured space, ``(N, *input_shape)`` (one-channel images may be (N, H, W)); or a
         1-D integer array of sample indices of ``fit``; or None: the factor's top ``k`` samples
         (largest ``F[:, factor]``), taken from the inputs the factorization carries.
     method : {"guided_backprop", "deconvnet", "integrated_gradients", "spatial"}

@@ -76,7 +76,7 @@ def invert(
     Returns
     -------
     Inversion
-        ``inputs`` (1, *input_shape), the final ``cosine`` (after clipping to the range) and its
+        ``inputs`` ``(1, *input_shape)``, the final ``cosine`` (after clipping to the range) and its
         per-step ``history``.  Ctrl-C returns the input reached so far with ``interrupted=True``.
 
     Examples

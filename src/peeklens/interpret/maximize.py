@@ -132,7 +132,7 @@ def maximize(
     Returns
     -------
     Maximized
-        ``inputs`` (n, *input_shape), ``scores``, ``reference`` (the top captured input's score),
+        ``inputs`` ``(n, *input_shape)``, ``scores``, ``reference`` (the top captured input's score),
         per-step ``history``; ``.images`` for display.
 
     Raises

@@ -79,7 +79,7 @@ class Maximized(_Parts):
         The layer block.
     factor : int
     inputs : numpy.ndarray
-        (n, *input_shape) float32, in the captured input space (model layout).
+        ``(n, *input_shape)`` float32, in the captured input space (model layout).
     scores : numpy.ndarray
         (n,) the factor's activation of each input, without transforms.
     reference : float
@@ -131,7 +131,7 @@ class Attribution(_Parts):
     layer, factor, method
         What was attributed, and how.
     inputs : numpy.ndarray
-        (N, *input_shape) the attributed inputs, in the captured space.
+        ``(N, *input_shape)`` the attributed inputs, in the captured space.
     indices : numpy.ndarray
         (N,) their sample indices in the factorization (-1 for inputs given by the caller).
     scores : numpy.ndarray
@@ -141,7 +141,7 @@ class Attribution(_Parts):
         over channels (guided backprop, DeconvNet), the positive part of the channel-summed
         integrated gradients, or the factor's spatial map upsampled (``"spatial"``).
     attributions : numpy.ndarray or None
-        (N, *input_shape) Captum's raw signed attributions (gradient methods).
+        ``(N, *input_shape)`` Captum's raw signed attributions (gradient methods).
     layer_maps : numpy.ndarray or None
         (N, h, w) the factor's spatial map in the layer: the loading-weighted activation summed over
         channels (``"spatial"``); it sums to the score.
@@ -194,7 +194,7 @@ class Inversion(_Parts):
     layer : str
     factor : int
     inputs : numpy.ndarray
-        (1, *input_shape) the inverted input, in the captured space, within the input range.
+        ``(1, *input_shape)`` the inverted input, in the captured space, within the input range.
     cosine : float
         Cosine between the input's activation in ``layer`` and the loading vector.
     history : numpy.ndarray
