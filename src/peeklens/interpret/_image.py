@@ -40,7 +40,7 @@ class ImageParam(nn.Module):
 
     ``forward()`` returns ``(batch, *spec.shape)``.  Initial values are drawn from ``generator``
     (on the CPU) so that a seed gives the same start on every device; ``init_std`` is the standard
-    deviation of the initial image before the sigmoid (a faint texture around mid-range: enough
+    deviation of the initial image before the sigmoid (a random texture around mid-range: enough
     contrast that a layer behind a ReLU is not dead at the start, whatever the input size).
     """
 
