@@ -24,6 +24,7 @@ from .errors import (
     NonNegativityError,
     PeeklensError,
 )
+from .interpret import attribute, invert, maximize
 from .nmf import factorize, sweep
 from .io import load, save
 from .results import Factorization, Sweep
@@ -40,6 +41,10 @@ __all__ = [
     "load",
     "list_layers",
     "estimate_bytes",
+    # what a factor means (peeklens.interpret)
+    "maximize",
+    "attribute",
+    "invert",
     # data classes
     "Activations",
     "Block",
