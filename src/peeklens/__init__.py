@@ -26,6 +26,7 @@ from .errors import (
 )
 from .nmf import factorize, sweep
 from .io import load, save
+from .quality import Comparison, Quality, compare, quality
 from .results import Factorization, Sweep
 from .spectra import Spectrum, spectrum
 
@@ -40,12 +41,16 @@ __all__ = [
     "load",
     "list_layers",
     "estimate_bytes",
+    "quality",
+    "compare",
     # data classes
     "Activations",
     "Block",
     "Factorization",
     "Sweep",
     "Spectrum",
+    "Quality",
+    "Comparison",
     # errors
     "PeeklensError",
     "InputError",
