@@ -43,7 +43,7 @@ from scipy import stats
 from torch.utils.data import TensorDataset
 
 ROOT = Path(__file__).resolve().parents[1]
-VERSION = 1  # bump when components() or the anchors change: cached measurements are then redone
+VERSION = 2  # bump when components() or the anchors change: cached measurements are then redone
 
 
 # --------------------------------------------------------------------------------------------- anchors

@@ -80,6 +80,18 @@ def _diversity(A: np.ndarray, max_neurons: int = 2048, seed: int = 0) -> tuple[f
     return share, float(1.0 - off)
 
 
+def _participation(A: np.ndarray, device=None) -> float:
+    """Participation ratio ``(sum l)^2 / sum l^2`` of the eigenvalues l of the centered covariance of ``A``."""
+    import torch
+
+    X = torch.from_numpy(np.asarray(A, dtype=np.float32)).to(device or "cpu").double()
+    X = X - X.mean(dim=1, keepdim=True)
+    G = X @ X.T if X.shape[0] <= X.shape[1] else X.T @ X
+    ev = torch.linalg.eigvalsh(G).clamp(min=0)
+    s2 = float((ev**2).sum())
+    return float(ev.sum()) ** 2 / s2 if s2 > 0 else 0.0
+
+
 def components(
     acts: Activations,
     *,
@@ -110,7 +122,10 @@ def components(
         and ``stable_rank:L`` divided by the layer's neurons, ``active:L`` (share of neurons
         firing on >= 1 % of inputs), ``diversity:L`` (1 - mean |cosine| of active neurons'
         patterns), ``density:L`` (share of non-zero activations), ``log_scale:L`` (log of the RMS
-        activation: the scale effect, reported but not scale-free); ``rmse@r`` (the paper's raw
+        activation: the scale effect, reported but not scale-free), ``participation:L`` (participation
+        ratio of the centered covariance's eigenvalues, per neuron), ``norm_cv:L`` (coefficient of
+        variation of the inputs' activation norms), ``selectivity:L`` (mean Treves-Rolls lifetime
+        sparseness of the neurons); ``rmse@r`` (the paper's raw
         RMSE) and ``f_peak@r`` (mean share of each input's largest factor in its row of F); and,
         from :func:`summarize`, ``deep_X`` and ``mean_X`` for every per-layer ``X``.
 
@@ -153,6 +168,13 @@ def components(
         out[f"stable_rank:{n}"] = float(sv.stable_rank[n]) / N
         out[f"active:{n}"], out[f"diversity:{n}"] = _diversity(A, seed=seed)
         out[f"density:{n}"] = float((A > 0).mean())
+        out[f"participation:{n}"] = _participation(A, device) / N
+        norms = np.linalg.norm(A.astype(np.float64), axis=0)
+        out[f"norm_cv:{n}"] = float(norms.std() / norms.mean()) if norms.mean() > 0 else 0.0
+        m1, m2 = A.mean(axis=1, dtype=np.float64), (A.astype(np.float64) ** 2).mean(axis=1)
+        fired = m2 > 0
+        # Treves-Rolls lifetime sparseness per neuron, averaged over neurons that fire (1 = fires for few inputs)
+        out[f"selectivity:{n}"] = float(np.mean(1 - m1[fired] ** 2 / m2[fired])) if fired.any() else 0.0
         out[f"log_scale:{n}"] = float(math.log(max(float(np.sqrt(np.mean(A.astype(np.float64) ** 2))), 1e-30)))
     return summarize(out, layers)
 
@@ -168,15 +190,22 @@ def summarize(comp: Mapping[str, float], layers: Sequence[str]) -> dict[str, flo
     0.75
     """
     out = dict(comp)
+    ranks = sorted({int(k.split("@")[1].split(":")[0]) for k in comp if k.startswith("rel_error@")})
+    if len(ranks) >= 2:  # how fast the error falls with the rank (scale-free)
+        lo, hi = ranks[0], ranks[-1]
+        for layer in layers:
+            a, b = comp.get(f"rel_error@{lo}:{layer}"), comp.get(f"rel_error@{hi}:{layer}")
+            if a is not None and b is not None:
+                out[f"error_decay:{layer}"] = float(b) / float(a) if a > 0 else 1.0
     per: dict[str, list[float]] = {}
     for layer in layers:
-        for k, v in comp.items():
+        for k, v in list(out.items()):
             if k.endswith(f":{layer}") and not k.startswith(("deep_", "mean_")):
                 per.setdefault(k[: -len(layer) - 1], []).append(float(v))
     deep = layers[-1]
     for base, vals in per.items():
-        if f"{base}:{deep}" in comp:
-            out[f"deep_{base}"] = float(comp[f"{base}:{deep}"])
+        if f"{base}:{deep}" in out:
+            out[f"deep_{base}"] = float(out[f"{base}:{deep}"])
         if len(vals) == len(layers):
             out[f"mean_{base}"] = float(np.mean(vals))
     return out
