@@ -43,6 +43,9 @@ SCORE: dict = {"components": ["deep_rel_error@10"], "signs": [1.0]}
 CALIBRATION: dict = {}
 # END CALIBRATION
 
+#: Ranks of the coupled factorizations whose errors are components (as in the calibration study).
+RANKS: tuple[int, ...] = (10, 30)
+
 #: The noise floor used by :func:`compare` when no seed spread is given: the median absolute
 #: difference of the score between seeds of one regime, measured by the calibration study.
 SEED_NOISE: float = float(CALIBRATION.get("seed_noise", 0.02))
@@ -330,8 +333,10 @@ def quality(
 
     t0 = time.perf_counter()
     layers = list(layers) if layers is not None else list(acts.layer_names)
-    ranks = sorted({int(c.split("@")[1].split(":")[0]) for c in SCORE["components"] if "@" in c} or {10})
-    ranks = [min(r, acts.n_samples) for r in ranks]
+    if acts.n_samples < max(RANKS):
+        raise InputError(f"pl.quality needs at least {max(RANKS)} test inputs (its factorizations have ranks {RANKS}); "
+                         f"the activations have {acts.n_samples}. Capture more inputs (the calibration used 2,000)")
+    ranks = list(RANKS)
     comp = components(acts, layers=layers, ranks=ranks, seed=seed, device=device, max_iter=max_iter)
     score = _score(comp, SCORE)
     return Quality(score, comp, list(SCORE["components"]), layers, acts.n_samples, _fingerprint(acts, layers),
