@@ -40,7 +40,7 @@ SCORE: dict = {"components": ["deep_stable_rank", "mean_selectivity", "deep_erro
 
 # What the calibration study measured for the score (held-out regimes), for the repr.
 # BEGIN CALIBRATION (written by benchmarks/quality_zoo.py)
-CALIBRATION: dict = {"held_out": "label noise, subsets, class-ordered, learning rate; paper net", "n_networks": 29, "rho": 0.797, "rho_ci": [0.555, 0.916], "tau": 0.616, "tau_ci": [0.39, 0.781], "cifar_rho": 0.794, "seed_noise": 0.4945, "commit": "16c7b0d"}
+CALIBRATION: dict = {"held_out": "label noise, subsets, class-ordered, learning rate; paper net", "n_networks": 29, "rho": 0.797, "rho_ci": [0.555, 0.916], "tau": 0.616, "tau_ci": [0.39, 0.781], "cifar_rho": 0.794, "seed_noise": 0.4945, "commit": "1687936"}
 # END CALIBRATION
 
 #: Ranks of the coupled factorizations whose errors are components (as in the calibration study).
