@@ -51,6 +51,7 @@ def test_trained_network_scores_higher_than_untrained(real_pair):
     assert q0.fingerprint == q1.fingerprint  # same inputs, same layers: comparable
     c = pl.compare({"untrained": a_untrained, "trained": q1}, noise=0.0)
     assert c.names == ["trained", "untrained"] and c.ties == []
+    assert ("trust: held-out Spearman rho" in repr(c)) == bool(q1.calibration)
 
 
 @pytest.mark.slow

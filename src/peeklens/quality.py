@@ -384,6 +384,10 @@ class Comparison:
             near = [b for a, b in self.ties if a == n] + [a for a, b in self.ties if b == n]
             lines.append(f"{i + 1:>2}  {n:{width}s}  {q.score:8.4f}  "
                          + "  ".join(f"{q.components[u]:14.4f}" for u in used) + "  " + (", ".join(near) or "-"))
+        cal = self.qualities[self.names[0]].calibration
+        if cal:
+            lines.append(f"trust: held-out Spearman rho {cal['rho']:.2f} [{cal['rho_ci'][0]:.2f}, {cal['rho_ci'][1]:.2f}] "
+                         "between the score and test accuracy (docs/quality.md)")
         return "\n".join(lines)
 
 
