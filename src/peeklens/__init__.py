@@ -27,6 +27,7 @@ from .errors import (
 from .interpret import attribute, invert, maximize
 from .nmf import factorize, sweep
 from .io import load, save
+from .quality import Comparison, Quality, compare, quality
 from .results import Factorization, Sweep
 from .spectra import Spectrum, spectrum
 
@@ -45,12 +46,17 @@ __all__ = [
     "maximize",
     "attribute",
     "invert",
+    # training quality without labels (peeklens.quality)
+    "quality",
+    "compare",
     # data classes
     "Activations",
     "Block",
     "Factorization",
     "Sweep",
     "Spectrum",
+    "Quality",
+    "Comparison",
     # errors
     "PeeklensError",
     "InputError",
