@@ -231,7 +231,7 @@ def train(
     *,
     data: tuple[torch.Tensor, torch.Tensor] | None = None,
     root: str | os.PathLike | None = None,
-    download: bool = False,
+    download: bool | None = None,
     device: str | torch.device | None = None,
     cache: str | os.PathLike | None | bool = None,
     progress: bool = True,
