@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import peeklens as pl
-capture_mod = importlib.import_module("peeklens.capture")
+capture_mod = importlib.import_module("peeklens.capturing.core")
+recorder_mod = importlib.import_module("peeklens.capturing.recorder")
 
 
 def small_net() -> nn.Module:
@@ -186,14 +187,14 @@ def test_cuda_requested_without_cuda_is_a_device_error(monkeypatch):
 def test_model_on_another_device_than_the_data(monkeypatch):
     """The model claims to live on another device: batches are moved there (simulated with a hook)."""
     seen = []
-    monkeypatch.setattr(capture_mod, "_model_device", lambda model: torch.device("cpu", 0))
-    orig = capture_mod._prepare_input
+    monkeypatch.setattr(capture_mod, "model_device", lambda model: torch.device("cpu", 0))
+    orig = capture_mod.prepare_input
 
     def spy(x, device, dtype):
         seen.append(device)
         return orig(x, device, dtype)
 
-    monkeypatch.setattr(capture_mod, "_prepare_input", spy)
+    monkeypatch.setattr(capture_mod, "prepare_input", spy)
     acts = pl.capture(small_net(), X.to(torch.float64), layers=["1"], progress=False)
     assert all(d == torch.device("cpu", 0) for d in seen) and acts.n_samples == 12
 
@@ -248,7 +249,7 @@ def test_integer_layer_output_is_stored_as_float():
 def test_layer_too_large_is_refused_before_any_buffer_is_allocated(monkeypatch):
     """A 40 GB layer: refused by the estimate; no block buffer is ever created."""
     allocated = []
-    monkeypatch.setattr(capture_mod._Recorder, "allocate", lambda self, n: allocated.append(n))
+    monkeypatch.setattr(recorder_mod.Recorder, "allocate", lambda self, n: allocated.append(n))
 
     class Wide(nn.Module):  # 1,000,000 features per sample, computed cheaply
         def forward(self, x):

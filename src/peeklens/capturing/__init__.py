@@ -1,0 +1,16 @@
+"""Capture the inputs and the activations of any live ``torch.nn.Module``.
+
+Layers are recorded with forward hooks when they are modules (:mod:`.recorder`), and through
+torchvision's FX feature extraction when they are functional calls inside ``forward``
+(:mod:`.fx`; ``F.relu(...)`` becomes an FX node named ``relu``, ``relu_1``...).  Which layers, and
+how, is decided in :mod:`.plan`; how the data is cut into batches in :mod:`.batches`; where the
+blocks live (RAM or memory-mapped files) and whether they fit in :mod:`.storage`.  Every record is
+copied off the model the moment it is produced, so an in-place op later in ``forward`` cannot
+change it, and it is written straight into its place in a preallocated (samples-major) buffer;
+blocks are exposed as (features x samples) views of those buffers.
+"""
+
+from .core import capture, estimate_bytes
+from .plan import DEFAULT_LAYER_TYPES, list_layers
+
+__all__ = ["capture", "estimate_bytes", "list_layers", "DEFAULT_LAYER_TYPES"]

@@ -1,0 +1,352 @@
+"""``capture``: run a model over the data and record its inputs and layers as (features x samples) blocks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..activations import Activations
+from ..errors import CaptureError, DeviceError, InputError, MemoryLimitError, PeeklensError
+from .batches import iter_batches, labels_of, n_samples_hint
+from .blocks import NONNEG_POLICIES, finish_blocks
+from .device import model_device, model_dtype, oom_types, prepare_input
+from .fx import active, fx_extractor
+from .plan import Plan, resolve_layers
+from .recorder import Recorder, input_blocks, make_hook
+from .storage import check_memory, check_storage_free
+
+__all__ = ["capture", "estimate_bytes"]
+
+
+def capture(
+    model: nn.Module,
+    data: Any,
+    layers: Sequence[str | type[nn.Module]] | str | type[nn.Module] | None = None,
+    *,
+    include_input: bool = True,
+    device: str | torch.device | None = None,
+    max_samples: int | None = None,
+    nonneg: str = "error",
+    input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    pool: int | tuple[int, int] | None = None,
+    max_bytes: int | None = None,
+    storage: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> Activations:
+    """Record a model's inputs and layer activations as (features x samples) blocks.
+
+    The model runs in eval mode under ``torch.no_grad()``; its mode is restored afterwards.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any live module, on the CPU or a GPU.
+    data : DataLoader, Dataset, Tensor, ndarray or iterable of batches
+        Inputs as fed to the model. Batches may be ``x``, ``(x, y, ...)`` or dicts with ``"x"``;
+        labels ``y`` are kept in ``Activations.labels`` for display only.
+    layers : list of str or nn.Module types, optional
+        Qualified module names (``"layer1.0.relu"``; forward hooks), FX node names for functional
+        calls in ``forward`` (``"relu"``, ``"relu_1"``), or module types (``nn.ReLU``).  ``None``
+        captures every ``nn.ReLU``/``nn.ReLU6`` module, or, when there is none, every functional
+        ReLU call (FX nodes named ``relu``, ``relu_1``...).  A module called several times gives
+        one block per call (``name@0``, ``name@1``...); tuple/list/dict outputs give one block per
+        tensor (``name[0]``, ``name[key]``).
+    include_input : bool, default True
+        Add one block per input channel (the paper's D_i), named ``"input:0"``, ``"input:1"``...
+    device : str or torch.device, optional
+        Where to run the model; default: where its parameters are.  Batches are moved there and
+        activations come back to the CPU batch by batch.
+    max_samples : int, optional
+        Stop after this many samples.
+    nonneg : {"error", "shift", "split", "abs"}, default "error"
+        What to do with negative values: raise an error naming the block (default); subtract the
+        block minimum; keep positive and negative parts as two blocks (``name+``, ``name-``); or take
+        the absolute value.
+    input_transform : callable, optional
+        Applied to each input batch before it is stored as input blocks (not before the model),
+        e.g. to undo a normalization: ``lambda x: x * 0.3081 + 0.1307``.
+    pool : int or (int, int), optional
+        Adaptive average pooling of every 4-D layer output to this spatial size before storing
+        (``pool=1`` keeps one value per channel); cuts memory for large feature maps.
+    max_bytes : int, optional
+        Refuse (before capturing) when the blocks would need more bytes; the default limit is
+        80 % of the available memory (of the free disk when ``storage`` is given).  The check
+        runs after one sample has gone through the model (to learn the block shapes) and before
+        any block buffer is allocated.
+    storage : path, optional
+        A new or empty directory to hold the blocks as memory-mapped ``.npy`` files instead of
+        RAM; block files of an earlier capture are never overwritten.
+    batch_size : int, default 256
+        Batch size when ``data`` is a tensor, array or Dataset.
+    progress : bool, default True
+        A progress bar over batches.
+
+    Returns
+    -------
+    Activations
+        If interrupted (Ctrl-C / KeyboardInterrupt) after the first batch, the samples of the
+        finished batches are returned with a warning and ``meta["interrupted"] = True``.
+
+    Raises
+    ------
+    InputError, LayerNotFoundError, NonNegativityError
+        Bad data, options or layer names; negative values with ``nonneg="error"``.
+    MemoryLimitError
+        The blocks would not fit (see ``max_bytes``); the message names the largest blocks.
+    CaptureError
+        The model raised, or a layer returned something that is not a tensor, or NaN/Inf.
+    DeviceError
+        CUDA requested but unavailable, a model on the ``meta`` device, or GPU out of memory.
+
+    Examples
+    --------
+    >>> import torch, peeklens as pl
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    >>> acts = pl.capture(model, torch.rand(20, 1, 8, 8), layers=["1"], progress=False)
+    >>> acts.names, acts["1"].shape, acts["1"].data.shape
+    (['input:0', '1'], (4, 6, 6), (144, 20))
+    """
+    _check_options(model, nonneg, max_samples, batch_size, max_bytes)
+    plan = resolve_layers(model, layers)
+    _check_not_meta(model)
+    run_device = _run_device(model, device)
+    store_dir = None
+    if storage is not None:
+        store_dir = Path(storage)
+        store_dir.mkdir(parents=True, exist_ok=True)
+    n_hint = n_samples_hint(data)
+    if n_hint is not None and max_samples is not None:
+        n_hint = min(n_hint, int(max_samples))
+    if n_hint == 0:
+        raise InputError("data is empty: there are no samples to capture")
+
+    rec = Recorder(nonneg, pool, store_dir)
+    loop = _Loop(rec, plan, model, include_input, input_transform, max_bytes, store_dir, n_hint, max_samples)
+    with _prepared(model, plan, rec, device, run_device) as runner:
+        loop.runner, loop.dtype = runner, model_dtype(model)
+        loop.run(iter_batches(data, batch_size), run_device, progress)
+    if loop.total == 0:
+        raise InputError("data is empty: no batch had any sample")
+    rec.finish(loop.total)
+    meta = {
+        "model": type(model).__name__, "layers": plan.names, "mode": plan.mode, "nonneg": nonneg,
+        "pool": pool, "n_samples": loop.total, "torch": torch.__version__,
+    }
+    if loop.interrupted:
+        meta["interrupted"] = True
+    return Activations(finish_blocks(rec, nonneg), labels=loop.labels(), meta=meta)
+
+
+def _check_options(model, nonneg, max_samples, batch_size, max_bytes) -> None:
+    if not isinstance(model, nn.Module):
+        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if nonneg not in NONNEG_POLICIES:
+        raise InputError(f"nonneg must be one of {NONNEG_POLICIES}, got {nonneg!r}")
+    if max_samples is not None and (isinstance(max_samples, bool) or int(max_samples) < 1):
+        raise InputError(f"max_samples must be a positive integer, got {max_samples!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer, float))
+                                  or not max_bytes > 0):
+        raise InputError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
+
+
+def _check_not_meta(model: nn.Module) -> None:
+    meta_params = [n for n, p in list(model.named_parameters()) + list(model.named_buffers()) if p.is_meta]
+    if meta_params:
+        raise DeviceError(
+            f"{type(model).__name__} has parameters on the 'meta' device (no data), e.g. {meta_params[:3]}; "
+            "materialize it first: model.to_empty(device='cpu') and then load_state_dict(...)"
+        )
+
+
+def _run_device(model: nn.Module, device) -> torch.device:
+    try:
+        run_device = torch.device(device) if device is not None else model_device(model)
+    except (RuntimeError, TypeError) as e:
+        raise InputError(f"device={device!r} is not a valid torch device ({e}); use 'cpu' or 'cuda'") from e
+    if run_device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(
+            f"device={str(run_device)!r} was requested (or the model is there) but CUDA is not available in this "
+            "PyTorch; use device='cpu'"
+        )
+    return run_device
+
+
+@contextlib.contextmanager
+def _prepared(model: nn.Module, plan: Plan, rec: Recorder, device, run_device) -> Iterator[Callable]:
+    """The model in eval mode on ``run_device`` with its recording in place; all undone on exit."""
+    was_training = model.training
+    original_device = model_device(model)
+    moved = device is not None and original_device != run_device
+    if moved:
+        model.to(run_device)
+    handles = []
+    try:
+        model.eval()
+        if plan.mode == "hooks":
+            modules = dict(model.named_modules())
+            handles = [modules[name].register_forward_hook(make_hook(rec, name)) for name in plan.names]
+            yield model
+        else:
+            yield fx_extractor(model, plan.names)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+        if moved:
+            model.to(original_device)
+
+
+class _Loop:
+    """The batch loop: a one-sample probe and the memory check, then every batch into the buffers."""
+
+    def __init__(self, rec, plan, model, include_input, input_transform, max_bytes, store_dir, n_hint, max_samples):
+        self.rec, self.plan, self.model = rec, plan, model
+        self.include_input, self.input_transform = include_input, input_transform
+        self.max_bytes, self.store_dir = max_bytes, store_dir
+        self.n_hint, self.max_samples = n_hint, max_samples
+        self.runner: Callable = model
+        self.dtype = torch.float32
+        self.total = 0
+        self.interrupted = False
+        self._labels: list[np.ndarray] = []
+        self._has_labels = True
+
+    def labels(self) -> np.ndarray | None:
+        return np.concatenate(self._labels) if self._has_labels and self._labels else None
+
+    def run(self, batches, run_device: torch.device, progress: bool) -> None:
+        bar = tqdm(total=self.n_hint, desc="capture", unit="sample", disable=not progress)
+        try:
+            with torch.no_grad():
+                for x, y in batches:
+                    if self.max_samples is not None and self.total >= self.max_samples:
+                        break
+                    bar.update(self.step(x, y, run_device))
+        except KeyboardInterrupt:
+            if self.total == 0:
+                raise
+            self.interrupted = True
+            warnings.warn(
+                f"capture interrupted: keeping the {self.total} samples captured so far (of "
+                f"{self.n_hint if self.n_hint is not None else 'an unknown number'}); acts.meta['interrupted'] is True",
+                stacklevel=3,
+            )
+        finally:
+            self.rec.probing = False
+            bar.close()
+
+    def step(self, x, y, run_device: torch.device) -> int:
+        """Capture one batch; returns its number of samples."""
+        rec, total = self.rec, self.total
+        if self.max_samples is not None and total + x.shape[0] > self.max_samples:
+            x = x[: self.max_samples - total]
+            y = y[: self.max_samples - total] if y is not None and hasattr(y, "__getitem__") else y
+        n = int(x.shape[0])
+        if n == 0:
+            return 0
+        xin = prepare_input(x, run_device, self.dtype)
+        if total == 0:
+            self.probe(x, xin, n)
+        elif rec.capacity is None:  # unknown length: keep checking as the records grow
+            check_memory(rec.features, total + n, self.max_bytes, self.store_dir, growing=True,
+                         held=rec.held_bytes)
+        self.run_batch(x, xin, total)
+        lab = labels_of(y, n)
+        if lab is None:
+            self._has_labels = False
+        else:
+            self._labels.append(lab)
+        self.total = total + n
+        rec.offset = self.total
+        return n
+
+    def probe(self, x, xin, n: int) -> None:
+        """One sample through the model, keeping only names and shapes: the memory check runs before any buffer."""
+        rec = self.rec
+        rec.probing = True
+        self.run_batch(x[:1], xin[:1], 0)
+        rec.probing = False
+        if self.plan.mode == "hooks":
+            rec.check_hooks_fired(self.plan.names)
+        if self.store_dir is not None:
+            check_storage_free(rec.slots, self.store_dir)
+        planned = self.n_hint if self.n_hint is not None else (self.max_samples or n)
+        check_memory(rec.features, planned, self.max_bytes, self.store_dir)
+        if self.n_hint is not None:
+            rec.allocate(self.n_hint)
+
+    def run_batch(self, x, xin, start: int) -> None:
+        """Record the input blocks of one batch and run the model on it, with clear errors."""
+        rec, model = self.rec, self.model
+        n = int(x.shape[0])
+        rec.start_batch(n)
+        if self.include_input:
+            shown = self.input_transform(x) if self.input_transform is not None else x
+            if not isinstance(shown, torch.Tensor) or shown.ndim == 0 or shown.shape[0] != n:
+                raise InputError("input_transform must return a tensor with the same batch size")
+            for name, part, _ in input_blocks(shown.float()):
+                rec.record(name, part, kind="input")
+        active.rec = rec  # FX graphs record through it (see fx.record_node)
+        try:
+            self.runner(xin)
+        except (KeyboardInterrupt, PeeklensError):
+            raise
+        except oom_types() as e:
+            raise DeviceError(
+                f"{type(model).__name__} ran out of GPU memory on the batch starting at sample {start} "
+                f"({n} samples of shape {tuple(x.shape[1:])}): use a smaller batch_size= (or DataLoader batch "
+                "size), capture fewer layers=, or run on the CPU with device='cpu'"
+            ) from e
+        except MemoryError as e:
+            raise MemoryLimitError(
+                f"{type(model).__name__} ran out of memory on the batch starting at sample {start} ({n} samples): "
+                "use a smaller batch_size= (or DataLoader batch size) or capture fewer layers="
+            ) from e
+        except Exception as e:  # noqa: BLE001
+            raise CaptureError(
+                f"{type(model).__name__} raised {type(e).__name__} on the batch starting at sample "
+                f"{start} (input shape {tuple(x.shape)}): {e}"
+            ) from e
+        finally:
+            active.rec = None
+        if not rec.probing:
+            rec.check_all_ran(start)
+
+
+def estimate_bytes(
+    model: nn.Module,
+    example: torch.Tensor,
+    n_samples: int,
+    layers=None,
+    *,
+    include_input: bool = True,
+    pool=None,
+) -> dict[str, int]:
+    """Bytes each block would take when capturing ``n_samples`` inputs shaped like ``example``.
+
+    Runs the model once on ``example`` (a small batch) to learn the layer shapes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Linear(10, 32), nn.ReLU())
+    >>> estimate_bytes(model, torch.rand(2, 10), 1000, layers=["1"])
+    {'input:0': 40000, '1': 128000}
+    """
+    acts = capture(model, example, layers, include_input=include_input, pool=pool, progress=False,
+                   nonneg="abs", max_bytes=1 << 62)
+    return {n: b.n_features * 4 * int(n_samples) for n, b in acts.blocks.items()}
