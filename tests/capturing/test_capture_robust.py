@@ -17,6 +17,7 @@ from torch import nn
 import peeklens as pl
 capture_mod = importlib.import_module("peeklens.capturing.core")
 recorder_mod = importlib.import_module("peeklens.capturing.recorder")
+batches_mod = importlib.import_module("peeklens.capturing.batches")
 
 
 def small_net() -> nn.Module:
@@ -188,13 +189,13 @@ def test_model_on_another_device_than_the_data(monkeypatch):
     """The model claims to live on another device: batches are moved there (simulated with a hook)."""
     seen = []
     monkeypatch.setattr(capture_mod, "model_device", lambda model: torch.device("cpu", 0))
-    orig = capture_mod.prepare_input
+    orig = batches_mod.Feeder.to_device
 
-    def spy(x, device, dtype):
+    def spy(raw, device, dtype, clone=False):
         seen.append(device)
-        return orig(x, device, dtype)
+        return orig(raw, device, dtype, clone)
 
-    monkeypatch.setattr(capture_mod, "prepare_input", spy)
+    monkeypatch.setattr(batches_mod.Feeder, "to_device", staticmethod(spy))
     acts = pl.capture(small_net(), X.to(torch.float64), layers=["1"], progress=False)
     assert all(d == torch.device("cpu", 0) for d in seen) and acts.n_samples == 12
 

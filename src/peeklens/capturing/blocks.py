@@ -9,13 +9,14 @@ from .recorder import Recorder
 
 __all__ = ["NONNEG_POLICIES", "finish_blocks"]
 
-NONNEG_POLICIES = ("error", "shift", "split", "abs")
+NONNEG_POLICIES = ("error", "shift", "split", "abs", "semi")
 
 
 def finish_blocks(rec: Recorder, nonneg: str) -> dict[str, Block]:
     """One Block per recorded slot (two for ``nonneg="split"``), named as users read them.
 
     Names drop the ``@0`` of modules called once and keep ``@k`` for modules called several times.
+    With ``nonneg="semi"`` a block with negative values keeps them and is marked ``signed``.
     """
     bases: dict[str, int] = {}
     for name in rec.slots:
@@ -33,6 +34,8 @@ def finish_blocks(rec: Recorder, nonneg: str) -> dict[str, Block]:
         kind = slot.kind
         if slot.lo >= 0 or nonneg == "error":
             blocks[nice] = Block(nice, data, shape, kind)
+        elif nonneg == "semi":  # signed values kept; the factorization leaves this block's loadings free
+            blocks[nice] = Block(nice, data, shape, kind, signed=True)
         elif nonneg == "shift":
             slot.buf -= np.float32(slot.lo)
             blocks[nice] = Block(nice, data, shape, kind, transform=f"shift({slot.lo:.6g})")

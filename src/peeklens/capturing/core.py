@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -16,15 +16,18 @@ from tqdm.auto import tqdm
 
 from ..activations import Activations
 from ..errors import CaptureError, DeviceError, InputError, MemoryLimitError, PeeklensError
-from .batches import iter_batches, labels_of, n_samples_hint
+from .batches import Batch, Feeder, iter_batches, labels_of, n_samples_hint
 from .blocks import NONNEG_POLICIES, finish_blocks
-from .device import model_device, model_dtype, oom_types, prepare_input
+from .device import check_stored_input, model_device, model_dtype, oom_types
 from .fx import active, fx_extractor
-from .plan import Plan, resolve_layers
+from .plan import Plan, resolve_layers, unwrap
 from .recorder import Recorder, input_blocks, make_hook
+from .samples import Sampler
 from .storage import check_memory, check_storage_free
 
 __all__ = ["capture", "estimate_bytes"]
+
+Selector = "str | int | Callable[[Any], Any] | bool | None"
 
 
 def capture(
@@ -33,6 +36,11 @@ def capture(
     layers: Sequence[str | type[nn.Module]] | str | type[nn.Module] | None = None,
     *,
     include_input: bool = True,
+    samples: str = "inputs",
+    forward: Callable[[nn.Module, Any], Any] | None = None,
+    inputs: Selector = None,
+    labels: Selector = None,
+    mask: Selector = None,
     device: str | torch.device | None = None,
     max_samples: int | None = None,
     nonneg: str = "error",
@@ -118,7 +126,10 @@ def capture(
     (['input:0', '1'], (4, 6, 6), (144, 20))
     """
     _check_options(model, nonneg, max_samples, batch_size, max_bytes)
-    plan = resolve_layers(model, layers)
+    model, wrappers = unwrap(model)
+    plan = resolve_layers(model, layers, wrapped=bool(wrappers))
+    sampler = Sampler(samples)
+    feeder = Feeder(model, forward, inputs, labels, mask)
     _check_not_meta(model)
     run_device = _run_device(model, device)
     store_dir = None
@@ -131,22 +142,31 @@ def capture(
     if n_hint == 0:
         raise InputError("data is empty: there are no samples to capture")
 
-    rec = Recorder(nonneg, pool, store_dir)
-    loop = _Loop(rec, plan, model, include_input, input_transform, max_bytes, store_dir, n_hint, max_samples)
+    rec = Recorder(nonneg, pool, store_dir, sampler, plan.select)
+    loop = _Loop(rec, plan, model, feeder, include_input, input_transform, max_bytes, store_dir, n_hint, max_samples)
     with _prepared(model, plan, rec, device, run_device) as runner:
-        loop.runner, loop.dtype = runner, model_dtype(model)
-        loop.run(iter_batches(data, batch_size), run_device, progress)
+        loop.runner, loop.dtype, loop.device = runner, model_dtype(model), run_device
+        loop.run(iter_batches(data, batch_size), progress)
     if loop.total == 0:
         raise InputError("data is empty: no batch had any sample")
-    rec.finish(loop.total)
+    rec.finish(rec.offset)
+    if rec.dropped:
+        warnings.warn(
+            "capture left out tuple-output elements whose first axis is not the batch: "
+            + ", ".join(f"{k.rsplit('@', 1)[0]} {v}" for k, v in rec.dropped.items())
+            + "; name an element to capture it, e.g. layers=['lstm[0]']",
+            stacklevel=2,
+        )
     meta = {
         "model": type(model).__name__, "layers": plan.names, "mode": plan.mode, "nonneg": nonneg,
-        "pool": pool, "n_samples": loop.total, "torch": torch.__version__,
+        "pool": pool, "samples": samples, "n_samples": rec.offset, "n_inputs": loop.total,
+        "torch": torch.__version__,
     }
+    if wrappers:
+        meta["unwrapped"] = wrappers
     if loop.interrupted:
         meta["interrupted"] = True
-    return Activations(finish_blocks(rec, nonneg), labels=loop.labels(), meta=meta)
-
+    return Activations(finish_blocks(rec, nonneg), labels=loop.labels(), meta=meta, sample_info=loop.sample_info())
 
 def _check_options(model, nonneg, max_samples, batch_size, max_bytes) -> None:
     if not isinstance(model, nn.Module):
@@ -197,7 +217,14 @@ def _prepared(model: nn.Module, plan: Plan, rec: Recorder, device, run_device) -
         model.eval()
         if plan.mode == "hooks":
             modules = dict(model.named_modules())
-            handles = [modules[name].register_forward_hook(make_hook(rec, name)) for name in plan.names]
+            for name in plan.names:
+                try:
+                    handles.append(modules[name].register_forward_hook(make_hook(rec, name)))
+                except RuntimeError as e:  # e.g. a scripted submodule
+                    raise CaptureError(
+                        f"cannot put a forward hook on layer {name!r} ({type(modules[name]).__name__}): {e}; "
+                        "capture a plain Python nn.Module instead"
+                    ) from e
             yield model
         else:
             yield fx_extractor(model, plan.names)
@@ -209,32 +236,55 @@ def _prepared(model: nn.Module, plan: Plan, rec: Recorder, device, run_device) -
             model.to(original_device)
 
 
+def _describe(raw: Any) -> str:
+    """Shapes of a batch, for error messages."""
+    if isinstance(raw, torch.Tensor):
+        return f"input shape {tuple(raw.shape)}"
+    if isinstance(raw, Mapping):
+        return "batch " + str({k: tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+                               for k, v in raw.items()})
+    if isinstance(raw, (list, tuple)):
+        return "batch " + str([tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__ for v in raw])
+    return f"batch of type {type(raw).__name__}"
+
+
 class _Loop:
     """The batch loop: a one-sample probe and the memory check, then every batch into the buffers."""
 
-    def __init__(self, rec, plan, model, include_input, input_transform, max_bytes, store_dir, n_hint, max_samples):
-        self.rec, self.plan, self.model = rec, plan, model
+    def __init__(self, rec: Recorder, plan: Plan, model: nn.Module, feeder: Feeder, include_input: bool,
+                 input_transform, max_bytes, store_dir, n_hint, max_samples):
+        self.rec, self.plan, self.model, self.feeder = rec, plan, model, feeder
         self.include_input, self.input_transform = include_input, input_transform
         self.max_bytes, self.store_dir = max_bytes, store_dir
         self.n_hint, self.max_samples = n_hint, max_samples
         self.runner: Callable = model
         self.dtype = torch.float32
-        self.total = 0
+        self.device = torch.device("cpu")
+        self.total = 0  # inputs captured
+        self.rows_per_input = 1  # samples per input (tokens: as seen on the probe)
         self.interrupted = False
         self._labels: list[np.ndarray] = []
         self._has_labels = True
+        self._info: dict[str, list[np.ndarray]] = {"sample": [], "position": [], "token": []}
 
     def labels(self) -> np.ndarray | None:
         return np.concatenate(self._labels) if self._has_labels and self._labels else None
 
-    def run(self, batches, run_device: torch.device, progress: bool) -> None:
+    def sample_info(self) -> dict[str, np.ndarray] | None:
+        if self.rec.sampler.per_input:
+            return None
+        info = {k: np.concatenate(v) for k, v in self._info.items() if v}
+        return info if len(self._info["token"]) == len(self._info["sample"]) else {
+            k: v for k, v in info.items() if k != "token"}
+
+    def run(self, batches, progress: bool) -> None:
         bar = tqdm(total=self.n_hint, desc="capture", unit="sample", disable=not progress)
         try:
             with torch.no_grad():
-                for x, y in batches:
+                for batch in batches:
                     if self.max_samples is not None and self.total >= self.max_samples:
                         break
-                    bar.update(self.step(x, y, run_device))
+                    bar.update(self.step(self.feeder.split(batch)))
         except KeyboardInterrupt:
             if self.total == 0:
                 raise
@@ -248,77 +298,109 @@ class _Loop:
             self.rec.probing = False
             bar.close()
 
-    def step(self, x, y, run_device: torch.device) -> int:
-        """Capture one batch; returns its number of samples."""
+    def step(self, b: Batch) -> int:
+        """Capture one batch; returns its number of inputs."""
         rec, total = self.rec, self.total
-        if self.max_samples is not None and total + x.shape[0] > self.max_samples:
-            x = x[: self.max_samples - total]
-            y = y[: self.max_samples - total] if y is not None and hasattr(y, "__getitem__") else y
-        n = int(x.shape[0])
+        if self.max_samples is not None and total + b.n > self.max_samples:
+            b = self.feeder.head(b, self.max_samples - total)
+        n = b.n
         if n == 0:
             return 0
-        xin = prepare_input(x, run_device, self.dtype)
         if total == 0:
-            self.probe(x, xin, n)
+            self.probe(b)
         elif rec.capacity is None:  # unknown length: keep checking as the records grow
-            check_memory(rec.features, total + n, self.max_bytes, self.store_dir, growing=True,
-                         held=rec.held_bytes)
-        self.run_batch(x, xin, total)
-        lab = labels_of(y, n)
+            check_memory(rec.features, rec.offset + n * self.rows_per_input, self.max_bytes, self.store_dir,
+                         growing=True, held=rec.held_bytes)
+        self.run_batch(b, total)
+        rows = rec.sampler.rows()
+        self.keep_labels_and_info(b, total)
+        self.total = total + n
+        rec.offset += rows
+        return n
+
+    def keep_labels_and_info(self, b: Batch, start: int) -> None:
+        sampler = self.rec.sampler
+        lab = sampler.labels(labels_of(b.labels, b.n))
         if lab is None:
             self._has_labels = False
         else:
             self._labels.append(lab)
-        self.total = total + n
-        rec.offset = self.total
-        return n
+        if sampler.per_input:
+            return
+        i, j = sampler.index()
+        self._info["sample"].append(i + start)
+        self._info["position"].append(j)
+        ids = b.inputs
+        if (isinstance(ids, torch.Tensor) and ids.ndim == 2 and not ids.is_floating_point()
+                and ids.shape[1] == sampler.positions):
+            self._info["token"].append(ids.detach().cpu().numpy().astype(np.int64)[i, j])
 
-    def probe(self, x, xin, n: int) -> None:
-        """One sample through the model, keeping only names and shapes: the memory check runs before any buffer."""
+    def probe(self, b: Batch) -> None:
+        """One input through the model, keeping only names and shapes: the memory check runs before any buffer."""
         rec = self.rec
         rec.probing = True
-        self.run_batch(x[:1], xin[:1], 0)
+        self.run_batch(self.feeder.head(b, 1), 0)
+        self.rows_per_input = max(1, rec.sampler.rows())
         rec.probing = False
         if self.plan.mode == "hooks":
             rec.check_hooks_fired(self.plan.names)
         if self.store_dir is not None:
             check_storage_free(rec.slots, self.store_dir)
-        planned = self.n_hint if self.n_hint is not None else (self.max_samples or n)
-        check_memory(rec.features, planned, self.max_bytes, self.store_dir)
-        if self.n_hint is not None:
+        planned = self.n_hint if self.n_hint is not None else (self.max_samples or b.n)
+        check_memory(rec.features, planned * self.rows_per_input, self.max_bytes, self.store_dir)
+        if self.n_hint is not None and rec.sampler.per_input:
             rec.allocate(self.n_hint)
 
-    def run_batch(self, x, xin, start: int) -> None:
-        """Record the input blocks of one batch and run the model on it, with clear errors."""
+    def record_inputs(self, b: Batch) -> None:
+        x = b.inputs
+        if x is None:
+            raise InputError(
+                "include_input=True but no part of the batch was taken as the input; choose it with inputs= "
+                "(a key, an index or a callable of the batch), or pass include_input=False"
+            )
+        check_stored_input(x)
+        shown = self.input_transform(x) if self.input_transform is not None else x
+        if not isinstance(shown, torch.Tensor) or shown.ndim == 0 or shown.shape[0] != b.n:
+            raise InputError("input_transform must return a tensor with the same batch size")
+        shown = shown.float()
+        parts = [("input:0", shown)] if not self.rec.sampler.per_input else [
+            (name, part) for name, part, _ in input_blocks(shown)]
+        for name, part in parts:
+            self.rec.record(name, part, kind="input")
+
+    def run_batch(self, b: Batch, start: int) -> None:
+        """Record the input blocks of one batch and run the model on it, with clear errors.
+
+        The input is copied into its block before the model runs; the probe runs on copies, so a
+        model that edits its input in place changes neither the stored input nor the user's data twice.
+        """
         rec, model = self.rec, self.model
-        n = int(x.shape[0])
-        rec.start_batch(n)
+        rec.start_batch(b.n, b.mask)
         if self.include_input:
-            shown = self.input_transform(x) if self.input_transform is not None else x
-            if not isinstance(shown, torch.Tensor) or shown.ndim == 0 or shown.shape[0] != n:
-                raise InputError("input_transform must return a tensor with the same batch size")
-            for name, part, _ in input_blocks(shown.float()):
-                rec.record(name, part, kind="input")
+            self.record_inputs(b)
+        moved = self.feeder.to_device(b.raw, self.device, self.dtype, clone=rec.probing)
         active.rec = rec  # FX graphs record through it (see fx.record_node)
         try:
-            self.runner(xin)
+            self.feeder.call(self.runner, b, moved)
         except (KeyboardInterrupt, PeeklensError):
             raise
         except oom_types() as e:
             raise DeviceError(
                 f"{type(model).__name__} ran out of GPU memory on the batch starting at sample {start} "
-                f"({n} samples of shape {tuple(x.shape[1:])}): use a smaller batch_size= (or DataLoader batch "
+                f"({b.n} samples, {_describe(b.raw)}): use a smaller batch_size= (or DataLoader batch "
                 "size), capture fewer layers=, or run on the CPU with device='cpu'"
             ) from e
         except MemoryError as e:
             raise MemoryLimitError(
-                f"{type(model).__name__} ran out of memory on the batch starting at sample {start} ({n} samples): "
+                f"{type(model).__name__} ran out of memory on the batch starting at sample {start} ({b.n} samples): "
                 "use a smaller batch_size= (or DataLoader batch size) or capture fewer layers="
             ) from e
         except Exception as e:  # noqa: BLE001
+            how = "forward=" if self.feeder.forward is not None else "the call peeklens made (see forward=)"
             raise CaptureError(
                 f"{type(model).__name__} raised {type(e).__name__} on the batch starting at sample "
-                f"{start} (input shape {tuple(x.shape)}): {e}"
+                f"{start} ({_describe(b.raw)}): {e}. If the batch does not reach the model as it expects, "
+                f"check {how}: tensors are called as model(x), tuples as model(batch[0]), dicts by keyword"
             ) from e
         finally:
             active.rec = None

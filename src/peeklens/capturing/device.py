@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import DeviceError, InputError
+from ..errors import InputError
 
-__all__ = ["model_device", "model_dtype", "prepare_input", "oom_types"]
+__all__ = ["model_device", "model_dtype", "check_stored_input", "oom_types"]
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -35,30 +35,27 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32
 
 
-def prepare_input(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """``x`` moved to ``device`` as ``dtype``, refusing integer, complex and meta tensors.
+def check_stored_input(x: torch.Tensor) -> None:
+    """Refuse an input that cannot be stored as input blocks: integer (token ids, raw pixels), bool, complex.
 
-    >>> prepare_input(torch.ones(2, 3, dtype=torch.float64), torch.device("cpu"), torch.float32).dtype
-    torch.float32
+    >>> check_stored_input(torch.ones(2, 3))
+    >>> check_stored_input(torch.ones(2, 3, dtype=torch.long))
+    Traceback (most recent call last):
+    ...
+    peeklens.errors.InputError: inputs have integer dtype torch.int64; ...
     """
-    if x.dtype == torch.bool or not (x.is_floating_point() or x.is_complex()):
-        if x.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
-            raise InputError(
-                f"inputs have integer dtype {x.dtype}; convert them to floats as the model was trained on, "
-                "e.g. transforms.ToTensor() or x.float() / 255"
-            )
-        raise InputError(f"inputs have dtype {x.dtype}; give floating-point tensors")
-    if x.is_complex():
-        raise InputError("complex inputs are not supported; give real floating-point tensors")
     if x.is_meta:
         raise InputError("the inputs are on the 'meta' device (tensors without data); give real tensors")
-    try:
-        return x.to(device=device, dtype=dtype, non_blocking=True)
-    except (RuntimeError, AssertionError) as e:  # e.g. a CUDA tensor in a build or machine without it
-        raise DeviceError(
-            f"cannot move inputs from {x.device} to the model's device {device} ({e}); put the model and the "
-            "data on a device this machine has, e.g. device='cpu'"
-        ) from e
+    if x.is_complex():
+        raise InputError("complex inputs are not supported; give real floating-point tensors")
+    if x.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
+        raise InputError(
+            f"inputs have integer dtype {x.dtype}; they cannot be stored as input blocks. Token ids: pass "
+            "include_input=False (the model still gets them as they are). Images: convert them to floats as the "
+            "model was trained on, e.g. transforms.ToTensor() or x.float() / 255"
+        )
+    if not x.is_floating_point():
+        raise InputError(f"inputs have dtype {x.dtype}; give floating-point tensors (or include_input=False)")
 
 
 def oom_types() -> tuple[type[BaseException], ...]:

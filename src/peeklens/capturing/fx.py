@@ -119,13 +119,11 @@ active = _Active()
 
 def record_node(value, key: str) -> None:
     """Record an FX node's output into the active recorder, before later ops can change it in place."""
-    parts = flatten_output(key, value)
-    if not parts:
+    if not flatten_output(key, value):
         raise CaptureError(
             f"node {key!r} returned {type(value).__name__}, not a tensor; pick a node whose output is a tensor"
         )
-    for nm, t in parts:
-        active.rec.record(nm, t)
+    active.rec.record_output(key, value)
 
 
 torch.fx.wrap("record_node")

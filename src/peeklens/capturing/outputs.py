@@ -39,3 +39,57 @@ def pretty_name(name: str) -> str:
     ('relu', 'relu@1')
     """
     return name[:-2] if name.endswith("@0") else name
+
+
+def _seq_first(module) -> bool:
+    """Whether ``module`` returns (sequence, batch, features) tensors (PyTorch's default for these modules)."""
+    from torch import nn
+
+    if isinstance(module, (nn.RNNBase, nn.MultiheadAttention, nn.Transformer)):
+        return not getattr(module, "batch_first", False)
+    if isinstance(module, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)):
+        return not module.self_attn.batch_first
+    if isinstance(module, (nn.TransformerEncoder, nn.TransformerDecoder)):
+        return bool(len(module.layers)) and not module.layers[0].self_attn.batch_first
+    return False
+
+
+def batch_first(module, output):
+    """``output`` of ``module`` with the batch as the first axis of every tensor.
+
+    PyTorch's recurrent layers, ``nn.MultiheadAttention`` and the ``nn.Transformer*`` modules return
+    (sequence, batch, features) unless built with ``batch_first=True``, and recurrent layers return
+    their hidden states as (layers, batch, features) either way; both are transposed here.  Other
+    modules' outputs are returned as they are.
+
+    >>> lstm = torch.nn.LSTM(3, 4)
+    >>> out, (h, c) = batch_first(lstm, lstm(torch.zeros(5, 2, 3)))
+    >>> tuple(out.shape), tuple(h.shape)
+    ((2, 5, 4), (2, 1, 4))
+    """
+    from torch import nn
+
+    def t01(t):
+        return t.transpose(0, 1) if isinstance(t, torch.Tensor) and t.ndim == 3 else t
+
+    if isinstance(module, nn.RNNBase) and isinstance(output, tuple) and len(output) == 2:
+        out, hidden = output
+        if isinstance(out, torch.Tensor) and _seq_first(module):
+            out = t01(out)
+        hidden = tuple(t01(h) for h in hidden) if isinstance(hidden, tuple) else t01(hidden)
+        return (out, hidden)
+    if not _seq_first(module):
+        return output
+    if isinstance(module, nn.MultiheadAttention) and isinstance(output, tuple):
+        return (t01(output[0]),) + tuple(output[1:])  # the weights are (batch, L, S) already
+    return t01(output)
+
+
+def element_matches(record: str, base: str, selector: str) -> bool:
+    """Whether a flattened output name (``lstm[1][0]``) falls under a selection (``lstm`` + ``[1]``).
+
+    >>> element_matches("lstm[1][0]", "lstm", "[1]"), element_matches("lstm[10]", "lstm", "[1]")
+    (True, False)
+    """
+    want = base + selector
+    return record == want or record.startswith(want + "[")

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from ..errors import CaptureError, DeviceError, NonNegativityError
-from .outputs import flatten_output, pretty_name
+from .outputs import batch_first, element_matches, flatten_output, pretty_name
+from .samples import Sampler
 from .storage import new_buffer
 
 __all__ = ["Slot", "Recorder", "make_hook", "input_blocks"]
@@ -51,17 +52,22 @@ class Recorder:
     Examples
     --------
     >>> rec = Recorder("error", None, None)
-    >>> rec.batch_n = 2
+    >>> rec.start_batch(2)
     >>> rec.record("a", torch.ones(2, 3))
     >>> rec.allocate(2)
     >>> rec.slots["a"].buf.shape
     (2, 3)
     """
 
-    def __init__(self, nonneg: str, pool, storage: Path | None):
+    def __init__(self, nonneg: str, pool, storage: Path | None, sampler: Sampler | None = None,
+                 select: dict[str, list[str]] | None = None):
         self.nonneg = nonneg
         self.pool = pool
         self.storage = storage
+        self.sampler = sampler if sampler is not None else Sampler("inputs")
+        self.select = dict(select or {})
+        #: tuple-output elements left out because their first axis is not the batch (warned about)
+        self.dropped: dict[str, tuple[int, ...]] = {}
         self.slots: "OrderedDict[str, Slot]" = OrderedDict()
         self.offset = 0
         self.batch_n = 0
@@ -72,11 +78,49 @@ class Recorder:
         self.probing = False
         self.seen: set[str] = set()  # blocks recorded in the current batch
 
-    def start_batch(self, n: int) -> None:
-        """Prepare for a batch of ``n`` samples."""
+    def start_batch(self, n: int, mask: torch.Tensor | None = None) -> None:
+        """Prepare for a batch of ``n`` inputs (and its padding mask, for token samples)."""
         self.batch_n = n
         self.calls.clear()
         self.seen.clear()
+        self.sampler.begin(n, mask)
+
+    def record_output(self, name: str, output, module: nn.Module | None = None) -> None:
+        """Record a layer's output: every tensor in it, or the elements ``layers=["name[k]"]`` asked for.
+
+        Without a selection, elements of a tuple/dict output whose first axis is not the batch are
+        left out (and listed in a warning); recurrent and attention modules' outputs are made
+        batch-first first (see :func:`.outputs.batch_first`).
+        """
+        k = self.calls.get(name, 0)
+        self.calls[name] = k + 1
+        if module is not None:
+            output = batch_first(module, output)
+        parts = flatten_output(name, output)
+        if not parts:
+            raise CaptureError(
+                f"layer {name!r} returned {type(output).__name__}, not a tensor; capture one of its submodules "
+                "or a layer whose output is a tensor"
+            )
+        wanted = self.select.get(name)
+        if wanted is not None:
+            chosen = [(nm, t) for nm, t in parts if any(element_matches(nm, name, w) for w in wanted)]
+            missing = [w for w in wanted if not any(element_matches(nm, name, w) for nm, _ in parts)]
+            if missing:
+                raise CaptureError(
+                    f"layer {name!r} has no output element {[name + w for w in missing]}; its output holds "
+                    f"{[nm for nm, _ in parts]}: pick one of those"
+                )
+            parts = chosen
+        optional = wanted is None and len(parts) > 1
+        for nm, t in parts:
+            self.record(f"{nm}@{k}", t, optional=optional)
+        if optional and all(f"{nm}@{k}" in self.dropped for nm, _ in parts):
+            raise CaptureError(
+                f"no element of layer {name!r}'s output has the batch as its first axis ("
+                + ", ".join(f"{nm}: {tuple(t.shape)}" for nm, t in parts)
+                + "); capture another layer, or pick an element with layers=['name[0]'] after checking its layout"
+            )
 
     @property
     def features(self) -> dict[str, int]:
@@ -89,13 +133,25 @@ class Recorder:
         return sum(sum(p.nbytes for p in s.pending) for s in self.slots.values())
 
     # called from hooks / by the FX graph
-    def record(self, name: str, t: torch.Tensor, kind: str = "layer") -> None:
-        """Check one record (shape, device, finiteness, sign) and copy it into its block."""
+    def record(self, name: str, t: torch.Tensor, kind: str = "layer", optional: bool = False) -> None:
+        """Check one record (shape, device, finiteness, sign) and copy its sample rows into its block.
+
+        ``optional`` records (elements of a tuple output nobody asked for) are left out, with a
+        warning at the end, when their first axis is not the batch.
+        """
         n = self.batch_n
+        if name in self.dropped:
+            return
         if t.ndim == 0 or t.shape[0] != n:
+            if optional and (name not in self.slots or self.offset == 0):
+                self.dropped[name] = tuple(t.shape)
+                self.slots.pop(name, None)
+                return
+            base = pretty_name(name).split("[")[0]
             raise CaptureError(
-                f"layer {name!r} produced a tensor of shape {tuple(t.shape)} whose first axis is not the batch "
-                f"({n} samples); capture a layer with one row per sample"
+                f"layer {pretty_name(name)!r} produced a tensor of shape {tuple(t.shape)} whose first axis is not "
+                f"the batch ({n} samples); capture a layer with one row per sample"
+                + (f", e.g. one element of its output: layers=['{base}[0]']" if "[" in name else "")
             )
         t = t.detach()
         if t.device.type == "meta":
@@ -112,6 +168,7 @@ class Recorder:
             )
         if t.dtype != torch.float32:  # ints, bools, half, bfloat16, float64: stored as float32
             t = t.float()
+        t = self.sampler.rows_of(pretty_name(name), t, kind)
         shape = tuple(t.shape[1:])
         slot = self.slots.get(name)
         if slot is None and not self.probing and (self.capacity is not None or self.offset > 0):
@@ -124,8 +181,10 @@ class Recorder:
             slot = self.slots[name] = Slot(name, shape, kind)
         elif slot.shape != shape:
             raise CaptureError(
-                f"layer {name!r} changed its per-sample shape from {slot.shape} to {shape} between batches; "
-                "resize inputs to one size or pool the layer (pool=)"
+                f"{kind} {pretty_name(name)!r} changed its per-sample shape from {slot.shape} to {shape} between "
+                "batches; each sample is flattened whole and needs one fixed size: resize inputs to one size or "
+                "pool the layer (pool=); for sequences, pad every batch to one length, or pass samples='mean', "
+                "'first' or 'tokens'"
             )
         if self.probing:
             return
@@ -143,13 +202,14 @@ class Recorder:
                     f"{what} has negative values (min {lo:.4g}); a non-negative factorization needs "
                     ">= 0. Remedies: capture a non-negative layer (after a ReLU), or pass nonneg='shift' "
                     "(subtract the block minimum), nonneg='split' (positive and negative parts as two "
-                    "blocks) or nonneg='abs'"
+                    "blocks), nonneg='abs', or nonneg='semi' (keep the signs: semi-NMF, F stays >= 0)"
                     + ("; for inputs, input_transform= can undo the normalization" if kind == "input" else "")
                 )
             slot.lo = min(slot.lo, lo)
-        flat = t.reshape(n, -1)
+        rows = int(t.shape[0])
+        flat = t.reshape(rows, -1)
         if slot.buf is not None:
-            dst = slot.buf[self.offset : self.offset + n]
+            dst = slot.buf[self.offset : self.offset + rows]
             # torch's copy_ runs on every thread and takes device tensors directly (non-blocking
             # for pinned buffers is not worth it: the batch is needed before the next one runs).
             torch.from_numpy(dst).copy_(flat)
@@ -199,19 +259,10 @@ class Recorder:
 
 
 def make_hook(rec: Recorder, name: str):
-    """A forward hook recording every tensor of the module's output, one block per call (``name@k``)."""
+    """A forward hook recording the module's output, one block per call (``name@k``)."""
 
     def hook(module, inputs, output):
-        k = rec.calls.get(name, 0)
-        rec.calls[name] = k + 1
-        parts = flatten_output(name, output)
-        if not parts:
-            raise CaptureError(
-                f"layer {name!r} returned {type(output).__name__}, not a tensor; capture one of its submodules "
-                "or a layer whose output is a tensor"
-            )
-        for nm, t in parts:
-            rec.record(f"{nm}@{k}", t)
+        rec.record_output(name, output, module)
 
     return hook
 
