@@ -152,6 +152,9 @@ class Recorder:
                 f"layer {pretty_name(name)!r} produced a tensor of shape {tuple(t.shape)} whose first axis is not "
                 f"the batch ({n} samples); capture a layer with one row per sample"
                 + (f", e.g. one element of its output: layers=['{base}[0]']" if "[" in name else "")
+                + ("; it looks sequence-first (sequence, batch, ...): capture the module that returns batch-first "
+                   "outputs (e.g. the whole nn.TransformerEncoderLayer) or build the model with batch_first=True"
+                   if t.ndim >= 2 and t.shape[1] == n else "")
             )
         t = t.detach()
         if t.device.type == "meta":
