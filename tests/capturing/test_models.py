@@ -134,7 +134,7 @@ def test_transformer_encoder_sequence_first_with_padding(hooks, same):
     same(acts["enc.layers.0"], ref["enc.layers.0"][0].transpose(0, 1))  # stored batch first
     same(acts["enc.layers.1"], ref["enc.layers.1"][0].transpose(0, 1))
     # a submodule inside keeps the (sequence, batch) layout: refused with the reason
-    with pytest.raises(pl.CaptureError, match=r"linear1.*\(6, 4, 32\).*first axis is not the batch.*sequence-first"):
+    with pytest.raises(pl.CaptureError, match=r"linear1.*\(6, 1, 32\).*first axis is not the batch.*sequence-first"):
         pl.capture(model, [batch], layers=["enc.layers.1.linear1"], include_input=False, nonneg="semi",
                    progress=False)
     keep = ~pad  # padding must not become samples
