@@ -159,7 +159,8 @@ class Feeder:
     (3, [0, 1, 0])
     """
 
-    def __init__(self, model: nn.Module, forward: Callable | None = None, inputs=None, labels=None, mask=None):
+    def __init__(self, model: nn.Module, forward: Callable | None = None, inputs=None, labels=None, mask=None,
+                 needs_mask: bool = False):
         if forward is not None and not callable(forward):
             raise InputError(f"forward= must be a callable (model, batch) -> output, got {type(forward).__name__}")
         for what, sel in (("inputs", inputs), ("labels", labels), ("mask", mask)):
@@ -169,6 +170,7 @@ class Feeder:
                     f"got {sel!r}"
                 )
         self.forward = forward
+        self.needs_mask = needs_mask
         self.sel_inputs, self.sel_labels, self.sel_mask = inputs, labels, mask
         try:
             params = inspect.signature(model.forward).parameters
@@ -207,7 +209,14 @@ class Feeder:
         label_key = self.sel_labels if isinstance(self.sel_labels, str) else None
         if label_key is None and self.sel_labels is None and isinstance(batch, Mapping):
             label_key = next((k for k in LABEL_KEYS if k in batch), None)
-        return Batch(batch, int(anchor.shape[0]), inputs, labels, mask, label_key)
+        n = int(anchor.shape[0])
+        if self.needs_mask and mask is not None and (mask.ndim != 2 or mask.shape[0] != n):
+            raise InputError(
+                f"the attention mask has shape {tuple(mask.shape)}, expected (batch, positions) = ({n}, positions); "
+                "give a mask with one row per sample and one column per token (mask= chooses it, mask=False "
+                "ignores it)"
+            )
+        return Batch(batch, n, inputs, labels, mask, label_key)
 
     def _pick(self, what: str, batch, sel, default):
         if sel is False:

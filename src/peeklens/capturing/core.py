@@ -129,7 +129,7 @@ def capture(
     model, wrappers = unwrap(model)
     plan = resolve_layers(model, layers, wrapped=bool(wrappers))
     sampler = Sampler(samples)
-    feeder = Feeder(model, forward, inputs, labels, mask)
+    feeder = Feeder(model, forward, inputs, labels, mask, needs_mask=samples in ("mean", "tokens"))
     _check_not_meta(model)
     run_device = _run_device(model, device)
     store_dir = None
