@@ -54,32 +54,64 @@ def capture(
     """Record a model's inputs and layer activations as (features x samples) blocks.
 
     The model runs in eval mode under ``torch.no_grad()``; its mode is restored afterwards.
+    ``docs/capture.md`` has the rules below with examples for transformers and sequence models.
+
+    **How a batch reaches the model.** A tensor batch ``x`` is called as ``model(x)``; a tuple
+    ``(x, y, ...)`` as ``model(x)``, with ``y`` as the labels; a dict whose keys name parameters of
+    ``model.forward`` is passed by keyword (``model(input_ids=..., attention_mask=...)``; its labels
+    entry is not passed), any other dict as ``model(batch["x"])``.  ``forward=`` replaces the call;
+    ``inputs=``, ``labels=`` and ``mask=`` say which part of the batch is stored as the input blocks,
+    kept as labels, or read as the padding mask.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Any live module, on the CPU or a GPU.
-    data : DataLoader, Dataset, Tensor, ndarray or iterable of batches
-        Inputs as fed to the model. Batches may be ``x``, ``(x, y, ...)`` or dicts with ``"x"``;
-        labels ``y`` are kept in ``Activations.labels`` for display only.
+        Any live module, on the CPU or a GPU.  ``torch.compile`` / ``DataParallel`` /
+        ``DistributedDataParallel`` wrappers are unwrapped (the module inside runs; layer names
+        with or without ``_orig_mod.`` / ``module.`` are accepted); TorchScript is refused.
+    data : DataLoader, Dataset, Tensor, ndarray, dict or iterable of batches
+        Inputs as fed to the model (first axis: samples); see the batch rules above.  Labels are
+        kept in ``Activations.labels`` for display only.
     layers : list of str or nn.Module types, optional
         Qualified module names (``"layer1.0.relu"``; forward hooks), FX node names for functional
         calls in ``forward`` (``"relu"``, ``"relu_1"``), or module types (``nn.ReLU``).  ``None``
         captures every ``nn.ReLU``/``nn.ReLU6`` module, or, when there is none, every functional
         ReLU call (FX nodes named ``relu``, ``relu_1``...).  A module called several times gives
-        one block per call (``name@0``, ``name@1``...); tuple/list/dict outputs give one block per
-        tensor (``name[0]``, ``name[key]``).
+        one block per call (``name@0``, ``name@1``...).  Tuple/list/dict outputs give one block per
+        tensor (``name[0]``, ``name[1][0]``, ``name[key]``); ``"lstm[0]"`` asks for one element only.
+        Without such a selection, elements whose first axis is not the batch are left out with a
+        warning.  Recurrent, ``nn.MultiheadAttention`` and ``nn.Transformer*`` outputs are stored
+        batch first whatever their ``batch_first``.
     include_input : bool, default True
         Add one block per input channel (the paper's D_i), named ``"input:0"``, ``"input:1"``...
+        Integer inputs (token ids) cannot be input blocks: pass ``include_input=False``.
+    samples : {"inputs", "mean", "first", "tokens"}, default "inputs"
+        What one sample (one column) is for outputs with positions, (batch, tokens, features) or
+        (batch, C, H, W): the whole output flattened (the paper's; needs a fixed length); its mean
+        over positions (padding excluded); its first position (a CLS token); or every position of
+        every input as its own sample (padding excluded; ``Activations.sample_info`` says which
+        input, position and token id each sample came from, and labels follow).
+    forward : callable, optional
+        ``forward(model, batch) -> output``, called instead of the rules above with the batch on
+        the model's device.  ``model`` is the module to call (the model, or its traced copy when
+        functional layers are captured).
+    inputs, labels, mask : str, int, callable or False, optional
+        The part of each batch to store as the input blocks, to keep as labels (integers, one per
+        sample, or one per token with ``samples="tokens"``), and to read as the padding mask
+        (batch, positions), nonzero = real token; used by ``samples="mean"``/``"tokens"``): a dict
+        key, a tuple index or a callable of the batch; ``False`` for none; ``None`` (default) for
+        ``x``/``batch[0]``/``"input_ids"``..., ``y``/``batch[1]``/``"labels"``... and
+        ``"attention_mask"``.
     device : str or torch.device, optional
         Where to run the model; default: where its parameters are.  Batches are moved there and
         activations come back to the CPU batch by batch.
     max_samples : int, optional
-        Stop after this many samples.
-    nonneg : {"error", "shift", "split", "abs"}, default "error"
+        Stop after this many inputs.
+    nonneg : {"error", "shift", "split", "abs", "semi"}, default "error"
         What to do with negative values: raise an error naming the block (default); subtract the
-        block minimum; keep positive and negative parts as two blocks (``name+``, ``name-``); or take
-        the absolute value.
+        block minimum; keep positive and negative parts as two blocks (``name+``, ``name-``); take
+        the absolute value; or keep the signed values and mark the block ``signed`` (fitted by
+        semi-NMF: free loadings, non-negative sample factor).
     input_transform : callable, optional
         Applied to each input batch before it is stored as input blocks (not before the model),
         e.g. to undo a normalization: ``lambda x: x * 0.3081 + 0.1307``.
@@ -124,6 +156,20 @@ def capture(
     >>> acts = pl.capture(model, torch.rand(20, 1, 8, 8), layers=["1"], progress=False)
     >>> acts.names, acts["1"].shape, acts["1"].data.shape
     (['input:0', '1'], (4, 6, 6), (144, 20))
+
+    A sequence model fed tokenizer-style dict batches, one sample per real token:
+
+    >>> class Tiny(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.emb, self.mlp = nn.Embedding(10, 4), nn.Sequential(nn.Linear(4, 6), nn.GELU())
+    ...     def forward(self, input_ids, attention_mask):
+    ...         return self.mlp(self.emb(input_ids))
+    >>> batch = {"input_ids": torch.tensor([[1, 2, 3], [4, 5, 0]]), "attention_mask": torch.tensor([[1, 1, 1], [1, 1, 0]])}
+    >>> acts = pl.capture(Tiny(), [batch], layers=["mlp.1"], samples="tokens", include_input=False,
+    ...                   nonneg="semi", progress=False)
+    >>> acts.n_samples, acts["mlp.1"].signed, acts.sample_info["token"].tolist()
+    (5, True, [1, 2, 3, 4, 5])
     """
     _check_options(model, nonneg, max_samples, batch_size, max_bytes)
     model, wrappers = unwrap(model)
