@@ -456,16 +456,19 @@ class _Loop:
 
 def estimate_bytes(
     model: nn.Module,
-    example: torch.Tensor,
+    example: Any,
     n_samples: int,
     layers=None,
     *,
     include_input: bool = True,
     pool=None,
+    **options: Any,
 ) -> dict[str, int]:
-    """Bytes each block would take when capturing ``n_samples`` inputs shaped like ``example``.
+    """Bytes each block would take when capturing ``n_samples`` samples shaped like ``example``'s.
 
-    Runs the model once on ``example`` (a small batch) to learn the layer shapes.
+    Runs the model once on ``example`` (a small batch, in any form :func:`capture` takes) to learn
+    the layer shapes; other keyword arguments (``samples=``, ``forward=``, ``inputs=``...) are
+    passed to :func:`capture`.  With ``samples="tokens"``, ``n_samples`` counts tokens.
 
     Examples
     --------
@@ -475,6 +478,7 @@ def estimate_bytes(
     >>> estimate_bytes(model, torch.rand(2, 10), 1000, layers=["1"])
     {'input:0': 40000, '1': 128000}
     """
+    options.setdefault("nonneg", "abs")
     acts = capture(model, example, layers, include_input=include_input, pool=pool, progress=False,
-                   nonneg="abs", max_bytes=1 << 62)
+                   max_bytes=1 << 62, **options)
     return {n: b.n_features * 4 * int(n_samples) for n, b in acts.blocks.items()}
