@@ -363,3 +363,31 @@ def test_model_with_two_inputs_by_keyword(hooks, same):
     tup = pl.capture(model, [(img, extra, y)], forward=lambda m, b: m(b[0], b[1]), labels=2, progress=False)
     same(tup["out"], ref["out"][0])
     assert tup.labels.tolist() == y.tolist()
+
+
+class OneLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, activation="gelu", batch_first=True,
+                                                norm_first=True)
+
+    def forward(self, x, pad):
+        return self.layer(x, src_key_padding_mask=pad)
+
+
+def test_encoder_layers_keep_their_fused_fast_path(hooks):
+    """A hook on nn.TransformerEncoderLayer turns off its eval-mode fused kernel; capture watches it from outside,
+    so the captured output is bit for bit the plain forward's (a hooked run differs in the last bits)."""
+    torch.manual_seed(0)
+    model = OneLayer().eval()
+    x = torch.randn(8, 32, 64)
+    pad = torch.zeros(8, 32, dtype=torch.bool)
+    pad[:, 20:] = True
+    with torch.no_grad():
+        plain = model(x, pad)
+    hooked = hooks(model, ["layer"], lambda: model(x, pad))["layer"][0]
+    assert not torch.equal(hooked, plain)  # the slow path: this test can tell the two apart
+    acts = pl.capture(model, [{"x": x, "pad": pad}], layers=["layer"], include_input=False, nonneg="semi",
+                      progress=False)
+    np.testing.assert_array_equal(acts["layer"].data, plain.reshape(8, -1).T.numpy())
+    assert not nn.modules.module._global_forward_hooks  # removed afterwards

@@ -21,13 +21,16 @@ from .blocks import NONNEG_POLICIES, finish_blocks
 from .device import check_stored_input, model_device, model_dtype, oom_types
 from .fx import active, fx_extractor
 from .plan import Plan, resolve_layers, unwrap
-from .recorder import Recorder, input_blocks, make_hook
+from .recorder import Recorder, input_blocks, make_global_hook, make_hook
 from .samples import Sampler
 from .storage import check_memory, check_storage_free
 
 __all__ = ["capture", "estimate_bytes"]
 
 Selector = "str | int | Callable[[Any], Any] | bool | None"
+
+#: Modules whose forward takes a fused fast path in eval mode unless they (or their submodules) carry hooks.
+_FUSED = (nn.TransformerEncoderLayer,)
 
 
 def capture(
@@ -263,7 +266,12 @@ def _prepared(model: nn.Module, plan: Plan, rec: Recorder, device, run_device) -
         model.eval()
         if plan.mode == "hooks":
             modules = dict(model.named_modules())
+            fused = {modules[n]: n for n in plan.names if isinstance(modules[n], _FUSED)}
+            if fused:  # their fused fast path is skipped when they carry hooks: watch them from outside
+                handles.append(nn.modules.module.register_module_forward_hook(make_global_hook(rec, fused)))
             for name in plan.names:
+                if modules[name] in fused:
+                    continue
                 try:
                     handles.append(modules[name].register_forward_hook(make_hook(rec, name)))
                 except RuntimeError as e:  # e.g. a scripted submodule

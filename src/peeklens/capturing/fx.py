@@ -113,7 +113,7 @@ class _Active(threading.local):
     rec: "Recorder | None" = None
 
 
-#: The recorder that FX graphs write into while one batch runs (one per thread).
+#: The recorder of the batch running in this thread: FX graphs and process-wide hooks write into it.
 active = _Active()
 
 

@@ -12,11 +12,12 @@ import torch
 from torch import nn
 
 from ..errors import CaptureError, DeviceError, NonNegativityError
+from .fx import active
 from .outputs import batch_first, element_matches, flatten_output, pretty_name
 from .samples import Sampler
 from .storage import new_buffer
 
-__all__ = ["Slot", "Recorder", "make_hook", "input_blocks"]
+__all__ = ["Slot", "Recorder", "make_hook", "make_global_hook", "input_blocks"]
 
 
 @dataclass
@@ -157,6 +158,7 @@ class Recorder:
                    if t.ndim >= 2 and t.shape[1] == n else "")
             )
         t = t.detach()
+        given = t.untyped_storage().data_ptr() if t.device.type != "meta" else 0  # the model's own memory
         if t.device.type == "meta":
             raise DeviceError(
                 f"{kind} {pretty_name(name)!r} is on the 'meta' device (a tensor without data); materialize "
@@ -216,8 +218,9 @@ class Recorder:
             # torch's copy_ runs on every thread and takes device tensors directly (non-blocking
             # for pinned buffers is not worth it: the batch is needed before the next one runs).
             torch.from_numpy(dst).copy_(flat)
-        else:
-            slot.pending.append(flat.to("cpu", torch.float32, copy=True).numpy())
+        else:  # a copy, unless the rows are already a new tensor (a masked selection, a mean)
+            fresh = t.untyped_storage().data_ptr() != given and flat.device.type == "cpu"
+            slot.pending.append(flat.contiguous().numpy() if fresh else flat.to("cpu", torch.float32, copy=True).numpy())
 
     def allocate(self, n_total: int) -> None:
         """Create the buffers once the sample count is known and move pending records in."""
@@ -266,6 +269,21 @@ def make_hook(rec: Recorder, name: str):
 
     def hook(module, inputs, output):
         rec.record_output(name, output, module)
+
+    return hook
+
+
+def make_global_hook(rec: Recorder, names: dict):
+    """A process-wide forward hook recording the outputs of the modules in ``names`` (module -> name).
+
+    For modules such as ``nn.TransformerEncoderLayer`` whose eval-mode fused fast path is turned
+    off by hooks on the module itself: watched from outside, they compute as in a plain forward.
+    """
+
+    def hook(module, inputs, output):
+        name = names.get(module)
+        if name is not None and active.rec is rec:  # this thread's capture, not another's
+            rec.record_output(name, output, module)
 
     return hook
 
