@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 import peeklens as pl
-from peeklens.studies import PaperNet  # noqa: F401  (also imported from here by bench_paper_mu.py)
+from peeklens.studies import PaperNet
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -122,7 +122,7 @@ def transformers(repeats):
     dec = Decoder()
     batches = token_batches()
     layers = [f"blocks.{i}" for i in range(4)]
-    run = lambda: plain_dicts(dec, batches)  # noqa: E731
+    run = lambda: plain_dicts(dec, batches)
     compare("GPT-style decoder, 4 blocks, per token (hooks)", dec, batches, layers, 32, repeats, run_plain=run,
             samples="tokens", include_input=False, nonneg="semi")
     compare("GPT-style decoder, 4 blocks, mean (hooks)", dec, batches, layers, 32, repeats, run_plain=run,

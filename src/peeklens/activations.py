@@ -7,14 +7,15 @@ samples).  Matrices are always **features x samples**, as in the paper.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Literal, Mapping
+from typing import Literal
 
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Block", "Activations"]
+__all__ = ["Activations", "Block"]
 
 BlockKind = Literal["input", "layer"]
 
@@ -197,8 +198,8 @@ class Activations(Mapping[str, Block]):
         shapes: Mapping[str, tuple[int, ...]] | None = None,
         kinds: Mapping[str, BlockKind] | None = None,
         labels: np.ndarray | None = None,
-        signed: "Iterable[str]" = (),
-    ) -> "Activations":
+        signed: Iterable[str] = (),
+    ) -> Activations:
         """Build from plain (features x samples) matrices, e.g. activations computed elsewhere.
 
         Blocks whose name starts with ``"input"`` are input blocks unless
@@ -272,13 +273,13 @@ class Activations(Mapping[str, Block]):
         """Bytes held by all blocks."""
         return sum(b.nbytes for b in self.blocks.values())
 
-    def select(self, names) -> "Activations":
+    def select(self, names) -> Activations:
         """A new Activations with only the named blocks (same arrays, no copy)."""
         names = [names] if isinstance(names, str) else list(names)
         return Activations({n: self[n] for n in names}, labels=self.labels, meta=dict(self.meta),
                            sample_info=self.sample_info)
 
-    def subset(self, index) -> "Activations":
+    def subset(self, index) -> Activations:
         """A new Activations restricted to some samples (a slice or an index array)."""
         blocks = {
             n: Block(n, np.ascontiguousarray(b.data[:, index]), b.shape, b.kind, b.transform, b.signed)

@@ -5,7 +5,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import peeklens as pl
-from peeklens.errors import CaptureError, InputError, LayerNotFoundError, MemoryLimitError, NonNegativityError
+from peeklens.errors import (
+    CaptureError,
+    InputError,
+    LayerNotFoundError,
+    MemoryLimitError,
+    NonNegativityError,
+)
 
 
 # ----------------------------------------------------------------- paper network

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import peeklens as pl
+
 capture_mod = importlib.import_module("peeklens.capturing.core")
 recorder_mod = importlib.import_module("peeklens.capturing.recorder")
 batches_mod = importlib.import_module("peeklens.capturing.batches")

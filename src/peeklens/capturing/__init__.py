@@ -13,4 +13,4 @@ blocks are exposed as (features x samples) views of those buffers.
 from .core import capture, estimate_bytes
 from .plan import DEFAULT_LAYER_TYPES, list_layers
 
-__all__ = ["capture", "estimate_bytes", "list_layers", "DEFAULT_LAYER_TYPES"]
+__all__ = ["DEFAULT_LAYER_TYPES", "capture", "estimate_bytes", "list_layers"]

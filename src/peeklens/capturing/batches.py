@@ -18,9 +18,9 @@ The rules (also in ``docs/capture.md`` and the docstring of :func:`peeklens.capt
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from torch import nn
 
 from ..errors import DeviceError, InputError
 
-__all__ = ["Batch", "Feeder", "iter_batches", "n_samples_hint", "labels_of", "map_tensors"]
+__all__ = ["Batch", "Feeder", "iter_batches", "labels_of", "map_tensors", "n_samples_hint"]
 
 INPUT_KEYS = ("x", "input", "inputs", "image", "images", "pixel_values", "input_ids")
 LABEL_KEYS = ("y", "label", "labels", "target", "targets")
@@ -302,9 +302,7 @@ class Feeder:
         inputs = None if b.inputs is None else cut(b.inputs)
         mask = None if b.mask is None else cut(b.mask)
         labels = b.labels
-        if isinstance(labels, (torch.Tensor, np.ndarray)) and labels.ndim >= 1 and labels.shape[0] == n:
-            labels = labels[:k]
-        elif isinstance(labels, list) and len(labels) == n:
+        if isinstance(labels, (torch.Tensor, np.ndarray)) and labels.ndim >= 1 and labels.shape[0] == n or isinstance(labels, list) and len(labels) == n:
             labels = labels[:k]
         return Batch(raw, min(k, n), inputs, labels, mask, b.label_key)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,7 +15,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..activations import Activations
-from ..errors import CaptureError, DeviceError, InputError, MemoryLimitError, PeeklensError
+from ..errors import (
+    CaptureError,
+    DeviceError,
+    InputError,
+    MemoryLimitError,
+    PeeklensError,
+)
 from .batches import Batch, Feeder, iter_batches, labels_of, n_samples_hint
 from .blocks import NONNEG_POLICIES, finish_blocks
 from .device import check_stored_input, model_device, model_dtype, oom_types
@@ -449,7 +455,7 @@ class _Loop:
                 f"{type(model).__name__} ran out of memory on the batch starting at sample {start} ({b.n} samples): "
                 "use a smaller batch_size= (or DataLoader batch size) or capture fewer layers="
             ) from e
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             how = "forward=" if self.feeder.forward is not None else "the call peeklens made (see forward=)"
             raise CaptureError(
                 f"{type(model).__name__} raised {type(e).__name__} on the batch starting at sample "

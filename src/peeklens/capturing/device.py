@@ -7,7 +7,7 @@ from torch import nn
 
 from ..errors import InputError
 
-__all__ = ["model_device", "model_dtype", "check_stored_input", "oom_types"]
+__all__ = ["check_stored_input", "model_device", "model_dtype", "oom_types"]
 
 
 def model_device(model: nn.Module) -> torch.device:

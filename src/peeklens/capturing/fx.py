@@ -20,7 +20,7 @@ from .outputs import flatten_output
 if TYPE_CHECKING:  # pragma: no cover
     from .recorder import Recorder
 
-__all__ = ["fx_names", "fx_extractor", "structure_key", "active"]
+__all__ = ["active", "fx_extractor", "fx_names", "structure_key"]
 
 
 def structure_key(model: nn.Module) -> tuple:
@@ -33,7 +33,7 @@ def structure_key(model: nn.Module) -> tuple:
     return tuple(id(m) for m in model.modules())
 
 
-_NODE_NAMES: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+_NODE_NAMES: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()
 
 
 def fx_names(model: nn.Module) -> list[str] | None:
@@ -62,7 +62,7 @@ def _trace_node_names(model: nn.Module) -> list[str] | None:
     return [n for n in eval_names if n not in ("x", "input")]
 
 
-_EXTRACTORS: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+_EXTRACTORS: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()
 
 
 def fx_extractor(model: nn.Module, names: list[str]) -> nn.Module:
@@ -91,7 +91,7 @@ def _build_fx_extractor(model: nn.Module, names: list[str]) -> nn.Module:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ext = create_feature_extractor(model, return_nodes={n: n for n in names})
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise CaptureError(
             f"could not trace {type(model).__name__} with torch.fx to reach {names}: {e}. "
             "Capture module outputs instead (names from list_layers(model)['modules'])"
@@ -110,7 +110,7 @@ def _build_fx_extractor(model: nn.Module, names: list[str]) -> nn.Module:
 
 
 class _Active(threading.local):
-    rec: "Recorder | None" = None
+    rec: Recorder | None = None
 
 
 #: The recorder of the batch running in this thread: FX graphs and process-wide hooks write into it.

@@ -38,7 +38,7 @@ def pretty_name(name: str) -> str:
     >>> pretty_name("relu@0"), pretty_name("relu@1")
     ('relu', 'relu@1')
     """
-    return name[:-2] if name.endswith("@0") else name
+    return name.removesuffix("@0")
 
 
 def _seq_first(module) -> bool:

@@ -12,7 +12,7 @@ from torch import nn
 from ..errors import CaptureError, InputError, LayerNotFoundError
 from .fx import fx_names
 
-__all__ = ["DEFAULT_LAYER_TYPES", "Plan", "resolve_layers", "list_layers", "unwrap"]
+__all__ = ["DEFAULT_LAYER_TYPES", "Plan", "list_layers", "resolve_layers", "unwrap"]
 
 _ELEMENT = re.compile(r"^(.*?)((?:\[[^\[\]]+\])+)$")
 #: Prefixes that wrappers add to every submodule name: torch.compile, DataParallel / DistributedDataParallel.

@@ -17,7 +17,7 @@ from .outputs import batch_first, element_matches, flatten_output, pretty_name
 from .samples import Sampler
 from .storage import new_buffer
 
-__all__ = ["Slot", "Recorder", "make_hook", "make_global_hook", "input_blocks"]
+__all__ = ["Recorder", "Slot", "input_blocks", "make_global_hook", "make_hook"]
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Recorder:
         self.select = dict(select or {})
         #: tuple-output elements left out because their first axis is not the batch (warned about)
         self.dropped: dict[str, tuple[int, ...]] = {}
-        self.slots: "OrderedDict[str, Slot]" = OrderedDict()
+        self.slots: OrderedDict[str, Slot] = OrderedDict()
         self.offset = 0
         self.batch_n = 0
         self.capacity: int | None = None

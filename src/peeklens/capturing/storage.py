@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from .._memory import available_memory, format_bytes
 from ..errors import InputError, MemoryLimitError
 from .outputs import pretty_name
 
-__all__ = ["new_buffer", "check_storage_free", "check_memory", "block_filename"]
+__all__ = ["block_filename", "check_memory", "check_storage_free", "new_buffer"]
 
 
 def block_filename(name: str) -> str:
