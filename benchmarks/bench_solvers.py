@@ -52,8 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import peeklens as pl
-import importlib
-fz = importlib.import_module("peeklens.nmf")
+from peeklens import nmf as fz
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,12 +162,13 @@ class Trace:
     """
 
     def __init__(self, name):
-        self.name, self.orig, self.points, self.t0 = name, fz.SOLVERS[name], [], None
+        self.module = getattr(fz, name)  # peeklens.nmf.hals, .compressed, ...: factorize calls module.solve
+        self.name, self.orig, self.points, self.t0 = name, self.module.solve, [], None
 
     def __enter__(self):
         orig = self.orig
 
-        @functools.wraps(orig)  # keeps the signature: factorize passes seed, sketch and info by it
+        @functools.wraps(orig)
         def wrapped(problem, F_, W_, *, callback=None, **kw):
             def cb(i, obj):
                 self.points.append((i, time.perf_counter() - self.t0, obj))
@@ -177,12 +177,12 @@ class Trace:
 
             return orig(problem, F_, W_, callback=cb, **kw)
 
-        fz.SOLVERS[self.name] = wrapped
+        self.module.solve = wrapped
         self.t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc):
-        fz.SOLVERS[self.name] = self.orig
+        self.module.solve = self.orig
 
     def time_to(self, target, exact_steps=None):
         """Seconds until the first exact objective <= target (None: never)."""

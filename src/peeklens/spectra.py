@@ -129,19 +129,19 @@ def spectrum(
     dev = torch.device(device) if device is not None else torch.device("cpu")
     values, ent, stab, method = {}, {}, {}, {}
     gen = torch.Generator().manual_seed(seed)
-    from .nmf._problem import _chunked_norm2, _finite_min_max
+    from .nmf._problem import chunked_norm2, finite_min_max
 
     for n in names:
         data = np.asarray(acts[n].data, dtype=np.float32)  # memory maps stay memory maps
         if data.size == 0:
             raise InputError(f"block {n!r} is empty (shape {data.shape}); it has no spectrum")
-        if _finite_min_max(data)[0] is None:  # chunked: no copy of the block
+        if finite_min_max(data)[0] is None:  # chunked: no copy of the block
             raise InputError(f"block {n!r} has NaN or Inf values; its spectrum is undefined")
         with warnings.catch_warnings():  # read-only memory maps are only read
             warnings.filterwarnings("ignore", message=".*not writable.*")
             X = torch.from_numpy(data).to(dev)
         kk = min(k, *X.shape)
-        fro2 = _chunked_norm2(X)
+        fro2 = chunked_norm2(X)
         if min(X.shape) <= EXACT_LIMIT:
             s = _exact_singular_values(X)
             method[n] = "exact"

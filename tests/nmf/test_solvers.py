@@ -1,14 +1,12 @@
 """The fast solvers (HALS, compressed HALS), the NNDSVDa init and warm-started sweeps."""
 
-import importlib
 import math
 
 import numpy as np
 import pytest
 
 import peeklens as pl
-
-fz = importlib.import_module("peeklens.nmf")
+from peeklens import nmf as fz
 FAST = ["hals", "compressed"]
 ALL = ["mu", *FAST]
 
@@ -264,9 +262,11 @@ def test_warm_started_sweep(medium, solver):
 
 
 def test_warm_start_keeps_previous_factors_as_the_first_columns(medium):
-    ctx = {"warm_start": True}
-    a = fz.factorize(medium, 3, solver="hals", max_iter=40, _context=ctx)
-    b = fz.factorize(medium, 5, solver="hals", max_iter=1, tol=0, _context=ctx, solver_options={"max_inner": 1})
+    from peeklens.nmf._fit import SweepState, fit_rank, make_config
+
+    state = SweepState(medium, warm_start=True)
+    a = fit_rank(state, 3, make_config(solver="hals", max_iter=40))
+    b = fit_rank(state, 5, make_config(solver="hals", max_iter=1, tol=0, solver_options={"max_inner": 1}))
     assert b.settings["init"] == "warm start from rank 3"
     # one HALS iteration from [F_3, new]: the objective is already below rank 3's
     assert b.objective[0] < a.objective[-1]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 import torch
 
 import peeklens as pl
-
-fz = importlib.import_module("peeklens.nmf")
+from peeklens import nmf as fz
 
 
 @pytest.fixture(scope="module")

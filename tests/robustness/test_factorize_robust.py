@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import tracemalloc
 import warnings
 
@@ -13,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import peeklens as pl
-
-fz = importlib.import_module("peeklens.nmf")
-problem_mod = importlib.import_module("peeklens.nmf._problem")
+from peeklens import nmf as fz
+from peeklens.nmf import _problem as problem_mod
 
 
 def acts_of(**blocks) -> pl.Activations:
@@ -126,14 +124,14 @@ def test_cuda_without_cuda_is_a_device_error(monkeypatch):
 
 
 def _oom_at(rank_to_fail: int, monkeypatch):
-    solve = fz.SOLVERS["mu"]
+    solve = fz.mu.solve
 
     def hungry(problem, F, W, **kw):
         if F.shape[1] == rank_to_fail:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return solve(problem, F, W, **kw)
 
-    monkeypatch.setitem(fz.SOLVERS, "mu", hungry)
+    monkeypatch.setattr(fz.mu, "solve", hungry)
 
 
 def test_cuda_out_of_memory_says_how_to_reduce_the_work(monkeypatch):
@@ -151,7 +149,7 @@ def test_out_of_memory_mid_sweep_keeps_the_finished_ranks(monkeypatch):
 
 
 def test_keyboard_interrupt_during_sweep_returns_finished_ranks(monkeypatch, tmp_path):
-    solve = fz.SOLVERS["mu"]
+    solve = fz.mu.solve
     calls = []
 
     def interrupted(problem, F, W, **kw):
@@ -165,7 +163,7 @@ def test_keyboard_interrupt_during_sweep_returns_finished_ranks(monkeypatch, tmp
 
         return solve(problem, F, W, **{**kw, "callback": stop_in_the_middle})
 
-    monkeypatch.setitem(fz.SOLVERS, "mu", interrupted)
+    monkeypatch.setattr(fz.mu, "solve", interrupted)
     acts = acts_of(a=rand(6, 9), b=rand(5, 9, seed=1))
     with pytest.warns(UserWarning, match=r"sweep interrupted: keeping the 2 finished rank\(s\) \[1, 2\]"):
         sw = pl.sweep(acts, ranks=[1, 2, 3, 4], solver="mu", max_iter=10, tol=0, progress=False)
@@ -182,7 +180,7 @@ def test_keyboard_interrupt_during_sweep_returns_finished_ranks(monkeypatch, tmp
 ])
 def test_bad_ranks_fail_before_the_first_fit(monkeypatch, ranks, match):
     called = []
-    monkeypatch.setitem(fz.SOLVERS, "mu", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(fz.mu, "solve", lambda *a, **k: called.append(1))
     with pytest.raises(pl.InputError, match=match):
         pl.sweep(acts_of(a=rand(6, 9)), ranks=ranks, solver="mu", progress=False)
     assert called == []

@@ -16,7 +16,8 @@ import torch
 
 from ._problem import Problem, big_mm
 
-__all__ = ["Sketch", "one_thread", "row_slices", "xw_mm", "xwt_mm", "range_sketch", "randomized_svd", "hals_rows"]
+__all__ = ["Sketch", "one_thread", "row_slices", "xw_mm", "xwt_mm", "range_sketch", "randomized_svd", "hals_rows",
+           "gram_solve", "loadings_update", "clamp_unsigned", "signed_slices"]
 
 
 def row_slices(problem: Problem) -> list[slice]:
@@ -206,3 +207,52 @@ def _sweep(Ht, At, G0, Gs, d, ok, r, whole) -> None:
         for row, out, g, live in zip(base.unbind(0), Hb.unbind(0), Gs[a:b, a:b].unbind(0), ok[a:b]):
             if live:
                 torch.clamp(torch.addmv(row, HbT, g, alpha=-1), min=0, out=out)
+
+
+def gram_solve(G: torch.Tensor, Ct: torch.Tensor) -> torch.Tensor:
+    """``G^{-1} Ct`` for a symmetric positive semi-definite ``G`` (r x r): the unconstrained minimizer
+    ``Ht`` of ``0.5 tr(Ht^T G Ht) - <Ct, Ht>``, e.g. the least-squares loadings of a signed block
+    (``W_b^T = (F^T F)^{-1} (X_b F)^T``, Ding, Li & Jordan 2010).
+
+    Solved in float64 by a Cholesky factorization; a singular ``G`` (a factor that is all zero)
+    falls back to the pseudo-inverse, the minimum-norm minimizer.  Returns ``Ct``'s dtype.
+    """
+    with one_thread(G.device):
+        G64, C64 = G.double(), Ct.double()
+        L, info = torch.linalg.cholesky_ex(G64)
+        if int(info) == 0:
+            out = torch.cholesky_solve(C64, L)
+        else:
+            out = torch.linalg.pinv(G64, hermitian=True) @ C64
+        return out.to(Ct.dtype)
+
+
+def loadings_update(Vt: torch.Tensor, Ct: torch.Tensor, G: torch.Tensor, signed: list[slice], *,
+                    max_inner: int = 1) -> None:
+    """The loadings given ``F``, in place on the stacked ``Vt`` (r x total features).
+
+    Columns of non-negative blocks: HALS (:func:`hals_rows`); columns in ``signed`` (slices of
+    signed blocks): the exact unconstrained least squares :func:`gram_solve`, never clamped.
+    """
+    hals_rows(Vt, Ct, G, max_inner=max_inner)
+    for sl in signed:
+        Vt[:, sl] = gram_solve(G, Ct[:, sl])
+
+
+def clamp_unsigned(Vt: torch.Tensor, signed: list[slice]) -> None:
+    """Clamp the stacked loadings ``Vt`` at 0, except the columns of signed blocks (``signed`` slices)."""
+    if not signed:
+        Vt.clamp_(min=0)
+        return
+    start = 0
+    for sl in sorted(signed, key=lambda s: s.start):
+        if sl.start > start:
+            Vt[:, start : sl.start].clamp_(min=0)
+        start = sl.stop
+    if start < Vt.shape[1]:
+        Vt[:, start:].clamp_(min=0)
+
+
+def signed_slices(problem: Problem) -> list[slice]:
+    """Columns of the stacked loadings that belong to signed blocks."""
+    return [sl for sl, sg in zip(row_slices(problem), problem.signed) if sg]
