@@ -260,7 +260,7 @@ def test_bad_selectors_and_sample_choices():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
     with pytest.raises(pl.InputError, match=r"inputs='nope' is not part of the batch.*\['x', 'y'\]"):
         pl.capture(model, [{"x": torch.rand(2, 3), "y": torch.arange(2)}], inputs="nope", progress=False)
-    with pytest.raises(pl.InputError, match=r"samples must be one of"):
+    with pytest.raises(pl.InputError, match=r"unknown samples 'tokenz'; did you mean 'tokens'"):
         pl.capture(model, torch.rand(2, 3), samples="tokenz", progress=False)
     with pytest.raises(pl.InputError, match=r"labels= must be a key"):
         pl.capture(model, torch.rand(2, 3), labels=1.5, progress=False)

@@ -14,6 +14,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._validation import (
+    boolean,
+    finite_float,
+    one_of,
+    optional_positive_int,
+    positive_int,
+)
 from ..activations import Activations
 from ..errors import (
     CaptureError,
@@ -28,7 +35,7 @@ from .device import check_stored_input, model_device, model_dtype, oom_types
 from .fx import active, fx_extractor
 from .plan import Plan, resolve_layers, unwrap
 from .recorder import Recorder, input_blocks, make_global_hook, make_hook
-from .samples import Sampler
+from .samples import SAMPLE_CHOICES, Sampler
 from .storage import check_memory, check_storage_free
 
 __all__ = ["capture", "estimate_bytes"]
@@ -180,7 +187,7 @@ def capture(
     >>> acts.n_samples, acts["mlp.1"].signed, acts.sample_info["token"].tolist()
     (5, True, [1, 2, 3, 4, 5])
     """
-    _check_options(model, nonneg, max_samples, batch_size, max_bytes)
+    _check_options(model, nonneg, samples, max_samples, batch_size, max_bytes, include_input)
     model, wrappers = unwrap(model)
     plan = resolve_layers(model, layers, wrapped=bool(wrappers))
     sampler = Sampler(samples)
@@ -223,18 +230,16 @@ def capture(
         meta["interrupted"] = True
     return Activations(finish_blocks(rec, nonneg), labels=loop.labels(), meta=meta, sample_info=loop.sample_info())
 
-def _check_options(model, nonneg, max_samples, batch_size, max_bytes) -> None:
+def _check_options(model, nonneg, samples, max_samples, batch_size, max_bytes, include_input) -> None:
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if nonneg not in NONNEG_POLICIES:
-        raise InputError(f"nonneg must be one of {NONNEG_POLICIES}, got {nonneg!r}")
-    if max_samples is not None and (isinstance(max_samples, bool) or int(max_samples) < 1):
-        raise InputError(f"max_samples must be a positive integer, got {max_samples!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer, float))
-                                  or not max_bytes > 0):
-        raise InputError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
+    one_of(nonneg, "nonneg", NONNEG_POLICIES)
+    one_of(samples, "samples", SAMPLE_CHOICES)
+    optional_positive_int(max_samples, "max_samples")
+    positive_int(batch_size, "batch_size")
+    if max_bytes is not None:
+        finite_float(max_bytes, "max_bytes", minimum=0, strict=True)
+    boolean(include_input, "include_input")
 
 
 def _check_not_meta(model: nn.Module) -> None:
