@@ -199,12 +199,14 @@ class Activations(Mapping[str, Block]):
         kinds: Mapping[str, BlockKind] | None = None,
         labels: np.ndarray | None = None,
         signed: Iterable[str] = (),
+        sample_info: Mapping[str, np.ndarray] | None = None,
     ) -> Activations:
         """Build from plain (features x samples) matrices, e.g. activations computed elsewhere.
 
         Blocks whose name starts with ``"input"`` are input blocks unless
         ``kinds`` says otherwise; blocks named in ``signed`` keep values of
-        both signs (fitted by semi-NMF).
+        both signs (fitted by semi-NMF); ``sample_info`` says where each
+        sample came from (see the class).
 
         Examples
         --------
@@ -227,7 +229,7 @@ class Activations(Mapping[str, Block]):
             data = np.ascontiguousarray(arr, dtype=np.float32)
             kind = kinds.get(name, "input" if name.startswith("input") else "layer")
             blocks[name] = Block(name, data, tuple(shapes.get(name, (data.shape[0],))), kind, signed=name in signed)
-        return cls(blocks, labels=labels)
+        return cls(blocks, labels=labels, sample_info=None if sample_info is None else dict(sample_info))
 
     # Mapping protocol -------------------------------------------------
     def __getitem__(self, name: str) -> Block:

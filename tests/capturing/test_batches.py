@@ -272,3 +272,17 @@ def test_bad_selectors_and_sample_choices():
         pl.capture(small_net(), torch.rand(2, 1, 8, 8), layers=["1"], samples="tokens", progress=False)
     with pytest.raises(pl.CaptureError, match=r"samples='first'.*\(batch, C, H, W\)"):
         pl.capture(small_net(), torch.rand(2, 1, 8, 8), layers=["1"], samples="first", progress=False)
+
+
+def test_feature_map_positions_as_samples_keep_their_grid(hooks, same):
+    net = small_net()
+    x = torch.rand(3, 1, 8, 8)
+    ref = hooks(net, ["1"], lambda: net(x))["1"][0]  # (3, 3, 6, 6)
+    acts = pl.capture(net, x, layers=["1"], samples="tokens", include_input=False, progress=False)
+    assert acts.n_samples == 3 * 36 and acts["1"].shape == (3,)
+    same(acts["1"], ref.flatten(2).transpose(1, 2).reshape(-1, 3))
+    assert acts.meta["token_grid"] == [6, 6]
+    assert acts.sample_info["position"][:7].tolist() == list(range(7))  # position = h * 6 + w
+    mean = pl.capture(net, x, layers=["1"], samples="mean", progress=False)
+    same(mean["1"], ref.mean((2, 3)))
+    assert mean.input_names == ["input:0"] and mean["input:0"].shape == (8, 8)

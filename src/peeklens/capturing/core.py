@@ -226,6 +226,8 @@ def capture(
     }
     if wrappers:
         meta["unwrapped"] = wrappers
+    if sampler.grid is not None:
+        meta["token_grid"] = list(sampler.grid)
     if loop.interrupted:
         meta["interrupted"] = True
     return Activations(finish_blocks(rec, nonneg), labels=loop.labels(), meta=meta, sample_info=loop.sample_info())

@@ -50,6 +50,8 @@ class Sampler:
         self.n = 0
         self.mask: torch.Tensor | None = None
         self.positions: int | None = None  # positions of this batch (tokens mode)
+        #: (H, W) of the feature maps whose positions became tokens (position = h * W + w), if any
+        self.grid: tuple[int, int] | None = None
         self._first: str | None = None  # the record that set them
 
     @property
@@ -100,6 +102,8 @@ class Sampler:
                     f"samples='first' keeps the first token of (batch, tokens, features) outputs; {kind} {name!r} "
                     f"is (batch, C, H, W) {tuple(t.shape)}: use samples='mean' or 'tokens', or capture token layers"
                 )
+            if self.how == "tokens":
+                self.grid = (int(t.shape[2]), int(t.shape[3]))
             t = t.flatten(2).transpose(1, 2)  # (batch, H*W positions, C)
         if t.ndim != 3:
             return t
