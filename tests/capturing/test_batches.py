@@ -286,3 +286,14 @@ def test_feature_map_positions_as_samples_keep_their_grid(hooks, same):
     mean = pl.capture(net, x, layers=["1"], samples="mean", progress=False)
     same(mean["1"], ref.mean((2, 3)))
     assert mean.input_names == ["input:0"] and mean["input:0"].shape == (8, 8)
+
+
+def test_a_semi_capture_goes_straight_into_the_factorization():
+    """nonneg='semi' blocks reach pl.factorize marked signed: their loadings take both signs, F stays >= 0."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.GELU(), nn.Linear(16, 8))
+    acts = pl.capture(model, torch.rand(40, 6), layers=["1", "2"], nonneg="semi", progress=False)
+    fit = pl.factorize(acts, rank=3, seed=0)
+    assert fit.settings["signed"] == ["1", "2"]
+    assert fit.F.min() >= 0 and min(fit.loadings["2"].min(), fit.loadings["1"].min()) < 0
+    assert fit.loadings["input:0"].min() >= 0
