@@ -228,7 +228,7 @@ class TinyGPT(nn.Module):
     def forward(self, input_ids, attention_mask=None):
         t = input_ids.shape[1]
         h = self.tok(input_ids) + self.pos(torch.arange(t, device=input_ids.device))
-        causal = torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
+        causal = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)
         pad = None if attention_mask is None else attention_mask == 0
         for block in self.blocks:
             h = block(h, src_mask=causal, src_key_padding_mask=pad)
