@@ -297,3 +297,12 @@ def test_a_semi_capture_goes_straight_into_the_factorization():
     assert fit.settings["signed"] == ["1", "2"]
     assert fit.F.min() >= 0 and min(fit.loadings["2"].min(), fit.loadings["1"].min()) < 0
     assert fit.loadings["input:0"].min() >= 0
+
+
+def test_index_zero_selects_a_part_of_a_dict_free_batch():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    x, y = torch.rand(5, 3), torch.arange(5)
+    acts = pl.capture(model, [[x, y]], inputs=0, labels=1, progress=False)
+    np.testing.assert_allclose(acts["input:0"].data, x.T.numpy())
+    with pytest.raises(pl.InputError, match=r"inputs= must be a key"):
+        pl.capture(model, [[x, y]], inputs=True, progress=False)

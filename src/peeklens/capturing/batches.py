@@ -34,8 +34,6 @@ INPUT_KEYS = ("x", "input", "inputs", "image", "images", "pixel_values", "input_
 LABEL_KEYS = ("y", "label", "labels", "target", "targets")
 MASK_KEYS = ("attention_mask",)
 
-Selector = "str | int | Callable[[Any], Any] | None | bool"
-
 
 def iter_batches(data: Any, batch_size: int) -> Iterator[Any]:
     """Yield the batches of a DataLoader, Dataset, tensor, array or iterable of batches, as they are.
@@ -113,9 +111,9 @@ def map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
     """
     if isinstance(obj, torch.Tensor):
         return fn(obj)
-    if isinstance(obj, Mapping):
-        return type(obj)({k: map_tensors(v, fn) for k, v in obj.items()}) if isinstance(obj, dict) else {
-            k: map_tensors(v, fn) for k, v in obj.items()}
+    if isinstance(obj, Mapping):  # dict subclasses keep their type; other mappings become dicts
+        out = {k: map_tensors(v, fn) for k, v in obj.items()}
+        return type(obj)(out) if isinstance(obj, dict) else out
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
         return type(obj)(*(map_tensors(v, fn) for v in obj))
     if isinstance(obj, (list, tuple)):
@@ -164,7 +162,7 @@ class Feeder:
         if forward is not None and not callable(forward):
             raise InputError(f"forward= must be a callable (model, batch) -> output, got {type(forward).__name__}")
         for what, sel in (("inputs", inputs), ("labels", labels), ("mask", mask)):
-            if not (sel is None or sel is False or isinstance(sel, (str, int)) or callable(sel)):
+            if not (sel is None or sel is False or (isinstance(sel, (str, int)) and sel is not True) or callable(sel)):
                 raise InputError(
                     f"{what}= must be a key (str), an index (int), a callable of the batch, None or False; "
                     f"got {sel!r}"
@@ -260,14 +258,14 @@ class Feeder:
         return None
 
     # ------------------------------------------------------------------ call
-    def kwargs_of(self, b: Batch) -> dict | None:
+    def kwargs_of(self, raw: Any, label_key: Any = None) -> dict | None:
         """Keyword arguments for a dict batch whose keys name ``forward``'s parameters, else None."""
-        if not isinstance(b.raw, Mapping):
+        if not isinstance(raw, Mapping):
             return None
-        keys = [k for k in b.raw if k != b.label_key]
+        keys = [k for k in raw if k != label_key]
         if not any(k in self.params for k in keys):
             return None
-        return {k: b.raw[k] for k in keys if k in self.params or self.takes_kwargs}
+        return {k: raw[k] for k in keys if k in self.params or self.takes_kwargs}
 
     def call(self, runner: Callable, b: Batch, raw: Any) -> Any:
         """Run ``runner`` (the model or its traced copy) on ``raw``, the batch moved to the model's device."""
@@ -276,11 +274,12 @@ class Feeder:
         if isinstance(raw, torch.Tensor):
             return runner(raw)
         if isinstance(raw, Mapping):
-            kwargs = self.kwargs_of(Batch(raw, b.n, None, None, None, b.label_key))
+            kwargs = self.kwargs_of(raw, b.label_key)
             if kwargs is not None:
                 return runner(**kwargs)
-            x = self.sel_inputs(raw) if callable(self.sel_inputs) else (
-                raw[self.sel_inputs] if isinstance(self.sel_inputs, (str, int)) else self._default_inputs(raw))
+            sel = self.sel_inputs
+            x = self._default_inputs(raw) if sel is None or sel is False else self._pick(
+                "inputs", raw, sel, self._default_inputs)
             if x is None:
                 raise InputError(
                     f"a dict batch needs an 'x' (or 'input', 'image') entry, or keys naming the parameters of "

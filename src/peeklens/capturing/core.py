@@ -40,7 +40,8 @@ from .storage import check_memory, check_storage_free
 
 __all__ = ["capture", "estimate_bytes"]
 
-Selector = "str | int | Callable[[Any], Any] | bool | None"
+#: How ``inputs=``, ``labels=`` and ``mask=`` pick a part of a batch: a key, an index, a callable, False or None.
+Selector = str | int | Callable[[Any], Any] | bool | None
 
 #: Modules whose forward takes a fused fast path in eval mode unless they (or their submodules) carry hooks.
 _FUSED = (nn.TransformerEncoderLayer,)
