@@ -306,3 +306,15 @@ def test_index_zero_selects_a_part_of_a_dict_free_batch():
     np.testing.assert_allclose(acts["input:0"].data, x.T.numpy())
     with pytest.raises(pl.InputError, match=r"inputs= must be a key"):
         pl.capture(model, [[x, y]], inputs=True, progress=False)
+
+
+def test_token_samples_on_disk_equal_those_in_memory(tmp_path):
+    torch.manual_seed(0)
+    model = _MaskFree()
+    data = [ids_batch(t=5), ids_batch(t=7, seed=1)]
+    ram = pl.capture(model, data, layers=["mlp.1"], include_input=False, samples="tokens", progress=False)
+    disk = pl.capture(model, data, layers=["mlp.1"], include_input=False, samples="tokens", storage=tmp_path,
+                      progress=False)
+    assert isinstance(disk["mlp.1"].data.base, np.memmap) or isinstance(disk["mlp.1"].data, np.memmap)
+    np.testing.assert_array_equal(disk["mlp.1"].data, ram["mlp.1"].data)
+    np.testing.assert_array_equal(disk.sample_info["token"], ram.sample_info["token"])
