@@ -391,3 +391,36 @@ def test_encoder_layers_keep_their_fused_fast_path(hooks):
                       progress=False)
     np.testing.assert_array_equal(acts["layer"].data, plain.reshape(8, -1).T.numpy())
     assert not nn.modules.module._global_forward_hooks  # removed afterwards
+
+
+class NestedEncoder(nn.Module):
+    """batch_first encoder with a padding mask: in eval mode its layers pass nested tensors to each other."""
+
+    def __init__(self):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2)
+
+    def forward(self, x, attention_mask):
+        return self.enc(x, src_key_padding_mask=attention_mask == 0)
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+def test_nested_tensor_fast_path_outputs_are_padded_back(hooks, same):
+    torch.manual_seed(0)
+    model = NestedEncoder().eval()
+    x = torch.randn(4, 6, 16)
+    mask = torch.ones(4, 6, dtype=torch.long)
+    mask[:, 4:] = 0  # every sequence padded: the nested tensors are shorter than the mask
+    mask[2, 2:] = 0
+    ref = hooks(model, ["enc.layers.0"], lambda: model(x, mask))["enc.layers.0"][0]
+    assert ref.is_nested
+    ref = torch.nested.to_padded_tensor(ref, 0.0, output_size=(4, 6, 16))
+    keep = mask.bool()
+    acts = pl.capture(model, [{"x": x, "attention_mask": mask}], layers=["enc.layers.0"], samples="tokens",
+                      include_input=False, nonneg="semi", progress=False)
+    same(acts["enc.layers.0"], ref[keep])
+    flat = pl.capture(model, [{"x": x, "attention_mask": mask}], layers=["enc.layers.0"], include_input=False,
+                      nonneg="semi", progress=False)
+    assert flat["enc.layers.0"].shape == (6, 16)
+    same(flat["enc.layers.0"], ref)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import torch
 
-__all__ = ["flatten_output", "pretty_name"]
+__all__ = ["dense", "flatten_output", "pretty_name"]
 
 
 def flatten_output(name: str, value) -> list[tuple[str, torch.Tensor]]:
@@ -93,3 +93,21 @@ def element_matches(record: str, base: str, selector: str) -> bool:
     """
     want = base + selector
     return record == want or record.startswith(want + "[")
+
+
+def dense(t: torch.Tensor, positions: int | None = None) -> torch.Tensor:
+    """A nested tensor (``nn.TransformerEncoder``'s eval fast path) as a zero-padded dense one.
+
+    ``positions`` pads the sequence axis to that length (the attention mask's); dense tensors pass.
+
+    >>> nt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(1, 3)])
+    >>> tuple(dense(nt, 4).shape)
+    (2, 4, 3)
+    """
+    if not getattr(t, "is_nested", False):
+        return t
+    parts = t.unbind()
+    if positions is None or not parts or parts[0].ndim < 1:
+        return torch.nested.to_padded_tensor(t, 0.0)
+    size = (len(parts), positions, *parts[0].shape[1:])
+    return torch.nested.to_padded_tensor(t, 0.0, output_size=size)

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import CaptureError, DeviceError, NonNegativityError
 from .fx import active
-from .outputs import batch_first, element_matches, flatten_output, pretty_name
+from .outputs import batch_first, dense, element_matches, flatten_output, pretty_name
 from .samples import Sampler
 from .storage import new_buffer
 
@@ -78,10 +78,12 @@ class Recorder:
         #: capture runs one sample through the model this way to check memory before allocating.
         self.probing = False
         self.seen: set[str] = set()  # blocks recorded in the current batch
+        self.width: int | None = None  # positions of the current batch's padding mask, if any
 
     def start_batch(self, n: int, mask: torch.Tensor | None = None) -> None:
         """Prepare for a batch of ``n`` inputs (and its padding mask, for token samples)."""
         self.batch_n = n
+        self.width = int(mask.shape[1]) if mask is not None and mask.ndim == 2 else None
         self.calls.clear()
         self.seen.clear()
         self.sampler.begin(n, mask)
@@ -143,6 +145,7 @@ class Recorder:
         n = self.batch_n
         if name in self.dropped:
             return
+        t = dense(t, self.width)  # nested (fast-path) outputs padded back to the mask's width
         if t.ndim == 0 or t.shape[0] != n:
             if optional and (name not in self.slots or self.offset == 0):
                 self.dropped[name] = tuple(t.shape)
