@@ -424,3 +424,24 @@ def test_nested_tensor_fast_path_outputs_are_padded_back(hooks, same):
                       nonneg="semi", progress=False)
     assert flat["enc.layers.0"].shape == (6, 16)
     same(flat["enc.layers.0"], ref)
+
+
+class LSTMThenFunctional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(6, 5)  # sequence first
+
+    def forward(self, x):  # x: (N, T, 6)
+        out, _ = self.lstm(x.transpose(0, 1))
+        return torch.relu(out.mean(0))
+
+
+def test_module_nodes_in_a_traced_capture_are_made_batch_first_too(hooks, same):
+    torch.manual_seed(0)
+    model = LSTMThenFunctional()
+    x = torch.randn(7, 4, 6)
+    ref = hooks(model, ["lstm"], lambda: model(x))["lstm"][0]
+    acts = pl.capture(model, x, layers=["lstm[0]", "relu"], include_input=False, nonneg="semi", progress=False)
+    assert acts.meta["mode"] == "fx"
+    same(acts["lstm[0]"], ref[0].transpose(0, 1))
+    same(acts["relu"], torch.relu(ref[0].mean(0)))

@@ -60,6 +60,8 @@ def prepared(model: nn.Module, plan: Plan, rec: Recorder, device, run_device) ->
                     ) from e
             yield model
         else:
+            modules = dict(model.named_modules())
+            rec.modules = {n: modules[n] for n in plan.names if n in modules}
             yield fx_extractor(model, plan.names)
     finally:
         for h in handles:

@@ -79,6 +79,8 @@ class Recorder:
         self.probing = False
         self.seen: set[str] = set()  # blocks recorded in the current batch
         self.width: int | None = None  # positions of the current batch's padding mask, if any
+        #: modules behind FX node names that are module calls (for their output layout)
+        self.modules: dict[str, nn.Module] = {}
 
     def start_batch(self, n: int, mask: torch.Tensor | None = None) -> None:
         """Prepare for a batch of ``n`` inputs (and its padding mask, for token samples)."""
@@ -97,6 +99,7 @@ class Recorder:
         """
         k = self.calls.get(name, 0)
         self.calls[name] = k + 1
+        module = module if module is not None else self.modules.get(name)
         if module is not None:
             output = batch_first(module, output)
         parts = flatten_output(name, output)
