@@ -24,6 +24,7 @@ from .errors import (
     NonNegativityError,
     PeeklensError,
 )
+from .interpret import attribute, invert, maximize
 from .nmf import factorize, sweep
 from .io import load, save
 from .results import Factorization, Sweep
@@ -40,6 +41,10 @@ __all__ = [
     "load",
     "list_layers",
     "estimate_bytes",
+    # what a factor means (peeklens.interpret)
+    "maximize",
+    "attribute",
+    "invert",
     # data classes
     "Activations",
     "Block",
@@ -57,6 +62,7 @@ __all__ = [
     "DeviceError",
     # notebook
     "show",
+    "plots",
 ]
 
 
@@ -66,6 +72,15 @@ def show(obj, **kwargs) -> None:
     from .widgets import show as _show
 
     _show(obj, **kwargs)
+
+
+def __getattr__(name: str):
+    """``pl.plots`` (bqplot figures, sample explorer) is imported on first use: bqplot is slow to import."""
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module 'peeklens' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython

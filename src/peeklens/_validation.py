@@ -24,7 +24,9 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from typing import Iterable
+from collections.abc import Iterable
+
+import numpy as np
 
 from .errors import InputError
 
@@ -107,8 +109,9 @@ def optional_positive_int(value: object, name: str) -> int | None:
     return int(value)
 
 
-def finite_float(value: object, name: str, *, minimum: float | None = None, maximum: float | None = None,
-                 strict: bool = False) -> float:
+def finite_float(
+    value: object, name: str, *, minimum: float | None = None, maximum: float | None = None, strict: bool = False
+) -> float:
     """``value`` as a finite ``float`` in ``[minimum, maximum]`` (``strict``: ``minimum`` excluded).
 
     >>> finite_float(1e-4, "tol", minimum=0)
@@ -150,7 +153,7 @@ def boolean(value: object, name: str) -> bool:
     ...
     peeklens.errors.InputError: extrapolate must be True or False, got 'no' (str)
     """
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise InputError(f"{name} must be True or False, got {describe(value)}")
 
@@ -191,10 +194,10 @@ def check_keys(given: Iterable[str], allowed: Iterable[str], what: str) -> None:
     """Refuse keys of a dict of options that are not in ``allowed``, listing the valid ones.
 
     >>> check_keys({"max_inner": 2}, ["max_inner"], "solver 'hals'")
-    >>> check_keys({"max_iner": 2}, ["max_inner"], "solver 'hals'")
+    >>> check_keys({"iner": 2}, ["inner"], "f")
     Traceback (most recent call last):
     ...
-    peeklens.errors.InputError: solver 'hals' has no option(s) ['max_iner'] (did you mean 'max_inner'?); its options are ['max_inner']
+    peeklens.errors.InputError: f has no option(s) ['iner'] (did you mean 'inner'?); its options are ['inner']
     """
     allowed = list(allowed)
     unknown = sorted(k for k in given if k not in allowed)
@@ -239,19 +242,21 @@ def parse_ranks(text: str, option: str = "--ranks") -> list[int]:
     """Ranks from text: ``"10:50:10"`` (start:stop:step, stop included), ``"10:50"``, ``"30,10"`` or ``"7"``.
 
     The result is sorted and without duplicates.  Used by the command line and by ``%peek``;
-    ``option`` names the option in the error.
+    ``option`` names the option in the error (``""``: none, when the caller names it already).
 
     >>> parse_ranks("10:50:10"), parse_ranks("2:4"), parse_ranks("30, 10,10"), parse_ranks("7")
     ([10, 20, 30, 40, 50], [2, 3, 4], [10, 30], [7])
-    >>> parse_ranks("10:50:0")
+    >>> parse_ranks("10:50:0")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    peeklens.errors.InputError: invalid ranks '10:50:0' for --ranks: use start:stop:step with a step >= 1, stop included (e.g. 10:50:10), or a comma-separated list (e.g. 10,20,30)
+    peeklens.errors.InputError: invalid ranks '10:50:0' for --ranks: use start:stop:step with a step >= 1, ...
     """
-    usage = ("use start:stop:step with a step >= 1, stop included (e.g. 10:50:10), "
-             "or a comma-separated list (e.g. 10,20,30)")
+    where = f" for {option}" if option else ""
+    usage = (
+        "use start:stop:step with a step >= 1, stop included (e.g. 10:50:10), or a comma-separated list (e.g. 10,20,30)"
+    )
     if not isinstance(text, str):
-        raise InputError(f"invalid ranks {describe(text)} for {option}: {usage}")
+        raise InputError(f"invalid ranks {describe(text)}{where}: {usage}")
     try:
         if ":" in text:
             parts = [int(p) for p in text.split(":")]
@@ -263,7 +268,7 @@ def parse_ranks(text: str, option: str = "--ranks") -> list[int]:
         else:
             ranks = sorted({int(p) for p in text.split(",") if p.strip()})
     except ValueError:
-        raise InputError(f"invalid ranks {text!r} for {option}: {usage}") from None
+        raise InputError(f"invalid ranks {text!r}{where}: {usage}") from None
     if not ranks or min(ranks) < 1:
-        raise InputError(f"invalid ranks {text!r} for {option}: ranks must be positive integers, e.g. 10:50:10")
+        raise InputError(f"invalid ranks {text!r}{where}: ranks must be positive integers, e.g. 10:50:10")
     return ranks

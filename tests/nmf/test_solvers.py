@@ -7,6 +7,7 @@ import pytest
 
 import peeklens as pl
 from peeklens import nmf as fz
+
 FAST = ["hals", "compressed"]
 ALL = ["mu", *FAST]
 
@@ -117,13 +118,14 @@ def test_refinement_rounds_reach_below_the_sketchs_minimum():
     """On data whose best factors are not in the sketch's range, the rounds fix what the sketch misses."""
     rng = np.random.default_rng(11)
     F = rng.random((600, 8)) ** 3
-    acts = pl.Activations.from_arrays({
-        "input:0": np.maximum(rng.random((150, 8)) @ F.T - 0.2, 0) + 0.2 * rng.random((150, 600)) ** 4,
-        "relu": np.maximum(rng.random((120, 8)) @ F.T - 0.4, 0) + 0.2 * rng.random((120, 600)) ** 4,
-    })
+    acts = pl.Activations.from_arrays(
+        {
+            "input:0": np.maximum(rng.random((150, 8)) @ F.T - 0.2, 0) + 0.2 * rng.random((150, 600)) ** 4,
+            "relu": np.maximum(rng.random((120, 8)) @ F.T - 0.4, 0) + 0.2 * rng.random((120, 600)) ** 4,
+        }
+    )
     opts = dict(oversample=4, power_iter=1, start_iter=300, round_iter=100)
-    sketch_only = pl.factorize(acts, 8, solver="compressed", tol=1e-7,
-                               solver_options={**opts, "refine": 1})
+    sketch_only = pl.factorize(acts, 8, solver="compressed", tol=1e-7, solver_options={**opts, "refine": 1})
     refined = pl.factorize(acts, 8, solver="compressed", tol=1e-7, solver_options={**opts, "refine": 6})
     hals = pl.factorize(acts, 8, solver="hals", tol=1e-8, max_iter=3000)
     assert sketch_only.settings["refinements"] == 1 and refined.settings["refinements"] >= 2
@@ -198,7 +200,10 @@ def test_weights_equal_a_fit_of_the_scaled_stack(medium, solver):
     rows = np.cumsum([0] + [medium[n].n_features for n in medium.names])
     for i, n in enumerate(medium.names):
         np.testing.assert_allclose(
-            fit.loadings[n] * math.sqrt(w[n]), ref.loadings["s"][rows[i] : rows[i + 1]], rtol=1e-2, atol=1e-3 * ref.F.max()
+            fit.loadings[n] * math.sqrt(w[n]),
+            ref.loadings["s"][rows[i] : rows[i + 1]],
+            rtol=1e-2,
+            atol=1e-3 * ref.F.max(),
         )
     assert fit.objective[-1] == pytest.approx(ref.objective[-1], rel=1e-3)
     assert fit.objective[-1] == pytest.approx(exact_objective(medium, fit, w), rel=1e-3)

@@ -16,15 +16,15 @@ public function with explicit arguments in its own module (``mu.solve``, ``hals.
 from __future__ import annotations
 
 import warnings
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._validation import check_keys, positive_ints
+from .._validation import check_keys, one_of, positive_ints
 from ..activations import Activations
-from ..errors import PeeklensError
+from ..errors import InputError, PeeklensError
 from ..results import Factorization, Sweep
 from . import compressed, hals, mu
 from ._fit import (
@@ -42,15 +42,37 @@ from ._fit import (
 from ._fit import fit_rank as _fit
 from ._options import SOLVER_OPTIONS, SOLVERS
 from ._problem import Problem, SolverResult, make_problem
+from .tensor import factorize_tensor, sweep_tensor
 
 __all__ = [
-    "factorize", "sweep", "SOLVERS", "SOLVER_OPTIONS", "INITS", "DEFAULT_INIT", "DEFAULT_SOLVER",
-    "Problem", "SolverResult", "make_problem", "mu", "hals", "compressed",
+    "factorize",
+    "sweep",
+    "SOLVERS",
+    "SOLVER_OPTIONS",
+    "INITS",
+    "DEFAULT_INIT",
+    "DEFAULT_SOLVER",
+    "Problem",
+    "SolverResult",
+    "make_problem",
+    "mu",
+    "hals",
+    "compressed",
 ]
 
 #: The options of :func:`factorize` that :func:`sweep` passes on.
-FACTORIZE_OPTIONS = ("solver", "max_iter", "tol", "seed", "device", "weights", "init", "eps", "blocks",
-                     "solver_options")
+FACTORIZE_OPTIONS = (
+    "solver",
+    "max_iter",
+    "tol",
+    "seed",
+    "device",
+    "weights",
+    "init",
+    "eps",
+    "blocks",
+    "solver_options",
+)
 
 
 def factorize(
@@ -68,6 +90,7 @@ def factorize(
     progress: bool = False,
     blocks: Iterable[str] | None = None,
     solver_options: Mapping[str, object] | None = None,
+    model: str = "matrix",
 ) -> Factorization:
     """Fit the paper's coupled non-negative factorization to every block of ``acts``.
 
@@ -135,6 +158,11 @@ def factorize(
         Show a progress bar over iterations.
     blocks : list of str, optional
         Factorize only these blocks.
+    model : {"matrix", "tensor"}, default "matrix"
+        ``"matrix"``: the paper's model, every block a (features x samples) matrix. ``"tensor"``: the
+        tensor lens - every layer block of per-sample shape (C, H, W) a non-negative CP model
+        (channels x positions x samples) sharing ``F`` with the other blocks; ``loadings[name]`` is then
+        (channels x rank) and ``spatial[name]`` (H*W x rank). See :func:`peeklens.nmf.tensor.factorize_tensor`.
     solver_options : dict, optional
         Extra options of the solver. ``"compressed"`` takes ``oversample`` (20) and
         ``power_iter`` (2) of the sketch; ``refine`` (5), the most refinement rounds (each two
@@ -183,6 +211,10 @@ def factorize(
     >>> bool((semi.F >= 0).all()), bool((semi.loadings["tanh"] < 0).any()), semi.settings["signed"]
     (True, True, ['tanh'])
     """
+    if one_of(model, "model", MODELS) == "tensor":
+        _check_tensor_options(solver=solver, eps=eps, solver_options=solver_options)
+        return factorize_tensor(acts, rank, max_iter=max_iter, tol=tol, seed=seed, device=device, weights=weights,
+                                init=init, progress=progress, blocks=blocks)
     acts = check_activations(acts, blocks)
     rank = check_rank(rank, acts)
     cfg = make_config(solver, max_iter, tol, seed, eps, init, progress, solver_options)
@@ -193,12 +225,27 @@ def factorize(
         state.release()
 
 
+#: The models :func:`factorize` fits: the paper's matrices, or the tensor lens (conv layers as CP tensors).
+MODELS = ("matrix", "tensor")
+
+
+def _check_tensor_options(solver: str = DEFAULT_SOLVER, eps: float = DEFAULT_EPS, solver_options=None, **_) -> None:
+    """The tensor model has one solver (coupled CP-HALS): refuse the matrix model's solver settings."""
+    if solver != DEFAULT_SOLVER or solver_options or eps != DEFAULT_EPS:
+        raise InputError(
+            f"model='tensor' has one solver (coupled HALS) and takes no solver=, solver_options= or eps= "
+            f"(got solver={solver!r}, solver_options={solver_options!r}, eps={eps!r}); drop them, or use "
+            "model='matrix'"
+        )
+
+
 def sweep(
     acts: Activations,
     ranks: Iterable[int] = range(10, 51, 10),
     *,
     progress: bool = True,
     warm_start: bool | None = None,
+    model: str = "matrix",
     **factorize_kwargs,
 ) -> Sweep:
     """Factorize ``acts`` at every rank in ``ranks``.
@@ -246,6 +293,10 @@ def sweep(
     'random'
     """
     check_keys(factorize_kwargs, FACTORIZE_OPTIONS, "sweep (passing them to factorize)")
+    if one_of(model, "model", MODELS) == "tensor":
+        _check_tensor_options(**factorize_kwargs)
+        return sweep_tensor(acts, ranks, progress=progress, warm_start=True if warm_start is None else warm_start,
+                            **factorize_kwargs)
     kw = dict(factorize_kwargs)
     ranks = positive_ints(ranks, "ranks")
     acts = check_activations(acts, kw.pop("blocks", None))
@@ -272,8 +323,10 @@ def sweep(
     except (PeeklensError, MemoryError) as e:  # e.g. out of memory at a high rank: keep what finished
         e.partial = Sweep(fits, interrupted=True, requested=ranks)  # type: ignore[attr-defined]
         if fits:
-            e.args = (f"{e.args[0] if e.args else e} [the {len(fits)} finished rank(s) {sorted(fits)} are "
-                      "kept in this error's .partial Sweep]",) + tuple(e.args[1:])
+            e.args = (
+                f"{e.args[0] if e.args else e} [the {len(fits)} finished rank(s) {sorted(fits)} are "
+                "kept in this error's .partial Sweep]",
+            ) + tuple(e.args[1:])
         raise
     finally:
         bar.close()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -24,14 +24,27 @@ from ..errors import DeviceError, InputError
 from ..results import Factorization
 from . import compressed, hals, mu
 from ._init import extend_factors, nndsvda_init
-from ._linalg import Sketch, range_sketch
+from ._linalg import Sketch, fit_signed_loadings, range_sketch
 from ._options import check_solver, check_solver_options
 from ._problem import Problem, SolverResult, block_errors, check_blocks, explicit_init, make_problem, random_init
 
 __all__ = [
-    "INITS", "DEFAULT_INIT", "DEFAULT_SOLVER", "DEFAULT_MAX_ITER", "DEFAULT_TOL", "DEFAULT_EPS",
-    "FitConfig", "SweepState", "make_config", "check_activations", "check_rank", "fit_rank",
-    "ensure_sketch", "starting_factors", "run_solver", "to_factorization",
+    "INITS",
+    "DEFAULT_INIT",
+    "DEFAULT_SOLVER",
+    "DEFAULT_MAX_ITER",
+    "DEFAULT_TOL",
+    "DEFAULT_EPS",
+    "FitConfig",
+    "SweepState",
+    "make_config",
+    "check_activations",
+    "check_rank",
+    "fit_rank",
+    "ensure_sketch",
+    "starting_factors",
+    "run_solver",
+    "to_factorization",
 ]
 
 #: Initializations by name: ``f(problem, rank, seed) -> (F, [W_b])``.
@@ -159,8 +172,12 @@ def ensure_sketch(state: SweepState, cfg: FitConfig, rank: int) -> Sketch | None
     power_iter = int(cfg.options.get("power_iter", compressed.DEFAULT_POWER_ITER))
     k = compressed.sketch_size(problem, max(rank, state.max_rank), oversample)
     have = state.sketch
-    if have is not None and have.k >= min(k, sum(problem.n_features), problem.n_samples) \
-            and have.seed == cfg.seed and have.power_iter == power_iter:
+    if (
+        have is not None
+        and have.k >= min(k, sum(problem.n_features), problem.n_samples)
+        and have.seed == cfg.seed
+        and have.power_iter == power_iter
+    ):
         return have
     if cfg.solver == "compressed" and not compressed.worth_compressing(problem, k):
         return have
@@ -176,8 +193,9 @@ def starting_factors(state: SweepState, cfg: FitConfig, rank: int) -> tuple[torc
     if below:
         warm_from = max(below)
         F0, W0 = state.fits[warm_from]
-        F, W = extend_factors(problem, F0.clone(), [w.clone() for w in W0], rank - warm_from, seed=cfg.seed,
-                              sketch=state.sketch)
+        F, W = extend_factors(
+            problem, F0.clone(), [w.clone() for w in W0], rank - warm_from, seed=cfg.seed, sketch=state.sketch
+        )
         return F, W, f"warm start from rank {warm_from}"
     name = cfg.init_name
     if name == "random":
@@ -190,16 +208,35 @@ def starting_factors(state: SweepState, cfg: FitConfig, rank: int) -> tuple[torc
     return F, W, name
 
 
-def run_solver(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], cfg: FitConfig, options: Mapping,
-               *, sketch: Sketch | None, callback, info: dict) -> SolverResult:
+def run_solver(
+    problem: Problem,
+    F: torch.Tensor,
+    W: list[torch.Tensor],
+    cfg: FitConfig,
+    options: Mapping,
+    *,
+    sketch: Sketch | None,
+    callback,
+    info: dict,
+) -> SolverResult:
     """Call ``cfg.solver`` with its arguments (explicit dispatch, as scikit-learn's ``_nmf``)."""
     if cfg.solver == "mu":
         return mu.solve(problem, F, W, max_iter=cfg.max_iter, tol=cfg.tol, eps=cfg.eps, callback=callback)
     if cfg.solver == "hals":
         return hals.solve(problem, F, W, max_iter=cfg.max_iter, tol=cfg.tol, callback=callback, **options)
     if cfg.solver == "compressed":
-        return compressed.solve(problem, F, W, max_iter=cfg.max_iter, tol=cfg.tol, callback=callback,
-                                sketch=sketch, seed=cfg.seed, info=info, **options)
+        return compressed.solve(
+            problem,
+            F,
+            W,
+            max_iter=cfg.max_iter,
+            tol=cfg.tol,
+            callback=callback,
+            sketch=sketch,
+            seed=cfg.seed,
+            info=info,
+            **options,
+        )
     raise AssertionError(f"unhandled solver {cfg.solver!r}")  # make_config checked the name
 
 
@@ -220,6 +257,7 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
     t0 = time.perf_counter()
     sketch = ensure_sketch(state, cfg, rank) if cfg.wants_sketch else state.sketch
     F, W, init_desc = starting_factors(state, cfg, rank)
+    W = fit_signed_loadings(problem, F, W)  # semi-NMF: signed loadings first, as in Ding et al.
     options = dict(cfg.options)
     if cfg.solver == "compressed" and cfg.init is None and not init_desc.startswith("warm"):
         options.setdefault("also_random", True)  # two cheap starts on the sketch; keeps the better
@@ -242,9 +280,17 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
     if state.warm_start:
         state.fits[rank] = (res.F, res.W)
     settings = dict(
-        solver=cfg.solver, rank=rank, max_iter=cfg.max_iter, tol=cfg.tol, seed=cfg.seed, eps=cfg.eps,
-        device=str(problem.device), weights=dict(zip(problem.names, problem.weights)), init=init_desc,
-        peeklens=__version__, torch=torch.__version__,
+        solver=cfg.solver,
+        rank=rank,
+        max_iter=cfg.max_iter,
+        tol=cfg.tol,
+        seed=cfg.seed,
+        eps=cfg.eps,
+        device=str(problem.device),
+        weights=dict(zip(problem.names, problem.weights)),
+        init=init_desc,
+        peeklens=__version__,
+        torch=torch.__version__,
     )
     if problem.any_signed:
         settings["signed"] = [n for n, s in zip(problem.names, problem.signed) if s]
@@ -253,8 +299,9 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
     return to_factorization(state.acts, problem, res, seconds, settings)
 
 
-def to_factorization(acts: Activations, problem: Problem, res: SolverResult, seconds: float,
-                     settings: dict) -> Factorization:
+def to_factorization(
+    acts: Activations, problem: Problem, res: SolverResult, seconds: float, settings: dict
+) -> Factorization:
     """The solver's factors as a :class:`~peeklens.Factorization`, with exact per-block errors."""
     sq = block_errors(problem, res.F, res.W, known=res.block_sq)
     errors = {n: (math.sqrt(s / n2) if n2 > 0 else 0.0) for n, s, n2 in zip(problem.names, sq, problem.norms2)}

@@ -7,7 +7,8 @@ solver, listed here with a check and a line of documentation each.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from .._validation import boolean, check_keys, finite_float, non_negative_int, one_of, positive_int
 

@@ -1,9 +1,10 @@
 """What every solver shares: the problem on a device, initialization, exact errors.
 
-Solvers live in their own modules (``mu.py``, ...) and have the signature::
+Solvers live in their own modules (``mu.py``, ...), each a public ``solve`` with explicit
+arguments that ``_fit.run_solver`` calls by name; they share the form::
 
     solve(problem: Problem, F: Tensor, W: list[Tensor], *, max_iter: int, tol: float,
-          eps: float, callback) -> SolverResult
+          callback, <the solver's own options>) -> SolverResult
 
 ``F`` is (samples x rank) and ``W[b]`` is (features_b x rank), both float32 on
 ``problem.device``; the solver may update them in place.  ``callback(i,
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -23,9 +24,20 @@ import torch
 from ..activations import Activations
 from ..errors import DeviceError, InputError, NonNegativityError
 
-__all__ = ["Problem", "SolverResult", "make_problem", "random_init", "explicit_init", "block_errors",
-           "block_sq_from_grams", "objective_from_grams", "check_blocks", "is_signed", "finite_min_max",
-           "chunked_norm2"]
+__all__ = [
+    "Problem",
+    "SolverResult",
+    "make_problem",
+    "random_init",
+    "explicit_init",
+    "block_errors",
+    "block_sq_from_grams",
+    "objective_from_grams",
+    "check_blocks",
+    "is_signed",
+    "finite_min_max",
+    "chunked_norm2",
+]
 
 
 @dataclass
@@ -274,9 +286,7 @@ def block_sq_from_grams(
     return out
 
 
-def objective_from_grams(
-    problem: Problem, W: list[torch.Tensor], XF: list[torch.Tensor], FtF: torch.Tensor
-) -> float:
+def objective_from_grams(problem: Problem, W: list[torch.Tensor], XF: list[torch.Tensor], FtF: torch.Tensor) -> float:
     """``sum_b w_b ||X_b - W_b F^T||^2`` from small matrices only (see :func:`block_sq_from_grams`)."""
     return weighted_sum(problem, block_sq_from_grams(problem, W, XF, FtF))
 
@@ -286,8 +296,9 @@ def weighted_sum(problem: Problem, block_sq: list[float]) -> float:
     return float(sum(w * sq for w, sq in zip(problem.weights, block_sq) if w))
 
 
-def block_errors(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], cols: int = 8192,
-                 known: list[float] | None = None) -> list[float]:
+def block_errors(
+    problem: Problem, F: torch.Tensor, W: list[torch.Tensor], cols: int = 8192, known: list[float] | None = None
+) -> list[float]:
     """Squared residual ``||X_b - W_b F^T||^2`` per block.
 
     ``known`` (from a solver's Gram matrices, ``||X_b||^2 - 2 <W_b, X_b F> + <W_b^T W_b, F^T F>``)

@@ -150,8 +150,9 @@ def solve(
     if also_random:  # a second start, the paper's random one, on the sketch; keep the better
         F2, W2 = random_init(problem, r, seed)
         Ft2, Vt2 = F2.T.contiguous(), _stack_t(W2, sw)
-        second = _phase(problem, [(L0, B0)], Ft2, Vt2, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate,
-                        signed=signed)
+        second = _phase(
+            problem, [(L0, B0)], Ft2, Vt2, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate, signed=signed
+        )
         if second[-1] < first[-1]:
             Ft, Vt, first, kept = Ft2, Vt2, second, "random"
     for obj in first:
@@ -187,9 +188,12 @@ def solve(
             Q = _orth_against(L0, torch.cat([Vt, Ct], dim=0).T)
         # the widened basis [L0, Q] is kept in two parts: no copy of the (features x k) basis
         basis = [(L0, B0), (Q, xwt_mm(problem, Q).T.contiguous())]
-        _phase(problem, basis, Ft, Vt, max_iter=r_iter, tol=r_tol, extrapolate=extrapolate, record=record,
-               signed=signed)
-    info.update(compressed_iter=len(objective) - len(exact), refinements=rounds, sketch_k=sketch.k, exact_steps=exact_steps)
+        _phase(
+            problem, basis, Ft, Vt, max_iter=r_iter, tol=r_tol, extrapolate=extrapolate, record=record, signed=signed
+        )
+    info.update(
+        compressed_iter=len(objective) - len(exact), refinements=rounds, sketch_k=sketch.k, exact_steps=exact_steps
+    )
     # back to per-block loadings; blocks of weight 0 keep their start until the exact iteration below
     W = [(Vt[:, sl].T / s).contiguous() if s > 0 else w for sl, s, w in zip(slices, sw, W)]
     F = Ft.T.contiguous()
@@ -210,8 +214,9 @@ def solve(
 
     res = hals.solve(problem, F, W, max_iter=int(exact_iter), tol=tol, callback=shifted)
     info["exact_iter"] = res.n_iter
-    return SolverResult(res.F, res.W, objective + res.objective, done_steps + res.n_iter, res.converged,
-                        block_sq=res.block_sq)
+    return SolverResult(
+        res.F, res.W, objective + res.objective, done_steps + res.n_iter, res.converged, block_sq=res.block_sq
+    )
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -303,4 +308,3 @@ def _inner(N: int, k: int, r: int) -> int:
     products = (N + k) * k * r
     sweeps = N * r * (r + 1)
     return int(max(1, min(1 + 0.5 * products / max(sweeps, 1), 5)))
-

@@ -18,8 +18,9 @@ non-negative) takes Ding et al.'s multiplicative rule with the positive and nega
     F   <- F * sqrt((A+ + F B-) / (A- + F B+ + eps))
     W_b <- X_b F (F^T F)^{-1}                                     for every signed block b
 
-while non-negative blocks keep the paper's update above.  With no signed block the iteration is
-the paper's, unchanged.
+while non-negative blocks keep the paper's update above.  As in Ding et al., the signed loadings
+come first: :func:`peeklens.factorize` fits them by least squares to the starting ``F`` before
+the first iteration.  With no signed block the iteration is the paper's, unchanged.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def update_F(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], eps: floa
     F.mul_(top.div_(bottom).sqrt_())
 
 
-def update_W(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], eps: float) -> tuple[list[torch.Tensor], torch.Tensor]:
+def update_W(
+    problem: Problem, F: torch.Tensor, W: list[torch.Tensor], eps: float
+) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Update every block's loadings given ``F``, in place; returns ``[X_b F]`` and ``F^T F`` (for the objective)."""
     FtF = F.T @ F
     XF = []
