@@ -233,7 +233,8 @@ def test_a_mask_of_the_wrong_shape_is_refused():
     torch.manual_seed(0)
     b = ids_batch()
     b["attention_mask"] = b["attention_mask"][:3]
-    with pytest.raises(pl.InputError, match=r"attention mask has shape \(3, 5\).*expected \(batch, positions\) = \(4, "):
+    with pytest.raises(pl.InputError,
+                       match=r"attention mask has shape \(3, 5\).*expected \(batch, positions\) = \(4, "):
         pl.capture(_MaskFree(), [b], layers=["mlp.1"], samples="tokens", include_input=False, progress=False)
     b["attention_mask"] = torch.ones(4, 7)
     with pytest.raises(pl.CaptureError, match=r"'mlp.1' has 5 positions but the attention mask has 7"):

@@ -350,7 +350,8 @@ def test_model_with_two_inputs_by_keyword(hooks, same):
     torch.manual_seed(0)
     model = TwoInputs()
     img, extra, y = torch.rand(6, 1, 8, 8), torch.rand(6, 5), torch.arange(6) % 2
-    batches = [{"image": img[:4], "extra": extra[:4], "label": y[:4]}, {"image": img[4:], "extra": extra[4:], "label": y[4:]}]
+    batches = [{"image": img[:4], "extra": extra[:4], "label": y[:4]},
+               {"image": img[4:], "extra": extra[4:], "label": y[4:]}]
     ref = hooks(model, ["relu", "out"], lambda: model(img, extra))
     acts = pl.capture(model, batches, progress=False)
     assert acts.names == ["input:0", "relu", "out"] and acts.labels.tolist() == y.tolist()

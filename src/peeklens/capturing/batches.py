@@ -301,7 +301,9 @@ class Feeder:
         inputs = None if b.inputs is None else cut(b.inputs)
         mask = None if b.mask is None else cut(b.mask)
         labels = b.labels
-        if isinstance(labels, (torch.Tensor, np.ndarray)) and labels.ndim >= 1 and labels.shape[0] == n or isinstance(labels, list) and len(labels) == n:
+        per_sample = (isinstance(labels, (torch.Tensor, np.ndarray)) and labels.ndim >= 1 and labels.shape[0] == n) or (
+            isinstance(labels, list) and len(labels) == n)
+        if per_sample:
             labels = labels[:k]
         return Batch(raw, min(k, n), inputs, labels, mask, b.label_key)
 

@@ -169,7 +169,8 @@ def capture(
     ...         self.emb, self.mlp = nn.Embedding(10, 4), nn.Sequential(nn.Linear(4, 6), nn.GELU())
     ...     def forward(self, input_ids, attention_mask):
     ...         return self.mlp(self.emb(input_ids))
-    >>> batch = {"input_ids": torch.tensor([[1, 2, 3], [4, 5, 0]]), "attention_mask": torch.tensor([[1, 1, 1], [1, 1, 0]])}
+    >>> batch = {"input_ids": torch.tensor([[1, 2, 3], [4, 5, 0]]),
+    ...          "attention_mask": torch.tensor([[1, 1, 1], [1, 1, 0]])}
     >>> acts = pl.capture(Tiny(), [batch], layers=["mlp.1"], samples="tokens", include_input=False,
     ...                   nonneg="semi", progress=False)
     >>> acts.n_samples, acts["mlp.1"].signed, acts.sample_info["token"].tolist()

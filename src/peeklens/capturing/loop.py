@@ -238,7 +238,8 @@ class BatchLoop:
             how = "forward=" if self.feeder.forward is not None else "the call peeklens made (see forward=)"
             raise CaptureError(
                 f"{type(model).__name__} raised {type(e).__name__} on the batch starting at sample "
-                f"{start} ({describe_batch(b.raw)}): {str(e).rstrip('.')}. If the batch does not reach the model as it expects, "
+                f"{start} ({describe_batch(b.raw)}): {str(e).rstrip('.')}. "
+                "If the batch does not reach the model as it expects, "
                 f"check {how}: tensors are called as model(x), tuples as model(batch[0]), dicts by keyword"
             ) from e
         finally:

@@ -226,7 +226,8 @@ class Recorder:
             torch.from_numpy(dst).copy_(flat)
         else:  # a copy, unless the rows are already a new tensor (a masked selection, a mean)
             fresh = t.untyped_storage().data_ptr() != given and flat.device.type == "cpu"
-            slot.pending.append(flat.contiguous().numpy() if fresh else flat.to("cpu", torch.float32, copy=True).numpy())
+            part = flat.contiguous() if fresh else flat.to("cpu", torch.float32, copy=True)
+            slot.pending.append(part.numpy())
 
     def allocate(self, n_total: int) -> None:
         """Create the buffers once the sample count is known and move pending records in."""
