@@ -319,3 +319,26 @@ def test_token_samples_on_disk_equal_those_in_memory(tmp_path):
     assert isinstance(disk["mlp.1"].data.base, np.memmap) or isinstance(disk["mlp.1"].data, np.memmap)
     np.testing.assert_array_equal(disk["mlp.1"].data, ram["mlp.1"].data)
     np.testing.assert_array_equal(disk.sample_info["token"], ram.sample_info["token"])
+
+
+class Pixels:
+    """A batch object of the user's own type."""
+
+    def __init__(self, x, y):
+        self.pixels, self.y = x, y
+
+
+def test_batch_objects_of_any_type_with_forward_and_selectors(hooks, same):
+    net = small_net()
+    x, y = torch.rand(6, 1, 8, 8), torch.arange(6) % 2
+    data = [Pixels(x[:4], y[:4]), Pixels(x[4:], y[4:])]
+    acts = pl.capture(net, data, layers=["1"], forward=lambda m, b: m(b.pixels), inputs=lambda b: b.pixels,
+                      labels=lambda b: b.y, progress=False)
+    same(acts["1"], hooks(net, ["1"], lambda: net(x))["1"][0])
+    same(acts["input:0"], x[:, 0])
+    assert acts.labels.tolist() == y.tolist()
+    with pytest.raises(pl.InputError, match=r"got Pixels; for other batch objects pass forward="):
+        pl.capture(net, data, layers=["1"], progress=False)
+    with pytest.raises(pl.InputError, match=r"max_samples=5 falls inside a batch of type Pixels"):
+        pl.capture(net, data, layers=["1"], forward=lambda m, b: m(b.pixels), inputs=lambda b: b.pixels,
+                   max_samples=5, progress=False)

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..errors import DeviceError, InputError
 
-__all__ = ["Batch", "Feeder", "iter_batches", "labels_of", "map_tensors", "n_samples_hint"]
+__all__ = ["Batch", "Feeder", "is_opaque", "iter_batches", "labels_of", "map_tensors", "n_samples_hint"]
 
 INPUT_KEYS = ("x", "input", "inputs", "image", "images", "pixel_values", "input_ids")
 LABEL_KEYS = ("y", "label", "labels", "target", "targets")
@@ -121,6 +121,15 @@ def map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
     return obj
 
 
+def is_opaque(batch: Any) -> bool:
+    """Whether a batch is an object peeklens cannot look into (not a tensor, array, dict or sequence).
+
+    >>> is_opaque((torch.ones(1),)), is_opaque(object())
+    (False, True)
+    """
+    return not isinstance(batch, (torch.Tensor, np.ndarray, Mapping, Sequence)) or isinstance(batch, (str, bytes))
+
+
 def _first_tensor(obj: Any) -> torch.Tensor | None:
     found: list[torch.Tensor] = []
 
@@ -182,9 +191,10 @@ class Feeder:
         """The parts of one batch as given by the data."""
         if isinstance(batch, np.ndarray):
             batch = torch.from_numpy(batch)
-        if not isinstance(batch, (torch.Tensor, Mapping, Sequence)) or isinstance(batch, (str, bytes)):
+        if is_opaque(batch) and self.forward is None:
             raise InputError(
-                f"each batch must be a tensor, a tuple (x, y, ...) or a dict of tensors, got {type(batch).__name__}"
+                f"each batch must be a tensor, a tuple (x, y, ...) or a dict of tensors, got {type(batch).__name__}; "
+                "for other batch objects pass forward=lambda model, batch: ... and inputs=lambda batch: ..."
             )
         inputs = self._pick("inputs", batch, self.sel_inputs, self._default_inputs)
         labels = self._pick("labels", batch, self.sel_labels, self._default_labels)
@@ -220,7 +230,7 @@ class Feeder:
         if sel is False:
             return None
         if sel is None:
-            return default(batch)
+            return None if is_opaque(batch) else default(batch)
         if callable(sel) and not isinstance(sel, (str, int)):
             return sel(batch)
         try:
@@ -291,8 +301,13 @@ class Feeder:
     # ------------------------------------------------------------------ slicing and moving
     @staticmethod
     def head(b: Batch, k: int) -> Batch:
-        """The first ``k`` samples of a batch (tensors whose first axis is the batch are cut)."""
+        """The first ``k`` samples of a batch (tensors whose first axis is the batch are cut).
+
+        A batch object of another type (with ``forward=``) cannot be cut: it is returned whole.
+        """
         n = b.n
+        if is_opaque(b.raw):
+            return b
 
         def cut(t):
             return t[:k] if t.ndim >= 1 and t.shape[0] == n else t

@@ -19,7 +19,7 @@ from ..errors import (
     MemoryLimitError,
     PeeklensError,
 )
-from .batches import Batch, Feeder, labels_of
+from .batches import Batch, Feeder, is_opaque, labels_of
 from .device import check_stored_input, model_device, oom_types
 from .fx import active, fx_extractor
 from .plan import Plan
@@ -141,6 +141,11 @@ class BatchLoop:
         """Capture one batch; returns its number of inputs."""
         rec, total = self.rec, self.total
         if self.max_samples is not None and total + b.n > self.max_samples:
+            if is_opaque(b.raw):
+                raise InputError(
+                    f"max_samples={self.max_samples} falls inside a batch of type {type(b.raw).__name__}, which "
+                    "peeklens cannot cut; choose max_samples at a batch boundary or give tensor / dict batches"
+                )
             b = self.feeder.head(b, self.max_samples - total)
         n = b.n
         if n == 0:
@@ -178,8 +183,9 @@ class BatchLoop:
         """One input through the model, keeping only names and shapes: the memory check runs before any buffer."""
         rec = self.rec
         rec.probing = True
-        self.run_batch(self.feeder.head(b, 1), 0)
-        self.rows_per_input = max(1, rec.sampler.rows())
+        first = self.feeder.head(b, 1)  # the whole batch when it cannot be cut
+        self.run_batch(first, 0)
+        self.rows_per_input = max(1, rec.sampler.rows() // first.n)
         rec.probing = False
         if self.plan.mode == "hooks":
             rec.check_hooks_fired(self.plan.names)
