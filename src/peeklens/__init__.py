@@ -13,7 +13,7 @@ True
 
 from ._version import __version__
 from .activations import Activations, Block
-from .capture import capture, estimate_bytes, list_layers
+from .capturing import capture, estimate_bytes, list_layers
 from .errors import (
     CaptureError,
     DeviceError,

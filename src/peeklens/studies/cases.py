@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
-from ..capture import capture as _capture
+from ..capturing import capture as _capture
 from .._version import __version__
 from ..errors import InputError
 from ..nmf import sweep as _sweep
