@@ -39,10 +39,14 @@ class Factorization:
         Description of every block (``kind``, per-sample ``shape``,
         ``n_features``), so that views can fold loadings without the data.
     labels : numpy.ndarray or None
-        Per-sample labels carried over from the activations, for display only.
+        Per-sample labels carried over from the activations, for display only (never used by
+        the fit); the schema's *sample* fields (:mod:`peeklens.schema`) document them.
     inputs : dict of str to numpy.ndarray or None
-        The input-channel matrices (pixels x samples), shared with the
-        activations, so that views can show the inputs that load on a factor.
+        The input-channel matrices (pixels x samples), shared with the activations (not copied),
+        so that views can show the inputs that load on a factor; data the factorization does not
+        own, kept as the schema's ``inputs`` field. Files keep them with ``pl.save(...,
+        include_inputs=True)``; the schema's ``display`` section always keeps the images of the
+        samples the views show.
     """
 
     F: np.ndarray
