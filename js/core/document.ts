@@ -1,8 +1,9 @@
 /**
- * The body of a `.peeklens` document: rank explorer, latent image gallery, neuron heatmaps,
- * spectra and a comparison with other saved results, drawn with the shared views of `js/views`.
+ * The results document: rank explorer, latent image gallery, neuron heatmaps, spectra and a
+ * comparison with other saved results, drawn with the shared views of `js/views`. The body of the
+ * JupyterLab `.peeklens` document and of each network in the offline HTML report.
  *
- * No kernel: arrays are read from the file on demand (see {@link Results}); moving the rank slider
+ * No kernel: arrays are read from the source on demand (see {@link Results}); moving the rank slider
  * reads the arrays of that rank (cached afterwards). Every name from the file is shown as text.
  */
 import {
@@ -21,9 +22,11 @@ import {
   SpectrumData,
   stackCanvas,
   ViewHandle
-} from '../../views/index';
-import { Results } from './model';
-import { ByteSource } from './reader';
+} from '../views/index';
+import { addExportActions } from './export';
+import { Results } from './results';
+import { ZipSource } from './source';
+import type { ByteSource } from './zip';
 
 /** Another saved result in the same folder, offered for comparison. */
 export interface Sibling {
@@ -36,14 +39,27 @@ export interface Sibling {
 export interface PanelOptions {
   /** Other `.peeklens` files that can be compared with this one. */
   siblings?: () => Promise<Sibling[]>;
+  /** Heading of the document (default: the source's name). */
+  title?: string;
+  /** Show the Compare section (default true). */
+  compare?: boolean;
+  /** Text of the Compare section's introduction. */
+  compareIntro?: string;
 }
 
-function section(title: string | null, cls: string): { root: HTMLElement; body: HTMLElement } {
+function section(title: string | null, cls: string, exportName: string | null = null): { root: HTMLElement; body: HTMLElement } {
   const root = h('section', `pl-lab-section ${cls}`);
-  if (title) {
-    root.appendChild(h('h3', 'pl-lab-h', title));
-  }
   const body = h('div', 'pl-lab-body');
+  if (title || exportName) {
+    const head = h('div', 'pl-lab-head');
+    if (title) {
+      head.appendChild(h('h3', 'pl-lab-h', title));
+    }
+    if (exportName) {
+      addExportActions(head, body, exportName);
+    }
+    root.appendChild(head);
+  }
   root.appendChild(body);
   return { root, body };
 }
@@ -85,39 +101,39 @@ export class PeeklensView {
     this.build();
   }
 
-  static async fromSource(source: ByteSource, name: string, options: PanelOptions = {}): Promise<PeeklensView> {
-    return new PeeklensView(await Results.open(source, name), options);
+  static async fromBytes(source: ByteSource, name: string, options: PanelOptions = {}): Promise<PeeklensView> {
+    return new PeeklensView(new Results(await ZipSource.open(source, name)), options);
   }
 
   private build(): void {
     const r = this.results;
     const head = h('header', 'pl-lab-header');
-    head.appendChild(h('h2', 'pl-lab-title', r.name));
+    head.appendChild(h('h2', 'pl-lab-title', this.options.title ?? r.name));
     head.appendChild(h('div', 'pl-muted pl-lab-summary', this.summary()));
     this.node.appendChild(head);
 
     if (r.hasFits) {
       this.rank = r.ranks.includes(10) ? 10 : r.ranks[0];
-      const ex = section('Rank explorer', 'pl-lab-explorer');
+      const ex = section('Rank explorer', 'pl-lab-explorer', 'rank-explorer');
       this.node.appendChild(ex.root);
       const data = r.rankExplorerData();
       data.title = r.type === 'Sweep' ? `${r.ranks.length} ranks swept` : `one factorization (rank ${r.ranks[0]})`;
       this.explorer = renderRankExplorer(ex.body, data, { rank: this.rank }, { onRank: k => this.setRank(k) });
       this.handles.push(this.explorer);
 
-      const gal = section(null, 'pl-lab-gallery');
+      const gal = section(null, 'pl-lab-gallery', 'latent-gallery');
       this.galleryEl = gal.body;
       if (r.inputBlocks.length) {
         this.node.appendChild(gal.root);
       }
-      const heat = section(null, 'pl-lab-heatmaps');
+      const heat = section(null, 'pl-lab-heatmaps', 'neuron-heatmaps');
       this.heatEl = heat.body;
       if (r.layerBlocks.length) {
         this.node.appendChild(heat.root);
       }
       this.setRank(this.rank, true);
     } else if (r.type === 'Spectrum') {
-      const sp = section('Spectrum', 'pl-lab-spectrum');
+      const sp = section('Spectrum', 'pl-lab-spectrum', 'spectrum');
       this.node.appendChild(sp.root);
       void this.drawSpectrum(sp.body);
     } else if (r.type === 'Activations') {
@@ -126,8 +142,8 @@ export class PeeklensView {
       void this.drawActivations(act.body);
     }
 
-    if (r.hasFits || r.type === 'Spectrum') {
-      const cmp = section('Compare', 'pl-lab-compare');
+    if ((r.hasFits || r.type === 'Spectrum') && this.options.compare !== false) {
+      const cmp = section('Compare', 'pl-lab-compare', 'compare');
       this.node.appendChild(cmp.root);
       this.buildCompare(cmp.body);
     }
@@ -341,7 +357,8 @@ export class PeeklensView {
     const intro = h(
       'p',
       'pl-muted',
-      'Overlay other saved results from this folder (sweeps of networks trained differently, spectra).'
+      this.options.compareIntro ??
+        'Overlay other saved results from this folder (sweeps of networks trained differently, spectra).'
     );
     el.appendChild(intro);
     const list = h('div', 'pl-lab-siblings');

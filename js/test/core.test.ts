@@ -10,12 +10,27 @@ import { fileURLToPath } from 'node:url';
 import { strFromU8, strToU8, unzipSync, zipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { classHistograms, inputImages, latentImages, spatialMaps, topInputs, utilisation } from '../src/derive';
-import { Results } from '../src/model';
-import { PeeklensView } from '../src/panel';
-import { BufferSource, FileFormatError, HttpRangeSource, parseNpy, PeeklensFile, ZipIndex } from '../src/reader';
+import {
+  BufferSource,
+  type ByteSource,
+  classHistograms,
+  FileFormatError,
+  HttpRangeSource,
+  inputImages,
+  latentImages,
+  parseNpy,
+  PeeklensView,
+  Results,
+  sha256Hex,
+  spatialMaps,
+  TraitSource,
+  topInputs,
+  utilisation,
+  ZipIndex,
+  ZipSource,
+} from '../core/index';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let dir = '';
 let expected: any;
 
@@ -38,8 +53,25 @@ function bytes(name: string): Uint8Array {
   return new Uint8Array(readFileSync(path.join(dir, name)));
 }
 
+async function openResults(src: ByteSource, name: string, useSubtle = true): Promise<Results> {
+  return new Results(await ZipSource.open(src, name, { useSubtle }));
+}
+
 async function open(name: string): Promise<Results> {
-  return Results.open(new BufferSource(bytes(name)), name);
+  return openResults(new BufferSource(bytes(name)), name);
+}
+
+/** A file's payload as a widget syncs it: meta and each array's raw bytes. */
+async function traits(name: string): Promise<{ meta: any; arrays: Record<string, Uint8Array> }> {
+  const files = unzipSync(bytes(name));
+  const meta = JSON.parse(strFromU8(files['meta.json']));
+  const arrays: Record<string, Uint8Array> = {};
+  for (const key of Object.keys(meta.shapes)) {
+    const npy = files[`${key}.npy`];
+    const start = npy[6] === 1 ? 10 + (npy[8] | (npy[9] << 8)) : 12 + new DataView(npy.buffer, npy.byteOffset).getUint32(8, true);
+    arrays[key] = npy.slice(start); // the raw little-endian data, as ipywidgets sends a bytes trait
+  }
+  return { meta, arrays };
 }
 
 function close(actual: ArrayLike<number>, want: number[], tol = 1e-5): void {
@@ -105,22 +137,22 @@ describe('zip and metadata', () => {
   it('reads only the entries a view needs through HTTP range requests', async () => {
     const buf = bytes('sweep.peeklens');
     const src = new HttpRangeSource('/files/sweep.peeklens', rangeServer(buf));
-    const r = await Results.open(src, 'sweep.peeklens');
+    const r = await openResults(src, 'sweep.peeklens');
     const afterOpen = src.bytesFetched;
     expect(afterOpen).toBeLessThanOrEqual(16384 + 1);
     r.rankExplorerData(); // metadata only: no further requests
     expect(src.bytesFetched).toBe(afterOpen);
     await r.heatmapData(2);
-    expect(r.file.loadedKeys.sort()).toEqual(['r2.W.1', 'r2.W.2']);
+    expect((r.source as ZipSource).loadedKeys.sort()).toEqual(['r2.W.1', 'r2.W.2']);
     // Only those two entries (plus a little header slack each) came over the wire.
-    const sizes = ['r2.W.1.npy', 'r2.W.2.npy'].map((k) => r.file.zip.entries.get(k)!.compressedSize);
+    const sizes = ['r2.W.1.npy', 'r2.W.2.npy'].map((k) => (r.source as ZipSource).zip.entries.get(k)!.compressedSize);
     expect(src.bytesFetched - afterOpen).toBeLessThanOrEqual(sizes[0] + sizes[1] + 2 * 400);
   });
 
   it('falls back to the whole body when the server ignores Range', async () => {
     const buf = bytes('sweep.peeklens');
     const src = new HttpRangeSource('/f', rangeServer(buf, false));
-    const r = await Results.open(src, 'sweep.peeklens');
+    const r = await openResults(src, 'sweep.peeklens');
     await r.galleryData(4);
     expect(src.requests).toBe(1);
   });
@@ -128,29 +160,89 @@ describe('zip and metadata', () => {
   it('refuses truncated, tampered, foreign and future files with FileFormatError', async () => {
     const buf = bytes('sweep.peeklens');
     await expect(open('nope')).rejects.toThrow();
-    await expect(Results.open(new BufferSource(buf.slice(0, buf.length - 200)), 't')).rejects.toBeInstanceOf(FileFormatError);
-    await expect(Results.open(new BufferSource(new TextEncoder().encode('hello world, not a zip file at all')), 'x')).rejects.toThrow(/not a peeklens/);
+    await expect(openResults(new BufferSource(buf.slice(0, buf.length - 200)), 't')).rejects.toBeInstanceOf(FileFormatError);
+    await expect(openResults(new BufferSource(new TextEncoder().encode('hello world, not a zip file at all')), 'x')).rejects.toThrow(/not a peeklens/);
 
     // Flip one byte inside an array: the SHA-256 check catches it.
     const zip = await ZipIndex.open(new BufferSource(buf));
     const e = zip.entries.get('r2.F.npy')!;
     const bad = buf.slice();
     bad[e.localOffset + 30 + e.name.length + 200] ^= 0xff;
-    const r = await Results.open(new BufferSource(bad), 'bad');
+    const r = await openResults(new BufferSource(bad), 'bad');
     await expect(r.F(2)).rejects.toThrow(/checksum/);
 
     // A future format version, and a file that is a zip but not ours.
     const files = unzipSync(buf);
     const meta = JSON.parse(strFromU8(files['meta.json']));
-    expect((await PeeklensFile.open(new BufferSource(buf), 'ok')).meta.format_version).toBe(meta.format_version);
+    expect((await ZipSource.open(new BufferSource(buf), 'ok')).meta.format_version).toBe(meta.format_version);
     const future = zipSync({ ...files, 'meta.json': strToU8(JSON.stringify({ ...meta, format_version: 99 })) }, { level: 0 });
-    await expect(PeeklensFile.open(new BufferSource(future), 'future')).rejects.toThrow(/format version 99.*Upgrade peeklens/);
+    await expect(ZipSource.open(new BufferSource(future), 'future')).rejects.toThrow(/format version 99.*Upgrade peeklens/);
+    // Edited metadata (a changed rmse) is refused, with and without WebCrypto.
+    const edited = { ...meta, fits: { ...meta.fits, '2': { ...meta.fits['2'], rmse: 1e-9 } } };
+    const tampered = zipSync({ ...files, 'meta.json': strToU8(JSON.stringify(edited)) }, { level: 0 });
+    for (const useSubtle of [true, false]) {
+      await expect(ZipSource.open(new BufferSource(tampered), 'edited', { useSubtle })).rejects.toThrow(
+        /meta.json does not match its recorded checksum/,
+      );
+    }
+    await expect(ZipSource.open(new BufferSource(tampered), 'edited', { verify: false })).resolves.toBeTruthy();
+    const { ['meta.json.sha256']: _digest, ...noDigest } = files;
+    await expect(ZipSource.open(new BufferSource(zipSync(noDigest)), 'nodigest')).rejects.toThrow(/meta.json.sha256 is missing/);
     const foreign = zipSync({ 'a.txt': strToU8('hi') });
-    await expect(PeeklensFile.open(new BufferSource(foreign), 'foreign')).rejects.toThrow(/no meta.json/);
+    await expect(ZipSource.open(new BufferSource(foreign), 'foreign')).rejects.toThrow(/no meta.json/);
+  });
+});
+
+describe('sha256 without crypto.subtle', () => {
+  it('@noble/hashes and WebCrypto agree', async () => {
+    const data = bytes('sweep.peeklens');
+    const js = await sha256Hex(data, { useSubtle: false });
+    expect(js).toBe(await sha256Hex(data));
+    expect(await sha256Hex(new Uint8Array(0), { useSubtle: false })).toBe(
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    );
+    // a whole file checked on the JavaScript path
+    const r = await openResults(new BufferSource(data), 'sweep.peeklens', false);
+    expect((await r.F(3)).rows).toBe(60);
+  });
+});
+
+describe('version-1 files', () => {
+  it('open without a metadata digest and show top inputs from the full inputs', async () => {
+    const files = unzipSync(bytes('sweep.peeklens'));
+    const meta = JSON.parse(strFromU8(files['meta.json']));
+    const { ['meta.json.sha256']: _d, ...rest } = files;
+    const { display: _x, dtypes: _y, ...v1meta } = { ...meta, format_version: 1 };
+    const v1 = zipSync({ ...rest, 'meta.json': strToU8(JSON.stringify(v1meta)) }, { level: 0 });
+    const r = await openResults(new BufferSource(v1), 'v1.peeklens');
+    const g = await r.galleryData(3);
+    close(g!.topInputs!.data, expected.sweep.fits['3'].top8_thumbs.data);
   });
 });
 
 describe('derived views match peeklens.views', () => {
+  it('thumbnails come from the display section, normalised by the full inputs range, in every source', async () => {
+    const t = await traits('sweep_display.peeklens');
+    const sources = [await open('sweep_display.peeklens'), await open('sweep.peeklens'), new Results(new TraitSource(t.meta, t.arrays))];
+    for (const r of sources) {
+      for (const rank of expected.sweep.ranks) {
+        const want = expected.sweep.fits[String(rank)];
+        const g = (await r.galleryData(rank))!;
+        expect(g.topK).toBe(8);
+        expect([g.topInputs!.count, g.topInputs!.height, g.topInputs!.width]).toEqual(want.top8_thumbs.shape.slice(0, 3).reduce((a: number[], v: number, i: number) => (i < 2 ? (i === 0 ? [v] : [a[0] * v]) : [...a, v]), []).concat(want.top8_thumbs.shape[3]));
+        close(g.topInputs!.data, want.top8_thumbs.data);
+        expect(Array.from(g.histograms!)).toEqual(want.hist50.flat());
+        close(g.strength!, want.strength);
+        close(g.latents.data, want.latent.data);
+      }
+    }
+    expect(sources[0].inputs()).resolves.toBeNull();
+    expect(sources[0].classNames).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
+    // the widget source refuses arrays it was not sent, with a clear message
+    const partial = new Results(new TraitSource(t.meta, {}));
+    await expect(partial.F(2)).rejects.toThrow(/array "r2.F" was not sent to this view/);
+  });
+
   it('latent images, top inputs, input images, histograms, utilisation and spatial maps', async () => {
     const r = await open('sweep.peeklens');
     for (const rank of expected.sweep.ranks) {
@@ -208,7 +300,7 @@ describe('derived views match peeklens.views', () => {
 
 describe('document view', () => {
   it('draws every section, shows names as text, and follows the rank and factor', async () => {
-    const view = await PeeklensView.fromSource(new BufferSource(bytes('sweep.peeklens')), '<img src=x onerror=alert(1)>.peeklens', {
+    const view = await PeeklensView.fromBytes(new BufferSource(bytes('sweep.peeklens')), '<img src=x onerror=alert(1)>.peeklens', {
       siblings: async () => [{ name: 'rgb_fit.peeklens', open: () => open('rgb_fit.peeklens') }],
     });
     document.body.appendChild(view.node);

@@ -288,6 +288,8 @@ def to_payload(
     for k, arr in a.arrays.items():
         if arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("<"))
+        if not arr.flags.c_contiguous:  # C order everywhere: widgets send the raw bytes
+            arr = np.ascontiguousarray(arr)
         arrays[k] = arr
     meta = {
         "format": FORMAT_NAME,
