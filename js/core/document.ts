@@ -8,6 +8,7 @@
  */
 import {
   clear,
+  CompareData,
   CompareNetwork,
   ensureStyles,
   fmt,
@@ -69,6 +70,43 @@ function errorBox(el: HTMLElement, err: unknown): void {
   const box = h('div', 'pl-lab-error');
   box.textContent = String((err as Error)?.message ?? err);
   el.appendChild(box);
+}
+
+/** One network of a comparison: its RMSE per rank and latent images (null for non-factorizations). */
+export async function compareNetwork(r: Results, name = r.name): Promise<CompareNetwork | null> {
+  if (!r.hasFits) {
+    return null;
+  }
+  const ex = r.rankExplorerData();
+  const galleries: GalleryData[] = [];
+  if (r.inputBlocks.length) {
+    for (const k of r.ranks) {
+      const g = await r.latentGallery(k);
+      if (g) {
+        galleries.push(g);
+      }
+    }
+  }
+  return { name, ranks: r.ranks, rmse: ex.rmse, galleries: galleries.length === r.ranks.length ? galleries : [] };
+}
+
+/** The comparison of several results: sweeps side by side, spectra overlaid (names default to the sources'). */
+export async function compareDataOf(all: Results[], names?: string[]): Promise<CompareData> {
+  const networks: CompareNetwork[] = [];
+  const spectra: SpectrumData = { series: [] };
+  for (let i = 0; i < all.length; i++) {
+    const r = all[i];
+    const name = names?.[i] ?? r.name;
+    const n = await compareNetwork(r, name);
+    if (n) {
+      networks.push(n);
+    }
+    const sp = await r.spectrumData(name);
+    if (sp) {
+      spectra.series.push(...sp.series);
+    }
+  }
+  return { networks, spectra: spectra.series.length ? spectra : null };
 }
 
 /** Build the document into `host`. Returns a handle to change the rank from outside and to clean up. */
@@ -395,47 +433,17 @@ export class PeeklensView {
     });
   }
 
-  private async network(r: Results): Promise<CompareNetwork | null> {
-    if (!r.hasFits) {
-      return null;
-    }
-    const ex = r.rankExplorerData();
-    const galleries: GalleryData[] = [];
-    if (r.inputBlocks.length) {
-      for (const k of r.ranks) {
-        const g = await r.latentGallery(k);
-        if (g) {
-          galleries.push(g);
-        }
-      }
-    }
-    return { name: r.name, ranks: r.ranks, rmse: ex.rmse, galleries: galleries.length === r.ranks.length ? galleries : [] };
-  }
-
   /** Draw the comparison of this file with `others`. */
   async drawCompare(out: HTMLElement, others: Sibling[]): Promise<void> {
     clear(out);
     out.appendChild(h('span', 'pl-muted', 'loading…'));
     try {
       const all = [this.results, ...(await Promise.all(others.map(s => s.open())))];
-      const networks: CompareNetwork[] = [];
-      const spectra: SpectrumData = { series: [] };
-      for (const r of all) {
-        const n = await this.network(r);
-        if (n) {
-          networks.push(n);
-        }
-        const sp = await r.spectrumData(r.name);
-        if (sp) {
-          spectra.series.push(...sp.series);
-        }
-      }
+      const data = await compareDataOf(all);
       clear(out);
       const host = h('div');
       out.appendChild(host);
-      this.handles.push(
-        renderCompare(host, { networks, spectra: spectra.series.length ? spectra : null }, { rank: this.rank })
-      );
+      this.handles.push(renderCompare(host, data, { rank: this.rank }));
     } catch (e) {
       errorBox(out, e);
     }
