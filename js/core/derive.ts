@@ -60,7 +60,7 @@ export function latentImages(loadings: Matrix[], shape: number[], normalize = tr
   const [h, w] = imageHW(shape);
   const rank = loadings[0].cols;
   const pixels = loadings[0].rows;
-  const chans = loadings.map(W => {
+  const chans = loadings.map((W) => {
     const t = new Float32Array(rank * pixels);
     for (let p = 0; p < pixels; p++) {
       for (let r = 0; r < rank; r++) {
@@ -119,7 +119,7 @@ export function inputImages(inputs: Matrix[], shape: number[], indices: ArrayLik
   const pixels = inputs[0].rows;
   const n = inputs[0].cols;
   const m = indices.length;
-  const chans = inputs.map(X => {
+  const chans = inputs.map((X) => {
     const t = new Float32Array(m * pixels);
     for (let j = 0; j < m; j++) {
       const s = indices[j];
@@ -185,7 +185,7 @@ export function classHistograms(
   F: Matrix,
   labels: ArrayLike<number>,
   k = 50,
-  nClasses?: number
+  nClasses?: number,
 ): { counts: Int32Array; nClasses: number } {
   let maxLabel = -1;
   for (let i = 0; i < labels.length; i++) {
@@ -207,7 +207,11 @@ export function classHistograms(
 }
 
 /** Factor `factor`"s loadings on a layer folded to (C, H, W): C small maps (dense layers: (1, 1, N)). */
-export function spatialMaps(O: Matrix, shape: number[], factor: number): { data: Float32Array; shape: [number, number, number] } {
+export function spatialMaps(
+  O: Matrix,
+  shape: number[],
+  factor: number,
+): { data: Float32Array; shape: [number, number, number] } {
   const v = new Float32Array(O.rows);
   for (let i = 0; i < O.rows; i++) {
     v[i] = O.data[i * O.cols + factor];
@@ -230,7 +234,7 @@ export function spatialMaps(O: Matrix, shape: number[], factor: number): { data:
 export function utilisation(
   O: Matrix,
   shape: number[],
-  threshold = 0.01
+  threshold = 0.01,
 ): { unusedShare: number; unused: Uint8Array; unusedChannels: number[] | null } {
   let peak = -Infinity;
   for (let i = 0; i < O.rows * O.cols; i++) {

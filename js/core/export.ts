@@ -30,7 +30,9 @@ function svgDataUrl(svg: SVGSVGElement): string {
 }
 
 /** The drawable parts of a view with their boxes relative to `root`. */
-function parts(root: HTMLElement): { node: SVGSVGElement | HTMLCanvasElement; x: number; y: number; w: number; h: number }[] {
+function parts(
+  root: HTMLElement,
+): { node: SVGSVGElement | HTMLCanvasElement; x: number; y: number; w: number; h: number }[] {
   const base = root.getBoundingClientRect();
   const out: { node: SVGSVGElement | HTMLCanvasElement; x: number; y: number; w: number; h: number }[] = [];
   root.querySelectorAll<SVGSVGElement | HTMLCanvasElement>("svg.pl-chart, canvas").forEach((node) => {
@@ -96,7 +98,7 @@ export async function viewToCanvas(root: HTMLElement, scale = 2): Promise<HTMLCa
   ctx.scale(scale, scale);
   for (const p of parts(root)) {
     if (p.node instanceof HTMLCanvasElement) {
-      ctx.imageSmoothingEnabled = !p.node.classList.contains("pl-hist") ? false : true;
+      ctx.imageSmoothingEnabled = p.node.classList.contains("pl-hist"); // pixels stay pixels
       ctx.drawImage(p.node, p.x, p.y, p.w, p.h);
     } else {
       ctx.imageSmoothingEnabled = true;
@@ -119,8 +121,6 @@ export async function exportChart(
   let url: string;
   if (node instanceof HTMLCanvasElement) {
     if (format === "svg") {
-      const wrap = doc.createElement("div");
-      wrap.appendChild(node.cloneNode());
       url = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(
         `<svg xmlns="${SVG_NS}" width="${node.width}" height="${node.height}"><image href="${node.toDataURL()}" width="${node.width}" height="${node.height}"/></svg>`,
       )}`;

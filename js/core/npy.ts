@@ -18,42 +18,38 @@ function parseHeader(text: string, what: string): { descr: string; fortran: bool
     // Structured or object dtypes have a list descr and are not peeklens arrays.
     throw new FileFormatError(
       `${what} cannot be read without pickle (unsupported array header ${text.trim().slice(0, 80)}); ` +
-        'peeklens never loads pickled data'
+        "peeklens never loads pickled data",
     );
   }
   const dims = shape[1]
-    .split(',')
-    .map(s => s.trim())
-    .filter(s => s.length > 0)
-    .map(s => Number(s.replace(/L$/, '')));
-  if (dims.some(d => !Number.isInteger(d) || d < 0)) {
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => Number(s.replace(/L$/, "")));
+  if (dims.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new FileFormatError(`${what}: bad array shape (${shape[1]})`);
   }
-  return { descr: descr[1], fortran: fortran[1] === 'True', shape: dims };
+  return { descr: descr[1], fortran: fortran[1] === "True", shape: dims };
 }
 
 const KINDS: Record<string, [number, (buf: ArrayBuffer, off: number, n: number) => NumArray, string]> = {
-  f4: [4, (b, o, n) => new Float32Array(b, o, n), 'float32'],
-  f8: [8, (b, o, n) => new Float64Array(b, o, n), 'float64'],
-  i4: [4, (b, o, n) => new Int32Array(b, o, n), 'int32'],
-  u4: [4, (b, o, n) => new Uint32Array(b, o, n), 'uint32'],
-  i2: [2, (b, o, n) => new Int16Array(b, o, n), 'int16'],
-  u2: [2, (b, o, n) => new Uint16Array(b, o, n), 'uint16'],
-  i1: [1, (b, o, n) => new Int8Array(b, o, n), 'int8'],
-  u1: [1, (b, o, n) => new Uint8Array(b, o, n), 'uint8'],
-  b1: [1, (b, o, n) => new Uint8Array(b, o, n), 'bool']
+  f4: [4, (b, o, n) => new Float32Array(b, o, n), "float32"],
+  f8: [8, (b, o, n) => new Float64Array(b, o, n), "float64"],
+  i4: [4, (b, o, n) => new Int32Array(b, o, n), "int32"],
+  u4: [4, (b, o, n) => new Uint32Array(b, o, n), "uint32"],
+  i2: [2, (b, o, n) => new Int16Array(b, o, n), "int16"],
+  u2: [2, (b, o, n) => new Uint16Array(b, o, n), "uint16"],
+  i1: [1, (b, o, n) => new Int8Array(b, o, n), "int8"],
+  u1: [1, (b, o, n) => new Uint8Array(b, o, n), "uint8"],
+  b1: [1, (b, o, n) => new Uint8Array(b, o, n), "bool"],
 };
 
 /**
  * Parse a `.npy` file (format versions 1-3). 64-bit integers become Float64Array (exact up to 2^53),
  * half floats become Float32Array; Fortran-ordered 2-D arrays are transposed to C order.
  */
-export function parseNpy(bytes: Uint8Array, what = 'array'): NdArray {
-  if (
-    bytes.length < 10 ||
-    bytes[0] !== 0x93 ||
-    te.decode(bytes.subarray(1, 6)) !== 'NUMPY'
-  ) {
+export function parseNpy(bytes: Uint8Array, what = "array"): NdArray {
+  if (bytes.length < 10 || bytes[0] !== 0x93 || te.decode(bytes.subarray(1, 6)) !== "NUMPY") {
     throw new FileFormatError(`${what} is not a .npy array`);
   }
   const major = bytes[6];
@@ -74,12 +70,12 @@ export function parseNpy(bytes: Uint8Array, what = 'array'): NdArray {
   const m = /^([<>|=])([a-zA-Z])(\d+)$/.exec(header.descr);
   if (!m) {
     throw new FileFormatError(
-      `${what} cannot be read without pickle (dtype ${header.descr}); peeklens never loads pickled data`
+      `${what} cannot be read without pickle (dtype ${header.descr}); peeklens never loads pickled data`,
     );
   }
   const [, order, kind, sizeStr] = m;
   const key = kind + sizeStr;
-  const bigEndian = order === '>';
+  const bigEndian = order === ">";
   const itemsize = Number(sizeStr);
   if (dataStart + count * itemsize > bytes.length) {
     throw new FileFormatError(`${what} is truncated (${bytes.length - dataStart} of ${count * itemsize} data bytes)`);
@@ -88,22 +84,22 @@ export function parseNpy(bytes: Uint8Array, what = 'array'): NdArray {
   const raw = bytes.slice(dataStart, dataStart + count * itemsize);
   let data: NumArray;
   let dtype: string;
-  if (key === 'i8' || key === 'u8') {
+  if (key === "i8" || key === "u8") {
     const dv = new DataView(raw.buffer);
     const out = new Float64Array(count);
     for (let i = 0; i < count; i++) {
-      out[i] = Number(key === 'i8' ? dv.getBigInt64(i * 8, !bigEndian) : dv.getBigUint64(i * 8, !bigEndian));
+      out[i] = Number(key === "i8" ? dv.getBigInt64(i * 8, !bigEndian) : dv.getBigUint64(i * 8, !bigEndian));
     }
     data = out;
-    dtype = key === 'i8' ? 'int64' : 'uint64';
-  } else if (key === 'f2') {
+    dtype = key === "i8" ? "int64" : "uint64";
+  } else if (key === "f2") {
     const dv = new DataView(raw.buffer);
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) {
       out[i] = halfToFloat(dv.getUint16(i * 2, !bigEndian));
     }
     data = out;
-    dtype = 'float16';
+    dtype = "float16";
   } else if (KINDS[key]) {
     const [size, make, name] = KINDS[key];
     if (bigEndian && size > 1) {
@@ -115,7 +111,7 @@ export function parseNpy(bytes: Uint8Array, what = 'array'): NdArray {
     dtype = name;
   } else {
     throw new FileFormatError(
-      `${what} cannot be read without pickle (dtype ${header.descr}); peeklens never loads pickled data`
+      `${what} cannot be read without pickle (dtype ${header.descr}); peeklens never loads pickled data`,
     );
   }
   if (header.fortran && header.shape.length > 1) {
@@ -161,7 +157,6 @@ function fortranToC(data: NumArray, shape: number[]): NumArray {
   }
   return out;
 }
-
 
 /**
  * A raw little-endian buffer (a widget trait: DataView, ArrayBuffer or typed array) as an array of

@@ -5,14 +5,7 @@
  * Everything the rank explorer needs comes from the metadata; arrays are read on demand (per rank,
  * per view) through the {@link Source}, so a lazily read file costs what the current view needs.
  */
-import type {
-  GalleryData,
-  HeatmapData,
-  ImageStack,
-  LayerData,
-  RankExplorerData,
-  SpectrumData,
-} from "../views/types";
+import type { GalleryData, HeatmapData, ImageStack, LayerData, RankExplorerData, SpectrumData } from "../views/types";
 import {
   classHistograms,
   factorStrength,
@@ -234,12 +227,14 @@ export class Results {
    * Each factor's top input images (normalised for display), from the display section, or from the
    * full inputs of a version-1 file; null when neither is there.
    */
-  async topImages(rank: number, F: Matrix): Promise<{ images: ImageStack; k: number } | null> {
+  async topImages(F: Matrix): Promise<{ images: ImageStack; k: number } | null> {
     const inputs = this.inputBlocks;
     const d = this.display;
     if (d?.samples && d.images.length === inputs.length && d.top_k > 0) {
       const samples = (await this.array(d.samples)).data;
-      const chans = await Promise.all(d.images.map((key, i) => this.array(key).then((a) => asMatrix(a, inputs[i].name))));
+      const chans = await Promise.all(
+        d.images.map((key, i) => this.array(key).then((a) => asMatrix(a, inputs[i].name))),
+      );
       const top = topInputsAmong(F, samples, d.top_k);
       const cols = new Int32Array(top.length);
       for (let i = 0; i < top.length; i++) {
@@ -277,7 +272,7 @@ export class Results {
       inputs.map((b) => allW[f.names.indexOf(b.name)]),
       inputs[0].shape,
     );
-    const top = await this.topImages(rank, F);
+    const top = await this.topImages(F);
     let histograms: Int32Array | null = null;
     let nClasses = 0;
     if (labels) {

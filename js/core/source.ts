@@ -64,7 +64,9 @@ export class ZipSource implements Source {
   /** Read one array by its key (cached; verified against the recorded SHA-256). */
   getArray(key: string): Promise<NdArray> {
     if (typeof key !== "string") {
-      return Promise.reject(new FileFormatError(`${this.name}: bad array reference ${JSON.stringify(key)} in metadata`));
+      return Promise.reject(
+        new FileFormatError(`${this.name}: bad array reference ${JSON.stringify(key)} in metadata`),
+      );
     }
     let p = this.cache.get(key);
     if (!p) {
@@ -78,7 +80,7 @@ export class ZipSource implements Source {
   private async load(key: string): Promise<NdArray> {
     const raw = await this.zip.read(`${key}.npy`, this.name);
     if (this.options.verify ?? true) {
-      const want = (this.meta.sha256 || {})[key];
+      const want = this.meta.sha256?.[key];
       const got = await sha256Hex(raw, { useSubtle: this.options.useSubtle });
       if (want === undefined || got !== want) {
         throw new FileFormatError(
@@ -99,9 +101,11 @@ export class ZipSource implements Source {
 }
 
 function checkShape(meta: Meta, key: string, arr: NdArray, name: string): void {
-  const shape = (meta.shapes || {})[key];
+  const shape = meta.shapes?.[key];
   if (shape && JSON.stringify(shape) !== JSON.stringify(arr.shape)) {
-    throw new FileFormatError(`${name}: array ${JSON.stringify(key)} has shape (${arr.shape}), metadata says (${shape})`);
+    throw new FileFormatError(
+      `${name}: array ${JSON.stringify(key)} has shape (${arr.shape}), metadata says (${shape})`,
+    );
   }
 }
 

@@ -48,13 +48,13 @@ export class HttpRangeSource implements ByteSource {
 
   constructor(
     private readonly url: string,
-    private readonly fetcher: Fetcher = (u, i) => fetch(u, i)
+    private readonly fetcher: Fetcher = (u, i) => fetch(u, i),
   ) {}
 
   private async _get(start: number, end: number | null): Promise<Uint8Array> {
     const range = end === null ? `bytes=${start}-` : `bytes=${start}-${end - 1}`;
     this.requests++;
-    const resp = await this.fetcher(this.url, { headers: { Range: range }, cache: 'no-store' });
+    const resp = await this.fetcher(this.url, { headers: { Range: range }, cache: "no-store" });
     if (!resp.ok) {
       throw new FileFormatError(`cannot read ${this.url}: HTTP ${resp.status} ${resp.statusText}`);
     }
@@ -66,7 +66,7 @@ export class HttpRangeSource implements ByteSource {
       this._size = body.length;
       return body.subarray(start, end === null ? body.length : Math.min(end, body.length));
     }
-    const cr = resp.headers.get('Content-Range');
+    const cr = resp.headers.get("Content-Range");
     const m = cr ? /\/(\d+)\s*$/.exec(cr) : null;
     if (m) {
       this._size = Number(m[1]);
@@ -107,7 +107,7 @@ interface ZipEntry {
   localOffset: number;
 }
 
-const te = new TextDecoder('utf-8');
+const te = new TextDecoder("utf-8");
 
 function u16(b: Uint8Array, o: number): number {
   return b[o] | (b[o + 1] << 8);
@@ -125,7 +125,7 @@ export class ZipIndex {
     readonly source: ByteSource,
     readonly entries: Map<string, ZipEntry>,
     private readonly tail: Uint8Array,
-    private readonly tailStart: number
+    private readonly tailStart: number,
   ) {}
 
   /** Bytes [start, end), from the already-read tail of the file where possible. */
@@ -136,7 +136,7 @@ export class ZipIndex {
     return this.source.read(start, end);
   }
 
-  static async open(source: ByteSource, what = 'file'): Promise<ZipIndex> {
+  static async open(source: ByteSource, what = "file"): Promise<ZipIndex> {
     const size = await source.size();
     if (size < 22) {
       throw new FileFormatError(`${what} is not a peeklens results file (too short: ${size} bytes)`);
@@ -161,7 +161,7 @@ export class ZipIndex {
     }
     if (eocd < 0) {
       throw new FileFormatError(
-        `${what} is not a peeklens results file or is truncated (no zip directory); save it again with pl.save`
+        `${what} is not a peeklens results file or is truncated (no zip directory); save it again with pl.save`,
       );
     }
     let count = u16(tail, eocd + 10);
@@ -234,7 +234,7 @@ export class ZipIndex {
   }
 
   /** The uncompressed bytes of one entry. */
-  async read(name: string, what = 'file'): Promise<Uint8Array> {
+  async read(name: string, what = "file"): Promise<Uint8Array> {
     const e = this.entries.get(name);
     if (!e) {
       throw new FileFormatError(`${what}: ${name} is missing (truncated or tampered file)`);
@@ -266,4 +266,3 @@ export class ZipIndex {
     throw new FileFormatError(`${what}: ${name} uses unsupported zip compression method ${e.method}`);
   }
 }
-

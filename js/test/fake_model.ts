@@ -109,8 +109,16 @@ export function sweepPayload(ranks: number[], n = 20, topK = 2): { meta: any; ar
       blocks,
     };
   }
-  const labels = put("labels", BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 3)), [n]);
-  const samples = put("display.samples", BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), [n]);
+  const labels = put(
+    "labels",
+    BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 3)),
+    [n],
+  );
+  const samples = put(
+    "display.samples",
+    BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+    [n],
+  );
   const image = put("display.image.0", rand(16 * n, 99), [16, n]);
   const meta = {
     format: "peeklens",

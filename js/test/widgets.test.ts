@@ -12,7 +12,12 @@ function galleryModel() {
 
 function heatModel() {
   return new FakeModel({
-    ranks: [2, 5], rank: 2, factor: 0, layer_names: ["relu", "fc"], threshold: 0.01, ...sweepPayload([2, 5]),
+    ranks: [2, 5],
+    rank: 2,
+    factor: 0,
+    layer_names: ["relu", "fc"],
+    threshold: 0.01,
+    ...sweepPayload([2, 5]),
   });
 }
 
@@ -32,9 +37,18 @@ function spectrumPayload(name: string, layers: Record<string, number[]>) {
     dtypes[`sv.${i}`] = "<f4";
   });
   const meta = {
-    format: "peeklens", format_version: 2, type: "Spectrum", names, k: 3, values: names.map((_, i) => `sv.${i}`),
-    entropy_rank: names.map(() => 1), stable_rank: names.map(() => 1), method: names.map(() => "exact"), info: {},
-    shapes, dtypes,
+    format: "peeklens",
+    format_version: 2,
+    type: "Spectrum",
+    names,
+    k: 3,
+    values: names.map((_, i) => `sv.${i}`),
+    entropy_rank: names.map(() => 1),
+    stable_rank: names.map(() => 1),
+    method: names.map(() => "exact"),
+    info: {},
+    shapes,
+    dtypes,
   };
   return { name, meta, arrays };
 }
@@ -100,7 +114,10 @@ describe("heatmaps widget", () => {
     const el = document.createElement("div");
     await heatmapsRender(model, el);
     expect((el.querySelector("canvas.pl-matrix") as HTMLCanvasElement).height).toBe(2);
-    expect(Array.from(el.querySelectorAll<HTMLElement>(".pl-layer")).map((l) => l.dataset.layer)).toEqual(["relu", "fc"]);
+    expect(Array.from(el.querySelectorAll<HTMLElement>(".pl-layer")).map((l) => l.dataset.layer)).toEqual([
+      "relu",
+      "fc",
+    ]);
     model.set("rank", 5);
     await settle();
     expect((el.querySelector("canvas.pl-matrix") as HTMLCanvasElement).height).toBe(5);
@@ -121,7 +138,10 @@ describe("linked widgets (as the Dashboard links them)", () => {
     const ga = galleryModel();
     const hm = heatModel();
     // what ipywidgets.jslink does in the browser
-    ex.on("change:rank", () => { ga.set("rank", ex.get("rank")); hm.set("rank", ex.get("rank")); });
+    ex.on("change:rank", () => {
+      ga.set("rank", ex.get("rank"));
+      hm.set("rank", ex.get("rank"));
+    });
     ga.on("change:factor", () => hm.set("factor", ga.get("factor")));
     const [e1, e2, e3] = [document.createElement("div"), document.createElement("div"), document.createElement("div")];
     await rankExplorer.default.render({ model: ex, el: e1 });
@@ -142,7 +162,12 @@ describe("linked widgets (as the Dashboard links them)", () => {
 
 describe("spectrum and compare widgets", () => {
   it("draw from Spectrum payloads, restricted to some layers", async () => {
-    const model = new FakeModel({ title: "", layers: null, k: 0, spectra: [spectrumPayload("n", { relu: [5, 1, 0.2] })] });
+    const model = new FakeModel({
+      title: "",
+      layers: null,
+      k: 0,
+      spectra: [spectrumPayload("n", { relu: [5, 1, 0.2] })],
+    });
     const el = document.createElement("div");
     await spectrumPlot.default.render({ model, el });
     expect(el.querySelectorAll("svg.pl-chart").length).toBe(1);

@@ -18,12 +18,17 @@ export async function renderRankView<D>(
     try {
       const data = await decode(model);
       handle?.destroy();
-      handle = draw(el, data, { rank: Number(model.get("rank")) }, {
-        onRank: (rank) => {
-          model.set("rank", rank);
-          model.save_changes();
+      handle = draw(
+        el,
+        data,
+        { rank: Number(model.get("rank")) },
+        {
+          onRank: (rank) => {
+            model.set("rank", rank);
+            model.save_changes();
+          },
         },
-      });
+      );
     } catch (e) {
       showError(el, e);
     }

@@ -20,7 +20,9 @@ export async function compareData(model: WidgetModel): Promise<CompareData> {
     networks.push({ name: String(n.name), ranks: r.ranks, rmse: r.rankExplorerData().rmse, galleries });
   }
   const specs = model.get("spectra") ?? [];
-  const spectra = specs.length ? await spectrumData(specs, model.get("layers") ?? null, 0, "Singular values (semi-log)") : null;
+  const spectra = specs.length
+    ? await spectrumData(specs, model.get("layers") ?? null, 0, "Singular values (semi-log)")
+    : null;
   return { networks, spectra };
 }
 

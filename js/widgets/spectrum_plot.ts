@@ -5,7 +5,12 @@ import { listen, type RenderProps, type WidgetModel } from "./_model";
 import { resultsOf, showError } from "./_source";
 
 /** The spectra of `{name, meta, arrays}` payloads, restricted to `layers` and the top `k` values. */
-export async function spectrumData(payloads: any[], layers: string[] | null, k: number, title?: string): Promise<SpectrumData> {
+export async function spectrumData(
+  payloads: any[],
+  layers: string[] | null,
+  k: number,
+  title?: string,
+): Promise<SpectrumData> {
   const series = [];
   for (const p of payloads ?? []) {
     const data = await resultsOf(p.meta, p.arrays, String(p.name)).spectrumData(String(p.name));
@@ -18,7 +23,12 @@ export async function spectrumData(payloads: any[], layers: string[] | null, k: 
 }
 
 function fromModel(model: WidgetModel): Promise<SpectrumData> {
-  return spectrumData(model.get("spectra"), model.get("layers") ?? null, Number(model.get("k") ?? 0), model.get("title") || undefined);
+  return spectrumData(
+    model.get("spectra"),
+    model.get("layers") ?? null,
+    Number(model.get("k") ?? 0),
+    model.get("title") || undefined,
+  );
 }
 
 async function render({ model, el }: RenderProps): Promise<() => void> {

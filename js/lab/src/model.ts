@@ -1,8 +1,8 @@
 /** The document model of `.peeklens` files: it does not load the content; the view reads what it needs. */
-import { Base64ModelFactory } from '@jupyterlab/docregistry';
-import type { Contents } from '@jupyterlab/services';
+import { Base64ModelFactory } from "@jupyterlab/docregistry";
+import type { Contents } from "@jupyterlab/services";
 
-export const MODEL = 'peeklens-lazy';
+export const MODEL = "peeklens-lazy";
 
 /** A document model that does not load the file's content: the view reads what it needs itself. */
 export class LazyModelFactory extends Base64ModelFactory {
@@ -13,4 +13,3 @@ export class LazyModelFactory extends Base64ModelFactory {
     return null;
   }
 }
-

@@ -1,11 +1,19 @@
 /** The Lumino widget of a `.peeklens` document: opens the file lazily and shows the results document. */
-import type { JupyterFrontEnd } from '@jupyterlab/application';
-import { PathExt, URLExt } from '@jupyterlab/coreutils';
-import type { DocumentRegistry } from '@jupyterlab/docregistry';
-import { type Contents, ServerConnection } from '@jupyterlab/services';
-import { Widget } from '@lumino/widgets';
+import type { JupyterFrontEnd } from "@jupyterlab/application";
+import { PathExt, URLExt } from "@jupyterlab/coreutils";
+import type { DocumentRegistry } from "@jupyterlab/docregistry";
+import { type Contents, ServerConnection } from "@jupyterlab/services";
+import { Widget } from "@lumino/widgets";
 
-import { BufferSource, type ByteSource, HttpRangeSource, PeeklensView, Results, type Sibling, ZipSource } from '../../core/index';
+import {
+  BufferSource,
+  type ByteSource,
+  HttpRangeSource,
+  PeeklensView,
+  Results,
+  type Sibling,
+  ZipSource,
+} from "../../core/index";
 
 /** Open a results file on the server as the results model (metadata and digests checked). */
 export async function openResults(app: JupyterFrontEnd, path: string): Promise<Results> {
@@ -19,11 +27,11 @@ export async function sourceFor(app: JupyterFrontEnd, path: string): Promise<Byt
   const local = contents.localPath(path);
   const driveName = contents.driveName(path);
   if (!driveName) {
-    const url = URLExt.join(settings.baseUrl, 'files', URLExt.encodeParts(local));
+    const url = URLExt.join(settings.baseUrl, "files", URLExt.encodeParts(local));
     return new HttpRangeSource(url, (u, init) => ServerConnection.makeRequest(u, init ?? {}, settings));
   }
-  const model = await contents.get(path, { type: 'file', format: 'base64', content: true });
-  const bin = atob(String(model.content).replace(/\s/g, ''));
+  const model = await contents.get(path, { type: "file", format: "base64", content: true });
+  const bin = atob(String(model.content).replace(/\s/g, ""));
   const buf = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) {
     buf[i] = bin.charCodeAt(i);
@@ -37,12 +45,12 @@ export class PeeklensPanel extends Widget {
 
   constructor(
     private readonly app: JupyterFrontEnd,
-    private readonly context: DocumentRegistry.IContext<DocumentRegistry.IModel>
+    private readonly context: DocumentRegistry.IContext<DocumentRegistry.IModel>,
   ) {
     super();
-    this.addClass('jp-PeeklensPanel');
+    this.addClass("jp-PeeklensPanel");
     this.node.tabIndex = -1;
-    this.node.appendChild(document.createTextNode('Loading…'));
+    this.node.appendChild(document.createTextNode("Loading…"));
     void this.load();
   }
 
@@ -53,12 +61,12 @@ export class PeeklensPanel extends Widget {
       await this.context.ready;
       const results = await openResults(this.app, path);
       this.view = new PeeklensView(results, { siblings: () => this.siblings(path) });
-      this.node.textContent = '';
+      this.node.textContent = "";
       this.node.appendChild(this.view.node);
     } catch (err) {
-      this.node.textContent = '';
-      const box = document.createElement('div');
-      box.className = 'pl-lab-error';
+      this.node.textContent = "";
+      const box = document.createElement("div");
+      box.className = "pl-lab-error";
       box.textContent = `Cannot open ${name}: ${(err as Error)?.message ?? err}`;
       this.node.appendChild(box);
     }
@@ -69,11 +77,11 @@ export class PeeklensPanel extends Widget {
     const dir = PathExt.dirname(path);
     const listing = await this.app.serviceManager.contents.get(dir, { content: true });
     const files = (listing.content as Contents.IModel[])
-      .filter(m => m.type === 'file' && m.name.endsWith('.peeklens') && m.path !== path)
+      .filter((m) => m.type === "file" && m.name.endsWith(".peeklens") && m.path !== path)
       .sort((a, b) => a.name.localeCompare(b.name));
-    return files.map(m => ({
+    return files.map((m) => ({
       name: m.name,
-      open: async () => openResults(this.app, m.path)
+      open: async () => openResults(this.app, m.path),
     }));
   }
 
@@ -82,4 +90,3 @@ export class PeeklensPanel extends Widget {
     super.dispose();
   }
 }
-
