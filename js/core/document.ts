@@ -69,8 +69,10 @@ function section(
   return { root, body };
 }
 
-function errorBox(el: HTMLElement, err: unknown): void {
-  clear(el);
+function errorBox(el: HTMLElement, err: unknown, replace = true): void {
+  if (replace) {
+    clear(el);
+  }
   const box = h("div", "pl-lab-error");
   box.textContent = String((err as Error)?.message ?? err);
   el.appendChild(box);
@@ -454,9 +456,16 @@ export class PeeklensView {
     clear(out);
     out.appendChild(h("span", "pl-muted", "loading…"));
     try {
-      const all = [this.results, ...(await Promise.all(others.map((s) => s.open())))];
+      // A file that cannot be read (damaged, edited) is named, and the others are still compared.
+      const opened = await Promise.all(others.map((s) => s.open().catch((e: unknown) => ({ failed: s.name, e }))));
+      const all = [this.results, ...opened.filter((o): o is Results => o instanceof Results)];
       const data = await compareDataOf(all);
       clear(out);
+      for (const o of opened) {
+        if (!(o instanceof Results)) {
+          errorBox(out, `${o.failed} is left out: ${(o.e as Error)?.message ?? o.e}`, false);
+        }
+      }
       const host = h("div");
       out.appendChild(host);
       this.handles.push(renderCompare(host, data, { rank: this.rank }));
