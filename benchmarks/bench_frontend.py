@@ -208,15 +208,14 @@ def prepare(work: Path, max_iter: int) -> None:
         shutil.copy(cache / "spectrum.peeklens", work / "spectrum.peeklens")
         return
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
-    net = studies.train(studies.Regime(fraction=0.25)).model.eval()
-    x, y = studies.load_mnist(train=False)
-    x = studies.normalize(x, "mnist")
-    data = [(x[i:i + 500], y[i:i + 500]) for i in range(0, len(x), 500)]
-    acts = pl.capture(net, data, layers=studies.layers_of("paper"), progress=False)
-    sweep = pl.sweep(acts, RANKS, max_iter=max_iter, progress=True)
+    # as `peeklens demo` does it: the cached 25 % network, its 10,000 test images, ranks 10-50
+    test = studies.load_mnist(train=False)
+    res = studies.run_regime(studies.Regime(fraction=0.25), test, train_data=studies.load_mnist(train=True),
+                             ranks=RANKS, max_iter=max_iter, spectrum_k=30, eval_samples=1000)
+    sweep, spectrum = res.sweep, res.spectrum
     cache.mkdir(parents=True, exist_ok=True)
     pl.save(sweep, cache / f"sweep-{max_iter}.peeklens")
-    pl.save(pl.spectrum(acts, k=30, blocks=studies.layers_of("paper")), cache / "spectrum.peeklens")
+    pl.save(spectrum, cache / "spectrum.peeklens")
     prepare(work, max_iter)
 
 

@@ -185,8 +185,7 @@ def _sample_meta(a: _Arrays, fits: Sequence[Factorization], include_inputs: bool
     if names and inputs and all(n in inputs for n in names):
         k = int(max(0, min(top_k, first.n_samples)))
         idx = display_samples(fits, k) if k else np.zeros(0, dtype=np.int64)
-        lo = min(float(np.min(inputs[n])) for n in names) if first.n_samples else 0.0
-        hi = max(float(np.max(inputs[n])) for n in names) if first.n_samples else 1.0
+        lo, hi = views.input_range(first) if first.n_samples else (0.0, 1.0)
         out["display"] = {
             "top_k": k,
             "samples": a.put("display.samples", idx),

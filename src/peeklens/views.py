@@ -17,6 +17,8 @@ __all__ = [
     "latent_images",
     "top_inputs",
     "input_images",
+    "input_range",
+    "thumbnails",
     "class_histograms",
     "neuron_factor_matrix",
     "spatial_maps",
@@ -101,6 +103,38 @@ def input_images(fit: Factorization, indices) -> np.ndarray:
     chans = [np.asarray(fit.inputs[n])[:, indices.reshape(-1)].T for n in names]  # (m, pixels)
     img = _to_image(chans, shape)
     return img.reshape(indices.shape + img.shape[1:]).astype(np.float32)
+
+
+def input_range(fit: Factorization) -> tuple[float, float]:
+    """Minimum and maximum over the input-channel blocks kept with the factorization.
+
+    The one thumbnail normalisation of every front end maps ``v`` to ``(v - lo) / (hi - lo)``.
+    """
+    names, _ = _input_shape(fit)
+    if not fit.inputs:
+        raise InputError("this factorization carries no input images (saved with include_inputs=False?)")
+    return (min(float(np.min(fit.inputs[n])) for n in names), max(float(np.max(fit.inputs[n])) for n in names))
+
+
+def thumbnails(fit: Factorization, k: int = 8) -> np.ndarray:
+    """Each factor's top-``k`` input images as the views show them: scaled by :func:`input_range` into [0, 1].
+
+    Returns (rank, k, H, W) or (rank, k, H, W, 3), float32.
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> rng = np.random.default_rng(0)
+    >>> acts = pl.Activations.from_arrays({"input:0": rng.random((16, 30))}, shapes={"input:0": (4, 4)})
+    >>> t = thumbnails(pl.factorize(acts, rank=2, max_iter=5), k=3)
+    >>> t.shape, bool(t.min() >= 0 and t.max() <= 1)
+    ((2, 3, 4, 4), True)
+    """
+    lo, hi = input_range(fit)
+    img = input_images(fit, top_inputs(fit, k))
+    if hi > lo:
+        img = np.clip((img - lo) / (hi - lo), 0, 1)
+    return img.astype(np.float32)
 
 
 def class_histograms(fit: Factorization, k: int = 50, n_classes: int | None = None) -> np.ndarray | None:

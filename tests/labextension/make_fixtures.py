@@ -36,9 +36,7 @@ def _fit_expected(fit) -> dict:
         imgs = views.input_images(fit, idx)
         out["top3_images"] = {"shape": list(imgs.shape), "data": _flat(imgs)}
         # the one thumbnail normalisation (schema: display.value_range = range of the full inputs)
-        lo = min(float(np.min(fit.inputs[n])) for n in fit.input_names)
-        hi = max(float(np.max(fit.inputs[n])) for n in fit.input_names)
-        thumbs = np.clip((views.input_images(fit, views.top_inputs(fit, 8)) - lo) / (hi - lo), 0, 1)
+        thumbs = views.thumbnails(fit, 8)
         out["top8_thumbs"] = {"shape": list(thumbs.shape), "data": _flat(thumbs)}
     hist = views.class_histograms(fit, 50)
     out["hist50"] = None if hist is None else hist.tolist()

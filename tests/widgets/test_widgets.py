@@ -242,3 +242,5 @@ def test_heatmaps_warn_about_a_heavy_payload(sw, monkeypatch):
     monkeypatch.setattr(W, "_LARGE_PAYLOAD", 100)
     with pytest.warns(UserWarning, match=r"pass layers=\[\.\.\.\] or sweep fewer ranks"):
         NeuronHeatmaps(sw)
+    with pytest.warns(UserWarning, match=r"the gallery sends .* sweep fewer ranks or fewer samples"):
+        LatentGallery(sw)

@@ -176,9 +176,16 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
                 "(pl.capture(model, data, include_input=True))"
             )
         meta, arrays = _payload_ or _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names)
+        bufs = _payload.buffers(arrays, _payload.gallery_keys(meta))
+        nbytes = sum(len(b) for b in bufs.values())
+        if nbytes > _LARGE_PAYLOAD:
+            warnings.warn(
+                f"the gallery sends {nbytes / 2**20:.0f} MiB to the browser (F and the loadings of "
+                f"{len(self.sweep)} ranks); sweep fewer ranks or fewer samples to keep the notebook light",
+                stacklevel=2,
+            )
         ranks = list(self.sweep.ranks)
-        super().__init__(meta=meta, arrays=_payload.buffers(arrays, _payload.gallery_keys(meta)), hist_k=int(hist_k),
-                         ranks=ranks, rank=ranks[0], **kwargs)
+        super().__init__(meta=meta, arrays=bufs, hist_k=int(hist_k), ranks=ranks, rank=ranks[0], **kwargs)
         if rank is not None:
             self.rank = rank
 
