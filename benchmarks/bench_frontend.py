@@ -219,9 +219,32 @@ def prepare(work: Path, max_iter: int) -> None:
     prepare(work, max_iter)
 
 
-def dump(checkout: Path, work: Path, out: Path) -> dict:
+def _format1(src: Path, dst: Path) -> None:
+    """A format-1 copy of a results file (what the code before the schema reads): no metadata digest, no
+    display section, no dtypes."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        meta = json.loads(zin.read("meta.json"))
+        meta["format_version"] = 1
+        meta.pop("dtypes", None)
+        for holder in (meta, meta.get("fit") or {}):
+            holder.pop("display", None)
+        for n in zin.namelist():
+            if n == "meta.json.sha256" or n.startswith("display."):
+                continue
+            zout.writestr(n, json.dumps(meta) if n == "meta.json" else zin.read(n))
+
+
+def dump(checkout: Path, work: Path, out: Path, new: bool) -> dict:
     env = dict(os.environ, PYTHONPATH=str(checkout / "src"), OMP_NUM_THREADS="1")
-    subprocess.run([sys.executable, "-c", _DUMP, str(work), str(out)], check=True, env=env, cwd=checkout)
+    src = work
+    if not new:
+        src = work / "format1"
+        src.mkdir(exist_ok=True)
+        for name in ("sweep.peeklens", "spectrum.peeklens"):
+            _format1(work / name, src / name)
+    subprocess.run([sys.executable, "-c", _DUMP, str(src), str(out)], check=True, env=env, cwd=checkout)
     shutil.copytree(checkout / "src" / "peeklens" / "static", out / "static")
     (out / "index.html").write_text(_HARNESS)
     return json.loads((out / "sizes.json").read_text())
@@ -277,7 +300,7 @@ def main() -> None:
     rows = {}
     for name, (checkout, new) in versions.items():
         out = work / name
-        sizes = dump(checkout, work, out)
+        sizes = dump(checkout, work, out, new)
         doc_bundle(checkout, out, new)
         srv, url = _serve(out)
         try:
@@ -295,6 +318,7 @@ def main() -> None:
             ".peeklens file MB": sizes["file"] / 1e6,
             "lab document first paint ms": statistics.median(t["doc"]),
         }
+    print(json.dumps(rows, indent=1))
     print(f"\nfive-rank sweep {RANKS} of the paper workload (10,000 MNIST test images), max_iter {args.max_iter}; "
           f"medians of {args.repeats} page loads")
     head = f"{'':32}" + "".join(f"{n:>12}" for n in rows) + ("       new/old" if "old" in rows else "")
