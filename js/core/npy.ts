@@ -65,7 +65,19 @@ export function parseNpy(bytes: Uint8Array, what = "array"): NdArray {
     throw new FileFormatError(`${what}: unsupported .npy version ${major}`);
   }
   const header = parseHeader(te.decode(bytes.subarray(hstart, hstart + hlen)), what);
-  const dataStart = hstart + hlen;
+  return decode(bytes, hstart + hlen, header.descr, header.shape, header.fortran, what);
+}
+
+/** The array of `shape` and NumPy `descr` whose data starts at `dataStart` in `bytes`. */
+function decode(
+  bytes: Uint8Array,
+  dataStart: number,
+  descr: string,
+  shape: number[],
+  fortran: boolean,
+  what: string,
+): NdArray {
+  const header = { descr, shape, fortran };
   const count = header.shape.reduce((a, b) => a * b, 1);
   const m = /^([<>|=])([a-zA-Z])(\d+)$/.exec(header.descr);
   if (!m) {
@@ -81,11 +93,16 @@ export function parseNpy(bytes: Uint8Array, what = "array"): NdArray {
     throw new FileFormatError(`${what} is truncated (${bytes.length - dataStart} of ${count * itemsize} data bytes)`);
   }
   // Copy to an aligned buffer (zip entries start at arbitrary offsets).
-  const raw = bytes.slice(dataStart, dataStart + count * itemsize);
+  // A view where the data is aligned and little-endian (widget buffers, stored zip members usually are),
+  // else an aligned copy (zip entries start at arbitrary offsets).
+  const aligned = (bytes.byteOffset + dataStart) % Math.max(1, itemsize) === 0 && !bigEndian;
+  const raw = aligned
+    ? bytes.subarray(dataStart, dataStart + count * itemsize)
+    : bytes.slice(dataStart, dataStart + count * itemsize);
   let data: NumArray;
   let dtype: string;
   if (key === "i8" || key === "u8") {
-    const dv = new DataView(raw.buffer);
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const out = new Float64Array(count);
     for (let i = 0; i < count; i++) {
       out[i] = Number(key === "i8" ? dv.getBigInt64(i * 8, !bigEndian) : dv.getBigUint64(i * 8, !bigEndian));
@@ -93,7 +110,7 @@ export function parseNpy(bytes: Uint8Array, what = "array"): NdArray {
     data = out;
     dtype = key === "i8" ? "int64" : "uint64";
   } else if (key === "f2") {
-    const dv = new DataView(raw.buffer);
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) {
       out[i] = halfToFloat(dv.getUint16(i * 2, !bigEndian));
@@ -107,7 +124,7 @@ export function parseNpy(bytes: Uint8Array, what = "array"): NdArray {
         raw.subarray(i * size, (i + 1) * size).reverse();
       }
     }
-    data = make(raw.buffer, 0, count);
+    data = make(raw.buffer as ArrayBuffer, raw.byteOffset, count);
     dtype = name;
   } else {
     throw new FileFormatError(
@@ -160,7 +177,7 @@ function fortranToC(data: NumArray, shape: number[]): NumArray {
 
 /**
  * A raw little-endian buffer (a widget trait: DataView, ArrayBuffer or typed array) as an array of
- * NumPy `descr` (e.g. "<f4", "<i8") and `shape`. Copies only where the bytes are misaligned.
+ * NumPy `descr` (e.g. "<f4", "<i8") and `shape`. A view of the buffer unless its bytes are misaligned.
  */
 export function fromRaw(v: unknown, descr: string, shape: number[], what = "array"): NdArray {
   let bytes: Uint8Array;
@@ -173,12 +190,5 @@ export function fromRaw(v: unknown, descr: string, shape: number[], what = "arra
   } else {
     throw new FileFormatError(`${what} is not a binary buffer`);
   }
-  const header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
-  const enc = new TextEncoder().encode(header);
-  const out = new Uint8Array(12 + enc.length + bytes.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0]);
-  new DataView(out.buffer).setUint32(8, enc.length, true);
-  out.set(enc, 12);
-  out.set(bytes, 12 + enc.length);
-  return parseNpy(out, what);
+  return decode(bytes, 0, descr, shape, false, what);
 }

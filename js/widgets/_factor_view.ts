@@ -10,6 +10,13 @@ import { listen, type RenderProps, timed, type WidgetModel } from "./_model";
 import { RankedViews } from "./_ranked";
 import { modelResults, showError } from "./_source";
 
+const idle = (): Promise<void> =>
+  new Promise((resolve) => {
+    const ric = (globalThis as any).requestIdleCallback;
+    if (typeof ric === "function") ric(() => resolve(), { timeout: 500 });
+    else setTimeout(resolve, 30);
+  });
+
 type Draw<D> = (
   box: HTMLElement,
   data: D,
@@ -61,8 +68,10 @@ export async function renderFactorView<D>(
   const prerender = async () => {
     const gen = generation;
     for (const r of results.ranks) {
-      await ensure(r);
+      if (cache.has(r)) continue;
+      await idle(); // one rank per idle slot: never in the way of the first paint or a slider move
       if (gen !== generation) return;
+      await ensure(r);
     }
     views.prerender(results.ranks, factorFor);
   };
