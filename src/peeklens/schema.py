@@ -189,7 +189,7 @@ def _sample_meta(a: _Arrays, fits: Sequence[Factorization], include_inputs: bool
         out["display"] = {
             "top_k": k,
             "samples": a.put("display.samples", idx),
-            "images": [a.put(f"display.image.{i}", np.asarray(inputs[n])[:, idx].astype(np.float32))
+            "images": [a.put(f"display.image.{i}", np.ascontiguousarray(np.asarray(inputs[n])[:, idx], np.float32))
                        for i, n in enumerate(names)],
             "value_range": [lo, hi],
             "class_names": class_names,
@@ -269,7 +269,8 @@ def to_payload(
     meta : dict
         JSON-ready; ``shapes`` and ``dtypes`` describe every array.
     arrays : dict of str to numpy.ndarray
-        Little-endian arrays (memory-mapped blocks stay memory-mapped).
+        Little-endian arrays (memory-mapped blocks stay memory-mapped, in their own memory order: files
+        record it in the ``.npy`` header, widgets send ``tobytes()``, which is C order).
 
     Examples
     --------
@@ -287,8 +288,6 @@ def to_payload(
     for k, arr in a.arrays.items():
         if arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("<"))
-        if not arr.flags.c_contiguous:  # C order everywhere: widgets send the raw bytes
-            arr = np.ascontiguousarray(arr)
         arrays[k] = arr
     meta = {
         "format": FORMAT_NAME,
