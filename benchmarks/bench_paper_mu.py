@@ -16,9 +16,9 @@ import sys
 import time
 
 import torch
+from bench_capture import PaperNet, mnist_test
 
 import peeklens as pl
-from bench_capture import PaperNet, mnist_test
 
 
 def main(argv=None):
@@ -39,9 +39,11 @@ def main(argv=None):
         times.append(time.perf_counter() - t)
     print(fit)
     mu_median = statistics.median(times)
-    print(f"factorize(rank=10, max_iter=300, solver='mu'): median {mu_median:.2f} s "
-          f"over {args.repeats} runs ({', '.join(f'{t:.2f}' for t in times)}); "
-          f"{torch.get_num_threads()} torch threads")
+    print(
+        f"factorize(rank=10, max_iter=300, solver='mu'): median {mu_median:.2f} s "
+        f"over {args.repeats} runs ({', '.join(f'{t:.2f}' for t in times)}); "
+        f"{torch.get_num_threads()} torch threads"
+    )
     mu_rmse = fit.rmse
     for solver in ["compressed", "hals"]:  # the fast solvers with their defaults, same data, same process
         times = []
@@ -50,8 +52,10 @@ def main(argv=None):
             f = pl.factorize(acts, rank=10, max_iter=300, solver=solver)
             times.append(time.perf_counter() - t)
         med = statistics.median(times)
-        print(f"factorize(rank=10, max_iter=300, solver={solver!r}): median {med:.2f} s "
-              f"({mu_median / med:.0f}x faster than mu), rmse {f.rmse:.4f} (mu: {mu_rmse:.4f}), {f.n_iter} iterations")
+        print(
+            f"factorize(rank=10, max_iter=300, solver={solver!r}): median {med:.2f} s "
+            f"({mu_median / med:.0f}x faster than mu), rmse {f.rmse:.4f} (mu: {mu_rmse:.4f}), {f.n_iter} iterations"
+        )
 
 
 if __name__ == "__main__":

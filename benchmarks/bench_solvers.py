@@ -52,8 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import peeklens as pl
-import importlib
-fz = importlib.import_module("peeklens.nmf")
+from peeklens import nmf as fz
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,12 +162,13 @@ class Trace:
     """
 
     def __init__(self, name):
-        self.name, self.orig, self.points, self.t0 = name, fz.SOLVERS[name], [], None
+        self.module = getattr(fz, name)  # peeklens.nmf.hals, .compressed, ...: factorize calls module.solve
+        self.name, self.orig, self.points, self.t0 = name, self.module.solve, [], None
 
     def __enter__(self):
         orig = self.orig
 
-        @functools.wraps(orig)  # keeps the signature: factorize passes seed, sketch and info by it
+        @functools.wraps(orig)
         def wrapped(problem, F_, W_, *, callback=None, **kw):
             def cb(i, obj):
                 self.points.append((i, time.perf_counter() - self.t0, obj))
@@ -177,12 +177,12 @@ class Trace:
 
             return orig(problem, F_, W_, callback=cb, **kw)
 
-        fz.SOLVERS[self.name] = wrapped
+        self.module.solve = wrapped
         self.t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc):
-        fz.SOLVERS[self.name] = self.orig
+        self.module.solve = self.orig
 
     def time_to(self, target, exact_steps=None):
         """Seconds until the first exact objective <= target (None: never)."""
@@ -202,7 +202,8 @@ def sklearn_runs(X, rank, seed=0):
 
     out = {}
     for solver in ["cd", "mu"]:
-        def run():
+
+        def run(solver=solver):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 m = NMF(rank, solver=solver, init="random", max_iter=200, tol=0, random_state=seed)
@@ -217,13 +218,16 @@ def sklearn_runs(X, rank, seed=0):
 def peeklens_runs(acts, rank, target, device, time_to_target=True, solvers=("mu", "hals", "compressed")):
     rows = {}
     if "mu" in solvers:  # the paper's MU, 200 iterations as in sklearn
-        fit, dt, peak = measure(lambda: pl.factorize(acts, rank, solver="mu", max_iter=200, tol=0, device=device),
-                                device)
+        fit, dt, peak = measure(
+            lambda: pl.factorize(acts, rank, solver="mu", max_iter=200, tol=0, device=device), device
+        )
         obj = fit_objective(acts, fit)
         rows["peeklens mu (paper)"] = (dt, obj, peak, dt if obj <= target else None, None)
     for solver in [s for s in ("hals", "compressed") if s in solvers]:
         with Trace(solver) as tr:
-            fit, dt, peak = measure(lambda: pl.factorize(acts, rank, solver=solver, device=device), device)
+            fit, dt, peak = measure(
+                lambda solver=solver: pl.factorize(acts, rank, solver=solver, device=device), device
+            )
         obj = fit_objective(acts, fit)
         exact_steps = set(fit.settings.get("exact_steps", [])) if solver == "compressed" else None
         reach = tr.time_to(target, exact_steps)
@@ -268,12 +272,20 @@ def main(argv=None):
     ap.add_argument("--solvers", default="mu,hals,compressed", help="peeklens solvers to time")
     ap.add_argument("--targets", help="JSON {rank: [seconds, objective]} of an earlier sklearn-cd run: skip sklearn")
     ap.add_argument("--acts", help="npz of the captured blocks from an earlier run (skips training and capture)")
-    ap.add_argument("--seeds", type=int, default=3,
-                    help="repeat the default call with seeds 0..N-1 and show the spread of its time to target (0: skip)")
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="repeat the default call with seeds 0..N-1 and show the spread of its time to target (0: skip)",
+    )
     args = ap.parse_args(argv)
-    ranks = [int(r) for r in args.ranks.split(",")] if args.ranks else ([10, 50] if args.quick else [10, 20, 30, 40, 50])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"load average {os.getloadavg()}")
+    ranks = (
+        [int(r) for r in args.ranks.split(",")] if args.ranks else ([10, 50] if args.quick else [10, 20, 30, 40, 50])
+    )
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+        f"load average {os.getloadavg()}"
+    )
     if args.acts:
         z = np.load(args.acts, allow_pickle=False)
         acts = pl.Activations.from_arrays({k.replace("input_0", "input:0"): z[k] for k in z.files})
@@ -293,19 +305,27 @@ def main(argv=None):
         if r in targets:
             skl = {"cd": (targets[r][0], targets[r][1], 0)}
         target = skl["cd"][1] if skl else -math.inf
-        head = f"  {'solver':28s}{'seconds':>9}{'objective':>13}{'vs target':>11}{'peak mem':>12}{'x data':>8}{'to target':>11}{'speed-up':>10}"
+        head = (
+            f"  {'solver':28s}{'seconds':>9}{'objective':>13}{'vs target':>11}{'peak mem':>12}{'x data':>8}"
+            f"{'to target':>11}{'speed-up':>10}"
+        )
         print(head)
         t_cd = skl["cd"][0] if skl else float("nan")
-        for name, (dt, obj, peak) in [(k, skl[v]) for k, v in (("sklearn cd (target)", "cd"), ("sklearn mu", "mu"))
-                                      if v in skl]:
+        for name, (dt, obj, peak) in [
+            (k, skl[v]) for k, v in (("sklearn cd (target)", "cd"), ("sklearn mu", "mu")) if v in skl
+        ]:
             reach = dt if obj <= target else None
-            print(f"  {name:28s}{dt:9.2f}{obj:13.6g}{obj / target - 1:+11.3%}{mb(peak):>12}{peak / data_bytes:8.2f}"
-                  f"{(f'{reach:.2f}' if reach else 'not'):>11}{(f'{t_cd / reach:.1f}x' if reach else '-'):>10}")
+            print(
+                f"  {name:28s}{dt:9.2f}{obj:13.6g}{obj / target - 1:+11.3%}{mb(peak):>12}{peak / data_bytes:8.2f}"
+                f"{(f'{reach:.2f}' if reach else 'not'):>11}{(f'{t_cd / reach:.1f}x' if reach else '-'):>10}"
+            )
         rows = peeklens_runs(acts, r, target, args.device, time_to_target=bool(skl), solvers=args.solvers.split(","))
         for name, (dt, obj, peak, reach, how) in rows.items():
             mark = "*" if how else ""
-            print(f"  {name:28s}{dt:9.2f}{obj:13.6g}{obj / target - 1:+11.3%}{mb(peak):>12}{peak / data_bytes:8.2f}"
-                  f"{(f'{reach:.2f}{mark}' if reach else 'not'):>11}{(f'{t_cd / reach:.1f}x' if reach else '-'):>10}")
+            print(
+                f"  {name:28s}{dt:9.2f}{obj:13.6g}{obj / target - 1:+11.3%}{mb(peak):>12}{peak / data_bytes:8.2f}"
+                f"{(f'{reach:.2f}{mark}' if reach else 'not'):>11}{(f'{t_cd / reach:.1f}x' if reach else '-'):>10}"
+            )
             if how and reach:
                 print(f"    * {name}: not with its defaults; reached in a longer run ({how})")
             if "(default)" in name:
@@ -314,21 +334,30 @@ def main(argv=None):
 
     print(f"\n== whole sweep, ranks {ranks}, default solver {fz.DEFAULT_SOLVER!r} (load {os.getloadavg()[0]:.1f})")
     for warm in [True, False]:
-        s, dt, peak = measure(lambda: pl.sweep(acts, ranks, progress=False, warm_start=warm, device=args.device),
-                              args.device)
+        s, dt, peak = measure(
+            lambda warm=warm: pl.sweep(acts, ranks, progress=False, warm_start=warm, device=args.device), args.device
+        )
         objs = [fit_objective(acts, s[r]) for r in ranks]
         tgt = {row[0]: row[4] for row in summary}
         rel = ", ".join(f"{r}: {o / tgt[r] - 1:+.2%}" if r in tgt else f"{r}: {o:.5g}" for r, o in zip(ranks, objs))
-        print(f"  warm_start={warm!s:5}: {dt:.2f} s, peak {mb(peak)} ({peak / data_bytes:.2f}x data); "
-              f"objective vs sklearn-cd target: {rel}")
+        print(
+            f"  warm_start={warm!s:5}: {dt:.2f} s, peak {mb(peak)} ({peak / data_bytes:.2f}x data); "
+            f"objective vs sklearn-cd target: {rel}"
+        )
 
     if summary:
         print("\n== default solver against sklearn-cd (speed-up = sklearn-cd seconds / seconds to reach its objective)")
         for r, t_cd, dt, obj, target, reach, peak, how in summary:
-            print(f"  rank {r}: sklearn-cd {t_cd:.2f} s; default {dt:.2f} s at {obj / target - 1:+.3%}; "
-                  + (f"reaches the target in {reach:.2f} s: {t_cd / reach:.1f}x" if reach else "does not reach the target")
-                  + (f" (in a longer run: {how})" if how and reach else "")
-                  + f"; peak {peak / data_bytes:.2f}x data")
+            print(
+                f"  rank {r}: sklearn-cd {t_cd:.2f} s; default {dt:.2f} s at {obj / target - 1:+.3%}; "
+                + (
+                    f"reaches the target in {reach:.2f} s: {t_cd / reach:.1f}x"
+                    if reach
+                    else "does not reach the target"
+                )
+                + (f" (in a longer run: {how})" if how and reach else "")
+                + f"; peak {peak / data_bytes:.2f}x data"
+            )
 
     if summary and args.seeds > 0:
         seed_spread(acts, summary, args.seeds, args.device)
@@ -343,7 +372,10 @@ def seed_spread(acts, summary, n_seeds, device):
     """The default call again with seeds 0..n-1: the fits are chaotic (a different sketch and random
     start, or float32 rounding, change which minimum they reach and which round first crosses the
     target), so one seed's ratio is one sample."""
-    print(f"\n== default solver, seeds 0..{n_seeds - 1}: seconds to reach the sklearn-cd target (final objective vs target)")
+    print(
+        f"\n== default solver, seeds 0..{n_seeds - 1}: seconds to reach the sklearn-cd target "
+        "(final objective vs target)"
+    )
     for r, t_cd, _dt, _obj, target, _reach, _peak, _how in summary:
         cells, times = [], []
         for seed in range(n_seeds):
@@ -392,13 +424,14 @@ def memory_runs(acts, ranks, device):
     import subprocess
     import tempfile
 
-    print(f"\n== peak memory of the default solver, each in a fresh process (extra over the loaded data)")
+    print("\n== peak memory of the default solver, each in a fresh process (extra over the loaded data)")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "acts.npz")
         np.savez(path, **{n.replace(":", "_"): np.ascontiguousarray(acts[n].data) for n in acts.names})
         for what in [str(r) for r in ranks] + ["sweep"]:
-            out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, path, what, str(device)],
-                                 capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, "-c", _MEMORY_CHILD, path, what, str(device)], capture_output=True, text=True
+            )
             if out.returncode != 0:
                 print(f"  {what}: failed: {out.stderr.strip().splitlines()[-1:]}")
                 continue
@@ -414,9 +447,11 @@ def scaling(net, xtr, args):
     sizes = [1000, 5000, 20000] if args.quick else [1000, 5000, 10000, 20000, 40000, 60000]
     for n in sizes:
         acts = pl.capture(net, xtr[:n], layers=["relu", "relu_1"], progress=False)
-        fit, dt, peak = measure(lambda: pl.factorize(acts, rank, device=args.device), args.device)
-        print(f"  samples {n:6d} x 2544 features: {dt:6.2f} s, {fit.n_iter} iterations, peak {mb(peak)}, "
-              f"data {mb(acts.n_features * n * 4)}")
+        fit, dt, peak = measure(lambda acts=acts: pl.factorize(acts, rank, device=args.device), args.device)
+        print(
+            f"  samples {n:6d} x 2544 features: {dt:6.2f} s, {fit.n_iter} iterations, peak {mb(peak)}, "
+            f"data {mb(acts.n_features * n * 4)}"
+        )
         del acts
     rng = np.random.default_rng(0)
     n = 5000
@@ -428,9 +463,11 @@ def scaling(net, xtr, args):
         data += 0.1 * rng.random(data.shape, dtype=np.float32)
         acts = pl.Activations.from_arrays({"layer": data})
         del data
-        fit, dt, peak = measure(lambda: pl.factorize(acts, rank, device=args.device), args.device)
-        print(f"  neurons {m:6d} x {n} samples (synthetic): {dt:6.2f} s, {fit.n_iter} iterations, peak {mb(peak)}, "
-              f"data {mb(m * n * 4)}")
+        fit, dt, peak = measure(lambda acts=acts: pl.factorize(acts, rank, device=args.device), args.device)
+        print(
+            f"  neurons {m:6d} x {n} samples (synthetic): {dt:6.2f} s, {fit.n_iter} iterations, peak {mb(peak)}, "
+            f"data {mb(m * n * 4)}"
+        )
         del acts
 
 

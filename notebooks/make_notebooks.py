@@ -29,12 +29,13 @@ RANKS = [2, 4] if SMALL else [10, 20, 30, 40, 50]   # the paper's ranks
 FIT = dict(max_iter=30) if SMALL else {}            # factorization settings (default solver)
 EVAL = 500 if SMALL else None         # test images for the accuracy (None: all)
 SHOW_RANK = RANKS[0]
-print("small run" if SMALL else "full-size run", "| data:", studies.data_dir())'''
+print("small run" if SMALL else "full-size run")'''
 
 DATA_NOTE = (
-    "The data come from `$PEEKLENS_DATA` (a directory holding `mnist/` with the four original IDX `.gz` "
-    "files and, for notebook 05, `cifar10/`); pass `download=True` to `studies.load_mnist` / `run_study` to "
-    "fetch them through torchvision instead. Trained networks are cached in `~/.cache/peeklens/models` "
+    "The data come from `$PEEKLENS_DATA` when it is set (a directory holding `mnist/` with the four original "
+    "IDX `.gz` files and, for notebook 05, `cifar10/`), else from `~/.cache/peeklens/data` or `./data`; when "
+    "they are in none of these, the loaders download them through torchvision once. Trained networks are "
+    "cached in `~/.cache/peeklens/models` "
     "(or `$PEEKLENS_CACHE`), so running a notebook again only factorizes."
 )
 
@@ -301,7 +302,8 @@ TRAIN = 600 if SMALL else None''')],
 def main(numbers: dict[str, str] | None = None) -> None:
     numbers = numbers or {}
     for name, book in NB.items():
-        for c in book.cells:
+        for i, c in enumerate(book.cells):
+            c.id = f"{name[:2]}-{i:02d}"  # stable ids: regenerating changes only what changed
             if c.cell_type == "markdown":
                 for key, text in numbers.items():
                     c.source = c.source.replace(key, text)

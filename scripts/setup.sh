@@ -34,8 +34,8 @@ if [ -f package.json ]; then
   fi
 fi
 
-echo "[setup] pip install -e .[test]"
-python -m pip install -q -e ".[test]"
+echo "[setup] pip install -e .[test,docs]"
+python -m pip install -q -e ".[test,docs]"
 
 if [ "${PEEKLENS_BROWSER:-0}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
   echo "[setup] apt-get install chromium"

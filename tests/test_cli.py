@@ -13,13 +13,16 @@ from peeklens.cli import build_parser, main, parse_ranks
 def run_cli(*args, env=None):
     """The real console entry point in a subprocess: exit status, stdout, stderr."""
     e = dict(os.environ, **(env or {}))
-    p = subprocess.run([sys.executable, "-m", "peeklens.cli", *args], capture_output=True, text=True, env=e,
-                       timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "peeklens.cli", *args], capture_output=True, text=True, env=e, timeout=300
+    )
     return p.returncode, p.stdout, p.stderr
 
 
-@pytest.mark.parametrize("argv", [[], ["demo"], ["study"], ["study", "fraction"], ["study", "subset"],
-                                  ["study", "ordered"], ["study", "alexnet"]])
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["demo"], ["study"], ["study", "fraction"], ["study", "subset"], ["study", "ordered"], ["study", "alexnet"]],
+)
 def test_help_is_complete(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--help"])
@@ -44,16 +47,19 @@ def test_no_command_prints_help(capsys):
     assert "name a study" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv,msg", [
-    (["demo", "--ranks", "abc"], "invalid ranks"),
-    (["demo", "--ranks", "0:5"], "positive"),
-    (["demo", "--samples", "0"], "positive integer"),
-    (["study", "fraction", "--fractions", "0.5,2"], "invalid fractions"),
-    (["study", "ordered", "--first-class", "12"], "invalid choice"),
-    (["study", "alexnet", "--dataset", "imagenet"], "invalid choice"),
-    (["study", "nope"], "invalid choice"),
-    (["demo", "--bogus"], "unrecognized arguments"),
-])
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["demo", "--ranks", "abc"], "invalid ranks"),
+        (["demo", "--ranks", "0:5"], "positive"),
+        (["demo", "--samples", "0"], "positive integer"),
+        (["study", "fraction", "--fractions", "0.5,2"], "invalid fractions"),
+        (["study", "ordered", "--first-class", "12"], "invalid choice"),
+        (["study", "alexnet", "--dataset", "imagenet"], "invalid choice"),
+        (["study", "nope"], "invalid choice"),
+        (["demo", "--bogus"], "unrecognized arguments"),
+    ],
+)
 def test_bad_options_one_line_exit_2(argv, msg, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -79,16 +85,36 @@ def test_unknown_solver(capsys, tmp_path):
 
 
 def test_missing_data_subprocess(tmp_path):
-    rc, out, err = run_cli("demo", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"))
+    rc, out, err = run_cli("demo", "--data", str(tmp_path / "nowhere"), "--no-download", "--out", str(tmp_path / "o"))
     assert rc == 1
     assert err.strip().count("\n") == 0 and "Traceback" not in err
     assert "does not exist" in err and "nowhere" in err
-    env = {k: v for k, v in os.environ.items() if k != "PEEKLENS_DATA"}
-    p = subprocess.run([sys.executable, "-m", "peeklens.cli", "study", "subset"], capture_output=True, text=True,
-                       env=env, timeout=120)
+    # No $PEEKLENS_DATA and empty caches (HOME and the working directory are empty folders).
+    env = {k: v for k, v in os.environ.items() if k != "PEEKLENS_DATA"} | {"HOME": str(tmp_path)}
+    p = subprocess.run(
+        [sys.executable, "-m", "peeklens.cli", "study", "subset", "--no-download"], capture_output=True, text=True,
+        env=env, timeout=120, cwd=tmp_path,
+    )
     assert p.returncode == 1 and "PEEKLENS_DATA" in p.stderr and "Traceback" not in p.stderr
-    rc, _, err = run_cli("study", "alexnet", "--dataset", "cifar10", "--data", str(tmp_path))
+    rc, _, err = run_cli("study", "alexnet", "--dataset", "cifar10", "--data", str(tmp_path), "--no-download")
     assert rc == 1 and "CIFAR-10" in err and "Traceback" not in err
+
+
+def test_offline_download_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """Without the data and without internet: one line saying what to do, exit 1, no half-written folder."""
+    import torchvision.datasets
+
+    class OfflineMNIST:
+        def __init__(self, root, train=True, download=False):
+            (tmp_path / "target").mkdir(exist_ok=True)
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\n<urlopen error no network>")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", OfflineMNIST)
+    target = tmp_path / "data"
+    assert main(["demo", "--data", str(target), "--out", str(tmp_path / "o"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not be downloaded" in err and "no network" in err
+    assert "PEEKLENS_DATA" in err and not target.exists()
 
 
 def test_parse_ranks():
@@ -101,16 +127,36 @@ def test_parse_ranks():
 @pytest.mark.slow
 def test_demo_end_to_end_small(tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["demo", "--out", str(out), "--cache", str(tmp_path / "cache"), "--samples", "200",
-               "--train-samples", "1200", "--ranks", "2,3", "--max-iter", "20", "-q"])
+    rc = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--samples",
+            "200",
+            "--train-samples",
+            "1200",
+            "--ranks",
+            "2,3",
+            "--max-iter",
+            "20",
+            "-q",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     report = Path(text.split("Report:")[1].split()[0])
     assert report == (out / "demo.html").resolve() and report.exists()
     assert "accuracy" in text and "(paper 83 %)" in text and "RMSE order as in the paper" in text
     saved = sorted(p.name for p in out.glob("*.peeklens"))
-    assert saved == ["demo-100-of-the-data-spectrum.peeklens", "demo-100-of-the-data.peeklens",
-                     "demo-25-of-the-data-spectrum.peeklens", "demo-25-of-the-data.peeklens"]
+    assert saved == [
+        "demo-100-of-the-data-spectrum.peeklens",
+        "demo-100-of-the-data.peeklens",
+        "demo-25-of-the-data-spectrum.peeklens",
+        "demo-25-of-the-data.peeklens",
+    ]
     sv = pl.load(out / saved[0])
     assert isinstance(sv, pl.Spectrum) and sv.names == ["relu", "relu_1"]
     sw = pl.load(out / saved[1])
@@ -121,9 +167,25 @@ def test_demo_end_to_end_small(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_study_ordered_subprocess(tmp_path):
-    rc, out, err = run_cli("study", "ordered", "--first-class", "3", "--out", str(tmp_path / "o"), "--cache",
-                           str(tmp_path / "c"), "--samples", "150", "--train-samples", "1000", "--ranks", "2",
-                           "--max-iter", "10", "-q")
+    rc, out, err = run_cli(
+        "study",
+        "ordered",
+        "--first-class",
+        "3",
+        "--out",
+        str(tmp_path / "o"),
+        "--cache",
+        str(tmp_path / "c"),
+        "--samples",
+        "150",
+        "--train-samples",
+        "1000",
+        "--ranks",
+        "2",
+        "--max-iter",
+        "10",
+        "-q",
+    )
     assert rc == 0, err
     assert "class-ordered from 3" in out and "shuffled (100%)" in out
     summary = json.loads((tmp_path / "o" / "ordered.json").read_text())

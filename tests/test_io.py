@@ -221,3 +221,19 @@ def test_to_bytes_is_a_loadable_file(acts, tmp_path):
     back = pl.load(tmp_path / "b.peeklens")
     np.testing.assert_array_equal(back[2].F, s[2].F)
     assert back[2].inputs is None and pio.read_meta(tmp_path / "b.peeklens")["display"]["top_k"] == 8
+
+
+def test_tensor_factorization_keeps_its_spatial_factors(tmp_path):
+    from peeklens.nmf.tensor import factorize_tensor
+
+    rng = np.random.default_rng(2)
+    acts = pl.Activations.from_arrays({"input:0": rng.random((9, 20)), "conv": rng.random((2 * 3 * 3, 20))},
+                                      shapes={"input:0": (3, 3), "conv": (2, 3, 3)})
+    fit = factorize_tensor(acts, 2, max_iter=5)
+    assert fit.spatial
+    back = pl.load(pl.save(fit, tmp_path / "t.peeklens"))
+    assert set(back.spatial) == set(fit.spatial)
+    for n, S in fit.spatial.items():
+        np.testing.assert_array_equal(back.spatial[n], S)
+    plain = pl.load(pl.save(pl.factorize(acts, 2, max_iter=5), tmp_path / "m.peeklens"))
+    assert plain.spatial is None

@@ -60,6 +60,8 @@ export interface FitMeta {
   seconds: number;
   settings: Record<string, unknown>;
   blocks: Omit<BlockInfo, "name">[];
+  /** Tensor model only: block position -> key of its spatial factor (positions x rank). */
+  spatial?: Record<string, string> | null;
 }
 
 /** The samples the views show (thumbnails), see `peeklens.schema`. */

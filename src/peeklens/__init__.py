@@ -57,6 +57,7 @@ __all__ = [
     "DeviceError",
     # notebook
     "show",
+    "plots",
 ]
 
 
@@ -66,6 +67,15 @@ def show(obj, **kwargs) -> None:
     from .widgets import show as _show
 
     _show(obj, **kwargs)
+
+
+def __getattr__(name: str):
+    """``pl.plots`` (bqplot figures, sample explorer) is imported on first use: bqplot is slow to import."""
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module 'peeklens' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython

@@ -15,17 +15,20 @@ import logging
 import sys
 import time
 import webbrowser
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Sequence
 
+from ._validation import finite_float, one_of, positive_int
+from ._validation import parse_ranks as _parse_ranks
 from ._version import __version__
-from .errors import PeeklensError
+from .errors import InputError, PeeklensError
 
 __all__ = ["main", "build_parser", "parse_ranks"]
 
 EPILOG = """\
 data: the directory holding mnist/ (the four IDX .gz files) and/or cifar10/ (.npz subset), from --data
-or $PEEKLENS_DATA; --download fetches MNIST / CIFAR-10 through torchvision instead.
+or $PEEKLENS_DATA, else ~/.cache/peeklens/data or ./data; when it is in none of them, MNIST / CIFAR-10 are
+downloaded once through torchvision (--no-download: never; offline, one line says where to put the files).
 Trained networks are cached in --cache (default $PEEKLENS_CACHE or ~/.cache/peeklens/models), so a second
 run only factorizes.
 """
@@ -34,45 +37,62 @@ run only factorizes.
 def parse_ranks(text: str) -> list[int]:
     """``"10:50:10"`` (start:stop:step, stop included), ``"10,20,30"`` or ``"10"`` to a list of ranks.
 
+    The same parser as ``%peek``'s (:func:`peeklens._validation.parse_ranks`), with argparse's error type.
+
     >>> parse_ranks("10:50:10"), parse_ranks("5,3"), parse_ranks("7")
     ([10, 20, 30, 40, 50], [3, 5], [7])
     """
+    return _argument(lambda t: _parse_ranks(t, ""))(text)  # argparse names the option
+
+
+def _argument(check: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse ``type=`` from a check that raises InputError: the message becomes argparse's."""
+
+    def convert(text: str):
+        try:
+            return check(text)
+        except InputError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = getattr(check, "__name__", "value")
+    return convert
+
+
+def _positive_int_text(text: str) -> int:
     try:
-        if ":" in text:
-            parts = [int(p) for p in text.split(":")]
-            if len(parts) == 2:
-                parts.append(1)
-            if len(parts) != 3 or parts[2] < 1:
-                raise ValueError
-            ranks = list(range(parts[0], parts[1] + 1, parts[2]))
-        else:
-            ranks = sorted({int(p) for p in text.split(",") if p.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid ranks {text!r}: use start:stop:step (e.g. 10:50:10) or a list (10,20,30)") from None
-    if not ranks or min(ranks) < 1:
-        raise argparse.ArgumentTypeError(f"invalid ranks {text!r}: ranks must be positive integers")
-    return ranks
+        return positive_int(int(text), "value")
+    except (ValueError, InputError):  # restate what was typed, not its conversion
+        raise InputError(f"expected a positive integer, got {text!r}") from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+_positive_int = _argument(_positive_int_text)
 
 
-def _fractions(text: str) -> list[float]:
+def _fractions_text(text: str) -> list[float]:
     try:
         vals = [float(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid fractions {text!r}: use e.g. 0.25,0.5,1") from None
-    if not vals or not all(0 < v <= 1 for v in vals):
-        raise argparse.ArgumentTypeError(f"invalid fractions {text!r}: each must be in (0, 1]")
-    return vals
+        raise InputError(f"invalid fractions {text!r}: use e.g. 0.25,0.5,1") from None
+    if not vals:
+        raise InputError(f"invalid fractions {text!r}: use e.g. 0.25,0.5,1")
+    try:
+        return [finite_float(v, "each fraction", minimum=0, maximum=1, strict=True) for v in vals]
+    except InputError as e:
+        raise InputError(f"invalid fractions {text!r}: {e}") from None
+
+
+_fractions = _argument(_fractions_text)
+
+
+def _tolerance_text(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"--tol must be a finite number >= 0, got {text!r}") from None
+    return finite_float(value, "--tol", minimum=0)
+
+
+_tolerance = _argument(_tolerance_text)
 
 
 def _device(text: str) -> str:
@@ -90,25 +110,45 @@ def _device(text: str) -> str:
 def _common(p: argparse.ArgumentParser, *, samples_default: int | None = 10000) -> None:
     g = p.add_argument_group("data and output")
     g.add_argument("--data", metavar="DIR", help="data directory (default: $PEEKLENS_DATA)")
-    g.add_argument("--download", action="store_true", help="fetch the data through torchvision if it is not found")
+    g.add_argument("--download", action=argparse.BooleanOptionalAction, default=None,
+                   help="download the data through torchvision when it is not found locally (default: yes; "
+                   "--no-download: never)")
     g.add_argument("--out", metavar="DIR", default=None, help="output directory (default: ./peeklens-out)")
-    g.add_argument("--cache", metavar="DIR", help="checkpoint cache (default: $PEEKLENS_CACHE or ~/.cache/peeklens/models)")
+    g.add_argument(
+        "--cache", metavar="DIR", help="checkpoint cache (default: $PEEKLENS_CACHE or ~/.cache/peeklens/models)"
+    )
     g.add_argument("--no-cache", action="store_true", help="train again and keep no checkpoint")
     g.add_argument("--open", action="store_true", help="open the report in a web browser when done")
     g = p.add_argument_group("experiment")
-    g.add_argument("--samples", type=_positive_int, default=samples_default,
-                   help=f"number of test images captured (default: {samples_default or 'all'})")
-    g.add_argument("--ranks", type=parse_ranks, default=[10, 20, 30, 40, 50], metavar="R",
-                   help="ranks to sweep: start:stop:step or a list (default: 10:50:10, the paper's)")
+    g.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=samples_default,
+        help=f"number of test images captured (default: {samples_default or 'all'})",
+    )
+    g.add_argument(
+        "--ranks",
+        type=parse_ranks,
+        default=[10, 20, 30, 40, 50],
+        metavar="R",
+        help="ranks to sweep: start:stop:step or a list (default: 10:50:10, the paper's)",
+    )
     g.add_argument("--seed", type=int, default=0, help="seed of training and factorization (default: 0)")
     g.add_argument("--epochs", type=_positive_int, default=1, help="training epochs (default: 1, the paper's)")
-    g.add_argument("--train-samples", type=_positive_int, default=None, metavar="N",
-                   help="use only the first N training images (quick runs; default: all)")
+    g.add_argument(
+        "--train-samples",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="use only the first N training images (quick runs; default: all)",
+    )
     g.add_argument("--device", type=_device, default=None, help="cpu, cuda or cuda:N (default: cpu)")
     g = p.add_argument_group("factorization")
-    g.add_argument("--solver", default=None, help="factorization solver (default: peeklens's default; 'mu' is the paper's)")
+    g.add_argument(
+        "--solver", default=None, help="factorization solver (default: peeklens's default; 'mu' is the paper's)"
+    )
     g.add_argument("--max-iter", type=_positive_int, default=None, help="iterations per rank (default: the solver's)")
-    g.add_argument("--tol", type=float, default=None, help="relative-change tolerance (default: the solver's)")
+    g.add_argument("--tol", type=_tolerance, default=None, help="relative-change tolerance (default: the solver's)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -133,16 +173,21 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"peeklens {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser(
-        "demo", help="paper network on 25 %% and 100 %% of MNIST, one epoch each -> HTML report",
+        "demo",
+        help="paper network on 25 %% and 100 %% of MNIST, one epoch each -> HTML report",
         description="Train the paper's MNIST network on 25 % and on 100 % of the training images for one epoch, "
         "capture the 10,000 test images, sweep ranks 10-50, and write a self-contained HTML report (RMSE against "
         "rank, spectra, latent images, neuron heatmaps, accuracies) plus the saved results (.peeklens files, "
         "open with pl.load).",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(demo)
-    study = sub.add_parser("study", help="run one of the paper's case studies",
-                           description="Run one of the paper's case studies and write its report.")
+    study = sub.add_parser(
+        "study",
+        help="run one of the paper's case studies",
+        description="Run one of the paper's case studies and write its report.",
+    )
     ss = study.add_subparsers(dest="study", metavar="STUDY")
     helps = {
         "fraction": "case study I: 25/50/75/100 % of MNIST (paper: 83/89/93/95 % accuracy)",
@@ -151,21 +196,44 @@ def build_parser() -> argparse.ArgumentParser:
         "alexnet": "the modified AlexNet on 25-100 % of MNIST or CIFAR-10",
     }
     for name, text in helps.items():
-        sp = ss.add_parser(name, help=text.replace("%", "%%"), description=text + ". " + (
-            "Each network is trained for --epochs on its regime, tested on the full test set, and its activations "
-            "on the first --samples test images are factorized at every rank."),
-            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        sp = ss.add_parser(
+            name,
+            help=text.replace("%", "%%"),
+            description=text
+            + ". "
+            + (
+                "Each network is trained for --epochs on its regime, tested on the full test set, and its activations "
+                "on the first --samples test images are factorized at every rank."
+            ),
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         _common(sp, samples_default=2000 if name == "alexnet" else 10000)
         if name in ("fraction", "alexnet"):
-            sp.add_argument("--fractions", type=_fractions, default=None, metavar="F",
-                            help="training fractions, e.g. 0.25,0.5,0.75,1 (the default)")
+            sp.add_argument(
+                "--fractions",
+                type=_fractions,
+                default=None,
+                metavar="F",
+                help="training fractions, e.g. 0.25,0.5,0.75,1 (the default)",
+            )
         if name == "ordered":
-            sp.add_argument("--first-class", type=int, choices=range(10), default=9, metavar="C",
-                            help="the class trained first (default: 9, as in the paper)")
+            sp.add_argument(
+                "--first-class",
+                type=int,
+                choices=range(10),
+                default=9,
+                metavar="C",
+                help="the class trained first (default: 9, as in the paper)",
+            )
         if name == "alexnet":
-            sp.add_argument("--dataset", choices=["mnist", "cifar10"], default="mnist",
-                            help="mnist (28x28 grayscale) or cifar10 (32x32 RGB; the local subset has 5,169 "
-                            "training and 1,017 test images) (default: mnist)")
+            sp.add_argument(
+                "--dataset",
+                choices=["mnist", "cifar10"],
+                default="mnist",
+                help="mnist (28x28 grayscale) or cifar10 (32x32 RGB; the local subset has 5,169 "
+                "training and 1,017 test images) (default: mnist)",
+            )
     return ap
 
 
@@ -184,15 +252,29 @@ def _run(args, name: str, stream) -> int:
     from .nmf import SOLVERS
     from .studies import run_study
 
-    if args.solver is not None and args.solver not in SOLVERS:
-        raise _UsageError(f"argument --solver: unknown solver {args.solver!r}; choose one of {sorted(SOLVERS)}")
+    if args.solver is not None:
+        try:
+            one_of(args.solver, "solver", SOLVERS)
+        except InputError as e:
+            raise _UsageError(f"argument --solver: {e}") from None
     out = Path(args.out or "peeklens-out")
     t0 = time.perf_counter()
     res = run_study(
-        name, root=args.data, out=out, device=args.device, samples=args.samples, ranks=args.ranks, seed=args.seed,
-        epochs=args.epochs, first_class=getattr(args, "first_class", 9), dataset=getattr(args, "dataset", "mnist"),
-        fractions=getattr(args, "fractions", None), train_samples=args.train_samples,
-        cache=False if args.no_cache else args.cache, download=args.download, progress=not args.quiet,
+        name,
+        root=args.data,
+        out=out,
+        device=args.device,
+        samples=args.samples,
+        ranks=args.ranks,
+        seed=args.seed,
+        epochs=args.epochs,
+        first_class=getattr(args, "first_class", 9),
+        dataset=getattr(args, "dataset", "mnist"),
+        fractions=getattr(args, "fractions", None),
+        train_samples=args.train_samples,
+        cache=False if args.no_cache else args.cache,
+        download=args.download,
+        progress=not args.quiet,
         **_factorize_kwargs(args),
     )
     took = time.perf_counter() - t0
@@ -206,8 +288,14 @@ def _run(args, name: str, stream) -> int:
         p(f"  {r.label:<{width}}  accuracy {r.accuracy * 100:5.1f} %{pa:<15}  RMSE {rm}")
     o = res.ordering()
     if res.expected:
-        p("  RMSE order as in the paper at every rank: " + ("yes" if o["holds"] else "no (" + "; ".join(
-            f"rank {k}: {a} not below {b}" for k, a, b in o["violations"]) + ")"))
+        p(
+            "  RMSE order as in the paper at every rank: "
+            + (
+                "yes"
+                if o["holds"]
+                else "no (" + "; ".join(f"rank {k}: {a} not below {b}" for k, a, b in o["violations"]) + ")"
+            )
+        )
     report = Path(res.files["report"]).resolve()
     p(f"Report:  {report}")
     p(f"Results: {out.resolve()} (pl.load each .peeklens file)")
@@ -228,8 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "study" and args.study is None:
-        print("peeklens study: error: name a study: fraction, subset, ordered or alexnet "
-              "(see peeklens study --help)", file=sys.stderr)
+        print(
+            "peeklens study: error: name a study: fraction, subset, ordered or alexnet (see peeklens study --help)",
+            file=sys.stderr,
+        )
         return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     name = "demo" if args.command == "demo" else args.study

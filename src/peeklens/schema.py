@@ -26,7 +26,8 @@ A *fit*
     ``rank``, ``names`` (blocks, in order), ``F`` (key of samples x rank), ``W`` (keys of each block's
     features x rank loadings), ``objective`` (key), ``errors`` (per block), ``rmse``, ``n_iter``,
     ``converged``, ``seconds``, ``settings``, ``blocks`` (per block: ``kind`` "input"/"layer",
-    per-sample ``shape``, ``n_features``).
+    per-sample ``shape``, ``n_features``), ``spatial`` (tensor model only: block position -> key of
+    its spatial factor, positions x rank; else null).
 
 The *sample* fields (data the factorization does not own, kept for display only)
     ``labels``: key of the per-sample labels (int64) or null; they never enter the factorization.
@@ -162,6 +163,9 @@ def _fit_meta(a: _Arrays, fit: Factorization, prefix: str) -> dict:
         "seconds": float(fit.seconds),
         "settings": _jsonable(fit.settings),
         "blocks": [_jsonable(fit.blocks.get(n, {})) for n in names],
+        # tensor model: per tensor block its spatial factor (positions x rank), by block position
+        "spatial": ({str(names.index(n)): a.put(f"{prefix}S.{names.index(n)}", S) for n, S in fit.spatial.items()}
+                    if getattr(fit, "spatial", None) else None),
     }
 
 
@@ -340,6 +344,8 @@ def _load_fit(get, where: str, m: dict, labels, inputs) -> Factorization:
         if W is None or W.ndim != 2 or W.shape[1] != F.shape[1]:
             shape = None if W is None else W.shape
             raise FileFormatError(f"{where}: loadings of {n!r} have shape {shape}, inconsistent with F {F.shape}")
+    spatial = {names[int(i)]: get(k) for i, k in m["spatial"].items()} if m.get("spatial") else None
+    extra = {"spatial": spatial} if spatial is not None else {}
     return Factorization(
         F=F,
         loadings=loadings,
@@ -353,6 +359,7 @@ def _load_fit(get, where: str, m: dict, labels, inputs) -> Factorization:
         blocks=blocks,
         labels=labels,
         inputs=inputs,
+        **extra,
     )
 
 

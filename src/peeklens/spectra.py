@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ._validation import closest, non_negative_int, positive_int
 from .activations import Activations
 from .errors import InputError
+from .nmf._problem import chunked_norm2, finite_min_max
 
 __all__ = ["Spectrum", "spectrum", "entropy_rank", "stable_rank"]
 
@@ -45,6 +47,12 @@ class Spectrum:
     @property
     def names(self) -> list[str]:
         return list(self.values)
+
+    def plot(self, **kwargs):
+        """Singular values per block (log scale) as a bqplot Figure; see :func:`peeklens.plots.spectrum_figure`."""
+        from .plots import spectrum_figure
+
+        return spectrum_figure(self, **kwargs)
 
     def __repr__(self) -> str:
         lines = [f"Spectrum (top {self.k} singular values)"]
@@ -123,25 +131,35 @@ def spectrum(
     >>> sv.values["a"].round(3).tolist(), round(sv.stable_rank["a"], 3)
     ([21.331, 0.0, 0.0], 1.0)
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be a positive integer, got {k!r}")
+    if not isinstance(acts, Activations):
+        raise InputError(
+            f"spectrum expects peeklens.Activations (from pl.capture or Activations.from_arrays), "
+            f"got {type(acts).__name__}"
+        )
+    k = positive_int(k, "k")
+    n_iter = non_negative_int(n_iter, "n_iter")
+    seed = non_negative_int(seed, "seed")
     names = acts.names if blocks is None else list(blocks)
+    for n in names:
+        if n not in acts.names:
+            near = closest(n, acts.names)
+            hint = f"did you mean {near!r}? " if near else ""
+            raise InputError(f"spectrum: no block {n!r}; {hint}blocks are {acts.names}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     values, ent, stab, method = {}, {}, {}, {}
     gen = torch.Generator().manual_seed(seed)
-    from .nmf._problem import _chunked_norm2, _finite_min_max
 
     for n in names:
         data = np.asarray(acts[n].data, dtype=np.float32)  # memory maps stay memory maps
         if data.size == 0:
             raise InputError(f"block {n!r} is empty (shape {data.shape}); it has no spectrum")
-        if _finite_min_max(data)[0] is None:  # chunked: no copy of the block
+        if finite_min_max(data)[0] is None:  # chunked: no copy of the block
             raise InputError(f"block {n!r} has NaN or Inf values; its spectrum is undefined")
         with warnings.catch_warnings():  # read-only memory maps are only read
             warnings.filterwarnings("ignore", message=".*not writable.*")
             X = torch.from_numpy(data).to(dev)
         kk = min(k, *X.shape)
-        fro2 = _chunked_norm2(X)
+        fro2 = chunked_norm2(X)
         if min(X.shape) <= EXACT_LIMIT:
             s = _exact_singular_values(X)
             method[n] = "exact"

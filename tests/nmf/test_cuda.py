@@ -16,10 +16,12 @@ pytestmark = [
 def acts():
     rng = np.random.default_rng(7)
     F = rng.random((600, 5)) ** 2
-    return pl.Activations.from_arrays({
-        "input:0": rng.random((150, 5)) @ F.T + 0.05 * rng.random((150, 600)),
-        "relu": np.maximum(rng.random((100, 5)) @ F.T - 0.3, 0) + 0.05 * rng.random((100, 600)),
-    })
+    return pl.Activations.from_arrays(
+        {
+            "input:0": rng.random((150, 5)) @ F.T + 0.05 * rng.random((150, 600)),
+            "relu": np.maximum(rng.random((100, 5)) @ F.T - 0.3, 0) + 0.05 * rng.random((100, 600)),
+        }
+    )
 
 
 @pytest.mark.parametrize("solver", ["mu", "hals", "compressed"])

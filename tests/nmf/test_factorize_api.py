@@ -1,21 +1,18 @@
 """factorize / sweep: options, reported errors, and refusals."""
 
-import importlib
+import functools
 import math
 import warnings
-
-import functools
 
 import numpy as np
 import pytest
 import torch
 
 import peeklens as pl
-
-factorize = functools.partial(pl.factorize, solver="mu")  # these tests are about the paper's solver
+from peeklens import nmf as fz
 from peeklens.errors import DeviceError, InputError, NonNegativityError
 
-fz = importlib.import_module("peeklens.nmf")
+factorize = functools.partial(pl.factorize, solver="mu")  # these tests are about the paper's solver
 
 
 def test_result_fields_and_error_definitions(blocks_small):
@@ -129,7 +126,7 @@ def test_sweep_fits_every_rank_and_tabulates(blocks_small):
 
 def test_sweep_refuses_bad_ranks_before_any_work(blocks_small, monkeypatch):
     calls = []
-    monkeypatch.setattr(fz, "factorize", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(fz, "_fit", lambda *a, **k: calls.append(a))
     with pytest.raises(InputError, match="rank 500"):
         fz.sweep(blocks_small, ranks=[2, 500], progress=False)
     assert calls == []
@@ -138,14 +135,14 @@ def test_sweep_refuses_bad_ranks_before_any_work(blocks_small, monkeypatch):
 
 
 def test_keyboard_interrupt_keeps_finished_ranks(blocks_small, monkeypatch):
-    real = fz.factorize
+    real = fz._fit
 
-    def interrupt_at_rank_3(acts, rank, **kw):
+    def interrupt_at_rank_3(state, rank, cfg):
         if rank == 3:
             raise KeyboardInterrupt
-        return real(acts, rank, **kw)
+        return real(state, rank, cfg)
 
-    monkeypatch.setattr(fz, "factorize", interrupt_at_rank_3)
+    monkeypatch.setattr(fz, "_fit", interrupt_at_rank_3)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         s = fz.sweep(blocks_small, ranks=[1, 2, 3, 4], max_iter=20, progress=False)

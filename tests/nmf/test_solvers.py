@@ -1,14 +1,13 @@
 """The fast solvers (HALS, compressed HALS), the NNDSVDa init and warm-started sweeps."""
 
-import importlib
 import math
 
 import numpy as np
 import pytest
 
 import peeklens as pl
+from peeklens import nmf as fz
 
-fz = importlib.import_module("peeklens.nmf")
 FAST = ["hals", "compressed"]
 ALL = ["mu", *FAST]
 
@@ -119,13 +118,14 @@ def test_refinement_rounds_reach_below_the_sketchs_minimum():
     """On data whose best factors are not in the sketch's range, the rounds fix what the sketch misses."""
     rng = np.random.default_rng(11)
     F = rng.random((600, 8)) ** 3
-    acts = pl.Activations.from_arrays({
-        "input:0": np.maximum(rng.random((150, 8)) @ F.T - 0.2, 0) + 0.2 * rng.random((150, 600)) ** 4,
-        "relu": np.maximum(rng.random((120, 8)) @ F.T - 0.4, 0) + 0.2 * rng.random((120, 600)) ** 4,
-    })
+    acts = pl.Activations.from_arrays(
+        {
+            "input:0": np.maximum(rng.random((150, 8)) @ F.T - 0.2, 0) + 0.2 * rng.random((150, 600)) ** 4,
+            "relu": np.maximum(rng.random((120, 8)) @ F.T - 0.4, 0) + 0.2 * rng.random((120, 600)) ** 4,
+        }
+    )
     opts = dict(oversample=4, power_iter=1, start_iter=300, round_iter=100)
-    sketch_only = pl.factorize(acts, 8, solver="compressed", tol=1e-7,
-                               solver_options={**opts, "refine": 1})
+    sketch_only = pl.factorize(acts, 8, solver="compressed", tol=1e-7, solver_options={**opts, "refine": 1})
     refined = pl.factorize(acts, 8, solver="compressed", tol=1e-7, solver_options={**opts, "refine": 6})
     hals = pl.factorize(acts, 8, solver="hals", tol=1e-8, max_iter=3000)
     assert sketch_only.settings["refinements"] == 1 and refined.settings["refinements"] >= 2
@@ -200,7 +200,10 @@ def test_weights_equal_a_fit_of_the_scaled_stack(medium, solver):
     rows = np.cumsum([0] + [medium[n].n_features for n in medium.names])
     for i, n in enumerate(medium.names):
         np.testing.assert_allclose(
-            fit.loadings[n] * math.sqrt(w[n]), ref.loadings["s"][rows[i] : rows[i + 1]], rtol=1e-2, atol=1e-3 * ref.F.max()
+            fit.loadings[n] * math.sqrt(w[n]),
+            ref.loadings["s"][rows[i] : rows[i + 1]],
+            rtol=1e-2,
+            atol=1e-3 * ref.F.max(),
         )
     assert fit.objective[-1] == pytest.approx(ref.objective[-1], rel=1e-3)
     assert fit.objective[-1] == pytest.approx(exact_objective(medium, fit, w), rel=1e-3)
@@ -264,9 +267,11 @@ def test_warm_started_sweep(medium, solver):
 
 
 def test_warm_start_keeps_previous_factors_as_the_first_columns(medium):
-    ctx = {"warm_start": True}
-    a = fz.factorize(medium, 3, solver="hals", max_iter=40, _context=ctx)
-    b = fz.factorize(medium, 5, solver="hals", max_iter=1, tol=0, _context=ctx, solver_options={"max_inner": 1})
+    from peeklens.nmf._fit import SweepState, fit_rank, make_config
+
+    state = SweepState(medium, warm_start=True)
+    a = fit_rank(state, 3, make_config(solver="hals", max_iter=40))
+    b = fit_rank(state, 5, make_config(solver="hals", max_iter=1, tol=0, solver_options={"max_inner": 1}))
     assert b.settings["init"] == "warm start from rank 3"
     # one HALS iteration from [F_3, new]: the objective is already below rank 3's
     assert b.objective[0] < a.objective[-1]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 import torch
 
 import peeklens as pl
-
-fz = importlib.import_module("peeklens.nmf")
+from peeklens import nmf as fz
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +15,13 @@ def acts():
     rng = np.random.default_rng(3)
     F = rng.random((80, 5))
     return pl.Activations.from_arrays(
-        {"input:0": rng.random((40, 5)) @ F.T + 0.05 * rng.random((40, 80)),
-         "relu": rng.random((25, 5)) @ F.T + 0.05 * rng.random((25, 80)),
-         "relu_1": rng.random((12, 5)) @ F.T},
-        shapes={"input:0": (5, 8)}, labels=np.arange(80) % 4,
+        {
+            "input:0": rng.random((40, 5)) @ F.T + 0.05 * rng.random((40, 80)),
+            "relu": rng.random((25, 5)) @ F.T + 0.05 * rng.random((25, 80)),
+            "relu_1": rng.random((12, 5)) @ F.T,
+        },
+        shapes={"input:0": (5, 8)},
+        labels=np.arange(80) % 4,
     )
 
 
@@ -92,7 +92,7 @@ def test_seed_and_versions_are_recorded_in_saved_metadata(acts, tmp_path, kind):
     assert meta["peeklens"] == pl.__version__ and meta["torch"] == torch.__version__
     assert meta["numpy"] == np.__version__ and meta["type"] == kind and meta["format_version"] == pio.FORMAT_VERSION
     fits = {"Factorization": lambda: [meta["fit"]], "Sweep": lambda: list(meta["fits"].values())}.get(kind)
-    for fit in (fits() if fits else []):
+    for fit in fits() if fits else []:
         assert fit["settings"]["seed"] == 1234
         assert fit["settings"]["solver"] in fz.SOLVERS
         assert fit["settings"]["peeklens"] == pl.__version__ and fit["settings"]["torch"] == torch.__version__

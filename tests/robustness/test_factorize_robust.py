@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import tracemalloc
 import warnings
 
@@ -13,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import peeklens as pl
-
-fz = importlib.import_module("peeklens.nmf")
-problem_mod = importlib.import_module("peeklens.nmf._problem")
+from peeklens import nmf as fz
+from peeklens.nmf import _problem as problem_mod
 
 
 def acts_of(**blocks) -> pl.Activations:
@@ -28,7 +26,8 @@ def rand(m, n, seed=0):
 
 @settings(max_examples=25, deadline=None)
 @given(
-    m=st.integers(1, 12), n=st.integers(1, 12),
+    m=st.integers(1, 12),
+    n=st.integers(1, 12),
     bad=st.sampled_from([np.nan, np.inf, -np.inf]),
     data=st.data(),
 )
@@ -48,8 +47,11 @@ def test_negative_values_are_refused_with_remedies():
 
 
 @settings(max_examples=30, deadline=None)
-@given(m=st.integers(1, 8), n=st.integers(1, 8),
-       rank=st.one_of(st.integers(-5, 20), st.floats(allow_nan=True), st.booleans(), st.text(max_size=2)))
+@given(
+    m=st.integers(1, 8),
+    n=st.integers(1, 8),
+    rank=st.one_of(st.integers(-5, 20), st.floats(allow_nan=True), st.booleans(), st.text(max_size=2)),
+)
 def test_ranks_are_validated(m, n, rank):
     acts = acts_of(a=rand(m, n))
     valid = isinstance(rank, int) and not isinstance(rank, bool) and 1 <= rank <= min(m, n)
@@ -103,12 +105,20 @@ def test_empty_blocks_are_refused(shape):
         pl.factorize(acts_of(e=np.zeros(shape, np.float32)), rank=1)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"max_iter": 0}, "max_iter"), ({"tol": -1.0}, "tol"), ({"tol": float("nan")}, "tol"),
-    ({"solver": "magic"}, "unknown solver 'magic'"), ({"weights": {"nope": 1.0}}, "unknown blocks"),
-    ({"weights": {"a": -1.0}}, "weight of block 'a'"), ({"weights": {"a": float("nan")}}, "weight of block 'a'"),
-    ({"init": "best"}, "unknown init 'best'"), ({"init": {"F": np.ones((9, 2))}}, r"init= is missing \['a'\]"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"max_iter": 0}, "max_iter"),
+        ({"tol": -1.0}, "tol"),
+        ({"tol": float("nan")}, "tol"),
+        ({"solver": "magic"}, "unknown solver 'magic'"),
+        ({"weights": {"nope": 1.0}}, "unknown blocks"),
+        ({"weights": {"a": -1.0}}, "weight of block 'a'"),
+        ({"weights": {"a": float("nan")}}, "weight of block 'a'"),
+        ({"init": "best"}, "unknown init 'best'"),
+        ({"init": {"F": np.ones((9, 2))}}, r"init= is missing \['a'\]"),
+    ],
+)
 def test_bad_options_are_refused(kwargs, match):
     with pytest.raises(pl.InputError, match=match):
         pl.factorize(acts_of(a=rand(4, 9)), rank=2, **kwargs)
@@ -126,14 +136,14 @@ def test_cuda_without_cuda_is_a_device_error(monkeypatch):
 
 
 def _oom_at(rank_to_fail: int, monkeypatch):
-    solve = fz.SOLVERS["mu"]
+    solve = fz.mu.solve
 
     def hungry(problem, F, W, **kw):
         if F.shape[1] == rank_to_fail:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return solve(problem, F, W, **kw)
 
-    monkeypatch.setitem(fz.SOLVERS, "mu", hungry)
+    monkeypatch.setattr(fz.mu, "solve", hungry)
 
 
 def test_cuda_out_of_memory_says_how_to_reduce_the_work(monkeypatch):
@@ -151,7 +161,7 @@ def test_out_of_memory_mid_sweep_keeps_the_finished_ranks(monkeypatch):
 
 
 def test_keyboard_interrupt_during_sweep_returns_finished_ranks(monkeypatch, tmp_path):
-    solve = fz.SOLVERS["mu"]
+    solve = fz.mu.solve
     calls = []
 
     def interrupted(problem, F, W, **kw):
@@ -165,7 +175,7 @@ def test_keyboard_interrupt_during_sweep_returns_finished_ranks(monkeypatch, tmp
 
         return solve(problem, F, W, **{**kw, "callback": stop_in_the_middle})
 
-    monkeypatch.setitem(fz.SOLVERS, "mu", interrupted)
+    monkeypatch.setattr(fz.mu, "solve", interrupted)
     acts = acts_of(a=rand(6, 9), b=rand(5, 9, seed=1))
     with pytest.warns(UserWarning, match=r"sweep interrupted: keeping the 2 finished rank\(s\) \[1, 2\]"):
         sw = pl.sweep(acts, ranks=[1, 2, 3, 4], solver="mu", max_iter=10, tol=0, progress=False)
@@ -176,13 +186,20 @@ def test_keyboard_interrupt_during_sweep_returns_finished_ranks(monkeypatch, tmp
     np.testing.assert_array_equal(back[2].F, sw[2].F)
 
 
-@pytest.mark.parametrize("ranks, match", [
-    ([], "ranks is empty"), ([2, 2], "duplicates"), ([1, 2.5], r"2\.5"), ([1, 0], "got 0"),
-    ([1, 99], "rank 99 is larger"), (["3"], "'3'"),
-])
+@pytest.mark.parametrize(
+    "ranks, match",
+    [
+        ([], "ranks is empty"),
+        ([2, 2], "duplicates"),
+        ([1, 2.5], r"2\.5"),
+        ([1, 0], "got 0"),
+        ([1, 99], "rank 99 is larger"),
+        (["3"], "'3'"),
+    ],
+)
 def test_bad_ranks_fail_before_the_first_fit(monkeypatch, ranks, match):
     called = []
-    monkeypatch.setitem(fz.SOLVERS, "mu", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(fz.mu, "solve", lambda *a, **k: called.append(1))
     with pytest.raises(pl.InputError, match=match):
         pl.sweep(acts_of(a=rand(6, 9)), ranks=ranks, solver="mu", progress=False)
     assert called == []
@@ -250,8 +267,11 @@ def test_spectrum_of_a_memory_map_does_not_copy_it(tmp_path):
 
 
 @settings(max_examples=15, deadline=None)
-@given(dtype=st.sampled_from([np.uint8, np.int32, np.int64, np.float16, np.float64, np.bool_]),
-       m=st.integers(2, 10), n=st.integers(2, 10))
+@given(
+    dtype=st.sampled_from([np.uint8, np.int32, np.int64, np.float16, np.float64, np.bool_]),
+    m=st.integers(2, 10),
+    n=st.integers(2, 10),
+)
 def test_integer_half_double_and_bool_blocks_are_factorized_as_float32(dtype, m, n):
     X = (np.random.default_rng(m * n).random((m, n)) * 5).astype(dtype)
     direct = pl.Activations({"x": pl.Block("x", X, (m,), "layer")})  # a Block keeps the caller's dtype

@@ -104,7 +104,8 @@ def _cli(*args, env=None) -> subprocess.CompletedProcess:
 
 
 def test_cli_missing_data_directory_is_one_line(tmp_path):
-    r = _cli("study", "fraction", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
+    # --no-download: no attempt to reach the network (the default tries to download the data set)
+    r = _cli("study", "fraction", "--no-download", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
              "--samples", "50", "--ranks", "2")
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()

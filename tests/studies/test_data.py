@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from peeklens.studies import DataNotFoundError, data_dir, denormalizer, load_cifar10, load_mnist, normalize
+from peeklens.studies import data as data_mod
 from peeklens.studies.data import read_idx
 
 
@@ -40,17 +41,71 @@ def test_explicit_root_and_torchvision_layout(tmp_path):
     x, y = load_mnist(False, tmp_path)
     assert x.shape[0] == 10000
     with pytest.raises(DataNotFoundError, match="MNIST training files"):
-        load_mnist(True, tmp_path)
+        load_mnist(True, tmp_path, download=False)
 
 
 def test_missing_data_errors(tmp_path, monkeypatch):
     with pytest.raises(DataNotFoundError, match="does not exist"):
-        load_mnist(False, tmp_path / "nope")
+        load_mnist(False, tmp_path / "nope", download=False)
     monkeypatch.delenv("PEEKLENS_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(data_mod, "DEFAULT_DIRS", (str(tmp_path / "cache"),))
     with pytest.raises(DataNotFoundError, match="PEEKLENS_DATA"):
         data_dir()
     with pytest.raises(DataNotFoundError, match="CIFAR-10"):
-        load_cifar10(False, tmp_path)
+        load_cifar10(False, tmp_path, download=False)
+
+
+def _fake_torchvision_mnist(monkeypatch, *, fail: str | None):
+    """torchvision.datasets.MNIST stand-in: 'downloads' the real local files, or fails like an offline machine
+    (after printing mirror chatter and leaving a half-written raw/ folder, as torchvision does)."""
+    import shutil
+
+    import torchvision.datasets
+
+    local = data_dir() / "mnist"
+
+    class FakeMNIST:
+        def __init__(self, root, train=True, download=False):
+            raw = __import__("pathlib").Path(root) / "MNIST" / "raw"
+            raw.mkdir(parents=True)
+            print("Downloading https://example.invalid/train-images-idx3-ubyte.gz")
+            if fail:
+                (raw / "train-images-idx3-ubyte.gz").write_bytes(b"partial")
+                raise RuntimeError(f"Error downloading train-images-idx3-ubyte.gz:\nTried mirrors.\n{fail}")
+            for f in local.iterdir():
+                shutil.copy(f, raw / f.name)
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
+
+
+def test_download_when_missing_lands_files_and_says_so(tmp_path, monkeypatch, caplog, capsys):
+    _fake_torchvision_mnist(monkeypatch, fail=None)
+    dest = tmp_path / "fresh"
+    with caplog.at_level("WARNING", logger="peeklens"):
+        x, y = load_mnist(False, dest)
+    assert x.shape == (10000, 1, 28, 28) and y[:3].tolist() == [7, 2, 1]
+    assert sorted(p.name for p in (dest / "mnist").iterdir()) == sorted(
+        ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
+         "train-labels-idx1-ubyte.gz"])
+    assert [p.name for p in dest.iterdir()] == ["mnist"]  # no staging folder left
+    assert [r.getMessage() for r in caplog.records] == [f"peeklens: downloaded MNIST to {dest}"]
+    assert "Downloading" not in capsys.readouterr().out  # torchvision's mirror chatter is swallowed
+    x2, _ = load_mnist(True, dest, download=False)  # second call: local, no download
+    assert x2.shape[0] == 60000
+
+
+def test_offline_download_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    _fake_torchvision_mnist(monkeypatch, fail="<urlopen error [Errno -3] Temporary failure in name resolution>")
+    dest = tmp_path / "fresh"
+    with pytest.raises(DataNotFoundError) as e:
+        load_mnist(False, dest)
+    msg = str(e.value)
+    assert "\n" not in msg and "could not be downloaded" in msg and "name resolution" in msg
+    assert "PEEKLENS_DATA" in msg
+    assert not dest.exists()  # the half-written download, and the folder made for it, are gone
+    with pytest.raises(DataNotFoundError, match="could not be downloaded"):  # same message the second time
+        load_mnist(False, dest)
 
 
 def test_truncated_idx(tmp_path):

@@ -1,85 +1,77 @@
 """Coupled non-negative factorization of activation blocks, and rank sweeps.
 
-``factorize`` validates the input, moves the blocks to a device, builds the
-starting factors and hands them to a solver from :data:`SOLVERS`; each solver
-is a small module with a ``solve`` function (see ``_problem.py`` for its
-contract).  ``sweep`` calls ``factorize`` once per rank.
+``factorize`` checks its input and fits one rank; ``sweep`` fits several, sharing the data on
+the device, one randomized sketch and warm starts between ranks (see ``_fit.py``: a
+:class:`~peeklens.nmf._fit.SweepState` passed explicitly to one fit per rank).  Each solver is a
+public function with explicit arguments in its own module (``mu.solve``, ``hals.solve``,
+``compressed.solve``), called by name; ``_problem.py`` holds what they share.
+
+>>> from peeklens import nmf
+>>> nmf.SOLVERS
+('compressed', 'hals', 'mu')
+>>> sorted(nmf.SOLVER_OPTIONS["hals"])
+['max_inner']
 """
 
 from __future__ import annotations
 
-import inspect
-import math
-import time
 import warnings
-from typing import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._version import __version__
+from .._validation import check_keys, positive_ints
 from ..activations import Activations
-from ..errors import DeviceError, InputError, PeeklensError
+from ..errors import PeeklensError
 from ..results import Factorization, Sweep
 from . import compressed, hals, mu
-from ._init import extend_factors, nndsvda_init
-from ._linalg import range_sketch
-from ._problem import (
-    Problem,
-    SolverResult,
-    block_errors,
-    check_blocks,
-    explicit_init,
-    make_problem,
-    random_init,
+from ._fit import (
+    DEFAULT_EPS,
+    DEFAULT_INIT,
+    DEFAULT_MAX_ITER,
+    DEFAULT_SOLVER,
+    DEFAULT_TOL,
+    INITS,
+    SweepState,
+    check_activations,
+    check_rank,
+    make_config,
 )
+from ._fit import fit_rank as _fit
+from ._options import SOLVER_OPTIONS, SOLVERS
+from ._problem import Problem, SolverResult, make_problem
 
-__all__ = ["factorize", "sweep", "SOLVERS", "INITS", "register_solver", "Problem", "SolverResult"]
+__all__ = [
+    "factorize",
+    "sweep",
+    "SOLVERS",
+    "SOLVER_OPTIONS",
+    "INITS",
+    "DEFAULT_INIT",
+    "DEFAULT_SOLVER",
+    "Problem",
+    "SolverResult",
+    "make_problem",
+    "mu",
+    "hals",
+    "compressed",
+]
 
-#: Solvers by name. ``"mu"`` is the paper's algorithm; ``"hals"`` hierarchical ALS;
-#: ``"compressed"`` HALS on a randomized sketch of the data, finished on the real data.
-SOLVERS: dict[str, Callable[..., SolverResult]] = {
-    "mu": mu.solve,
-    "hals": hals.solve,
-    "compressed": compressed.solve,
-}
-
-
-def _nndsvda(problem: Problem, rank: int, seed: int):
-    return nndsvda_init(problem, rank, seed, sketch=problem.extra.get("sketch"))
-
-
-#: Initializations by name: ``f(problem, rank, seed) -> (F, [W_b])``.
-INITS: dict[str, Callable] = {"random": random_init, "nndsvda": _nndsvda}
-
-#: The init used when ``init=None``, per solver (others: ``"random"``).
-DEFAULT_INIT: dict[str, str] = {"mu": "random", "hals": "nndsvda", "compressed": "nndsvda"}
-
-DEFAULT_SOLVER = "compressed"
-DEFAULT_MAX_ITER = 200
-DEFAULT_TOL = 1e-4
-DEFAULT_EPS = 1e-9
-
-
-def register_solver(name: str, solve: Callable[..., SolverResult]) -> None:
-    """Make ``solve`` available as ``factorize(..., solver=name)``."""
-    SOLVERS[name] = solve
-
-
-def _check_rank(rank, acts: Activations) -> int:
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
-        raise InputError(f"rank must be a positive integer, got {rank!r}")
-    rank = int(rank)
-    limit = min(acts.n_samples, acts.n_features)
-    if rank < 1:
-        raise InputError(f"rank must be a positive integer, got {rank}")
-    if rank > limit:
-        raise InputError(
-            f"rank {rank} is larger than the smallest dimension of the data "
-            f"({acts.n_samples} samples x {acts.n_features} features); use a rank <= {limit}"
-        )
-    return rank
+#: The options of :func:`factorize` that :func:`sweep` passes on.
+FACTORIZE_OPTIONS = (
+    "solver",
+    "max_iter",
+    "tol",
+    "seed",
+    "device",
+    "weights",
+    "init",
+    "eps",
+    "blocks",
+    "solver_options",
+)
 
 
 def factorize(
@@ -97,7 +89,6 @@ def factorize(
     progress: bool = False,
     blocks: Iterable[str] | None = None,
     solver_options: Mapping[str, object] | None = None,
-    _context: dict | None = None,
 ) -> Factorization:
     """Fit the paper's coupled non-negative factorization to every block of ``acts``.
 
@@ -105,14 +96,25 @@ def factorize(
     rank, shared by all blocks) and ``W_b >= 0`` (features_b x rank): the
     paper's ``P_i`` for input channels and ``O_j`` for layers.
 
+    **Signed blocks (semi-NMF).** A block marked signed (``Block.signed``, e.g. from
+    ``Activations.from_arrays(..., signed=[names])``) may hold negative values; its loadings
+    ``W_b`` are unconstrained while ``F`` stays non-negative (semi-NMF, Ding, Li & Jordan 2010).
+    Every solver supports it: ``"mu"`` with Ding et al.'s exact updates (``W_b`` by least squares
+    given ``F``, ``F`` by their multiplicative rule on the positive and negative parts of
+    ``sum_b w_b X_b^T W_b`` and ``sum_b w_b W_b^T W_b``; non-negative blocks keep the paper's
+    rule), ``"hals"`` and ``"compressed"`` with least-squares loadings for signed blocks and
+    HALS rows for ``F``.  ``settings["signed"]`` lists the signed blocks.  Signed blocks are
+    still refused when they hold NaN or Inf.
+
     Parameters
     ----------
     acts : Activations
-        Non-negative blocks of shape (features x samples), e.g. from :func:`peeklens.capture`.
+        Non-negative (or signed, see above) blocks of shape (features x samples), e.g. from
+        :func:`peeklens.capture`.
     rank : int
         Number of factors, at most ``min(samples, total features)``.
     solver : {"compressed", "hals", "mu"}, default "compressed"
-        A name in :data:`SOLVERS`:
+        A name in :data:`SOLVERS`, dispatched explicitly:
 
         - ``"compressed"`` (default; the fastest to a given objective in benchmarks/bench_solvers.py): HALS on a
           randomized sketch of the data (Halko et al. 2011; compressed NMF as in Tepper & Sapiro
@@ -162,7 +164,8 @@ def factorize(
         start and of each round; ``start_tol`` (``10 * tol``) and ``round_tol`` (``tol / 10``);
         ``exact_iter`` (0), plain HALS iterations at the end; ``extrapolate`` (True) and
         ``also_random``. ``"hals"`` takes ``max_inner`` (row sweeps per pass over the data;
-        chosen from the sizes by default).
+        chosen from the sizes by default). ``"mu"`` takes none. :data:`SOLVER_OPTIONS` lists
+        them; any other name is refused with the list of valid ones.
 
     Returns
     -------
@@ -192,143 +195,23 @@ def factorize(
     >>> fast = pl.factorize(acts, rank=3, solver="hals", init="random", max_iter=50)
     >>> bool(fast.objective[-1] <= paper.objective[-1])
     True
+
+    A signed block (semi-NMF): its loadings take both signs, ``F`` stays non-negative:
+
+    >>> signed = pl.Activations.from_arrays({"input:0": rng.random((20, 50)), "tanh": rng.standard_normal((8, 50))})
+    >>> signed["tanh"].signed = True
+    >>> semi = pl.factorize(signed, rank=3, max_iter=50)
+    >>> bool((semi.F >= 0).all()), bool((semi.loadings["tanh"] < 0).any()), semi.settings["signed"]
+    (True, True, ['tanh'])
     """
-    if not isinstance(acts, Activations):
-        raise InputError(
-            f"factorize expects peeklens.Activations (from pl.capture or Activations.from_arrays), "
-            f"got {type(acts).__name__}"
-        )
-    if blocks is not None:
-        acts = acts.select(blocks)
-    rank = _check_rank(rank, acts)
-    if solver not in SOLVERS:
-        raise InputError(f"unknown solver {solver!r}; choose one of {sorted(SOLVERS)}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise InputError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
-        raise InputError(f"tol must be a finite number >= 0, got {tol!r}")
-    options = dict(solver_options or {})
-    solve = SOLVERS[solver]
-    accepted = inspect.signature(solve).parameters
-    unknown = sorted(k for k in options if k not in accepted or k in _RESERVED)
-    if unknown:
-        allowed = sorted(k for k in accepted if k not in _RESERVED and accepted[k].kind == inspect.Parameter.KEYWORD_ONLY)
-        raise InputError(f"solver {solver!r} has no option(s) {unknown}; its options are {allowed}")
-
-    ctx = _context if _context is not None else {}
-    problem = ctx.get("problem")
-    if problem is None:
-        check_blocks(acts)
-        problem = make_problem(acts, weights, device)
-        if _context is not None:
-            ctx["problem"] = problem
-    t0 = time.perf_counter()
-    wants_sketch = solver == "compressed" or init == "nndsvda" or (init is None and DEFAULT_INIT.get(solver) == "nndsvda")
-    if wants_sketch and "sketch" not in options:
-        _ensure_sketch(problem, max(rank, ctx.get("max_rank", rank)), seed, options, solver)
-    warm_from = None
-    if init is None and ctx.get("warm_start") and ctx.get("fits"):
-        below = [r for r in ctx["fits"] if r < rank]
-        if below:
-            warm_from = max(below)
-    if warm_from is not None:
-        F0, W0 = ctx["fits"][warm_from]
-        F, W = extend_factors(problem, F0.clone(), [w.clone() for w in W0], rank - warm_from, seed=seed,
-                              sketch=problem.extra.get("sketch"))
-        init_desc = f"warm start from rank {warm_from}"
-    elif init is None or isinstance(init, str):
-        name = init or DEFAULT_INIT.get(solver, "random")
-        if name not in INITS:
-            raise InputError(f"unknown init {name!r}; choose one of {sorted(INITS)} or pass a dict of factors")
-        F, W = INITS[name](problem, rank, seed)
-        init_desc = name
-    else:
-        F, W = explicit_init(problem, rank, init)
-        init_desc = "explicit"
-
-    bar = tqdm(total=max_iter, desc=f"rank {rank}", leave=False, disable=not progress)
-
-    def callback(i: int, obj: float) -> None:
-        bar.update(1)
-        if i % 10 == 0:
-            bar.set_postfix(objective=f"{obj:.4g}", refresh=False)
-
-    if solver == "compressed" and init is None and warm_from is None:
-        options.setdefault("also_random", True)  # two cheap starts on the sketch; keeps the better
-    info: dict = {}
-    if "seed" in accepted:
-        options["seed"] = int(seed)
-    if "info" in accepted:
-        options["info"] = info
-    if "sketch" in accepted and "sketch" not in options and problem.extra.get("sketch") is not None:
-        options["sketch"] = problem.extra["sketch"]
+    acts = check_activations(acts, blocks)
+    rank = check_rank(rank, acts)
+    cfg = make_config(solver, max_iter, tol, seed, eps, init, progress, solver_options)
+    state = SweepState(acts, weights, device, max_rank=rank)
     try:
-        res = solve(problem, F, W, max_iter=int(max_iter), tol=float(tol), eps=float(eps), callback=callback,
-                    **options)
-    except torch.OutOfMemoryError as e:  # raised by the CUDA allocator (a RuntimeError subclass)
-        raise DeviceError(
-            f"out of memory on {problem.device} while factorizing {sum(problem.n_features)} features x "
-            f"{problem.n_samples} samples at rank {rank}: use a smaller rank, fewer blocks (blocks=[...]), "
-            "fewer samples (acts.subset or capture(max_samples=)), pooled layers (capture(pool=2)), "
-            "or device='cpu'"
-        ) from e
+        return _fit(state, rank, cfg)
     finally:
-        bar.close()
-    if problem.device.type == "cuda":  # pragma: no cover - needs a GPU
-        torch.cuda.synchronize(problem.device)
-    seconds = time.perf_counter() - t0
-    if _context is not None and ctx.get("warm_start"):
-        ctx.setdefault("fits", {})[rank] = (res.F, res.W)
-    settings = dict(
-        solver=solver, rank=rank, max_iter=int(max_iter), tol=float(tol), seed=int(seed), eps=float(eps),
-        device=str(problem.device), weights=dict(zip(problem.names, problem.weights)), init=init_desc,
-        peeklens=__version__, torch=torch.__version__,
-    )
-    settings.update({k: v for k, v in options.items() if isinstance(v, (int, float, str, bool))  and k != "seed"})
-    settings.update(info)
-    return _result(acts, problem, res, rank, seconds, settings)
-
-
-_RESERVED = {"problem", "F", "W", "max_iter", "tol", "eps", "callback", "seed", "info"}
-
-
-def _ensure_sketch(problem: Problem, rank: int, seed: int, options: dict, solver: str) -> None:
-    """Put a randomized range sketch wide enough for ``rank`` in ``problem.extra`` (shared by a sweep)."""
-    oversample = int(options.get("oversample", compressed.DEFAULT_OVERSAMPLE))
-    power_iter = int(options.get("power_iter", compressed.DEFAULT_POWER_ITER))
-    k = compressed.sketch_size(problem, rank, oversample)
-    have = problem.extra.get("sketch")
-    if have is not None and have.k >= min(k, sum(problem.n_features), problem.n_samples) and have.seed == seed \
-            and have.power_iter == power_iter:
-        return
-    if solver == "compressed" and not compressed.worth_compressing(problem, k):
-        return  # too small to compress: plain HALS, and nndsvda draws its own SVD
-    problem.extra["sketch"] = range_sketch(problem, k, power_iter=power_iter, seed=seed)
-
-
-def _result(acts: Activations, problem: Problem, res: SolverResult, rank: int, seconds: float, settings: dict):
-    sq = block_errors(problem, res.F, res.W, known=res.block_sq)
-    errors = {
-        n: (math.sqrt(s / n2) if n2 > 0 else 0.0) for n, s, n2 in zip(problem.names, sq, problem.norms2)
-    }
-    total_entries = sum(problem.n_features) * problem.n_samples
-    rmse = math.sqrt(sum(sq) / total_entries)
-    F = res.F.detach().cpu().numpy()
-    loadings = {n: Wb.detach().cpu().numpy() for n, Wb in zip(problem.names, res.W)}
-    return Factorization(
-        F=F,
-        loadings=loadings,
-        errors=errors,
-        rmse=rmse,
-        objective=np.asarray(res.objective, dtype=np.float64),
-        n_iter=int(res.n_iter),
-        converged=bool(res.converged),
-        seconds=float(seconds),
-        settings=settings,
-        blocks=acts.info(),
-        labels=acts.labels,
-        inputs={n: acts[n].data for n in acts.input_names} or None,
-    )
+        state.release()
 
 
 def sweep(
@@ -360,7 +243,8 @@ def sweep(
         reaches a given objective sooner; off for ``"mu"``, which stays the paper's algorithm
         (every rank from the paper's random start). ``settings["init"]`` records it.
     **factorize_kwargs
-        Passed to :func:`factorize` (``solver``, ``max_iter``, ``tol``, ``seed``, ``device``, ...).
+        :func:`factorize`'s options (``solver``, ``max_iter``, ``tol``, ``seed``, ``device``,
+        ``weights``, ``init``, ``eps``, ``blocks``, ``solver_options``), checked before the first fit.
 
     Returns
     -------
@@ -382,30 +266,24 @@ def sweep(
     >>> pl.sweep(acts, ranks=[2, 4], solver="mu", max_iter=30, progress=False)[4].settings["init"]
     'random'
     """
-    ranks = list(ranks) if not isinstance(ranks, (int, np.integer)) else [ranks]
-    bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, (int, np.integer))]
-    if bad:
-        raise InputError(f"ranks must be positive integers, got {bad!r} in {ranks!r}")
-    ranks = [int(r) for r in ranks]
-    if not ranks:
-        raise InputError("ranks is empty; give at least one rank, e.g. ranks=range(10, 51, 10)")
-    if len(set(ranks)) != len(ranks):
-        raise InputError(f"ranks has duplicates: {ranks}")
-    blocks = factorize_kwargs.get("blocks")
-    checked = acts.select(blocks) if blocks is not None else acts
+    check_keys(factorize_kwargs, FACTORIZE_OPTIONS, "sweep (passing them to factorize)")
+    kw = dict(factorize_kwargs)
+    ranks = positive_ints(ranks, "ranks")
+    acts = check_activations(acts, kw.pop("blocks", None))
     for r in ranks:  # fail before the first fit, not after hours
-        _check_rank(r, checked)
-    solver = factorize_kwargs.get("solver", DEFAULT_SOLVER)
+        check_rank(r, acts)
+    weights, device = kw.pop("weights", None), kw.pop("device", None)
+    cfg = make_config(**kw)
     if warm_start is None:
-        warm_start = solver != "mu"
-    context = {"warm_start": bool(warm_start) and factorize_kwargs.get("init") is None, "max_rank": max(ranks)}
+        warm_start = cfg.solver != "mu"
+    state = SweepState(acts, weights, device, max_rank=max(ranks), warm_start=bool(warm_start) and cfg.init is None)
     fits: dict[int, Factorization] = {}
     interrupted = False
     bar = tqdm(ranks, desc="ranks", disable=not progress)
     try:
         for r in bar:
             bar.set_postfix(rank=r)
-            fits[r] = factorize(acts, r, _context=context, **factorize_kwargs)
+            fits[r] = _fit(state, r, cfg)
     except KeyboardInterrupt:
         interrupted = True
         warnings.warn(
@@ -415,12 +293,14 @@ def sweep(
     except (PeeklensError, MemoryError) as e:  # e.g. out of memory at a high rank: keep what finished
         e.partial = Sweep(fits, interrupted=True, requested=ranks)  # type: ignore[attr-defined]
         if fits:
-            e.args = (f"{e.args[0] if e.args else e} [the {len(fits)} finished rank(s) {sorted(fits)} are "
-                      "kept in this error's .partial Sweep]",) + tuple(e.args[1:])
+            e.args = (
+                f"{e.args[0] if e.args else e} [the {len(fits)} finished rank(s) {sorted(fits)} are "
+                "kept in this error's .partial Sweep]",
+            ) + tuple(e.args[1:])
         raise
     finally:
         bar.close()
-        context.clear()  # frees the device copy of the data and the sketch
+        state.release()  # frees the device copy of the data and the sketch
     settings = {k: v for k, v in factorize_kwargs.items() if isinstance(v, (int, float, str, bool, type(None)))}
     settings["warm_start"] = bool(warm_start)
     return Sweep(fits, interrupted=interrupted, requested=ranks, meta={"settings": settings})

@@ -30,7 +30,7 @@ def nndsvd_factors(U: torch.Tensor, S: torch.Tensor, V: torch.Tensor, fill: floa
         lam = float(S[j]) * na * nb
         if lam <= 0 or na == 0 or nb == 0:
             continue
-        scale = lam ** 0.5
+        scale = lam**0.5
         Wst[:, j] = a * (scale / na)
         F[:, j] = b * (scale / nb)
     if fill is not None:
@@ -70,8 +70,9 @@ def nndsvda_init(problem: Problem, rank: int, seed: int, sketch: Sketch | None =
     return F.contiguous(), _unstack(problem, Wst, mean)
 
 
-def extend_factors(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], extra: int, *, seed: int,
-                   sketch: Sketch | None = None):
+def extend_factors(
+    problem: Problem, F: torch.Tensor, W: list[torch.Tensor], extra: int, *, seed: int, sketch: Sketch | None = None
+):
     """Warm start: ``F`` and ``W`` plus ``extra`` new columns fitted to what they leave unexplained.
 
     The new columns are the NNDSVDa factors of the residual ``X_w - V F^T`` (``V`` the weighted

@@ -16,7 +16,21 @@ import torch
 
 from ._problem import Problem, big_mm
 
-__all__ = ["Sketch", "one_thread", "row_slices", "xw_mm", "xwt_mm", "range_sketch", "randomized_svd", "hals_rows"]
+__all__ = [
+    "Sketch",
+    "one_thread",
+    "row_slices",
+    "xw_mm",
+    "xwt_mm",
+    "range_sketch",
+    "randomized_svd",
+    "hals_rows",
+    "gram_solve",
+    "loadings_update",
+    "clamp_unsigned",
+    "signed_slices",
+    "fit_signed_loadings",
+]
 
 
 def row_slices(problem: Problem) -> list[slice]:
@@ -100,8 +114,15 @@ def range_sketch(problem: Problem, k: int, *, power_iter: int = 2, seed: int = 0
     return Sketch(Q, B, tail2, int(seed), int(power_iter))
 
 
-def randomized_svd(problem: Problem, rank: int, *, oversample: int = 10, power_iter: int = 4, seed: int = 0,
-                   sketch: Sketch | None = None):
+def randomized_svd(
+    problem: Problem,
+    rank: int,
+    *,
+    oversample: int = 10,
+    power_iter: int = 4,
+    seed: int = 0,
+    sketch: Sketch | None = None,
+):
     """Top ``rank`` singular triplets of ``X_w``: ``U`` (features x rank), ``S`` (rank), ``V`` (samples x rank).
 
     Uses ``sketch`` when it is given and wide enough, else builds one.
@@ -206,3 +227,69 @@ def _sweep(Ht, At, G0, Gs, d, ok, r, whole) -> None:
         for row, out, g, live in zip(base.unbind(0), Hb.unbind(0), Gs[a:b, a:b].unbind(0), ok[a:b]):
             if live:
                 torch.clamp(torch.addmv(row, HbT, g, alpha=-1), min=0, out=out)
+
+
+def gram_solve(G: torch.Tensor, Ct: torch.Tensor) -> torch.Tensor:
+    """``G^{-1} Ct`` for a symmetric positive semi-definite ``G`` (r x r): the unconstrained minimizer
+    ``Ht`` of ``0.5 tr(Ht^T G Ht) - <Ct, Ht>``, e.g. the least-squares loadings of a signed block
+    (``W_b^T = (F^T F)^{-1} (X_b F)^T``, Ding, Li & Jordan 2010).
+
+    Solved in float64 through the eigendecomposition of ``G`` (``G^+ Ct``: for a singular ``G``,
+    e.g. a factor that is all zero, the minimum-norm minimizer; eigenvalues below
+    ``r * 1e-13 * max`` count as zero).  Returns ``Ct``'s dtype.  (A Cholesky factorization would
+    do as well, but ``cholesky_ex`` of a small matrix took up to 20 ms here on a loaded machine,
+    ``eigh`` 0.02 ms.)
+    """
+    evals, Q = torch.linalg.eigh(G.double())
+    cut = evals.max().clamp_min(0) * (G.shape[0] * 1e-13)
+    inv = torch.where(evals > cut, 1.0 / evals.clamp_min(torch.finfo(torch.float64).tiny), torch.zeros_like(evals))
+    out = Q @ (inv[:, None] * (Q.T @ Ct.double()))
+    return out.to(Ct.dtype)
+
+
+def loadings_update(
+    Vt: torch.Tensor, Ct: torch.Tensor, G: torch.Tensor, signed: list[slice], *, max_inner: int = 1
+) -> None:
+    """The loadings given ``F``, in place on the stacked ``Vt`` (r x total features).
+
+    Columns of non-negative blocks: HALS (:func:`hals_rows`); columns in ``signed`` (slices of
+    signed blocks): the exact unconstrained least squares :func:`gram_solve`, never clamped.
+    """
+    hals_rows(Vt, Ct, G, max_inner=max_inner)
+    for sl in signed:
+        Vt[:, sl] = gram_solve(G, Ct[:, sl])
+
+
+def clamp_unsigned(Vt: torch.Tensor, signed: list[slice]) -> None:
+    """Clamp the stacked loadings ``Vt`` at 0, except the columns of signed blocks (``signed`` slices)."""
+    if not signed:
+        Vt.clamp_(min=0)
+        return
+    start = 0
+    for sl in sorted(signed, key=lambda s: s.start):
+        if sl.start > start:
+            Vt[:, start : sl.start].clamp_(min=0)
+        start = sl.stop
+    if start < Vt.shape[1]:
+        Vt[:, start:].clamp_(min=0)
+
+
+def signed_slices(problem: Problem) -> list[slice]:
+    """Columns of the stacked loadings that belong to signed blocks."""
+    return [sl for sl, sg in zip(row_slices(problem), problem.signed) if sg]
+
+
+def fit_signed_loadings(problem: Problem, F: torch.Tensor, W: list[torch.Tensor]) -> list[torch.Tensor]:
+    """``W`` with every signed block's loadings replaced by their least-squares fit given ``F``.
+
+    The start of semi-NMF in Ding, Li & Jordan's order (the loadings first, then ``F``): a signed
+    block's loadings from a non-negative init would make ``sum_b X_b^T W_b`` point the wrong way
+    and drive ``F`` to zero in the first update.  One pass over the signed blocks.
+    """
+    if not problem.any_signed:
+        return W
+    FtF = F.T @ F
+    return [
+        gram_solve(FtF, big_mm(Xb, F).T).T.contiguous() if sg else Wb
+        for Xb, Wb, sg in zip(problem.X, W, problem.signed)
+    ]

@@ -1,9 +1,10 @@
 """What every solver shares: the problem on a device, initialization, exact errors.
 
-Solvers live in their own modules (``mu.py``, ...) and have the signature::
+Solvers live in their own modules (``mu.py``, ...), each a public ``solve`` with explicit
+arguments that ``_fit.run_solver`` calls by name; they share the form::
 
     solve(problem: Problem, F: Tensor, W: list[Tensor], *, max_iter: int, tol: float,
-          eps: float, callback) -> SolverResult
+          callback, <the solver's own options>) -> SolverResult
 
 ``F`` is (samples x rank) and ``W[b]`` is (features_b x rank), both float32 on
 ``problem.device``; the solver may update them in place.  ``callback(i,
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -23,8 +24,20 @@ import torch
 from ..activations import Activations
 from ..errors import DeviceError, InputError, NonNegativityError
 
-__all__ = ["Problem", "SolverResult", "make_problem", "random_init", "explicit_init", "block_errors",
-           "block_sq_from_grams", "objective_from_grams"]
+__all__ = [
+    "Problem",
+    "SolverResult",
+    "make_problem",
+    "random_init",
+    "explicit_init",
+    "block_errors",
+    "block_sq_from_grams",
+    "objective_from_grams",
+    "check_blocks",
+    "is_signed",
+    "finite_min_max",
+    "chunked_norm2",
+]
 
 
 @dataclass
@@ -41,7 +54,18 @@ class Problem:
     weights: list[float]
     norms2: list[float]
     device: torch.device
-    extra: dict = field(default_factory=dict)
+    #: ``signed[b]``: block ``b``'s loadings are unconstrained (semi-NMF, Ding, Li & Jordan 2010);
+    #: empty means no block is signed.  ``F`` stays non-negative in every case.
+    signed: list[bool] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.signed:
+            self.signed = [False] * len(self.X)
+
+    @property
+    def any_signed(self) -> bool:
+        """Whether some block has unconstrained (signed) loadings."""
+        return any(self.signed)
 
     @property
     def n_samples(self) -> int:
@@ -96,19 +120,24 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
+def is_signed(block) -> bool:
+    """Whether a block is marked signed (its loadings unconstrained: semi-NMF)."""
+    return bool(getattr(block, "signed", False))
+
+
 def check_blocks(acts: Activations) -> None:
-    """Refuse NaN, Inf and negative values before any work, naming the block."""
+    """Refuse NaN, Inf and (except in signed blocks) negative values before any work, naming the block."""
     for name, b in acts.blocks.items():
         data = b.data
         if data.size == 0:
             raise InputError(f"block {name!r} is empty (shape {tuple(data.shape)}); capture at least one sample")
-        lo, hi = _finite_min_max(data)
+        lo, hi = finite_min_max(data)
         if lo is None:
             raise InputError(
                 f"block {name!r} contains NaN or Inf values; check the model and the data "
                 "(e.g. torch.isfinite on the inputs) before factorizing"
             )
-        if lo < 0:
+        if lo < 0 and not is_signed(b):
             raise NonNegativityError(
                 f"block {name!r} has negative values (min {lo:.4g}); a non-negative factorization "
                 "cannot fit it. Capture with nonneg='shift', 'split' or 'abs', or undo the input "
@@ -116,7 +145,7 @@ def check_blocks(acts: Activations) -> None:
             )
 
 
-def _finite_min_max(data: np.ndarray, chunk: int = 1 << 24):
+def finite_min_max(data: np.ndarray, chunk: int = 1 << 24):
     """(min, max) of an array, or (None, None) if it has a non-finite value; chunked for memory maps."""
     if not data.flags.c_contiguous and data.T.flags.c_contiguous:
         data = data.T  # a (features x samples) view of a samples-major buffer: same values
@@ -171,11 +200,11 @@ def make_problem(acts: Activations, weights: Mapping[str, float] | None, device)
                 "(max_samples=), pool the layer (pool=), or factorize on the CPU"
             ) from e
         X.append(t)
-        norms2.append(_chunked_norm2(t))
-    return Problem(list(acts.names), X, ws, norms2, dev)
+        norms2.append(chunked_norm2(t))
+    return Problem(list(acts.names), X, ws, norms2, dev, signed=[is_signed(acts[n]) for n in acts.names])
 
 
-def _chunked_norm2(t: torch.Tensor, elements: int = 1 << 22) -> float:
+def chunked_norm2(t: torch.Tensor, elements: int = 1 << 22) -> float:
     """``||t||^2`` in float64, a band of rows at a time along the contiguous axis (memory maps stream)."""
     if not t.is_contiguous() and t.T.is_contiguous():
         t = t.T
@@ -222,13 +251,16 @@ def explicit_init(problem: Problem, rank: int, init: Mapping[str, np.ndarray]):
     if extra:
         raise InputError(f"init= has unknown keys {sorted(extra)}; expected 'F' and {problem.names}")
     expect = {"F": (problem.n_samples, rank), **{n: (m, rank) for n, m in zip(problem.names, problem.n_features)}}
+    signed = {"F": False, **dict(zip(problem.names, problem.signed))}
     out = {}
     for k, shape in expect.items():
         a = np.asarray(init[k] if not isinstance(init[k], torch.Tensor) else init[k].detach().cpu().numpy())
         if a.shape != shape:
             raise InputError(f"init[{k!r}] has shape {a.shape}, expected {shape}")
-        if not np.all(np.isfinite(a)) or a.min() < 0:
-            raise InputError(f"init[{k!r}] must be finite and non-negative")
+        if not np.all(np.isfinite(a)):
+            raise InputError(f"init[{k!r}] must be finite")
+        if not signed[k] and a.min() < 0:
+            raise InputError(f"init[{k!r}] must be finite and non-negative (min {float(a.min()):.4g})")
         out[k] = _to(np.array(a, dtype=np.float32), problem.device)
     return out["F"], [out[n] for n in problem.names]
 
@@ -254,9 +286,7 @@ def block_sq_from_grams(
     return out
 
 
-def objective_from_grams(
-    problem: Problem, W: list[torch.Tensor], XF: list[torch.Tensor], FtF: torch.Tensor
-) -> float:
+def objective_from_grams(problem: Problem, W: list[torch.Tensor], XF: list[torch.Tensor], FtF: torch.Tensor) -> float:
     """``sum_b w_b ||X_b - W_b F^T||^2`` from small matrices only (see :func:`block_sq_from_grams`)."""
     return weighted_sum(problem, block_sq_from_grams(problem, W, XF, FtF))
 
@@ -266,8 +296,9 @@ def weighted_sum(problem: Problem, block_sq: list[float]) -> float:
     return float(sum(w * sq for w, sq in zip(problem.weights, block_sq) if w))
 
 
-def block_errors(problem: Problem, F: torch.Tensor, W: list[torch.Tensor], cols: int = 8192,
-                 known: list[float] | None = None) -> list[float]:
+def block_errors(
+    problem: Problem, F: torch.Tensor, W: list[torch.Tensor], cols: int = 8192, known: list[float] | None = None
+) -> list[float]:
     """Squared residual ``||X_b - W_b F^T||^2`` per block.
 
     ``known`` (from a solver's Gram matrices, ``||X_b||^2 - 2 <W_b, X_b F> + <W_b^T W_b, F^T F>``)

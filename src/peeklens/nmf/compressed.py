@@ -35,7 +35,19 @@ from __future__ import annotations
 import torch
 
 from . import hals
-from ._linalg import Sketch, hals_rows, one_thread, range_sketch, row_slices, sqrt_weights, xw_mm, xwt_mm
+from ._linalg import (
+    Sketch,
+    clamp_unsigned,
+    hals_rows,
+    loadings_update,
+    one_thread,
+    range_sketch,
+    row_slices,
+    signed_slices,
+    sqrt_weights,
+    xw_mm,
+    xwt_mm,
+)
 from ._problem import Problem, SolverResult, block_sq_from_grams, converged, random_init
 
 __all__ = ["solve", "sketch_size"]
@@ -117,6 +129,7 @@ def solve(
         sketch = range_sketch(problem, k, power_iter=power_iter, seed=seed)
     L0, B0 = sketch.L, sketch.B
     slices = row_slices(problem)
+    signed = signed_slices(problem)  # semi-NMF: these columns of Vt by least squares, never clamped
     sw = sqrt_weights(problem)
     # V = [sqrt(w_b) W_b], transposed: (r x total features)
     Vt = _stack_t(W, sw)
@@ -132,12 +145,14 @@ def solve(
     r_iter = max(1, min(max_iter, int(round_iter)))
     s_tol = 10 * tol if start_tol is None else start_tol
     r_tol = (tol / 10 if tol > 0 else 0.0) if round_tol is None else round_tol
-    first = _phase(problem, [(L0, B0)], Ft, Vt, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate)
+    first = _phase(problem, [(L0, B0)], Ft, Vt, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate, signed=signed)
     kept = "init"
     if also_random:  # a second start, the paper's random one, on the sketch; keep the better
         F2, W2 = random_init(problem, r, seed)
         Ft2, Vt2 = F2.T.contiguous(), _stack_t(W2, sw)
-        second = _phase(problem, [(L0, B0)], Ft2, Vt2, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate)
+        second = _phase(
+            problem, [(L0, B0)], Ft2, Vt2, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate, signed=signed
+        )
         if second[-1] < first[-1]:
             Ft, Vt, first, kept = Ft2, Vt2, second, "random"
     for obj in first:
@@ -153,7 +168,7 @@ def solve(
         Ct = xw_mm(problem, Ft.T.contiguous()).T.contiguous()  # r x M: (X_w F)^T, exact
         with one_thread(problem.device):
             G = Ft @ Ft.T
-            hals_rows(Vt, Ct, G, max_inner=1)
+            loadings_update(Vt, Ct, G, signed, max_inner=1)
             exact.append(_objective(problem.weighted_norm2(), Vt, Ct, G))
         record(exact[-1])
         exact_steps.append(len(objective))
@@ -173,8 +188,12 @@ def solve(
             Q = _orth_against(L0, torch.cat([Vt, Ct], dim=0).T)
         # the widened basis [L0, Q] is kept in two parts: no copy of the (features x k) basis
         basis = [(L0, B0), (Q, xwt_mm(problem, Q).T.contiguous())]
-        _phase(problem, basis, Ft, Vt, max_iter=r_iter, tol=r_tol, extrapolate=extrapolate, record=record)
-    info.update(compressed_iter=len(objective) - len(exact), refinements=rounds, sketch_k=sketch.k, exact_steps=exact_steps)
+        _phase(
+            problem, basis, Ft, Vt, max_iter=r_iter, tol=r_tol, extrapolate=extrapolate, record=record, signed=signed
+        )
+    info.update(
+        compressed_iter=len(objective) - len(exact), refinements=rounds, sketch_k=sketch.k, exact_steps=exact_steps
+    )
     # back to per-block loadings; blocks of weight 0 keep their start until the exact iteration below
     W = [(Vt[:, sl].T / s).contiguous() if s > 0 else w for sl, s, w in zip(slices, sw, W)]
     F = Ft.T.contiguous()
@@ -195,8 +214,9 @@ def solve(
 
     res = hals.solve(problem, F, W, max_iter=int(exact_iter), tol=tol, callback=shifted)
     info["exact_iter"] = res.n_iter
-    return SolverResult(res.F, res.W, objective + res.objective, done_steps + res.n_iter, res.converged,
-                        block_sq=res.block_sq)
+    return SolverResult(
+        res.F, res.W, objective + res.objective, done_steps + res.n_iter, res.converged, block_sq=res.block_sq
+    )
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -222,12 +242,13 @@ def _objective(total2: float, Vt: torch.Tensor, Ct: torch.Tensor, G: torch.Tenso
     return max(total2 - 2.0 * _dot(Vt, Ct) + _dot(Vt @ Vt.T, G), 0.0)
 
 
-def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None):
+def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, signed=()):
     """Compressed iterations on ``X_w ~ sum_i L_i B_i`` (``basis``: pairs ``(L_i, B_i)`` whose
     ``L_i`` together are orthonormal), in place on ``Ft`` and ``Vt``.
 
     Returns the objective estimate after every iteration.  ``record(obj)`` (optional) is called
-    after every iteration.
+    after every iteration.  ``signed``: the column slices of signed blocks in ``Vt`` (least squares,
+    never clamped).
     """
     r, n, M = Ft.shape[0], Ft.shape[1], Vt.shape[1]
     k = sum(B.shape[0] for _, B in basis)
@@ -250,7 +271,7 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None):
         hals_rows(Ft, At, Vt @ Vt.T, max_inner=inner_F)
         G = Ft @ Ft.T
         Ct = sum((Ft @ B.T) @ L.T for L, B in basis)  # r x M  ~ F^T X_w^T
-        hals_rows(Vt, Ct, G, max_inner=inner_V)
+        loadings_update(Vt, Ct, G, list(signed), max_inner=inner_V)
         obj = _objective(total2, Vt, Ct, G)
         if extrapolate and objective and obj > objective[-1]:
             Ft.copy_(Fs)
@@ -274,7 +295,7 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None):
             Fs.copy_(Ft)
             Vs.copy_(Vt)
             Ft.add_(dF, alpha=beta).clamp_(min=0)
-            Vt.add_(dV, alpha=beta).clamp_(min=0)
+            clamp_unsigned(Vt.add_(dV, alpha=beta), list(signed))
         VL = project_v()
     if extrapolate:  # end on the last accepted point, not on a jump
         Ft.copy_(Fs)
@@ -287,4 +308,3 @@ def _inner(N: int, k: int, r: int) -> int:
     products = (N + k) * k * r
     sweeps = N * r * (r + 1)
     return int(max(1, min(1 + 0.5 * products / max(sweeps, 1), 5)))
-

@@ -14,13 +14,17 @@ are repeated a few times per pass over the data while they still make progress. 
 update is the exact minimizer of the objective in that column, so the objective never increases.
 The weights cancel in the ``W_b`` update (each block is fitted given ``F``) and weight ``F``'s.
 The objective is computed from ``C_b``, ``G`` and ``||X_b||^2`` without forming the residual.
+
+Signed blocks (semi-NMF, Ding, Li & Jordan 2010) take the exact unconstrained least-squares
+loadings ``W_b = C_b G^{-1}`` instead of the clamped column updates; ``F``'s update is the same
+(its rows stay non-negative), so the objective still never increases.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._linalg import hals_rows, one_thread, row_slices
+from ._linalg import hals_rows, loadings_update, one_thread, row_slices, signed_slices
 from ._problem import Problem, SolverResult, big_mm, block_sq_from_grams, converged, weighted_sum
 
 __all__ = ["solve", "HalsState"]
@@ -46,6 +50,7 @@ class HalsState:
         self.inner_F = max_inner or _inner_budget(problem, r, n)
         self.inner_W = max_inner or _inner_budget(problem, r, M)
         self.active = [w > 0 for w in problem.weights]
+        self.signed = signed_slices(problem)  # semi-NMF: these blocks' loadings by least squares
 
     def step(self) -> float:
         """One HALS iteration; returns the exact objective after it."""
@@ -72,7 +77,7 @@ class HalsState:
         Ct = torch.empty_like(Wt)
         for sl, Xb in zip(self.slices, p.X):
             Ct[:, sl] = big_mm(Xb, F).T
-        hals_rows(Wt, Ct, G, max_inner=self.inner_W)
+        loadings_update(Wt, Ct, G, self.signed, max_inner=self.inner_W)
         with one_thread(Wt.device):
             return self.objective(Ct, G)
 

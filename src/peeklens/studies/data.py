@@ -7,18 +7,27 @@ Local layouts understood (the directory is ``root``, ``$PEEKLENS_DATA``, or give
 * CIFAR-10: ``root/cifar10/cifar10_{train,test}_subset.npz`` (arrays ``x`` N x 32 x 32 x 3 uint8 and
   ``y``), or torchvision's ``root/cifar-10-batches-py``.
 
-With ``download=True`` the torchvision dataset classes fetch the data into ``root`` when it is not
-there yet.  Images come back as float32 tensors in [0, 1] of shape (N, C, H, W) with int64 labels;
+Where the data is looked for, in order: ``root`` when given (only there), else ``$PEEKLENS_DATA``, then the
+usual caches ``~/.cache/peeklens/data`` and torchvision's customary ``./data`` (:func:`search_dirs`).  When
+it is in none of them, the loaders download it through torchvision (with its progress bar) into
+``root``, ``$PEEKLENS_DATA`` or ``~/.cache/peeklens/data``, staging the files in a temporary folder so that
+a failed download leaves nothing behind, and log one line saying where the data went; ``download=False``
+never downloads.  Offline with no data, the error is one line that says where to put the files.  Images come back as float32 tensors in [0, 1] of shape (N, C, H, W) with int64 labels;
 the networks are trained on normalized inputs (:func:`normalize`), while the factorization sees
 the [0, 1] pixels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
+import logging
+import os
+import shutil
+import tempfile
 import zipfile
 import zlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +38,7 @@ from ..errors import InputError
 __all__ = [
     "DataNotFoundError",
     "data_dir",
+    "search_dirs",
     "load_mnist",
     "load_cifar10",
     "load_dataset",
@@ -51,33 +61,55 @@ _MNIST_FILES = {
 }
 
 
+_log = logging.getLogger("peeklens")
+
+#: The caches looked in after ``$PEEKLENS_DATA``: peeklens' own, then torchvision's customary ``./data``.
+DEFAULT_DIRS = ("~/.cache/peeklens/data", "data")
+
+
 class DataNotFoundError(InputError):
     """The data directory or a data file is missing."""
 
 
+def search_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """The directories the loaders look in, in order.
+
+    ``root`` alone when given; otherwise ``$PEEKLENS_DATA`` (when set) and :data:`DEFAULT_DIRS`.
+
+    >>> [str(p) for p in search_dirs("/tmp/x")]
+    ['/tmp/x']
+    """
+    if root is not None:
+        return [Path(root).expanduser()]
+    env = os.environ.get("PEEKLENS_DATA")
+    dirs = [Path(env).expanduser()] if env else []
+    return dirs + [Path(d).expanduser() for d in DEFAULT_DIRS]
+
+
+def _searched(root) -> str:
+    return ", ".join(repr(str(d)) for d in search_dirs(root))
+
+
 def data_dir(root: str | os.PathLike | None = None) -> Path:
-    """The data directory: ``root`` if given, else ``$PEEKLENS_DATA``.
+    """The data directory: ``root`` if given, else the first of :func:`search_dirs` that exists.
 
     Raises
     ------
     DataNotFoundError
-        When neither is set or the directory does not exist.
+        When ``root`` does not exist, or none of the search directories does.
     """
-    if root is None:
-        env = os.environ.get("PEEKLENS_DATA")
-        if not env:
-            raise DataNotFoundError(
-                "no data directory: pass --data DIR (or root=...) or set PEEKLENS_DATA to a directory "
-                "holding mnist/ (IDX .gz files) or cifar10/ (.npz); or use download=True / --download"
-            )
-        root = env
-    path = Path(root).expanduser()
-    if not path.is_dir():
+    for path in search_dirs(root):
+        if path.is_dir():
+            return path
+    if root is not None:
         raise DataNotFoundError(
-            f"data directory {str(path)!r} does not exist; point --data / PEEKLENS_DATA at the directory "
-            "holding mnist/ or cifar10/, or use --download"
+            f"data directory {str(root)!r} does not exist; point --data / PEEKLENS_DATA at the directory "
+            "holding mnist/ or cifar10/"
         )
-    return path
+    raise DataNotFoundError(
+        f"no data directory: none of {_searched(None)} exists; pass --data DIR (or root=...) or set PEEKLENS_DATA "
+        "to a directory holding mnist/ (IDX .gz files) or cifar10/ (.npz); the loaders download when allowed"
+    )
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -117,14 +149,55 @@ def _to_tensors(x: np.ndarray, y: np.ndarray, chw: bool) -> tuple[torch.Tensor, 
 
 
 def _download_root(root: str | os.PathLike | None) -> Path:
-    """Where ``download=True`` looks first and downloads to: ``root``, ``$PEEKLENS_DATA`` or a user cache."""
-    path = Path(root or os.environ.get("PEEKLENS_DATA") or "~/.cache/peeklens/data").expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Where a download goes: ``root``, ``$PEEKLENS_DATA`` or peeklens' cache."""
+    return Path(root or os.environ.get("PEEKLENS_DATA") or DEFAULT_DIRS[0]).expanduser()
+
+
+def _download(name: str, fetch, dest: Path, moves: dict[str, str], root) -> None:
+    """Run ``fetch(tmpdir)`` (a torchvision download) in a temporary folder beside ``dest`` and move the
+    finished files (``moves``: path in tmpdir -> path in dest) into place; on any failure nothing is left."""
+    created = [p for p in [dest, *dest.parents] if not p.exists()]
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataNotFoundError(f"cannot create the data directory {str(dest)!r} ({e}); set PEEKLENS_DATA to a "
+                                "writable directory") from e
+    tmp = Path(tempfile.mkdtemp(prefix=".peeklens-download-", dir=dest))
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter):  # torchvision prints per-mirror messages; its progress bar stays
+            fetch(tmp)
+        for src, dst in moves.items():
+            target = dest / dst
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(tmp / src), str(target))
+    except Exception as e:  # noqa: BLE001 - network, HTTP, checksum: all end in the same one-line advice
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise DataNotFoundError(
+            f"{name} is not on this machine and could not be downloaded ({reason[:200]}). Without internet, copy "
+            f"the files into {_searched(root) if root is not None else 'one of ' + _searched(None)} (or set "
+            "PEEKLENS_DATA to the directory holding them)"
+        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for p in created:  # folders this call made and left empty (a failed download)
+            with contextlib.suppress(OSError):
+                p.rmdir()
+    _log.warning("peeklens: downloaded %s to %s", name, dest)
+
+
+def _download_mnist(dest: Path, root) -> None:
+    def fetch(tmp: Path) -> None:
+        from torchvision.datasets import MNIST
+
+        MNIST(str(tmp), train=False, download=True)  # fetches all four files
+
+    files = [f for pair in _MNIST_FILES.values() for f in pair]
+    _download("MNIST", fetch, dest, {f"MNIST/raw/{f}": f"mnist/{f}" for f in files}, root)
 
 
 def load_mnist(
-    train: bool = False, root: str | os.PathLike | None = None, *, download: bool = False
+    train: bool = False, root: str | os.PathLike | None = None, *, download: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST images (N, 1, 28, 28) in [0, 1] and labels (N,).
 
@@ -133,27 +206,31 @@ def load_mnist(
     train : bool, default False
         The 60,000 training images, or the 10,000 test images.
     root : path, optional
-        Data directory (default ``$PEEKLENS_DATA``).
-    download : bool, default False
-        Fetch through ``torchvision.datasets.MNIST`` when not found locally.
+        Data directory; by default the loader looks in :func:`search_dirs`.
+    download : bool, optional
+        ``None`` (default) or ``True``: fetch through ``torchvision.datasets.MNIST`` when the files are not
+        found locally; ``False``: never download, raise :class:`DataNotFoundError` instead.
     """
-    if download:
-        root_p = _download_root(root)
-        found = _mnist_local(root_p, train)
-        if found is None:
-            from torchvision.datasets import MNIST
-
-            ds = MNIST(str(root_p), train=train, download=True)
-            return _to_tensors(ds.data.numpy(), ds.targets.numpy(), True)
-        return _to_tensors(*found, True)
-    path = data_dir(root)
-    found = _mnist_local(path, train)
-    if found is None:
+    for d in search_dirs(root):
+        found = _mnist_local(d, train) if d.is_dir() else None
+        if found is not None:
+            return _to_tensors(*found, True)
+    if root is not None and download is False and not Path(root).expanduser().is_dir():
+        raise DataNotFoundError(
+            f"data directory {str(root)!r} does not exist; point --data / PEEKLENS_DATA at the directory "
+            "holding mnist/, or allow the download"
+        )
+    if download is False:
         raise DataNotFoundError(
             f"MNIST {'training' if train else 'test'} files ({' and '.join(_MNIST_FILES[train])}) not found in "
-            f"{str(path / 'mnist')!r}; point --data / PEEKLENS_DATA at the directory holding mnist/, "
-            "or use --download"
+            f"{_searched(root)}; point --data / PEEKLENS_DATA at the directory holding mnist/, "
+            "or allow the download (download=True)"
         )
+    dest = _download_root(root)
+    _download_mnist(dest, root)
+    found = _mnist_local(dest, train)
+    if found is None:  # pragma: no cover - torchvision changed its layout
+        raise DataNotFoundError(f"the MNIST download into {str(dest)!r} did not produce {_MNIST_FILES[train]}")
     return _to_tensors(*found, True)
 
 
@@ -175,36 +252,44 @@ def _cifar_local(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray] | Non
     return None
 
 
+def _download_cifar10(dest: Path, root) -> None:
+    def fetch(tmp: Path) -> None:
+        from torchvision.datasets import CIFAR10
+
+        CIFAR10(str(tmp), train=False, download=True)
+
+    _download("CIFAR-10", fetch, dest, {"cifar-10-batches-py": "cifar-10-batches-py"}, root)
+
+
 def load_cifar10(
-    train: bool = False, root: str | os.PathLike | None = None, *, download: bool = False
+    train: bool = False, root: str | os.PathLike | None = None, *, download: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 images (N, 3, 32, 32) in [0, 1] and labels (N,).
 
     Locally this may be the subset described in the data README (5,169 training and 1,017 test
-    images); ``download=True`` fetches the full set through ``torchvision.datasets.CIFAR10``.
+    images); a download fetches the full set through ``torchvision.datasets.CIFAR10``. ``root`` and
+    ``download`` as in :func:`load_mnist`.
     """
-    if download:
-        root_p = _download_root(root)
-        found = _cifar_local(root_p, train)
-        if found is None:
-            from torchvision.datasets import CIFAR10
-
-            ds = CIFAR10(str(root_p), train=train, download=True)
-            found = (ds.data, np.asarray(ds.targets))
-        return _to_tensors(*found, True)
-    path = data_dir(root)
-    found = _cifar_local(path, train)
-    if found is None:
+    for d in search_dirs(root):
+        found = _cifar_local(d, train) if d.is_dir() else None
+        if found is not None:
+            return _to_tensors(*found, True)
+    if download is False:
         raise DataNotFoundError(
-            f"CIFAR-10 {'training' if train else 'test'} data not found in {str(path)!r} "
+            f"CIFAR-10 {'training' if train else 'test'} data not found in {_searched(root)} "
             "(expected cifar10/cifar10_{train,test}_subset.npz or cifar-10-batches-py/); "
-            "point --data / PEEKLENS_DATA at it, or use --download"
+            "point --data / PEEKLENS_DATA at it, or allow the download (download=True)"
         )
+    dest = _download_root(root)
+    _download_cifar10(dest, root)
+    found = _cifar_local(dest, train)
+    if found is None:  # pragma: no cover - torchvision changed its layout
+        raise DataNotFoundError(f"the CIFAR-10 download into {str(dest)!r} did not produce cifar-10-batches-py/")
     return _to_tensors(*found, True)
 
 
 def load_dataset(
-    name: str, train: bool = False, root: str | os.PathLike | None = None, *, download: bool = False
+    name: str, train: bool = False, root: str | os.PathLike | None = None, *, download: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`load_mnist` or :func:`load_cifar10` by name (``"mnist"``, ``"cifar10"``)."""
     if name == "mnist":

@@ -1,0 +1,323 @@
+"""One fit of one rank, in small steps: the checked settings, the state a sweep shares between
+ranks, the sketch, the starting factors, the solver call (explicit dispatch) and the result.
+
+:func:`peeklens.factorize` fits one rank with a fresh :class:`SweepState`; :func:`peeklens.sweep`
+passes one state to every rank, so that the data moves to the device once, one sketch serves
+every rank and each rank can start from the previous one's factors.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .._validation import finite_float, non_negative_int, one_of, positive_int
+from .._version import __version__
+from ..activations import Activations
+from ..errors import DeviceError, InputError
+from ..results import Factorization
+from . import compressed, hals, mu
+from ._init import extend_factors, nndsvda_init
+from ._linalg import Sketch, fit_signed_loadings, range_sketch
+from ._options import check_solver, check_solver_options
+from ._problem import Problem, SolverResult, block_errors, check_blocks, explicit_init, make_problem, random_init
+
+__all__ = [
+    "INITS",
+    "DEFAULT_INIT",
+    "DEFAULT_SOLVER",
+    "DEFAULT_MAX_ITER",
+    "DEFAULT_TOL",
+    "DEFAULT_EPS",
+    "FitConfig",
+    "SweepState",
+    "make_config",
+    "check_activations",
+    "check_rank",
+    "fit_rank",
+    "ensure_sketch",
+    "starting_factors",
+    "run_solver",
+    "to_factorization",
+]
+
+#: Initializations by name: ``f(problem, rank, seed) -> (F, [W_b])``.
+INITS: dict[str, Callable] = {"random": random_init, "nndsvda": nndsvda_init}
+
+#: The init used when ``init=None``, per solver.
+DEFAULT_INIT: dict[str, str] = {"mu": "random", "hals": "nndsvda", "compressed": "nndsvda"}
+
+DEFAULT_SOLVER = "compressed"
+DEFAULT_MAX_ITER = 200
+DEFAULT_TOL = 1e-4
+DEFAULT_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """The checked settings of a fit, the same for every rank of a sweep."""
+
+    solver: str = DEFAULT_SOLVER
+    max_iter: int = DEFAULT_MAX_ITER
+    tol: float = DEFAULT_TOL
+    seed: int = 0
+    eps: float = DEFAULT_EPS
+    init: str | Mapping[str, np.ndarray] | None = None
+    progress: bool = False
+    options: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def init_name(self) -> str | None:
+        """The named init that runs when no warm start applies (``None`` for explicit factors)."""
+        if self.init is None:
+            return DEFAULT_INIT[self.solver]
+        return self.init if isinstance(self.init, str) else None
+
+    @property
+    def wants_sketch(self) -> bool:
+        """Whether this fit uses a randomized sketch of the data (the compressed solver, NNDSVDa)."""
+        return self.solver == "compressed" or self.init_name == "nndsvda"
+
+
+def make_config(
+    solver: str = DEFAULT_SOLVER,
+    max_iter: int = DEFAULT_MAX_ITER,
+    tol: float = DEFAULT_TOL,
+    seed: int = 0,
+    eps: float = DEFAULT_EPS,
+    init: str | Mapping[str, np.ndarray] | None = None,
+    progress: bool = False,
+    solver_options: Mapping[str, object] | None = None,
+) -> FitConfig:
+    """Check :func:`peeklens.factorize`'s options (before any work) and collect them."""
+    solver = check_solver(solver)
+    max_iter = positive_int(max_iter, "max_iter")
+    tol = finite_float(tol, "tol", minimum=0)
+    seed = non_negative_int(seed, "seed")
+    eps = finite_float(eps, "eps", minimum=0)
+    if isinstance(init, str):
+        init = one_of(init, "init", INITS)
+    elif init is not None and not isinstance(init, Mapping):
+        raise InputError(f"init must be 'random', 'nndsvda', a dict of factors or None, got {type(init).__name__}")
+    options = check_solver_options(solver, solver_options)
+    return FitConfig(solver, max_iter, tol, seed, eps, init, bool(progress), options)
+
+
+def check_activations(acts: object, blocks=None) -> Activations:
+    """``acts`` (only ``blocks`` of it, when given) if it is an :class:`~peeklens.Activations`."""
+    if not isinstance(acts, Activations):
+        raise InputError(
+            f"factorize expects peeklens.Activations (from pl.capture or Activations.from_arrays), "
+            f"got {type(acts).__name__}"
+        )
+    return acts.select(blocks) if blocks is not None else acts
+
+
+def check_rank(rank: object, acts: Activations) -> int:
+    """``rank`` if it is a positive integer no larger than the data's smaller side."""
+    rank = positive_int(rank, "rank")
+    limit = min(acts.n_samples, acts.n_features)
+    if rank > limit:
+        raise InputError(
+            f"rank {rank} is larger than the smallest dimension of the data "
+            f"({acts.n_samples} samples x {acts.n_features} features); use a rank <= {limit}"
+        )
+    return rank
+
+
+@dataclass
+class SweepState:
+    """What the ranks of one sweep share: the data on the device, the sketch, the fitted factors.
+
+    ``problem`` is built (and the blocks checked) on first use; ``fits`` keeps every rank's
+    factors when ``warm_start`` is on; ``max_rank`` sizes the sketch for the largest rank.
+    """
+
+    acts: Activations
+    weights: Mapping[str, float] | None = None
+    device: str | torch.device | None = None
+    max_rank: int = 1
+    warm_start: bool = False
+    problem: Problem | None = None
+    sketch: Sketch | None = None
+    fits: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = field(default_factory=dict)
+
+    def get_problem(self) -> Problem:
+        """The blocks on the device (checked and moved once)."""
+        if self.problem is None:
+            check_blocks(self.acts)
+            self.problem = make_problem(self.acts, self.weights, self.device)
+        return self.problem
+
+    def release(self) -> None:
+        """Drop the device copy of the data, the sketch and the kept factors."""
+        self.problem, self.sketch = None, None
+        self.fits.clear()
+
+
+def ensure_sketch(state: SweepState, cfg: FitConfig, rank: int) -> Sketch | None:
+    """A randomized range sketch wide enough for the state's largest rank (built once per sweep).
+
+    ``None`` when the compressed solver finds the data too small to compress (it runs plain HALS
+    and NNDSVDa draws its own SVD).
+    """
+    problem = state.get_problem()
+    oversample = int(cfg.options.get("oversample", compressed.DEFAULT_OVERSAMPLE))
+    power_iter = int(cfg.options.get("power_iter", compressed.DEFAULT_POWER_ITER))
+    k = compressed.sketch_size(problem, max(rank, state.max_rank), oversample)
+    have = state.sketch
+    if (
+        have is not None
+        and have.k >= min(k, sum(problem.n_features), problem.n_samples)
+        and have.seed == cfg.seed
+        and have.power_iter == power_iter
+    ):
+        return have
+    if cfg.solver == "compressed" and not compressed.worth_compressing(problem, k):
+        return have
+    state.sketch = range_sketch(problem, k, power_iter=power_iter, seed=cfg.seed)
+    return state.sketch
+
+
+def starting_factors(state: SweepState, cfg: FitConfig, rank: int) -> tuple[torch.Tensor, list[torch.Tensor], str]:
+    """``(F, W, description)``: a warm start from the largest smaller rank of the sweep, the named
+    init, or the explicit factors of ``cfg.init``."""
+    problem = state.get_problem()
+    below = [r for r in state.fits if r < rank] if (state.warm_start and cfg.init is None) else []
+    if below:
+        warm_from = max(below)
+        F0, W0 = state.fits[warm_from]
+        F, W = extend_factors(
+            problem, F0.clone(), [w.clone() for w in W0], rank - warm_from, seed=cfg.seed, sketch=state.sketch
+        )
+        return F, W, f"warm start from rank {warm_from}"
+    name = cfg.init_name
+    if name == "random":
+        F, W = random_init(problem, rank, cfg.seed)
+    elif name == "nndsvda":
+        F, W = nndsvda_init(problem, rank, cfg.seed, sketch=state.sketch)
+    else:
+        F, W = explicit_init(problem, rank, cfg.init)
+        name = "explicit"
+    return F, W, name
+
+
+def run_solver(
+    problem: Problem,
+    F: torch.Tensor,
+    W: list[torch.Tensor],
+    cfg: FitConfig,
+    options: Mapping,
+    *,
+    sketch: Sketch | None,
+    callback,
+    info: dict,
+) -> SolverResult:
+    """Call ``cfg.solver`` with its arguments (explicit dispatch, as scikit-learn's ``_nmf``)."""
+    if cfg.solver == "mu":
+        return mu.solve(problem, F, W, max_iter=cfg.max_iter, tol=cfg.tol, eps=cfg.eps, callback=callback)
+    if cfg.solver == "hals":
+        return hals.solve(problem, F, W, max_iter=cfg.max_iter, tol=cfg.tol, callback=callback, **options)
+    if cfg.solver == "compressed":
+        return compressed.solve(
+            problem,
+            F,
+            W,
+            max_iter=cfg.max_iter,
+            tol=cfg.tol,
+            callback=callback,
+            sketch=sketch,
+            seed=cfg.seed,
+            info=info,
+            **options,
+        )
+    raise AssertionError(f"unhandled solver {cfg.solver!r}")  # make_config checked the name
+
+
+def _progress(cfg: FitConfig, rank: int):
+    bar = tqdm(total=cfg.max_iter, desc=f"rank {rank}", leave=False, disable=not cfg.progress)
+
+    def callback(i: int, obj: float) -> None:
+        bar.update(1)
+        if i % 10 == 0:
+            bar.set_postfix(objective=f"{obj:.4g}", refresh=False)
+
+    return bar, callback
+
+
+def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
+    """Fit one rank: sketch, starting factors, solver, result (``rank`` already checked)."""
+    problem = state.get_problem()
+    t0 = time.perf_counter()
+    sketch = ensure_sketch(state, cfg, rank) if cfg.wants_sketch else state.sketch
+    F, W, init_desc = starting_factors(state, cfg, rank)
+    W = fit_signed_loadings(problem, F, W)  # semi-NMF: signed loadings first, as in Ding et al.
+    options = dict(cfg.options)
+    if cfg.solver == "compressed" and cfg.init is None and not init_desc.startswith("warm"):
+        options.setdefault("also_random", True)  # two cheap starts on the sketch; keeps the better
+    info: dict = {}
+    bar, callback = _progress(cfg, rank)
+    try:
+        res = run_solver(problem, F, W, cfg, options, sketch=sketch, callback=callback, info=info)
+    except torch.OutOfMemoryError as e:  # raised by the CUDA allocator (a RuntimeError subclass)
+        raise DeviceError(
+            f"out of memory on {problem.device} while factorizing {sum(problem.n_features)} features x "
+            f"{problem.n_samples} samples at rank {rank}: use a smaller rank, fewer blocks (blocks=[...]), "
+            "fewer samples (acts.subset or capture(max_samples=)), pooled layers (capture(pool=2)), "
+            "or device='cpu'"
+        ) from e
+    finally:
+        bar.close()
+    if problem.device.type == "cuda":  # pragma: no cover - needs a GPU
+        torch.cuda.synchronize(problem.device)
+    seconds = time.perf_counter() - t0
+    if state.warm_start:
+        state.fits[rank] = (res.F, res.W)
+    settings = dict(
+        solver=cfg.solver,
+        rank=rank,
+        max_iter=cfg.max_iter,
+        tol=cfg.tol,
+        seed=cfg.seed,
+        eps=cfg.eps,
+        device=str(problem.device),
+        weights=dict(zip(problem.names, problem.weights)),
+        init=init_desc,
+        peeklens=__version__,
+        torch=torch.__version__,
+    )
+    if problem.any_signed:
+        settings["signed"] = [n for n, s in zip(problem.names, problem.signed) if s]
+    settings.update({k: v for k, v in options.items() if isinstance(v, (int, float, str, bool))})
+    settings.update(info)
+    return to_factorization(state.acts, problem, res, seconds, settings)
+
+
+def to_factorization(
+    acts: Activations, problem: Problem, res: SolverResult, seconds: float, settings: dict
+) -> Factorization:
+    """The solver's factors as a :class:`~peeklens.Factorization`, with exact per-block errors."""
+    sq = block_errors(problem, res.F, res.W, known=res.block_sq)
+    errors = {n: (math.sqrt(s / n2) if n2 > 0 else 0.0) for n, s, n2 in zip(problem.names, sq, problem.norms2)}
+    total_entries = sum(problem.n_features) * problem.n_samples
+    rmse = math.sqrt(sum(sq) / total_entries)
+    return Factorization(
+        F=res.F.detach().cpu().numpy(),
+        loadings={n: Wb.detach().cpu().numpy() for n, Wb in zip(problem.names, res.W)},
+        errors=errors,
+        rmse=rmse,
+        objective=np.asarray(res.objective, dtype=np.float64),
+        n_iter=int(res.n_iter),
+        converged=bool(res.converged),
+        seconds=float(seconds),
+        settings=settings,
+        blocks=acts.info(),
+        labels=acts.labels,
+        inputs={n: acts[n].data for n in acts.input_names} or None,
+    )
