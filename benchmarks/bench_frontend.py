@@ -79,7 +79,11 @@ _HARNESS = textwrap.dedent('''
     class FakeModel {
       constructor(state) { this.state = state; this.h = new Map(); }
       get(n) { return this.state[n]; }
-      set(n, v) { const o = this.state[n]; this.state[n] = v; if (o !== v) (this.h.get("change:" + n) || []).forEach(f => f(this, v)); }
+      set(n, v) {
+        const o = this.state[n];
+        this.state[n] = v;
+        if (o !== v) (this.h.get("change:" + n) || []).forEach(f => f(this, v));
+      }
       save_changes() {}
       on(e, f) { if (!this.h.has(e)) this.h.set(e, []); this.h.get(e).push(f); }
       off(e, f) { if (this.h.has(e)) this.h.set(e, this.h.get(e).filter(g => g !== f)); }
@@ -272,7 +276,7 @@ def doc_bundle(checkout: Path, out: Path, new: bool) -> None:
         entry.write_text(_DOC_ENTRY_OLD.replace("{lab}", str(checkout / "js" / "lab" / "src")))
     esbuild = REPO / "node_modules" / ".bin" / "esbuild"
     subprocess.run([str(esbuild), str(entry), "--bundle", "--format=iife", f"--outfile={out / 'doc.js'}",
-                    "--minify", "--log-level=warning", f"--resolve-extensions=.ts,.js"], check=True,
+                    "--minify", "--log-level=warning", "--resolve-extensions=.ts,.js"], check=True,
                    cwd=checkout, env=dict(os.environ, NODE_PATH=str(REPO / "node_modules")))
     (out / "doc.html").write_text('<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
                                   '<script src="doc.js"></script></body></html>')

@@ -24,13 +24,15 @@ def two_sweeps(mnist_test):
     for seed, label in [(0, "net <script>alert(1)</script>"), (1, "other & co")]:
         torch.manual_seed(seed)
         acts = pl.capture(PaperNet(), TensorDataset(x[:200], y[:200]), layers=["relu", "relu_1"], progress=False)
-        out[label] = (pl.sweep(acts, ranks=[2, 3], max_iter=20, progress=False), pl.spectrum(acts, k=20, blocks=["relu", "relu_1"]))
+        out[label] = (pl.sweep(acts, ranks=[2, 3], max_iter=20, progress=False),
+                      pl.spectrum(acts, k=20, blocks=["relu", "relu_1"]))
     return out
 
 
 def _embedded(html: str) -> list[tuple[str, str, bytes]]:
-    return [(m.group(1), m.group(2), base64.b64decode(m.group(3))) for m in re.finditer(
-        r'<script type="application/x-peeklens" data-kind="(\w+)" data-label="([^"]*)">([A-Za-z0-9+/=]+)</script>', html)]
+    pattern = (r'<script type="application/x-peeklens" data-kind="(\w+)" data-label="([^"]*)">'
+               r"([A-Za-z0-9+/=]+)</script>")
+    return [(m.group(1), m.group(2), base64.b64decode(m.group(3))) for m in re.finditer(pattern, html)]
 
 
 def test_report_self_contained_and_escaped(two_sweeps, tmp_path):

@@ -46,8 +46,8 @@ def test_class_histograms_count_top_input_labels(fit_rgb):
 
 
 def test_neuron_matrix_spatial_maps_and_utilisation(fit_rgb):
-    O = views.neuron_factor_matrix(fit_rgb, "1")
-    assert O.shape == (4 * 4 * 4, 3) and O.max() == pytest.approx(1.0)
+    Oj = views.neuron_factor_matrix(fit_rgb, "1")
+    assert Oj.shape == (4 * 4 * 4, 3) and Oj.max() == pytest.approx(1.0)
     col = views.neuron_factor_matrix(fit_rgb, "1", normalize="column")
     assert np.allclose(col.max(axis=0), 1.0)
     maps = views.spatial_maps(fit_rgb, "1", 2)

@@ -24,7 +24,6 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -33,14 +32,14 @@ from ._memory import available_memory, format_bytes
 from .activations import Activations
 from .errors import FileFormatError, InputError, MemoryLimitError
 from .results import Factorization, Sweep
-from .schema import FORMAT_NAME, FORMAT_VERSION
+from .schema import FORMAT_VERSION
 from .spectra import Spectrum
 
 __all__ = ["save", "load", "to_bytes", "FORMAT_VERSION", "read_meta", "META_DIGEST"]
 
 #: The member holding the SHA-256 digest of ``meta.json``'s bytes (format version 2 on).
 META_DIGEST = "meta.json.sha256"
-Saveable = Union[Activations, Factorization, Sweep, Spectrum]
+Saveable = Activations | Factorization | Sweep | Spectrum
 
 
 # ---------------------------------------------------------------------- writing

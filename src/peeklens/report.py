@@ -17,8 +17,9 @@ import base64
 import datetime as _dt
 import html
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from . import io as _io
 from ._version import __version__
@@ -87,7 +88,8 @@ def _table_html(table: Mapping[str, Sequence]) -> str:
             v = table[c][i] if i < len(table[c]) else ""
             cells.append(f"<td>{_esc('–' if v is None else v)}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<div class="pl-report-table"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+    return (f'<div class="pl-report-table"><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def _embed(kind: str, label: str, data: bytes) -> str:
@@ -97,13 +99,14 @@ def _embed(kind: str, label: str, data: bytes) -> str:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 12px;
-overflow-wrap:anywhere}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1180px;color:#222;
+padding:0 12px;overflow-wrap:anywhere}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}
 table{border-collapse:collapse;margin:8px 0;font-size:.9em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}.pl-verdict.ok{background:#e3f6e3}.pl-verdict.bad{background:#fbe3e3}
 .pl-verdict{padding:6px 10px;border-radius:4px}.pl-report-table{max-width:100%;overflow-x:auto}
-.meta{color:#666;font-size:.85em}details{margin:8px 0;max-width:100%}summary{cursor:pointer;font-weight:bold;font-size:1.1em}
+.meta{color:#666;font-size:.85em}details{margin:8px 0;max-width:100%}
+summary{cursor:pointer;font-weight:bold;font-size:1.1em}
 .pl-lab-document,.pl-report-compare{max-width:100%;overflow-x:hidden}.pl-lab-document canvas{max-width:100%}
 .pl-lab-head{display:flex;gap:8px;align-items:center}.pl-export button{font-size:10px;margin-left:4px;cursor:pointer}
 .pl-lab-error,.pl-report-error{color:#b00;white-space:pre-wrap}
@@ -155,7 +158,8 @@ def render_report(
     if files:
         body.append("<h2>Files</h2><ul>" + "".join(
             f"<li>{_esc(k)}: <code>{_esc(os.path.basename(v))}</code></li>" for k, v in files.items())
-            + "</ul><p>Open a <code>.peeklens</code> file with <code>pl.load(path)</code> and <code>pl.show(...)</code> "
+            + "</ul><p>Open a <code>.peeklens</code> file with <code>pl.load(path)</code> and "
+            "<code>pl.show(...)</code> "
             "in a notebook, or double-click it in JupyterLab.</p>")
     data = [_embed("sweep", label, _io.to_bytes(sw, class_names=class_names)) for label, sw in sweeps.items()]
     data += [_embed("spectrum", label, _io.to_bytes(sp)) for label, sp in spectra.items()]

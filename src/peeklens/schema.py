@@ -69,7 +69,8 @@ True
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Callable, Mapping, Sequence, Union
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ READABLE_VERSIONS = (1, 2)
 #: Thumbnails per factor kept in the ``display`` section by default.
 DISPLAY_TOP_K = 8
 
-Result = Union[Activations, Factorization, Sweep, Spectrum]
+Result = Activations | Factorization | Sweep | Spectrum
 
 
 class _Arrays:

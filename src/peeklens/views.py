@@ -164,15 +164,15 @@ def neuron_factor_matrix(fit: Factorization, layer: str, *, normalize: str | Non
     """
     if layer not in fit.loadings:
         raise InputError(f"no block named {layer!r}; blocks are {list(fit.loadings)}")
-    O = np.asarray(fit.loadings[layer], dtype=np.float32)
+    Oj = np.asarray(fit.loadings[layer], dtype=np.float32)
     if normalize == "global":
-        m = float(O.max()) if O.size else 0.0
-        return O / m if m > 0 else O.copy()
+        m = float(Oj.max()) if Oj.size else 0.0
+        return Oj / m if m > 0 else Oj.copy()
     if normalize == "column":
-        m = O.max(axis=0, keepdims=True)
-        return np.divide(O, m, out=np.zeros_like(O), where=m > 0)
+        m = Oj.max(axis=0, keepdims=True)
+        return np.divide(Oj, m, out=np.zeros_like(Oj), where=m > 0)
     if normalize is None:
-        return O.copy()
+        return Oj.copy()
     raise InputError(f"normalize must be 'global', 'column' or None, got {normalize!r}")
 
 
@@ -183,13 +183,13 @@ def spatial_maps(fit: Factorization, layer: str, factor: int) -> np.ndarray:
     """
     if not 0 <= int(factor) < fit.rank:
         raise InputError(f"factor {factor} is out of range for rank {fit.rank}")
-    O = np.asarray(fit.loadings[layer], dtype=np.float32)[:, int(factor)]
+    Oj = np.asarray(fit.loadings[layer], dtype=np.float32)[:, int(factor)]
     shape = tuple(fit.blocks[layer]["shape"])
     if len(shape) == 3:
-        return O.reshape(shape)
+        return Oj.reshape(shape)
     if len(shape) == 2:
-        return O.reshape((1,) + shape)
-    return O.reshape(1, 1, -1)
+        return Oj.reshape((1,) + shape)
+    return Oj.reshape(1, 1, -1)
 
 
 def utilisation(fit: Factorization, layer: str, threshold: float = 0.01) -> dict:
@@ -204,9 +204,9 @@ def utilisation(fit: Factorization, layer: str, threshold: float = 0.01) -> dict
         ``unused_share`` (fraction of negligible neurons), ``unused`` (bool mask per neuron) and,
         for convolutional layers, ``unused_channels`` (channels whose neurons are all negligible).
     """
-    O = np.asarray(fit.loadings[layer], dtype=np.float32)
-    peak = float(O.max()) if O.size else 0.0
-    unused = O.max(axis=1) < threshold * peak if peak > 0 else np.ones(O.shape[0], bool)
+    Oj = np.asarray(fit.loadings[layer], dtype=np.float32)
+    peak = float(Oj.max()) if Oj.size else 0.0
+    unused = Oj.max(axis=1) < threshold * peak if peak > 0 else np.ones(Oj.shape[0], bool)
     out = {"unused_share": float(unused.mean()) if unused.size else 0.0, "unused": unused}
     shape = tuple(fit.blocks[layer]["shape"])
     if len(shape) == 3:

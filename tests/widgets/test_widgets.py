@@ -10,7 +10,6 @@ from ipywidgets.widgets.widget import _remove_buffers
 
 import peeklens as pl
 from peeklens import schema, views
-from peeklens.widgets import _payload
 from peeklens.widgets import (
     STATIC,
     Compare,
@@ -19,6 +18,7 @@ from peeklens.widgets import (
     NeuronHeatmaps,
     RankExplorer,
     SpectrumPlot,
+    _payload,
     summary_html,
     widget_for,
 )
@@ -167,7 +167,7 @@ def test_dashboard_links_rank_and_factor(sw, image_acts):
     d.factor = 1
     assert (d.gallery.factor, d.heatmaps.factor) == (1, 1)
     # the browser-side links, saved with the notebook
-    links = {(l.source[0].model_id, l.source[1], l.target[0].model_id, l.target[1]) for l in d._links}
+    links = {(lk.source[0].model_id, lk.source[1], lk.target[0].model_id, lk.target[1]) for lk in d._links}
     assert (d.explorer.model_id, "rank", d.gallery.model_id, "rank") in links
     assert (d.gallery.model_id, "factor", d.heatmaps.model_id, "factor") in links
     assert d.spectrum is not None and [p["name"] for p in d.spectrum.spectra] == ["net"]

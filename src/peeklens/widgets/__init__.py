@@ -23,8 +23,8 @@ saved notebook (with widget state) shows the views again.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import anywidget
 import ipywidgets

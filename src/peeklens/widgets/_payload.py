@@ -8,7 +8,7 @@ report (``js/core``).  Nothing here imports a widget library, so the payloads ca
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
