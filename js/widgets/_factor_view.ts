@@ -61,7 +61,8 @@ export async function renderFactorView<D>(
   const show = async () => {
     const rank = Number(model.get("rank"));
     if (!cache.has(rank)) await ensure(rank);
-    if (Number(model.get("rank")) !== rank) return; // moved on meanwhile
+    // moved on meanwhile, or the data changed while deriving (that reload shows the rank itself)
+    if (Number(model.get("rank")) !== rank || !cache.has(rank)) return;
     timed(el, () => views.show(rank, factorFor(rank)));
   };
   /** Derive and draw the other ranks while the browser is idle. */
