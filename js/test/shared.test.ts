@@ -1,5 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { BLUES, GREYS, VIRIDIS, fmt, h, imageToRGBA, lineChart, logTicks, lutIndex, nearestIndex, niceTicks, tickLabel } from "../views/shared";
+import {
+  BLUES,
+  GREYS,
+  VIRIDIS,
+  fmt,
+  h,
+  imageToRGBA,
+  lineChart,
+  logTicks,
+  lutIndex,
+  nearestIndex,
+  niceTicks,
+  tickLabel,
+} from "../views/shared";
 
 describe("colour tables", () => {
   it("run from the first to the last stop", () => {
@@ -65,7 +78,10 @@ describe("text safety", () => {
   });
   it("chart legends and titles stay text", () => {
     const { svg } = lineChart(
-      [{ name: "<script>bad()</script>", x: [1, 2], y: [1, 2] }, { name: "b", x: [1, 2], y: [2, 1] }],
+      [
+        { name: "<script>bad()</script>", x: [1, 2], y: [1, 2] },
+        { name: "b", x: [1, 2], y: [2, 1] },
+      ],
       { title: "<b>t</b>" },
     );
     expect(svg.querySelector("script")).toBeNull();
@@ -76,7 +92,9 @@ describe("text safety", () => {
 
 describe("lineChart", () => {
   it("places points by the scales and the marker at the requested x", () => {
-    const { svg, geometry, marker } = lineChart([{ name: "a", x: [10, 20, 30], y: [3, 2, 1], points: true }], { marker: 20 });
+    const { svg, geometry, marker } = lineChart([{ name: "a", x: [10, 20, 30], y: [3, 2, 1], points: true }], {
+      marker: 20,
+    });
     const circles = svg.querySelectorAll("circle");
     expect(circles.length).toBe(3);
     const cy = Array.from(circles).map((c) => Number(c.getAttribute("cy")));

@@ -167,11 +167,31 @@ describe("neuron heatmaps", () => {
     const onFactor = vi.fn();
     renderNeuronHeatmaps(el, heat(4), { factor: 1 }, { onFactor });
     const map = el.querySelector(".pl-maps canvas[data-channel='1']") as HTMLCanvasElement;
-    map.getBoundingClientRect = () => ({ left: 0, top: 0, width: 30, height: 30, right: 30, bottom: 30, x: 0, y: 0, toJSON() {} });
+    map.getBoundingClientRect = () => ({
+      left: 0,
+      top: 0,
+      width: 30,
+      height: 30,
+      right: 30,
+      bottom: 30,
+      x: 0,
+      y: 0,
+      toJSON() {},
+    });
     map.dispatchEvent(new MouseEvent("mousemove", { clientX: 25, clientY: 1 }));
     expect(el.querySelector(".pl-readout")!.textContent).toMatch(/^relu · factor 1 · channel 1 · y 0, x 2 · /);
     const mat = el.querySelector("canvas.pl-matrix") as HTMLCanvasElement;
-    mat.getBoundingClientRect = () => ({ left: 0, top: 0, width: 100, height: 40, right: 100, bottom: 40, x: 0, y: 0, toJSON() {} });
+    mat.getBoundingClientRect = () => ({
+      left: 0,
+      top: 0,
+      width: 100,
+      height: 40,
+      right: 100,
+      bottom: 40,
+      x: 0,
+      y: 0,
+      toJSON() {},
+    });
     mat.dispatchEvent(new MouseEvent("click", { clientX: 5, clientY: 35 }));
     expect(onFactor).toHaveBeenCalledWith(3);
     el.remove();

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -39,10 +39,14 @@ class Factorization:
         Description of every block (``kind``, per-sample ``shape``,
         ``n_features``), so that views can fold loadings without the data.
     labels : numpy.ndarray or None
-        Per-sample labels carried over from the activations, for display only.
+        Per-sample labels carried over from the activations, for display only (never used by
+        the fit); the schema's *sample* fields (:mod:`peeklens.schema`) document them.
     inputs : dict of str to numpy.ndarray or None
-        The input-channel matrices (pixels x samples), shared with the
-        activations, so that views can show the inputs that load on a factor.
+        The input-channel matrices (pixels x samples), shared with the activations (not copied),
+        so that views can show the inputs that load on a factor; data the factorization does not
+        own, kept as the schema's ``inputs`` field. Files keep them with ``pl.save(...,
+        include_inputs=True)``; the schema's ``display`` section always keeps the images of the
+        samples the views show.
     spatial : dict of str to numpy.ndarray or None
         Tensor model only (``settings["model"] == "tensor"``): per tensor block its spatial factor
         S (H*W positions x rank); ``loadings`` of those blocks is then the channel factor (channels x rank).

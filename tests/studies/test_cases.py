@@ -80,7 +80,9 @@ def test_demo_study_small(small_demo):
             assert isinstance(back, pl.Sweep) and back.ranks == [2, 4]
             np.testing.assert_allclose(back.rmse, next(r for r in res.results if r.label == label).sweep.rmse)
     html = (out / "demo.html").read_text()
-    assert "25% of the data" in html and html.count("<svg") >= 4
+    # the offline report: the summary table and verdict as HTML, both sweeps and spectra embedded for the views
+    assert "25% of the data" in html and "<th>RMSE r=4</th>" in html and "pl-verdict" in html
+    assert html.count('data-kind="sweep"') == 2 and html.count('data-kind="spectrum"') == 2
 
 
 def test_second_run_uses_cached_models(small_demo, study_cache):

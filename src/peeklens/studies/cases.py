@@ -357,8 +357,45 @@ def write_outputs(res: StudyResult, out: str | os.PathLike, *, report: bool = Tr
     if report:
         from ..report import write_report
 
-        files["report"] = str(write_report(res, out / f"{res.name}.html"))
+        files["report"] = str(write_report(
+            {r.label: r.sweep for r in res.results}, out / f"{res.name}.html", **_report_words(res, files)))
     return files
+
+
+def _report_words(res: StudyResult, files: dict) -> dict:
+    """What the report shows besides the sweeps: title, context line, summary table, verdict, spectra."""
+    m = res.meta
+    ranks = res.ranks
+    table: dict = {
+        "network": [r.label for r in res.results],
+        "training images": [f"{r.n_train:,}" if r.n_train is not None else None for r in res.results],
+        "test accuracy": [f"{r.accuracy * 100:.1f} %" for r in res.results],
+        "paper": [f"{r.paper_accuracy:g} %" if r.paper_accuracy is not None else None for r in res.results],
+    }
+    for k in ranks:
+        table[f"RMSE r={k}"] = [f"{r.sweep[k].rmse:.5f}" for r in res.results]
+    for n in res.results[0].spectrum.entropy_rank if res.results[0].spectrum is not None else []:
+        if not n.startswith("input:"):
+            table[f"entropy rank {n}"] = [f"{r.spectrum.entropy_rank[n]:.1f}" if n in r.spectrum.entropy_rank
+                                          else None for r in res.results]
+    verdict = ok = None
+    if res.expected:
+        o = res.ordering()
+        exp = "; ".join(f"{res.results[i].label} < {res.results[j].label}" for i, j in res.expected)
+        ok = o["holds"]
+        verdict = (f"Paper's finding: lower RMSE for {exp} (less or narrower training makes the activations more "
+                   "compressible). " + ("The RMSE orders the networks as the paper found at every rank." if ok else
+                   "The paper's order does not hold at every rank: " + "; ".join(
+                       f"rank {k}: {a} not below {b}" for k, a, b in o["violations"]) + "."))
+    context = [f"{m.get('samples')} test images of {m.get('dataset')}", f"ranks {m.get('ranks')}",
+               f"seed {m.get('seed')}", f"{m.get('seconds')} s in all"]
+    if m.get("factorize"):
+        context.append("factorization: " + ", ".join(f"{k}={v}" for k, v in m["factorize"].items()))
+    return {
+        "title": f"peeklens · {m.get('description', res.name)}", "subtitle": " · ".join(context), "table": table,
+        "verdict": verdict, "verdict_ok": ok, "verdict_title": "Does the RMSE order the networks as in the paper?",
+        "spectra": {r.label: r.spectrum for r in res.results if r.spectrum is not None}, "files": dict(files),
+    }
 
 
 def small_size() -> bool:
