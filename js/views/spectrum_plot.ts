@@ -1,5 +1,6 @@
 /** Spectrum plot (paper Figs. 4, 5, 8): top singular values per layer, semi-log, networks overlaid. */
-import { clear, colour, ensureStyles, h, lineChart } from "./shared";
+import { chartFigure, viewExport } from "./export";
+import { caption, clear, colour, displayName, ensureStyles, GLOSSARY, h, lineChart } from "./shared";
 import type { SpectrumData, ViewHandle } from "./types";
 
 /** Group series by layer, keeping first-seen order of layers and networks. */
@@ -13,24 +14,35 @@ export function groupByLayer(data: SpectrumData): { layers: string[]; networks: 
   return { layers, networks };
 }
 
+export interface SpectrumOptions {
+  /** Colour of each network (so that a network keeps its colour across charts, e.g. in Compare). */
+  colors?: Record<string, string>;
+}
+
 /** Draw one semi-log panel per layer with one line per network. */
-export function renderSpectrumPlot(el: HTMLElement, data: SpectrumData): ViewHandle<Record<string, never>> {
+export function renderSpectrumPlot(el: HTMLElement, data: SpectrumData, options: SpectrumOptions = {}): ViewHandle<Record<string, never>> {
   ensureStyles(el.ownerDocument);
   clear(el);
   const root = h("div", "pl-view pl-spectrum");
-  root.appendChild(h("h4", "", data.title ?? "Singular values (semi-log)"));
+  const title = data.title ?? "Singular values (semi-log)";
+  const head = h("div", "pl-head");
+  head.appendChild(h("h4", "", title));
+  head.appendChild(viewExport(() => root, title));
+  root.appendChild(head);
+  root.appendChild(caption(GLOSSARY.spectrum));
   const row = h("div", "pl-row");
   const { layers, networks } = groupByLayer(data);
+  const colorOf = (net: string) => options.colors?.[net] ?? colour(networks.indexOf(net));
   for (const layer of layers) {
     const series = data.series
       .filter((s) => s.layer === layer)
       .map((s) => {
         const x = Array.from({ length: s.values.length }, (_, i) => i + 1);
-        return { name: s.network, x, y: s.values, color: colour(networks.indexOf(s.network)) };
+        return { name: s.network, x, y: s.values, color: colorOf(s.network) };
       });
-    const chart = lineChart(series, { title: layer, xLabel: "index", yLabel: "singular value", logY: true, width: 300, height: 200 });
+    const chart = lineChart(series, { title: displayName(layer), xLabel: "index i", yLabel: "singular value σᵢ", logY: true, width: 320, height: 220 });
     chart.svg.dataset.layer = layer;
-    row.appendChild(chart.svg);
+    row.appendChild(chartFigure(chart.svg, `spectrum ${layer}`));
   }
   if (!layers.length) row.appendChild(h("span", "pl-muted", "no spectra"));
   root.appendChild(row);
