@@ -5,12 +5,26 @@ import { renderLatentGallery } from "./latent_gallery";
 import { renderSpectrumPlot } from "./spectrum_plot";
 import type { CompareData, RankCallbacks, RankState, ViewHandle } from "./types";
 
-/** One colour per network, by its position in `data.networks` (the same in every chart). */
+/** A network's name without the file extension (`mnist.peeklens` -> `mnist`). */
+function stem(name: string): string {
+  return name.replace(/\.peeklens$/i, "");
+}
+
+/**
+ * One colour per network, by its position in `data.networks`, the same in every chart. A
+ * spectrum series takes the colour of the network of the same name, or of the network whose name
+ * its own starts with (`mnist-spectrum.peeklens` goes with `mnist.peeklens`); others get the next colours.
+ */
 export function networkColors(data: CompareData): Record<string, string> {
   const out: Record<string, string> = {};
   data.networks.forEach((n, i) => { out[n.name] = colour(i); });
   let k = data.networks.length;
-  for (const s of data.spectra?.series ?? []) if (!(s.network in out)) out[s.network] = colour(k++);
+  const byLength = [...data.networks].sort((a, b) => stem(b.name).length - stem(a.name).length);
+  for (const s of data.spectra?.series ?? []) {
+    if (s.network in out) continue;
+    const own = byLength.find((n) => stem(s.network).startsWith(stem(n.name)) && /^($|[-_ .(])/.test(stem(s.network).slice(stem(n.name).length)));
+    out[s.network] = own ? out[own.name] : colour(k++);
+  }
   return out;
 }
 

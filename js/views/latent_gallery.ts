@@ -123,7 +123,7 @@ export function renderLatentGallery(
     ];
     cap.appendChild(h("span", "", parts[0]));
     if (lat.channels < 3) {
-      const cb = colorBar(0, 1, { length: 80, thickness: 8 });
+      const cb = colorBar(0, 1, { length: 80, thickness: 10, ticks: false });
       cb.style.verticalAlign = "middle";
       cb.style.margin = "0 4px";
       cap.appendChild(cb);

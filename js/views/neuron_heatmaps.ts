@@ -1,7 +1,7 @@
 /** Neuron heatmaps (paper Fig. 9): neurons x factors per layer, spatial maps, utilisation. */
 import { elementPngBlob, exportButtons, viewExport } from "./export";
 import {
-  caption, clear, CMAP, colorBar, displayName, ensureStyles, fmt, GLOSSARY, h, imageToRGBA, keepKeys, makeCanvas, putPixels, Tooltip,
+  caption, clear, CMAP, colorBar, displayName, ensureStyles, fmt, FONT, GLOSSARY, h, imageToRGBA, keepKeys, makeCanvas, putPixels, textWidth, Tooltip,
 } from "./shared";
 import type { FactorCallbacks, FactorState, HeatmapData, LayerData, ViewHandle } from "./types";
 
@@ -74,7 +74,7 @@ export function aggregateChannels(layer: LayerData, rank: number, how: "mean" | 
 
 /** Height of one factor row of the matrix in CSS pixels: tall enough to read and to click. */
 export function rowHeight(rank: number): number {
-  return Math.max(10, Math.min(28, Math.round(320 / Math.max(1, rank))));
+  return Math.max(10, Math.min(40, Math.round(320 / Math.max(1, rank))));
 }
 
 /** Width of the matrix when it fits (CSS px); zoom multiplies it and the box scrolls. */
@@ -204,7 +204,8 @@ export function renderNeuronHeatmaps(
     fig.append(yTitle, rowLabels, scroll, cbBox);
     const xTitle = h("div", "pl-axis-x");
     sec.appendChild(fig);
-    sec.appendChild(xTitle);
+    const cbBelow = h("div", "pl-cb-below");
+    sec.appendChild(cbBelow);
     controls.appendChild(exportButtons({ name: `${layer.name} factor matrix`, png: () => elementPngBlob(fig) }));
 
     const rowH = rowHeight(rank);
@@ -227,11 +228,11 @@ export function renderNeuronHeatmaps(
     mat.setAttribute("role", "img");
     mat.setAttribute("aria-label", `${displayName(layer.name)}: loadings of ${n} neurons on ${rank} factors; arrow up and down select a factor`);
     const hl = h("div", "pl-row-highlight");
-    Object.assign(hl.style, { position: "absolute", left: "0", width: "100%", boxSizing: "border-box", height: `${rowH}px`, outline: "2px solid #d62728", pointerEvents: "none" });
+    Object.assign(hl.style, { position: "absolute", left: "0", width: "100%", boxSizing: "border-box", height: `${rowH}px`, boxShadow: "inset 0 0 0 2px #d62728", pointerEvents: "none" });
     const xAxis = h("div", "pl-xticks");
     xAxis.style.position = "relative";
     xAxis.style.height = "18px";
-    inner.append(mat, hl, xAxis);
+    inner.append(mat, hl, xAxis, xTitle);
 
     let cols = n;
     let values: Float32Array = new Float32Array(0);
@@ -250,7 +251,10 @@ export function renderNeuronHeatmaps(
       mat.height = Math.max(1, rank);
       putPixels(mat, imageToRGBA(t, 0, rank, cols, 1, CMAP, 0, peak || 1), cols, rank);
       clear(cbBox);
-      cbBox.appendChild(colorBar(0, peak || 1, { vertical: true, length: Math.max(60, Math.min(matH, 240)), label: mode === "neurons" ? "loading" : `channel ${mode}` }));
+      clear(cbBelow);
+      const cbLabel = mode === "neurons" ? "loading" : `channel ${mode} of the loadings`;
+      if (matH >= 140) cbBox.appendChild(colorBar(0, peak || 1, { vertical: true, length: Math.min(matH, 260), label: cbLabel }));
+      else cbBelow.appendChild(colorBar(0, peak || 1, { length: 220, label: cbLabel }));
       xTitle.textContent = mode === "neurons"
         ? conv ? `neuron (ordered channel × y × x; ticks mark where each channel starts)` : layer.shape.length === 2 ? "neuron (y × x)" : "neuron"
         : "channel";
@@ -269,12 +273,13 @@ export function renderNeuronHeatmaps(
       clear(xAxis);
       const colW = cssW / Math.max(1, cols);
       const ticks: { at: number; label: string }[] = [];
+      const room = (label: string) => textWidth(label, FONT.tick) + 10;
       if (mode !== "neurons") {
-        const step = Math.max(1, Math.ceil(28 / colW));
+        const step = Math.max(1, Math.ceil(room(String(cols - 1)) / colW));
         for (let c = 0; c < cols; c += step) ticks.push({ at: (c + 0.5) * colW, label: String(c) });
       } else if (conv) {
         const C = layer.shape[0], hw = layer.shape[1] * layer.shape[2];
-        const step = Math.max(1, Math.ceil(28 / (hw * colW)));
+        const step = Math.max(1, Math.ceil(room(`ch ${C - 1}`) / (hw * colW)));
         for (let c = 0; c < C; c += step) ticks.push({ at: c * hw * colW, label: `ch ${c}` });
       } else {
         const target = Math.max(2, Math.floor(cssW / 60));

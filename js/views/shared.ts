@@ -423,19 +423,23 @@ export function caption(text: string, cls = ""): HTMLElement {
 export function colorBar(
   vmin: number,
   vmax: number,
-  opts: { length?: number; thickness?: number; label?: string; vertical?: boolean; lut?: Uint8ClampedArray } = {},
+  opts: { length?: number; thickness?: number; label?: string; vertical?: boolean; lut?: Uint8ClampedArray; ticks?: boolean } = {},
 ): SVGSVGElement {
   const lut = opts.lut ?? CMAP;
   const L = opts.length ?? 160, T = opts.thickness ?? 10;
-  const ticks = niceTicks(vmin, vmax, 4).filter((t) => t >= vmin - 1e-12 && t <= vmax + 1e-12);
-  if (!ticks.length || ticks[0] > vmin) ticks.unshift(vmin);
-  const step = ticks.length > 1 ? ticks[1] - ticks[0] : Math.abs(vmax - vmin) || 1;
-  const labels = ticks.map((t) => (t === vmin && ticks.length > 1 && Math.abs(ticks[1] - ticks[0] - step) > 1e-12 ? fmt(t) : tickLabel(t, step)));
+  // about one tick per 40 px (vertical) / 55 px (horizontal), at least the two ends
+  const count = Math.max(1, Math.floor(L / (opts.vertical ? 40 : 55)));
+  const ticks = opts.ticks === false ? [] : niceTicks(vmin, vmax, count).filter((t) => t >= vmin - 1e-12 && t <= vmax + 1e-12);
+  if (opts.ticks !== false && (!ticks.length || ticks[0] > vmin)) ticks.unshift(vmin);
+  const step = ticks.length > 2 ? ticks[2] - ticks[1] : ticks.length > 1 ? ticks[1] - ticks[0] : Math.abs(vmax - vmin) || 1;
+  // a short bar still names its maximum
+  if (opts.ticks !== false && ticks.length < 2 && vmax > vmin) ticks.push(vmax);
+  const labels = ticks.map((t) => (t === vmax && ticks.length === 2 ? fmt(t) : tickLabel(t, step)));
   const id = `pl-cb-${Math.random().toString(36).slice(2, 9)}`;
   const vertical = !!opts.vertical;
-  const labelW = Math.max(...labels.map((l) => textWidth(l, FONT.tick)), 10);
+  const labelW = opts.ticks === false ? 0 : Math.max(...labels.map((l) => textWidth(l, FONT.tick)), 10);
   const W = vertical ? T + 8 + labelW + 4 + (opts.label ? 18 : 0) : L + labelW;
-  const Hh = vertical ? L + 12 : T + 20 + (opts.label ? 16 : 0);
+  const Hh = vertical ? L + 12 : T + (opts.ticks === false ? 0 : 20) + (opts.label ? 16 : 0);
   const root = svg("svg", { width: W, height: Hh, viewBox: `0 0 ${W} ${Hh}`, class: "pl-colorbar", "font-size": FONT.tick, fill: "currentColor", "font-family": "system-ui, sans-serif" });
   const defs = svg("defs");
   const grad = svg("linearGradient", vertical ? { id, x1: 0, y1: 1, x2: 0, y2: 0 } : { id, x1: 0, y1: 0, x2: 1, y2: 0 });
@@ -612,7 +616,7 @@ export const CSS = `
 .pl-layer { border-top: 1px solid var(--jp-border-color2, #ddd); padding-top: 6px; display: flex; flex-direction: column; gap: 4px; }
 .pl-layer-title { font-size: 13px; font-weight: 600; }
 .pl-layer-controls { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; }
-.pl-matrix-fig { display: grid; grid-template-columns: auto auto minmax(0, max-content) auto; align-items: start; column-gap: 4px; }
+.pl-matrix-fig { display: grid; grid-template-columns: max-content max-content minmax(0, max-content) max-content; justify-content: start; align-items: start; column-gap: 4px; }
 .pl-axis-y { writing-mode: vertical-rl; transform: rotate(180deg); text-align: center; font-size: 12px; align-self: center; }
 .pl-rowlabels { position: relative; font-size: 11px; text-align: right; min-width: 22px; }
 .pl-rowlabels span { position: absolute; right: 2px; transform: translateY(-50%); white-space: nowrap; }

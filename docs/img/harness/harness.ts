@@ -1,0 +1,71 @@
+// Screenshot harness (docs/img/screenshots.py): draws real .peeklens files with the lab document
+// (js/lab/src/panel.ts), which draws with the shared views of js/views.
+import { PeeklensView } from "../../../js/lab/src/panel";
+import { Results } from "../../../js/lab/src/model";
+import { BufferSource } from "../../../js/lab/src/reader";
+import { renderSpectrumPlot, renderNeuronHeatmaps, renderLatentGallery } from "../../../js/views/index";
+
+async function bytes(url: string): Promise<Uint8Array> {
+  return new Uint8Array(await (await fetch(url)).arrayBuffer());
+}
+async function results(name: string): Promise<Results> {
+  return Results.open(new BufferSource(await bytes(`/data/${name}`)), name);
+}
+
+const w = window as any;
+w.openDoc = async (name: string, rank: number) => {
+  const view = new PeeklensView(await results(name), {
+    siblings: async () => [
+      { name: "mnist-10pct.peeklens", open: () => results("mnist-10pct.peeklens") },
+      { name: "mnist-10pct-spectrum.peeklens", open: () => results("mnist-10pct-spectrum.peeklens") },
+      { name: "mnist-25pct-spectrum.peeklens", open: () => results("mnist-25pct-spectrum.peeklens") },
+    ],
+  });
+  const host = document.getElementById("host")!;
+  host.replaceChildren(view.node);
+  await view.setRank(rank, true);
+  w.view = view;
+  return true;
+};
+w.setRank = async (rank: number) => {
+  const t0 = performance.now();
+  await w.view.setRank(rank);
+  return performance.now() - t0;
+};
+w.drawCompare = async () => {
+  const out = document.querySelector(".pl-lab-compare .pl-lab-compare-out") as HTMLElement;
+  const r = await Promise.all(["mnist-10pct.peeklens", "mnist-25pct-spectrum.peeklens", "mnist-10pct-spectrum.peeklens"].map((n) => ({ name: n, open: () => results(n) })));
+  await w.view.drawCompare(out, r);
+  return true;
+};
+w.spectrum = async () => {
+  const series = [];
+  for (const n of ["mnist-25pct-spectrum.peeklens", "mnist-10pct-spectrum.peeklens"]) {
+    const r = await results(n);
+    const sp = await r.spectrumData(n.replace("-spectrum.peeklens", ""));
+    if (sp) series.push(...sp.series);
+  }
+  const host = document.getElementById("host")!;
+  const box = document.createElement("div");
+  host.replaceChildren(box);
+  renderSpectrumPlot(box, { series, title: "Singular values of two MNIST networks (semi-log)" });
+  return series.length;
+};
+// time to draw the gallery + heatmaps of a rank from already-read data (the widgets' path)
+w.drawTimes = async (name: string, ranks: number[]) => {
+  const r = await results(name);
+  const out: Record<string, number> = {};
+  const host = document.getElementById("host")!;
+  for (const k of ranks) {
+    const g = await r.latentGallery(k);
+    const hm = await r.heatmapData(k);
+    const a = document.createElement("div"), b = document.createElement("div");
+    host.replaceChildren(a, b);
+    const t0 = performance.now();
+    renderLatentGallery(a, g!, { factor: 0 });
+    renderNeuronHeatmaps(b, hm, { factor: 0 });
+    a.getBoundingClientRect();
+    out[k] = performance.now() - t0;
+  }
+  return out;
+};
