@@ -219,7 +219,7 @@ export function saveBlob(blob: Blob, filename: string, doc: Document = document)
 
 /** A safe file name from a title. */
 export function fileName(title: string, ext: string): string {
-  const base = title.normalize("NFKD").replace(/[^\w.-]+/g, "-").replace(/-+/g, "-").replace(/^-|-$/g, "").toLowerCase() || "peeklens";
+  const base = title.normalize("NFKD").replace(/[^\w.-]+/g, "-").replace(/-+/g, "-").replace(/^[-.]+|[-.]+$/g, "").toLowerCase() || "peeklens";
   return `${base.slice(0, 80)}.${ext}`;
 }
 

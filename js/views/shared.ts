@@ -234,13 +234,14 @@ export const FONT = { title: 13, text: 12, tick: 11 } as const;
 
 /**
  * Lay out legend entries left to right in rows no wider than `width`; names longer than 40
- * characters are shortened (the full name stays in a tooltip).
+ * characters, or than a row, are shortened (the full name stays in a tooltip).
  */
 export function legendLayout(names: string[], width: number, size: number = FONT.text): { x: number; row: number; label: string }[] {
   const out: { x: number; row: number; label: string }[] = [];
   let x = 0, row = 0;
   for (const name of names) {
-    const label = name.length > 40 ? name.slice(0, 39) + "…" : name;
+    const maxChars = Math.max(4, Math.min(40, Math.floor((width - 40) / (size * 0.58))));
+    const label = name.length > maxChars ? name.slice(0, maxChars - 1) + "…" : name;
     const w = 22 + textWidth(label, size) + 14;
     if (x > 0 && x + w > width) { x = 0; row++; }
     out.push({ x, row, label });
@@ -429,12 +430,13 @@ export function colorBar(
   const L = opts.length ?? 160, T = opts.thickness ?? 10;
   // about one tick per 40 px (vertical) / 55 px (horizontal), at least the two ends
   const count = Math.max(1, Math.floor(L / (opts.vertical ? 40 : 55)));
-  const ticks = opts.ticks === false ? [] : niceTicks(vmin, vmax, count).filter((t) => t >= vmin - 1e-12 && t <= vmax + 1e-12);
-  if (opts.ticks !== false && (!ticks.length || ticks[0] > vmin)) ticks.unshift(vmin);
-  const step = ticks.length > 2 ? ticks[2] - ticks[1] : ticks.length > 1 ? ticks[1] - ticks[0] : Math.abs(vmax - vmin) || 1;
-  // a short bar still names its maximum
-  if (opts.ticks !== false && ticks.length < 2 && vmax > vmin) ticks.push(vmax);
-  const labels = ticks.map((t) => (t === vmax && ticks.length === 2 ? fmt(t) : tickLabel(t, step)));
+  const nice = opts.ticks === false ? [] : niceTicks(vmin, vmax, count).filter((t) => t >= vmin - 1e-12 && t <= vmax + 1e-12);
+  const step = nice.length > 1 ? nice[1] - nice[0] : Math.abs(vmax - vmin) || 1;
+  const ticks = [...nice];
+  const labels = nice.map((t) => tickLabel(t, step));
+  // the ends are always labelled (with their own precision when they are not round ticks)
+  if (opts.ticks !== false && (!ticks.length || ticks[0] > vmin + 1e-12 * Math.abs(vmax - vmin))) { ticks.unshift(vmin); labels.unshift(fmt(vmin)); }
+  if (opts.ticks !== false && ticks.length < 2 && vmax > vmin) { ticks.push(vmax); labels.push(fmt(vmax)); }
   const id = `pl-cb-${Math.random().toString(36).slice(2, 9)}`;
   const vertical = !!opts.vertical;
   const labelW = opts.ticks === false ? 0 : Math.max(...labels.map((l) => textWidth(l, FONT.tick)), 10);
