@@ -117,9 +117,16 @@ export async function elementPngBlob(root: HTMLElement, scale = 2): Promise<Blob
   ctx.fillRect(0, 0, W, H);
   const ops: Op[] = [];
   const style = (e: Element) => win!.getComputedStyle(e);
+  const clipped = (clip: DOMRect | null, draw: (c: CanvasRenderingContext2D) => void | Promise<void>): Op => async (c) => {
+    c.save();
+    if (clip) { c.beginPath(); c.rect(clip.left - base.left, clip.top - base.top, clip.width, clip.height); c.clip(); }
+    await draw(c);
+    c.restore();
+  };
   const walk = (node: Node, clip: DOMRect | null) => {
     if (node.nodeType === 3) {
-      const text = (node.textContent ?? "").replace(/\s+/g, " ").trim();
+      const raw = node.textContent ?? "";
+      const text = raw.replace(/\s+/g, " ").trim();
       const parent = node.parentElement;
       if (!text || !parent) return;
       const st = style(parent);
@@ -128,17 +135,27 @@ export async function elementPngBlob(root: HTMLElement, scale = 2): Promise<Blob
       const rects = Array.from(range.getClientRects());
       const font = `${st.fontStyle} ${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
       const color = st.color;
-      if (rects.length <= 1) {
-        const r = rects[0] ?? range.getBoundingClientRect();
-        if (!r || r.width === 0) return;
-        ops.push((c) => {
+      const vertical = (st.writingMode ?? "").startsWith("vertical");
+      const put = (word: string, r: { left: number; top: number; width: number; height: number }) =>
+        ops.push(clipped(clip, (c) => {
           c.font = font; c.fillStyle = color; c.textBaseline = "middle";
-          c.fillText(text, r.left - base.left, r.top - base.top + r.height / 2);
-        });
+          if (vertical) {
+            // rotated labels (axis titles): bottom-to-top, centred in their box
+            c.translate(r.left - base.left + r.width / 2, r.top - base.top + r.height / 2);
+            c.rotate(-Math.PI / 2);
+            c.textAlign = "center";
+            c.fillText(word, 0, 0);
+          } else {
+            c.fillText(word, r.left - base.left, r.top - base.top + r.height / 2);
+          }
+        }));
+      if (rects.length <= 1 || vertical) {
+        const r = rects[0] ?? range.getBoundingClientRect();
+        if (!r || (r.width === 0 && r.height === 0)) return;
+        put(text, r);
         return;
       }
       // wrapped text: place each word where the browser put it
-      const raw = node.textContent ?? "";
       const re = /\S+/g;
       let m: RegExpExecArray | null;
       while ((m = re.exec(raw))) {
@@ -146,12 +163,7 @@ export async function elementPngBlob(root: HTMLElement, scale = 2): Promise<Blob
         rr.setStart(node, m.index);
         rr.setEnd(node, m.index + m[0].length);
         const r = rr.getBoundingClientRect();
-        const word = m[0];
-        if (r.width === 0) continue;
-        ops.push((c) => {
-          c.font = font; c.fillStyle = color; c.textBaseline = "middle";
-          c.fillText(word, r.left - base.left, r.top - base.top + r.height / 2);
-        });
+        if (r.width > 0) put(m[0], r);
       }
       return;
     }
@@ -164,25 +176,22 @@ export async function elementPngBlob(root: HTMLElement, scale = 2): Promise<Blob
     const x = r.left - base.left, y = r.top - base.top;
     if (!transparent(st.backgroundColor) && el !== root) {
       const bg = st.backgroundColor;
-      ops.push((c) => { c.fillStyle = bg; c.fillRect(x, y, r.width, r.height); });
+      ops.push(clipped(clip, (c) => { c.fillStyle = bg; c.fillRect(x, y, r.width, r.height); }));
     }
-    const bw = parseFloat(st.borderTopWidth) || 0;
-    if (bw > 0 && st.borderTopStyle !== "none" && !transparent(st.borderTopColor)) {
-      const bc = st.borderTopColor;
-      const all = ["Right", "Bottom", "Left"].every((s) => parseFloat((st as any)[`border${s}Width`]) > 0);
-      ops.push((c) => {
-        c.strokeStyle = bc; c.lineWidth = bw;
-        if (all) c.strokeRect(x + bw / 2, y + bw / 2, r.width - bw, r.height - bw);
-        else { c.beginPath(); c.moveTo(x, y + bw / 2); c.lineTo(x + r.width, y + bw / 2); c.stroke(); }
-      });
+    // borders, side by side (tick marks are left borders, the row highlight a full box)
+    for (const side of ["Top", "Right", "Bottom", "Left"] as const) {
+      const bw = parseFloat((st as any)[`border${side}Width`]) || 0;
+      const bc = (st as any)[`border${side}Color`] as string;
+      if (bw <= 0 || (st as any)[`border${side}Style`] === "none" || transparent(bc)) continue;
+      const [x0, y0, x1, y1] =
+        side === "Top" ? [x, y + bw / 2, x + r.width, y + bw / 2]
+        : side === "Bottom" ? [x, y + r.height - bw / 2, x + r.width, y + r.height - bw / 2]
+        : side === "Left" ? [x + bw / 2, y, x + bw / 2, y + r.height]
+        : [x + r.width - bw / 2, y, x + r.width - bw / 2, y + r.height];
+      ops.push(clipped(clip, (c) => { c.strokeStyle = bc; c.lineWidth = bw; c.beginPath(); c.moveTo(x0, y0); c.lineTo(x1, y1); c.stroke(); }));
     }
     const scroll = st.overflowX === "auto" || st.overflowX === "scroll" || st.overflowX === "hidden" ? r : clip;
-    const withClip = (draw: (c: CanvasRenderingContext2D) => void | Promise<void>): Op => async (c) => {
-      c.save();
-      if (scroll) { c.beginPath(); c.rect(scroll.left - base.left, scroll.top - base.top, scroll.width, scroll.height); c.clip(); }
-      await draw(c);
-      c.restore();
-    };
+    const withClip = (draw: (c: CanvasRenderingContext2D) => void | Promise<void>): Op => clipped(scroll, draw);
     if (el.tagName === "CANVAS") {
       const cv = el as unknown as HTMLCanvasElement;
       ops.push(withClip((c) => {

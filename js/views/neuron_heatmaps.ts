@@ -1,7 +1,7 @@
 /** Neuron heatmaps (paper Fig. 9): neurons x factors per layer, spatial maps, utilisation. */
 import { elementPngBlob, exportButtons, viewExport } from "./export";
 import {
-  caption, clear, CMAP, colorBar, displayName, ensureStyles, fmt, FONT, GLOSSARY, h, imageToRGBA, keepKeys, makeCanvas, putPixels, textWidth, Tooltip,
+  caption, clear, CMAP, type ColorScale, scaleValues, colorBar, displayName, ensureStyles, fmt, FONT, GLOSSARY, h, imageToRGBA, keepKeys, makeCanvas, putPixels, textWidth, Tooltip,
 } from "./shared";
 import type { FactorCallbacks, FactorState, HeatmapData, LayerData, ViewHandle } from "./types";
 
@@ -89,6 +89,7 @@ export function cellText(layer: LayerData, rank: number, mode: ColumnMode, facto
 }
 
 interface LayerParts {
+  scale: () => ColorScale;
   maps: HTMLElement;
   mapsBar: HTMLElement;
   highlight: HTMLElement;
@@ -118,7 +119,8 @@ export function renderNeuronHeatmaps(
   head.appendChild(viewExport(() => root, `neuron heatmaps rank ${rank}`));
   root.appendChild(head);
   root.appendChild(caption(
-    "Each layer: how strongly every neuron (or channel) loads on every factor (colour: viridis, dark = 0), " +
+    "Each layer: how strongly every neuron (or channel) loads on every factor (colour: viridis, dark = 0; " +
+    "√ colours spread the small loadings so they stay visible beside a few large ones), " +
     "and the selected factor's loadings folded back to the layer's channels. Click a row or use ↑/↓ on the matrix to select a factor; hover for values.",
   ));
   const body = h("div", "pl-heat");
@@ -134,7 +136,7 @@ export function renderNeuronHeatmaps(
     callbacks.onFactor?.(r);
   };
 
-  for (const layer of data.layers) {
+  data.layers.forEach((layer, index) => {
     const n = Math.floor(layer.loadings.length / Math.max(1, rank));
     const conv = layer.shape.length === 3;
     const sec = h("div", "pl-layer");
@@ -160,6 +162,7 @@ export function renderNeuronHeatmaps(
     sec.appendChild(controls);
     let mode: ColumnMode = conv && n > FIT_WIDTH ? "mean" : "neurons";
     let zoom = 1;
+    let scale: ColorScale = "sqrt";
     const modeBtns: HTMLButtonElement[] = [];
     if (conv) {
       const tg = h("span", "pl-toggle pl-mode");
@@ -177,6 +180,26 @@ export function renderNeuronHeatmaps(
       }
       controls.appendChild(tg);
     }
+    const sg = h("span", "pl-toggle pl-scale");
+    sg.setAttribute("role", "group");
+    sg.setAttribute("aria-label", "colour scale");
+    sg.appendChild(h("span", "", "colours:"));
+    const scaleBtns: HTMLButtonElement[] = [];
+    for (const [sc, label, aria] of [["linear", "linear", "colours linear in the loading"], ["sqrt", "√", "colours by the square root of the loading"]] as [ColorScale, string, string][]) {
+      const b = h("button", "", label);
+      b.type = "button";
+      b.dataset.scale = sc;
+      b.setAttribute("aria-label", aria);
+      b.title = aria;
+      b.addEventListener("click", () => {
+        scale = sc;
+        drawMatrix();
+        drawMaps(layer, parts[index], current);
+      });
+      scaleBtns.push(b);
+      sg.appendChild(b);
+    }
+    controls.appendChild(sg);
     const zg = h("span", "pl-toggle pl-zoom");
     zg.setAttribute("role", "group");
     zg.setAttribute("aria-label", "zoom the matrix horizontally");
@@ -228,17 +251,20 @@ export function renderNeuronHeatmaps(
     mat.setAttribute("role", "img");
     mat.setAttribute("aria-label", `${displayName(layer.name)}: loadings of ${n} neurons on ${rank} factors; arrow up and down select a factor`);
     const hl = h("div", "pl-row-highlight");
-    Object.assign(hl.style, { position: "absolute", left: "0", width: "100%", boxSizing: "border-box", height: `${rowH}px`, boxShadow: "inset 0 0 0 2px #d62728", pointerEvents: "none" });
+    Object.assign(hl.style, { position: "absolute", left: "0", width: "100%", boxSizing: "border-box", height: `${rowH}px`, border: "2px solid #d62728", pointerEvents: "none" });
     const xAxis = h("div", "pl-xticks");
     xAxis.style.position = "relative";
     xAxis.style.height = "18px";
-    inner.append(mat, hl, xAxis, xTitle);
+    inner.append(mat, hl, xAxis);
+    fig.appendChild(xTitle);
 
     let cols = n;
     let values: Float32Array = new Float32Array(0);
     const drawMatrix = () => {
       modeBtns.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.mode === mode)));
+      scaleBtns.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.scale === scale)));
       sec.dataset.mode = mode;
+      sec.dataset.scale = scale;
       let M: Float32Array;
       if (mode === "neurons") { M = layer.loadings; cols = n; }
       else { const a = aggregateChannels(layer, rank, mode); M = a.data; cols = a.channels; }
@@ -249,12 +275,13 @@ export function renderNeuronHeatmaps(
       for (let i = 0; i < cols; i++) for (let r = 0; r < rank; r++) t[r * cols + i] = M[i * rank + r];
       mat.width = Math.max(1, cols);
       mat.height = Math.max(1, rank);
-      putPixels(mat, imageToRGBA(t, 0, rank, cols, 1, CMAP, 0, peak || 1), cols, rank);
+      const top = scale === "sqrt" ? Math.sqrt(peak) : peak;
+      putPixels(mat, imageToRGBA(scaleValues(t, scale), 0, rank, cols, 1, CMAP, 0, top || 1), cols, rank);
       clear(cbBox);
       clear(cbBelow);
       const cbLabel = mode === "neurons" ? "loading" : `channel ${mode} of the loadings`;
-      if (matH >= 140) cbBox.appendChild(colorBar(0, peak || 1, { vertical: true, length: Math.min(matH, 260), label: cbLabel }));
-      else cbBelow.appendChild(colorBar(0, peak || 1, { length: 220, label: cbLabel }));
+      if (matH >= 140) cbBox.appendChild(colorBar(0, peak || 1, { vertical: true, length: Math.min(matH, 260), label: cbLabel, scale }));
+      else cbBelow.appendChild(colorBar(0, peak || 1, { length: 220, label: cbLabel, scale }));
       xTitle.textContent = mode === "neurons"
         ? conv ? `neuron (ordered channel × y × x; ticks mark where each channel starts)` : layer.shape.length === 2 ? "neuron (y × x)" : "neuron"
         : "channel";
@@ -338,8 +365,8 @@ export function renderNeuronHeatmaps(
     const maps = h("div", "pl-maps");
     sec.append(mapsBar, maps);
     body.appendChild(sec);
-    parts.push({ maps, mapsBar, highlight: hl, labels, rowH });
-  }
+    parts.push({ scale: () => scale, maps, mapsBar, highlight: hl, labels, rowH });
+  });
   el.appendChild(root);
 
   const drawMaps = (layer: LayerData, part: LayerParts, factor: number) => {
@@ -355,12 +382,15 @@ export function renderNeuronHeatmaps(
     for (let i = 0; i < f.data.length; i++) mx = Math.max(mx, f.data[i]);
     part.mapsBar.textContent = f.h === 1 ? `factor ${factor}: loading of every neuron` : `factor ${factor}: loadings per channel (y × x)`;
     const hw = f.h * f.w;
+    const scale = part.scale();
+    const shown = scaleValues(f.data, scale);
+    const top = scale === "sqrt" ? Math.sqrt(mx) : mx;
     const css = f.h === 1 ? Math.min(640, Math.max(160, f.w * 4)) : Math.max(48, Math.min(96, f.w * 5));
     for (let c = 0; c < f.c; c++) {
       const box = h("div", "pl-map");
       const cv = makeCanvas(f.w, f.h, css, f.h === 1 ? 18 : Math.round(css * (f.h / f.w)));
       cv.dataset.channel = String(c);
-      putPixels(cv, imageToRGBA(f.data, c * hw, f.h, f.w, 1, CMAP, 0, mx || 1), f.w, f.h);
+      putPixels(cv, imageToRGBA(shown, c * hw, f.h, f.w, 1, CMAP, 0, top || 1), f.w, f.h);
       cv.addEventListener("mousemove", (ev: MouseEvent) => {
         const rect = cv.getBoundingClientRect();
         const x = Math.min(f.w - 1, Math.max(0, Math.floor(((ev.clientX - rect.left) / Math.max(1, rect.width)) * f.w)));
@@ -374,7 +404,7 @@ export function renderNeuronHeatmaps(
       if (f.c > 1) box.appendChild(h("span", "", `ch ${c}`));
       part.maps.appendChild(box);
     }
-    part.maps.appendChild(colorBar(0, mx || 1, { vertical: f.h > 1, length: f.h > 1 ? Math.max(48, Math.round(css * (f.h / f.w))) : 160, label: f.h > 1 ? "" : "loading" }));
+    part.maps.appendChild(colorBar(0, mx || 1, { vertical: f.h > 1, length: f.h > 1 ? Math.max(48, Math.round(css * (f.h / f.w))) : 160, label: f.h > 1 ? "" : "loading", scale }));
   };
 
   const apply = (factor: number) => {

@@ -410,6 +410,17 @@ export const GLOSSARY = {
   unused: "unused neurons: their loading is below the threshold times the layer maximum on every factor.",
 } as const;
 
+/** How values map to colours: linear, or square root (shows small loadings next to a few large ones). */
+export type ColorScale = "linear" | "sqrt";
+
+/** Values mapped for colouring on `scale` (the square root of non-negative values; others unchanged). */
+export function scaleValues(values: Float32Array, scale: ColorScale): Float32Array {
+  if (scale !== "sqrt") return values;
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Math.sqrt(Math.max(0, values[i]));
+  return out;
+}
+
 /** A short caption element; the full explanation is also its tooltip. */
 export function caption(text: string, cls = ""): HTMLElement {
   const c = h("div", `pl-caption ${cls}`.trim(), text);
@@ -424,14 +435,26 @@ export function caption(text: string, cls = ""): HTMLElement {
 export function colorBar(
   vmin: number,
   vmax: number,
-  opts: { length?: number; thickness?: number; label?: string; vertical?: boolean; lut?: Uint8ClampedArray; ticks?: boolean } = {},
+  opts: { length?: number; thickness?: number; label?: string; vertical?: boolean; lut?: Uint8ClampedArray; ticks?: boolean; scale?: ColorScale } = {},
 ): SVGSVGElement {
   const lut = opts.lut ?? CMAP;
   const L = opts.length ?? 160, T = opts.thickness ?? 10;
+  const sq = opts.scale === "sqrt";
+  const pos = (v: number) => {
+    const lin = vmax > vmin ? Math.max(0, Math.min(1, (v - vmin) / (vmax - vmin))) : 0;
+    return sq ? Math.sqrt(lin) : lin;
+  };
   // about one tick per 40 px (vertical) / 55 px (horizontal), at least the two ends
-  const count = Math.max(1, Math.floor(L / (opts.vertical ? 40 : 55)));
-  const nice = opts.ticks === false ? [] : niceTicks(vmin, vmax, count).filter((t) => t >= vmin - 1e-12 && t <= vmax + 1e-12);
+  const count = Math.max(1, Math.floor(L / (opts.vertical ? 40 : 55))) * (sq ? 2 : 1);
+  let nice = opts.ticks === false ? [] : niceTicks(vmin, vmax, count).filter((t) => t >= vmin - 1e-12 && t <= vmax + 1e-12);
   const step = nice.length > 1 ? nice[1] - nice[0] : Math.abs(vmax - vmin) || 1;
+  if (sq) {
+    // on a square-root bar the large ticks crowd together: keep those with room for their label
+    const gap = opts.vertical ? 14 : textWidth(tickLabel(vmax, step), FONT.tick) + 8;
+    const kept: number[] = [];
+    for (const t of nice) if (!kept.length || (pos(t) - pos(kept[kept.length - 1])) * L >= gap) kept.push(t);
+    nice = kept;
+  }
   const ticks = [...nice];
   const labels = nice.map((t) => tickLabel(t, step));
   // the ends are always labelled (with their own precision when they are not round ticks)
@@ -446,12 +469,12 @@ export function colorBar(
   const defs = svg("defs");
   const grad = svg("linearGradient", vertical ? { id, x1: 0, y1: 1, x2: 0, y2: 0 } : { id, x1: 0, y1: 0, x2: 1, y2: 0 });
   for (let i = 0; i <= 16; i++) {
+    // the gradient runs along the bar's position; the colour at position p is the table at p
     const k = Math.round((i / 16) * 255) * 3;
     grad.appendChild(svg("stop", { offset: `${(i / 16) * 100}%`, "stop-color": `rgb(${lut[k]},${lut[k + 1]},${lut[k + 2]})` }));
   }
   defs.appendChild(grad);
   root.appendChild(defs);
-  const pos = (v: number) => (vmax > vmin ? (v - vmin) / (vmax - vmin) : 0);
   const x0 = vertical ? 0 : labelW / 2;
   const y0 = vertical ? 6 : 0;
   root.appendChild(svg("rect", vertical ? { x: x0, y: y0, width: T, height: L, fill: `url(#${id})` } : { x: x0, y: y0, width: L, height: T, fill: `url(#${id})` }));
@@ -479,6 +502,7 @@ export function colorBar(
   }
   root.dataset.vmin = String(vmin);
   root.dataset.vmax = String(vmax);
+  root.dataset.scale = sq ? "sqrt" : "linear";
   return root;
 }
 
@@ -618,12 +642,13 @@ export const CSS = `
 .pl-layer { border-top: 1px solid var(--jp-border-color2, #ddd); padding-top: 6px; display: flex; flex-direction: column; gap: 4px; }
 .pl-layer-title { font-size: 13px; font-weight: 600; }
 .pl-layer-controls { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; }
-.pl-matrix-fig { display: grid; grid-template-columns: max-content max-content minmax(0, max-content) max-content; justify-content: start; align-items: start; column-gap: 4px; }
+.pl-matrix-fig { display: inline-grid; max-width: 100%; align-self: flex-start; grid-template-columns: max-content max-content fit-content(680px) max-content; justify-content: start; align-items: start; column-gap: 4px; }
+.pl-matrix-fig > .pl-axis-x { grid-column: 3; }
 .pl-axis-y { writing-mode: vertical-rl; transform: rotate(180deg); text-align: center; font-size: 12px; align-self: center; }
 .pl-rowlabels { position: relative; font-size: 11px; text-align: right; min-width: 22px; }
 .pl-rowlabels span { position: absolute; right: 2px; transform: translateY(-50%); white-space: nowrap; }
 .pl-rowlabels span.pl-on { font-weight: bold; color: #d62728; }
-.pl-scroll { overflow-x: auto; overflow-y: hidden; max-width: min(680px, 100%); }
+.pl-scroll { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
 .pl-scroll-inner { position: relative; }
 .pl-axis-x { font-size: 12px; text-align: center; }
 .pl-maps { display: flex; flex-wrap: wrap; gap: 6px; align-items: flex-end; }

@@ -69,3 +69,24 @@ w.drawTimes = async (name: string, ranks: number[]) => {
   }
   return out;
 };
+// time of a state update (factor change) on drawn views: what a click or the widgets' factor trait costs
+w.updateTimes = async (name: string, rank: number) => {
+  const r = await results(name);
+  const g = await r.latentGallery(rank);
+  const hm = await r.heatmapData(rank);
+  const a = document.createElement("div"), b = document.createElement("div");
+  document.getElementById("host")!.replaceChildren(a, b);
+  const gh = renderLatentGallery(a, g!, { factor: 0 });
+  const hh = renderNeuronHeatmaps(b, hm, { factor: 0 });
+  a.getBoundingClientRect();
+  const times: number[] = [];
+  for (let f = 1; f < Math.min(rank, 11); f++) {
+    const t0 = performance.now();
+    gh.update({ factor: f });
+    hh.update({ factor: f });
+    b.getBoundingClientRect();
+    times.push(performance.now() - t0);
+  }
+  times.sort((x, y) => x - y);
+  return { median: times[Math.floor(times.length / 2)], max: times[times.length - 1] };
+};

@@ -59,13 +59,34 @@ def main(data: str) -> None:
             heat.locator(".pl-layer").first.locator("canvas.pl-matrix").hover(position={"x": 130, "y": 50})
             page.wait_for_timeout(100)
             page.screenshot(path=str(IMG / "heatmap.png"), clip=clip)
+            # the same layer per neuron, zoomed 4x (the box scrolls sideways)
+            first = heat.locator(".pl-layer").first
+            first.locator(".pl-mode button[data-mode='neurons']").click()
+            first.locator(".pl-zoom button[aria-label='zoom in']").click()
+            first.locator(".pl-zoom button[aria-label='zoom in']").click()
+            first.locator(".pl-scroll").evaluate("e => { e.scrollLeft = 700; }")
+            first.locator("canvas.pl-matrix").hover(position={"x": 1000, "y": 100})
+            page.wait_for_timeout(100)
+            page.screenshot(path=str(IMG / "heatmap-neurons-zoom.png"), clip=_clip(page, ".pl-lab-heatmaps .pl-layer", 520))
+            # save buttons in the real browser: a composite PNG of the layer and an SVG chart
+            with page.expect_download() as dl:
+                first.locator(".pl-layer-controls .pl-export-png").click()
+            timings["export_layer_png"] = _check_png(dl.value, None)
             timings["setRank_ms"] = {k: page.evaluate(f"() => setRank({k})") for k in (50, 2, 10, 50)}
             page.wait_for_timeout(200)
             page.screenshot(path=str(IMG / "gallery-rank50.png"), clip=_clip(page, ".pl-lab-gallery", 1100))
+            with page.expect_download() as dl:
+                page.locator(".pl-lab-gallery .pl-head .pl-export-png").click()
+            timings["export_gallery_png"] = _check_png(dl.value, None)
             page.evaluate("() => setRank(2)")
             page.wait_for_timeout(200)
             page.screenshot(path=str(IMG / "heatmap-rank2.png"), clip=_clip(page, ".pl-lab-heatmaps", 700))
             page.screenshot(path=str(IMG / "explorer.png"), clip=_clip(page, ".pl-lab-explorer", 500))
+            with page.expect_download() as dl:
+                page.locator(".pl-lab-explorer .pl-figure .pl-export-svg").first.click(force=True)
+            svg_text = Path(dl.value.path()).read_text()
+            timings["export_rmse_svg"] = {"file": dl.value.suggested_filename, "bytes": len(svg_text),
+                                          "is_svg": svg_text.lstrip().startswith("<?xml") and "<svg" in svg_text}
             page.evaluate("() => drawCompare()")
             page.wait_for_selector(".pl-compare")
             slider = page.locator(".pl-compare input.pl-rank-slider")
@@ -76,13 +97,24 @@ def main(data: str) -> None:
             page.evaluate("() => spectrum()")
             page.wait_for_timeout(200)
             page.screenshot(path=str(IMG / "spectrum.png"), clip=_clip(page, ".pl-spectrum", 700))
-            timings["draw_gallery_and_heatmaps_ms"] = page.evaluate("() => drawTimes('mnist-25pct.peeklens', [2, 10, 50])")
+            timings["draw_gallery_and_heatmaps_ms"] = page.evaluate("() => drawTimes('mnist-25pct.peeklens', [2, 10, 50, 2, 10, 50])")
+            timings["factor_update_ms_rank50"] = page.evaluate("() => updateTimes('mnist-25pct.peeklens', 50)")
+            timings["factor_update_ms_rank10"] = page.evaluate("() => updateTimes('mnist-25pct.peeklens', 10)")
             timings["errors"] = errors
             browser.close()
     finally:
         srv.shutdown()
         shutil.rmtree(site, ignore_errors=True)
     print(json.dumps(timings, indent=1))
+
+
+def _check_png(download, keep) -> dict:
+    """The downloaded file is a real PNG: signature and size from its IHDR chunk."""
+    data = Path(download.path()).read_bytes()
+    ok = data[:8] == b"\x89PNG\r\n\x1a\n"
+    w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    Path("/tmp/peeklens-export-" + download.suggested_filename).write_bytes(data)
+    return {"file": download.suggested_filename, "png": ok, "width": w, "height": h, "bytes": len(data)}
 
 
 def _clip(page, selector: str, max_h: int) -> dict:
