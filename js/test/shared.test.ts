@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { canvasBlob, chartFigure, elementPngBlob, exportButtons, fileName, svgBlob, svgString } from "../views/export";
 import {
   BLUES, CMAP, GREYS, VIRIDIS, colorBar, displayName, fmt, h, imageToRGBA, keepKeys, legendLayout, lineChart, logTicks, lutIndex,
-  nearestIndex, niceTicks, rankSlider, textWidth, tickLabel, Tooltip,
+  nearestIndex, niceTicks, rankSlider, scaleValues, textWidth, tickLabel, Tooltip,
 } from "../views/shared";
 
 describe("colour tables", () => {
@@ -122,6 +122,20 @@ describe("one colour table, colour bars and names", () => {
     expect(ys[0]).toBeGreaterThan(ys[1]);
     expect(cb.textContent).toContain("loading");
     expect(colorBar(0, 1, { ticks: false }).querySelectorAll(".pl-cb-tick").length).toBe(0);
+  });
+  it("places ticks by the square root on a sqrt bar, dropping those without room", () => {
+    const cb = colorBar(0, 100, { length: 200, scale: "sqrt" });
+    expect(cb.dataset.scale).toBe("sqrt");
+    const ticks = Array.from(cb.querySelectorAll(".pl-cb-tick"));
+    const vals = ticks.map((t) => Number(t.getAttribute("data-value")));
+    const xs = ticks.map((t) => Number(t.querySelector("line")!.getAttribute("x1")));
+    const x0 = xs[0];
+    vals.forEach((v, i) => expect(xs[i] - x0).toBeCloseTo(200 * Math.sqrt(v / 100), 5));
+    for (let i = 1; i < xs.length; i++) expect(xs[i] - xs[i - 1]).toBeGreaterThanOrEqual(textWidth("100", 11) + 8 - 1e-9);
+    expect(vals[0]).toBe(0);
+    expect(Array.from(scaleValues(new Float32Array([4, 9, -1]), "sqrt"))).toEqual([2, 3, 0]);
+    const same = new Float32Array([4]);
+    expect(scaleValues(same, "linear")).toBe(same);
   });
   it("gives bare Sequential indices and input blocks their context", () => {
     expect(displayName("1")).toBe("layer 1");

@@ -291,6 +291,18 @@ describe("neuron heatmaps: channels, colour bars, rows and keys", () => {
     expect(Array.from(tip.children).map((c) => c.textContent)).toEqual(["layer 1 · factor 1", "channel 1", "mean over its 2 neurons: 3"]);
     el.remove();
   });
+  it("colours by the square root by default, linear on request, matrix, maps and colour bars alike", () => {
+    const el = document.createElement("div");
+    renderNeuronHeatmaps(el, small(), { factor: 0 });
+    const sec = el.querySelector(".pl-layer") as HTMLElement;
+    const scales = () => Array.from(sec.querySelectorAll(".pl-colorbar")).map((c) => (c as SVGSVGElement).dataset.scale);
+    expect(sec.dataset.scale).toBe("sqrt");
+    expect(scales()).toEqual(["sqrt", "sqrt"]); // matrix and maps
+    (sec.querySelector(".pl-scale button[data-scale='linear']") as HTMLButtonElement).click();
+    expect(sec.dataset.scale).toBe("linear");
+    expect(scales()).toEqual(["linear", "linear"]);
+    expect((sec.querySelector(".pl-maps") as HTMLElement).dataset.factor).toBe("0"); // maps redrawn for the same factor
+  });
   it("opens wide convolutional layers per channel and zooms the neuron view", () => {
     const el = document.createElement("div");
     const L = rand(10 * 12 * 12 * 3, 5);
