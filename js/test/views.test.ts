@@ -502,6 +502,27 @@ describe("rank explorer and compare: keys, names, colours, export", () => {
     expect(el.querySelectorAll(".pl-figure .pl-export-svg").length).toBe(2);
     expect(el.querySelector(".pl-compare > .pl-head .pl-export-png")).not.toBeNull();
   });
+  it("marks and explains each layer's entropy rank when given", () => {
+    const el = document.createElement("div");
+    renderSpectrumPlot(el, {
+      series: [
+        { network: "a", layer: "relu", values: new Float32Array([8, 4, 2, 1]), entropyRank: 2.5 },
+        { network: "b", layer: "relu", values: new Float32Array([8, 7, 6, 5]), entropyRank: 3.9 },
+      ],
+    });
+    const marks = Array.from(el.querySelectorAll(".pl-entropy-rank"));
+    expect(marks.map((m) => Number(m.getAttribute("data-value")))).toEqual([2.5, 3.9]);
+    const x = marks.map((m) => Number(m.querySelector("line")!.getAttribute("x1")));
+    // index axis 1..4: 2.5 is halfway between the ends, 3.9 near the right end
+    const axis = el.querySelector(".pl-axes line")!; // the x axis: left to right
+    const left = Number(axis.getAttribute("x1")), right = Number(axis.getAttribute("x2"));
+    expect(x[0]).toBeCloseTo(left + 0.5 * (right - left), 5);
+    expect(x[1]).toBeCloseTo(left + (2.9 / 3) * (right - left), 5);
+    expect(marks[0].querySelector("line")!.getAttribute("stroke")).toBe(el.querySelector(".pl-series[data-name^='a']")!.getAttribute("data-color"));
+    expect(el.querySelector(".pl-legend")!.textContent).toContain("a (entropy rank 2.5)");
+    expect(marks[0].querySelector("title")!.textContent).toMatch(/exp\(−Σ pᵢ log pᵢ\)/);
+    expect(Array.from(el.querySelectorAll(".pl-caption")).some((c) => /entropy rank/.test(c.textContent!))).toBe(true);
+  });
   it("explains the spectrum and takes colours from the caller", () => {
     const el = document.createElement("div");
     renderSpectrumPlot(el, { series: [{ network: "n", layer: "0", values: new Float32Array([2, 1]) }] }, { colors: { n: "#123456" } });

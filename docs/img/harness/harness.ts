@@ -43,7 +43,8 @@ w.spectrum = async () => {
   for (const n of ["mnist-25pct-spectrum.peeklens", "mnist-10pct-spectrum.peeklens"]) {
     const r = await results(n);
     const sp = await r.spectrumData(n.replace("-spectrum.peeklens", ""));
-    if (sp) series.push(...sp.series);
+    // the entropy ranks are in the file's metadata (the lab document does not pass them yet)
+    if (sp) series.push(...sp.series.map((s, i) => ({ ...s, entropyRank: Number(r.meta.entropy_rank?.[i]) })));
   }
   const host = document.getElementById("host")!;
   const box = document.createElement("div");
