@@ -31,7 +31,7 @@ export function renderSpectrumPlot(el: HTMLElement, data: SpectrumData, options:
   root.appendChild(head);
   root.appendChild(caption(GLOSSARY.spectrum));
   if (data.series.some((s) => s.entropyRank !== undefined)) {
-    root.appendChild(caption(`Dotted lines: each layer's ${GLOSSARY.entropyRank}`));
+    root.appendChild(caption(`In the legend, each layer's ${GLOSSARY.entropyRank} A dotted line marks it when it falls within the plotted indices.`));
   }
   const row = h("div", "pl-row");
   const { layers, networks } = groupByLayer(data);
