@@ -174,7 +174,9 @@ describe("neuron heatmaps", () => {
     expect(tip.style.display).toBe("block");
     const L = heat(4).layers[0].loadings;
     // channel 1, y 0, x 2 of a 2x3x3 layer is neuron 9 + 2 = 11; factor 1
-    expect(Array.from(tip.children).map((c) => c.textContent)).toEqual(["relu · factor 1", "channel 1, y 0, x 2", `loading ${fmt(L[11 * 4 + 1], 4)}`]);
+    expect(Array.from(tip.children).map((c) => c.textContent)).toEqual(["relu · factor 1", "channel 1 · y 0, x 2", `loading ${fmt(L[11 * 4 + 1], 4)}`]);
+    // and as one line in the hidden read-out (scripts and the browser tests read it)
+    expect(el.querySelector(".pl-readout")!.textContent).toBe(`relu · factor 1 · channel 1 · y 0, x 2 · loading ${fmt(L[11 * 4 + 1], 4)}`);
     expect(tip.style.left).toBe("39px"); // at the cursor, not at the top of the view
     expect(tip.style.top).toBe("17px");
     map.dispatchEvent(new MouseEvent("mouseleave"));

@@ -169,7 +169,7 @@ export async function elementPngBlob(root: HTMLElement, scale = 2): Promise<Blob
     }
     if (node.nodeType !== 1) return;
     const el = node as HTMLElement;
-    if (el.classList.contains("pl-export") || el.classList.contains("pl-tooltip") || el.tagName === "BUTTON" || el.tagName === "INPUT") return;
+    if (el.classList.contains("pl-export") || el.classList.contains("pl-tooltip") || el.classList.contains("pl-visually-hidden") || el.tagName === "BUTTON" || el.tagName === "INPUT") return;
     const st = style(el);
     if (!visible(st)) return;
     const r = el.getBoundingClientRect();

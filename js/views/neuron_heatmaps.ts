@@ -123,6 +123,13 @@ export function renderNeuronHeatmaps(
     "√ colours spread the small loadings so they stay visible beside a few large ones), " +
     "and the selected factor's loadings folded back to the layer's channels. Click a row or use ↑/↓ on the matrix to select a factor; hover for values.",
   ));
+  // the last read-out as one line, visually hidden (the tooltip shows it at the cursor): for scripts and tests
+  const readout = h("div", "pl-readout pl-visually-hidden");
+  root.appendChild(readout);
+  const show = (ev: MouseEvent, lines: string[]) => {
+    tip().show(ev, lines);
+    readout.textContent = lines.join(" · ");
+  };
   const body = h("div", "pl-heat");
   root.appendChild(body);
   const parts: LayerParts[] = [];
@@ -334,7 +341,7 @@ export function renderNeuronHeatmaps(
     };
     const onMatMove = (ev: MouseEvent) => {
       const { i, r } = where(ev);
-      tip().show(ev, cellText(layer, rank, mode, r, i, values[i * rank + r]));
+      show(ev, cellText(layer, rank, mode, r, i, values[i * rank + r]));
     };
     const onLeave = () => tip().hide();
     const onMatClick = (ev: MouseEvent) => select(where(ev).r);
@@ -396,8 +403,8 @@ export function renderNeuronHeatmaps(
         const x = Math.min(f.w - 1, Math.max(0, Math.floor(((ev.clientX - rect.left) / Math.max(1, rect.width)) * f.w)));
         const y = Math.min(f.h - 1, Math.max(0, Math.floor(((ev.clientY - rect.top) / Math.max(1, rect.height)) * f.h)));
         const v = f.data[c * hw + y * f.w + x];
-        const where = layer.shape.length === 3 ? `channel ${c}, y ${y}, x ${x}` : describeNeuron(layer.shape, y * f.w + x);
-        tip().show(ev, [`${displayName(layer.name)} · factor ${factor}`, where, `loading ${fmt(v, 4)}`]);
+        const where = layer.shape.length === 3 ? `channel ${c} · y ${y}, x ${x}` : describeNeuron(layer.shape, y * f.w + x);
+        show(ev, [`${displayName(layer.name)} · factor ${factor}`, where, `loading ${fmt(v, 4)}`]);
       });
       cv.addEventListener("mouseleave", () => tip().hide());
       box.appendChild(cv);

@@ -661,6 +661,7 @@ export const CSS = `
 .pl-compare-galleries { flex-wrap: nowrap; overflow-x: auto; }
 .pl-compare-network { flex: 1 1 0; min-width: 280px; }
 .pl-chart text { user-select: none; }
+.pl-visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .pl-tooltip { position: fixed; z-index: 10000; pointer-events: none; background: rgba(30, 30, 30, 0.92); color: #fff; font: 12px/1.4 var(--jp-ui-font-family, system-ui, sans-serif); padding: 4px 7px; border-radius: 4px; max-width: 320px; box-shadow: 0 1px 4px rgba(0,0,0,0.3); }
 .pl-tooltip-head { font-weight: 600; }
 `;
