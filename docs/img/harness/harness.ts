@@ -4,6 +4,7 @@ import { PeeklensView } from "../../../js/lab/src/panel";
 import { Results } from "../../../js/lab/src/model";
 import { BufferSource } from "../../../js/lab/src/reader";
 import { renderSpectrumPlot, renderNeuronHeatmaps, renderLatentGallery } from "../../../js/views/index";
+import { RankedViews } from "../../../js/widgets/_ranked";
 
 async function bytes(url: string): Promise<Uint8Array> {
   return new Uint8Array(await (await fetch(url)).arrayBuffer());
@@ -90,4 +91,27 @@ w.updateTimes = async (name: string, rank: number) => {
   }
   times.sort((x, y) => x - y);
   return { median: times[Math.floor(times.length / 2)], max: times[times.length - 1] };
+};
+// the widgets' slider path: one drawn view per rank (RankedViews), prerendered; a move swaps them in
+w.sliderMoves = async (name: string, moves: number[]) => {
+  const r = await results(name);
+  const ranks: number[] = r.ranks;
+  const gal = new Map<number, any>(), heat = new Map<number, any>();
+  for (const k of ranks) { gal.set(k, await r.latentGallery(k)); heat.set(k, await r.heatmapData(k)); }
+  const a = document.createElement("div"), b = document.createElement("div");
+  document.getElementById("host")!.replaceChildren(a, b);
+  const gv = new RankedViews<{ factor: number }>(a, (box, k, st) => renderLatentGallery(box, gal.get(k), st));
+  const hv = new RankedViews<{ factor: number }>(b, (box, k, st) => renderNeuronHeatmaps(box, heat.get(k), st));
+  for (const k of ranks) { gv.show(k, { factor: 0 }); hv.show(k, { factor: 0 }); }
+  const out: { rank: number; ms: number }[] = [];
+  for (const i of moves) {
+    await new Promise((res) => requestAnimationFrame(() => setTimeout(res, 20)));
+    const k = ranks[i];
+    const t0 = performance.now();
+    gv.show(k, { factor: 0 });
+    hv.show(k, { factor: 0 });
+    void document.body.offsetHeight; // layout included
+    out.push({ rank: k, ms: performance.now() - t0 });
+  }
+  return out;
 };

@@ -100,7 +100,10 @@ def main(data: str) -> None:
             timings["draw_gallery_and_heatmaps_ms"] = page.evaluate("() => drawTimes('mnist-25pct.peeklens', [2, 10, 50, 2, 10, 50])")
             timings["factor_update_ms_rank50"] = page.evaluate("() => updateTimes('mnist-25pct.peeklens', 50)")
             timings["factor_update_ms_rank10"] = page.evaluate("() => updateTimes('mnist-25pct.peeklens', 10)")
-            timings["errors"] = errors
+            moves = page.evaluate("() => sliderMoves('mnist-25pct.peeklens', [1, 2, 0, 2, 1, 0, 2, 1, 2, 0])")
+            ms = sorted(m["ms"] for m in moves)
+            timings["slider_move_ms"] = {"median": ms[len(ms) // 2], "max": ms[-1], "moves": moves}
+            timings["errors"] = [e for e in errors if "favicon" not in e and "404" not in e]
             browser.close()
     finally:
         srv.shutdown()
