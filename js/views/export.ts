@@ -126,9 +126,10 @@ export async function elementPngBlob(root: HTMLElement, scale = 2): Promise<Blob
   const walk = (node: Node, clip: DOMRect | null) => {
     if (node.nodeType === 3) {
       const raw = node.textContent ?? "";
-      const text = raw.replace(/\s+/g, " ").trim();
+      // spaces collapsed but kept at the ends: the text box starts where its first (space) character is
+      const text = raw.replace(/\s+/g, " ");
       const parent = node.parentElement;
-      if (!text || !parent) return;
+      if (!text.trim() || !parent) return;
       const st = style(parent);
       const range = doc.createRange();
       range.selectNodeContents(node);
