@@ -199,19 +199,37 @@ describe("tooltip at the cursor", () => {
 });
 
 describe("keyboard", () => {
-  it("keeps navigation keys on the control and marks it for Lumino", () => {
+  it("keeps navigation keys on the control: hidden from JupyterLab's shortcuts, not bubbling", async () => {
     const parent = document.createElement("div");
     const el = document.createElement("input");
     parent.appendChild(el);
-    const seen: string[] = [];
-    parent.addEventListener("keydown", (e) => seen.push((e as KeyboardEvent).key));
+    document.body.appendChild(parent);
+    const bubbled: string[] = [];
+    parent.addEventListener("keydown", (e) => bubbled.push((e as KeyboardEvent).key));
+    // JupyterLab's shortcut handler: a capture listener on the document that skips events from
+    // inside an element with data-lm-suppress-shortcuts (Lumino's CommandRegistry)
+    const shortcuts: string[] = [];
+    const lab = (e: Event) => {
+      if (!(e.target as Element).closest("[data-lm-suppress-shortcuts]")) shortcuts.push((e as KeyboardEvent).key);
+    };
+    document.addEventListener("keydown", lab, true);
     const off = keepKeys(el);
-    expect(el.getAttribute("data-lm-suppress-shortcuts")).toBe("true");
-    for (const key of ["ArrowLeft", "ArrowUp", "Home", "a", "Escape"]) el.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));
-    expect(seen).toEqual(["a", "Escape"]);
+    const press = async (key: string, ctrlKey = false) => {
+      el.dispatchEvent(new KeyboardEvent("keydown", { key, ctrlKey, bubbles: true }));
+      expect(el.hasAttribute("data-lm-suppress-shortcuts")).toBe(false); // lifted within the event
+    };
+    for (const key of ["ArrowLeft", "ArrowUp", "Home", "PageDown", "a", "Escape"]) await press(key);
+    await press("ArrowLeft", true); // a chord is JupyterLab's
+    expect(shortcuts).toEqual(["a", "Escape", "ArrowLeft"]);
+    expect(bubbled).toEqual(["a", "Escape", "ArrowLeft"]);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(el.hasAttribute("data-lm-suppress-shortcuts")).toBe(false); // only for the one event
     off();
-    el.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowLeft", bubbles: true }));
-    expect(seen).toEqual(["a", "Escape", "ArrowLeft"]);
+    await press("ArrowRight");
+    expect(shortcuts).toEqual(["a", "Escape", "ArrowLeft", "ArrowRight"]);
+    expect(bubbled).toEqual(["a", "Escape", "ArrowLeft", "ArrowRight"]);
+    document.removeEventListener("keydown", lab, true);
+    parent.remove();
   });
   it("labels the rank slider for screen readers", () => {
     const s = rankSlider([10, 20, 40]);

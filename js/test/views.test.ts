@@ -398,7 +398,7 @@ describe("latent gallery: keyboard, labels, grid", () => {
     tiles[2].dispatchEvent(new KeyboardEvent("keydown", { key: "Home", bubbles: true, cancelable: true }));
     expect(document.activeElement).toBe(tiles[0]);
     expect(outside).not.toHaveBeenCalled();
-    expect(el.querySelector(".pl-gallery")!.getAttribute("data-lm-suppress-shortcuts")).toBe("true");
+    expect(el.querySelector(".pl-gallery")!.hasAttribute("data-pl-keys")).toBe(true);
     el.remove();
   });
   it("explains the energy share and lays the tiles out on a grid that uses the width", () => {
@@ -458,7 +458,7 @@ describe("rank explorer and compare: keys, names, colours, export", () => {
     el.addEventListener("keydown", outside);
     renderRankExplorer(el, explorer(), { rank: 20 });
     const input = el.querySelector("input.pl-rank-slider") as HTMLInputElement;
-    expect(input.getAttribute("data-lm-suppress-shortcuts")).toBe("true");
+    expect(input.hasAttribute("data-pl-keys")).toBe(true); // see keepKeys
     expect(input.getAttribute("aria-valuetext")).toBe("rank 20");
     for (const key of ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"]) {
       input.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));

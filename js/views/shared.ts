@@ -558,18 +558,46 @@ export class Tooltip {
 /** Keys a focused control handles itself (not passed on to JupyterLab's notebook shortcuts). */
 const NAV_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown", "Enter", " "]);
 
+const guarded = new WeakSet<object>();
+
 /**
- * Keep navigation keys on `el`: mark it so Lumino's command registry ignores its key presses
- * (`data-lm-suppress-shortcuts`) and stop those keys from bubbling to the notebook, which would
- * otherwise move the focus to another cell. Returns the function that removes the listener.
+ * JupyterLab handles shortcuts in a keydown listener on the document in the capture phase, so a
+ * control cannot stop them by stopping propagation (it runs too late). The window's capture
+ * listener runs before the document's: for a navigation key pressed in a control marked by
+ * {@link keepKeys} it sets `data-lm-suppress-shortcuts` (Lumino's own opt-out) for the length of
+ * that one event. Other keys (Ctrl+S, Esc, ...) still reach JupyterLab.
+ */
+function guardWindow(win: Window | null): void {
+  if (!win || guarded.has(win)) return;
+  guarded.add(win);
+  win.addEventListener("keydown", (ev: KeyboardEvent) => {
+    if (!NAV_KEYS.has(ev.key) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const host = (ev.target as Element | null)?.closest?.("[data-pl-keys]");
+    if (!host) return;
+    host.setAttribute("data-lm-suppress-shortcuts", "true");
+    setTimeout(() => host.removeAttribute("data-lm-suppress-shortcuts"), 0); // in case the event never reaches it
+  }, true);
+}
+
+/**
+ * Keep navigation keys (arrows, Home/End, Page Up/Down, Enter, Space) on `el`: JupyterLab's
+ * notebook shortcuts do not see them (see {@link guardWindow}) and they do not bubble to the
+ * notebook, which would otherwise move the focus to another cell. Returns the function that
+ * removes the listener.
  */
 export function keepKeys(el: HTMLElement): () => void {
-  el.setAttribute("data-lm-suppress-shortcuts", "true");
+  el.setAttribute("data-pl-keys", "");
+  guardWindow(el.ownerDocument.defaultView);
   const onKey = (ev: KeyboardEvent) => {
-    if (NAV_KEYS.has(ev.key)) ev.stopPropagation();
+    // JupyterLab's capture listener has seen the event by now: lift the opt-out again at once
+    el.removeAttribute("data-lm-suppress-shortcuts");
+    if (NAV_KEYS.has(ev.key) && !ev.ctrlKey && !ev.metaKey && !ev.altKey) ev.stopPropagation();
   };
   el.addEventListener("keydown", onKey);
-  return () => el.removeEventListener("keydown", onKey);
+  return () => {
+    el.removeAttribute("data-pl-keys");
+    el.removeEventListener("keydown", onKey);
+  };
 }
 
 /** The range slider over the swept ranks shared by the rank explorer and compare. */

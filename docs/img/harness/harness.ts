@@ -5,6 +5,8 @@ import { Results } from "../../../js/lab/src/model";
 import { BufferSource } from "../../../js/lab/src/reader";
 import { renderSpectrumPlot, renderNeuronHeatmaps, renderLatentGallery } from "../../../js/views/index";
 import { RankedViews } from "../../../js/widgets/_ranked";
+import { CommandRegistry } from "@lumino/commands";
+import { renderRankExplorer } from "../../../js/views/index";
 
 async function bytes(url: string): Promise<Uint8Array> {
   return new Uint8Array(await (await fetch(url)).arrayBuffer());
@@ -114,4 +116,24 @@ w.sliderMoves = async (name: string, moves: number[]) => {
     out.push({ rank: k, ms: performance.now() - t0 });
   }
   return out;
+};
+// JupyterLab's shortcut handling as JupyterLab 4 wires it (Lumino registry, document capture listener):
+// does an arrow key on the rank slider still reach the notebook's "move to the next cell" command?
+w.luminoSetup = () => {
+  const commands = new CommandRegistry();
+  const ran: string[] = [];
+  commands.addCommand("notebook:move-cursor-down", { execute: () => { ran.push("move-cursor-down"); } });
+  commands.addCommand("docmanager:save", { execute: () => { ran.push("save"); } });
+  commands.addKeyBinding({ command: "notebook:move-cursor-down", keys: ["ArrowDown"], selector: "body" });
+  commands.addKeyBinding({ command: "docmanager:save", keys: ["Accel S"], selector: "body" });
+  document.addEventListener("keydown", (ev) => commands.processKeydownEvent(ev), true);
+  const host = document.getElementById("host")!;
+  const box = document.createElement("div");
+  const other = document.createElement("button");
+  other.id = "other";
+  other.textContent = "elsewhere";
+  host.replaceChildren(box, other);
+  renderRankExplorer(box, { ranks: [2, 10, 50], rmse: new Float32Array([0.3, 0.2, 0.1]), blockNames: [], blockErrors: new Float32Array(0) }, { rank: 10 });
+  w.ran = ran;
+  return true;
 };

@@ -100,6 +100,18 @@ def main(data: str) -> None:
             timings["draw_gallery_and_heatmaps_ms"] = page.evaluate("() => drawTimes('mnist-25pct.peeklens', [2, 10, 50, 2, 10, 50])")
             timings["factor_update_ms_rank50"] = page.evaluate("() => updateTimes('mnist-25pct.peeklens', 50)")
             timings["factor_update_ms_rank10"] = page.evaluate("() => updateTimes('mnist-25pct.peeklens', 10)")
+            # keyboard: an arrow key on the slider moves the rank and does not reach JupyterLab's shortcut
+            page.evaluate("() => luminoSetup()")
+            page.locator("#other").focus()
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("Control+s")
+            page.locator(".pl-rank-explorer input.pl-rank-slider").focus()
+            page.keyboard.press("Control+s")
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("Control+s")
+            page.wait_for_timeout(100)
+            timings["keys"] = {"commands_run": page.evaluate("() => ran"),
+                               "rank_after_arrow": page.locator(".pl-rank-explorer .pl-rank-value").text_content()}
             moves = page.evaluate("() => sliderMoves('mnist-25pct.peeklens', [1, 2, 0, 2, 1, 0, 2, 1, 2, 0])")
             ms = sorted(m["ms"] for m in moves)
             timings["slider_move_ms"] = {"median": ms[len(ms) // 2], "max": ms[-1], "moves": moves}
