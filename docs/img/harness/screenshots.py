@@ -9,6 +9,7 @@ Needs Chromium (/usr/bin/chromium) and Playwright for Python. Prints draw timing
 from __future__ import annotations
 
 import functools
+import os
 import http.server
 import json
 import shutil
@@ -27,16 +28,35 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def main(data: str) -> None:
-    site = Path(tempfile.mkdtemp(prefix="peeklens-shots-"))
+def _bundle(site: Path, out: str, views: Path) -> None:
     subprocess.run(["node_modules/.bin/esbuild", str(HERE / "harness.ts"), "--bundle", "--format=esm",
-                    f"--outfile={site / 'bundle.js'}", "--log-level=warning"], cwd=REPO, check=True)
+                    f"--alias:peeklens-views={views}", f"--outfile={site / out}", "--log-level=warning"],
+                   cwd=REPO, check=True)
+
+
+def _old_views(commit: str) -> Path:
+    """js/views as of `commit` (the reference the timings are compared with), in a temporary folder."""
+    d = Path(tempfile.mkdtemp(prefix="peeklens-views-ref-")) / "views"
+    d.mkdir()
+    names = subprocess.run(["git", "ls-tree", "--name-only", commit, "js/views/"], cwd=REPO, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for n in names:
+        (d / Path(n).name).write_text(subprocess.run(["git", "show", f"{commit}:{n}"], cwd=REPO, check=True,
+                                                     capture_output=True, text=True).stdout)
+    return d / "index.ts"
+
+
+def main(data: str, reference: str = "658d7d1") -> None:
+    site = Path(tempfile.mkdtemp(prefix="peeklens-shots-"))
+    _bundle(site, "bundle.js", REPO / "js/views/index.ts")
+    _bundle(site, "bundle-ref.js", _old_views(reference))
     shutil.copytree(data, site / "data")
     css = (REPO / "js/lab/style/index.css").read_text()
-    (site / "index.html").write_text(
-        "<!doctype html><meta charset=utf-8><style>body{margin:16px;font-family:system-ui,sans-serif;"
-        "--jp-border-color2:#ddd;--jp-ui-font-color1:#222;background:#fff}" + css + "</style>"
-        "<div id=host style='max-width:1240px'></div><script type=module src=bundle.js></script>")
+    for page_name, bundle in [("index.html", "bundle.js"), ("ref.html", "bundle-ref.js")]:
+        (site / page_name).write_text(
+            "<!doctype html><meta charset=utf-8><style>body{margin:16px;font-family:system-ui,sans-serif;"
+            "--jp-border-color2:#ddd;--jp-ui-font-color1:#222;background:#fff}" + css + "</style>"
+            f"<div id=host style='max-width:1240px'></div><script type=module src={bundle}></script>")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     handler.log_message = lambda *a: None  # type: ignore[assignment]
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -52,6 +72,11 @@ def main(data: str) -> None:
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.goto(url)
             page.wait_for_function("() => window.openDoc")
+            if os.environ.get("PEEKLENS_BENCH_ONLY"):
+                timings["bench"] = _bench(browser, url, bench or "mnist-25pct.peeklens")
+                browser.close()
+                print(json.dumps(timings, indent=1))
+                return
             page.evaluate("() => openDoc('mnist-25pct.peeklens', 10)")
             page.wait_for_timeout(300)
             heat = page.locator(".pl-lab-heatmaps")
@@ -116,11 +141,41 @@ def main(data: str) -> None:
             ms = sorted(m["ms"] for m in moves)
             timings["slider_move_ms"] = {"median": ms[len(ms) // 2], "max": ms[-1], "moves": moves}
             timings["errors"] = [e for e in errors if "favicon" not in e and "404" not in e]
+            timings["bench"] = _bench(browser, url, bench or "mnist-25pct.peeklens")
             browser.close()
     finally:
         srv.shutdown()
         shutil.rmtree(site, ignore_errors=True)
     print(json.dumps(timings, indent=1))
+
+
+def _bench(browser, url: str, name: str, rounds: int = 3) -> dict:
+    """Time the views (current and reference, alternating, same page set-up) on the widgets' paths."""
+    out: dict = {"file": name}
+    for version, page_url in [("current", url), ("reference", url.replace("index.html", "ref.html"))] * rounds:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(page_url)
+        page.wait_for_function("() => window.sliderMoves")
+        page.evaluate(f"() => sliderMoves('{name}', [0])")  # warm-up: reads the file, compiles the code
+        k = page.evaluate(f"() => sliderMoves('{name}', [0, 1, 2, 3, 4, 0, 2, 4, 1, 3])")
+        draw = page.evaluate(f"() => drawTimes('{name}', [10, 50, 10, 50])")
+        rec0 = out.setdefault(version + "_parts", {"gallery50": [], "heatmaps50": []})
+        rec0["gallery50"].append(round(draw["gallery50"], 1))
+        rec0["heatmaps50"].append(round(draw["heatmaps50"], 1))
+        upd = page.evaluate(f"() => updateTimes('{name}', 50)")
+        rec = out.setdefault(version, {"slider_move_ms": [], "draw_rank50_ms": [], "factor_update_ms": []})
+        rec["slider_move_ms"] += [m["ms"] for m in k]
+        out.setdefault(version + "_moves", []).append([(m["rank"], round(m["ms"], 1)) for m in k])
+        rec["draw_rank50_ms"].append(draw["50"])
+        rec["factor_update_ms"].append(upd["median"])
+        page.close()
+    for version in ("current", "reference"):
+        for key, vals in out[version].items():
+            vals.sort()
+            out[version][key] = {"median": round(vals[len(vals) // 2], 2), "max": round(vals[-1], 2), "n": len(vals)}
+    out["ratio_current_over_reference"] = {
+        key: round(out["current"][key]["median"] / max(1e-9, out["reference"][key]["median"]), 2) for key in out["current"]}
+    return out
 
 
 def _check_png(download, keep) -> dict:
@@ -142,4 +197,6 @@ def _clip(page, selector: str, max_h: int) -> dict:
 
 
 if __name__ == "__main__":
+    # screenshots.py DATA_DIR [BENCH_FILE]: BENCH_FILE (in DATA_DIR) is timed; default the 2,000-sample sweep
+    bench = sys.argv[2] if len(sys.argv) > 2 else None
     main(sys.argv[1])
