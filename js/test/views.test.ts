@@ -1,7 +1,7 @@
-import { describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { renderRankExplorer } from "../views/rank_explorer";
 import { renderLatentGallery } from "../views/latent_gallery";
-import { aggregateChannels, cellText, describeNeuron, foldFactor, renderNeuronHeatmaps, rowHeight, unusedShare } from "../views/neuron_heatmaps";
+import { aggregateChannels, cellText, describeNeuron, foldFactor, layerViews, renderNeuronHeatmaps, rowHeight, unusedShare } from "../views/neuron_heatmaps";
 import { colour, CSS, fmt } from "../views/shared";
 import { groupByLayer, renderSpectrumPlot } from "../views/spectrum_plot";
 import { networkColors, renderCompare, unionRanks } from "../views/compare";
@@ -252,6 +252,7 @@ describe("compare", () => {
 });
 
 describe("neuron heatmaps: channels, colour bars, rows and keys", () => {
+  beforeEach(() => layerViews(document).clear()); // the per-layer choices live for the document
   // 2 channels of 1 x 2 neurons, rank 2: neuron i has loadings [a_i, b_i]
   const small = (): HeatmapData => ({
     rank: 2,
@@ -358,6 +359,30 @@ describe("neuron heatmaps: channels, colour bars, rows and keys", () => {
     expect(outside).not.toHaveBeenCalled();
     expect((el.firstElementChild as HTMLElement).dataset.factor).toBe("3");
     hnd.destroy();
+  });
+  it("carries a layer's columns, colours and zoom over to the other ranks' views", () => {
+    const a = document.createElement("div"), b = document.createElement("div");
+    const L = rand(10 * 12 * 12 * 4, 9);
+    const data = (rank: number) => ({ rank, layers: [{ name: "relu", shape: [10, 12, 12], loadings: L.subarray(0, 1440 * rank) }] });
+    renderNeuronHeatmaps(a, data(4), { factor: 0 });
+    const hb = renderNeuronHeatmaps(b, data(2), { factor: 0 }); // another rank, drawn ahead of time
+    const sec = (el: HTMLElement) => el.querySelector(".pl-layer") as HTMLElement;
+    expect([sec(a).dataset.mode, sec(b).dataset.mode]).toEqual(["mean", "mean"]);
+    (sec(a).querySelector(".pl-mode button[data-mode='neurons']") as HTMLButtonElement).click();
+    (sec(a).querySelector(".pl-scale button[data-scale='linear']") as HTMLButtonElement).click();
+    (sec(a).querySelector(".pl-zoom button[aria-label='zoom in']") as HTMLButtonElement).click();
+    expect([sec(b).dataset.mode, sec(b).dataset.scale]).toEqual(["neurons", "linear"]);
+    expect((sec(b).querySelector("canvas.pl-matrix") as HTMLCanvasElement).width).toBe(1440);
+    expect(sec(b).querySelector(".pl-zoom-value")!.textContent).toBe("2×");
+    // a view drawn later starts the same way
+    const c = document.createElement("div");
+    renderNeuronHeatmaps(c, data(3), { factor: 0 });
+    expect([sec(c).dataset.mode, sec(c).dataset.scale, sec(c).querySelector(".pl-zoom-value")!.textContent]).toEqual(["neurons", "linear", "2×"]);
+    // a destroyed view no longer listens
+    hb.destroy();
+    (sec(a).querySelector(".pl-mode button[data-mode='max']") as HTMLButtonElement).click();
+    expect(sec(c).dataset.mode).toBe("max");
+    expect(b.childElementCount).toBe(0);
   });
   it("cellText describes neurons and channels", () => {
     const layer = { name: "4", shape: [2, 3, 3], loadings: new Float32Array(18) };

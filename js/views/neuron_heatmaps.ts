@@ -88,6 +88,26 @@ export function cellText(layer: LayerData, rank: number, mode: ColumnMode, facto
   return [head, `channel ${col}`, `${mode} over its ${hw} neurons: ${fmt(value, 4)}`];
 }
 
+/** How a layer's matrix is shown; kept per document and layer name so every rank shows it the same way. */
+export interface LayerView {
+  mode: ColumnMode;
+  scale: ColorScale;
+  zoom: number;
+}
+
+const PREFS_EVENT = "peeklens-heatmap-view";
+const prefsByDoc = new WeakMap<Document, Map<string, LayerView>>();
+
+/** The view settings chosen for each layer in `doc` (columns, colours, zoom). */
+export function layerViews(doc: Document = document): Map<string, LayerView> {
+  let m = prefsByDoc.get(doc);
+  if (!m) {
+    m = new Map();
+    prefsByDoc.set(doc, m);
+  }
+  return m;
+}
+
 interface LayerParts {
   scale: () => ColorScale;
   maps: HTMLElement;
@@ -167,9 +187,32 @@ export function renderNeuronHeatmaps(
     // controls: columns (neurons / channel mean / channel max) and zoom
     const controls = h("div", "pl-layer-controls");
     sec.appendChild(controls);
-    let mode: ColumnMode = conv && n > FIT_WIDTH ? "mean" : "neurons";
-    let zoom = 1;
-    let scale: ColorScale = "sqrt";
+    // a choice made for this layer in another view of the document (another rank) carries over
+    const saved = layerViews(doc).get(layer.name);
+    let mode: ColumnMode = saved && (conv || saved.mode === "neurons") ? saved.mode : conv && n > FIT_WIDTH ? "mean" : "neurons";
+    let zoom = saved?.zoom ?? 1;
+    let scale: ColorScale = saved?.scale ?? "sqrt";
+    const publish = () => {
+      const v: LayerView = { mode, scale, zoom };
+      layerViews(doc).set(layer.name, v);
+      doc.dispatchEvent(new CustomEvent(PREFS_EVENT, { detail: { layer: layer.name, view: v, from: root } }));
+    };
+    const onShared = (ev: Event) => {
+      const d = (ev as CustomEvent).detail as { layer: string; view: LayerView; from: HTMLElement };
+      if (d.from === root || d.layer !== layer.name) return;
+      const nextMode = conv || d.view.mode === "neurons" ? d.view.mode : mode;
+      if (nextMode === mode && d.view.scale === scale && d.view.zoom === zoom) return;
+      const redraw = nextMode !== mode || d.view.scale !== scale;
+      mode = nextMode;
+      scale = d.view.scale;
+      zoom = d.view.zoom;
+      if (redraw) {
+        drawMatrix();
+        drawMaps(layer, parts[index], current);
+      } else layout();
+    };
+    doc.addEventListener(PREFS_EVENT, onShared);
+    cleanups.push(() => doc.removeEventListener(PREFS_EVENT, onShared));
     const modeBtns: HTMLButtonElement[] = [];
     if (conv) {
       const tg = h("span", "pl-toggle pl-mode");
@@ -181,7 +224,7 @@ export function renderNeuronHeatmaps(
         b.type = "button";
         b.dataset.mode = m;
         b.setAttribute("aria-label", m === "neurons" ? "one column per neuron" : `one column per channel, ${m} over its neurons`);
-        b.addEventListener("click", () => { mode = m; drawMatrix(); });
+        b.addEventListener("click", () => { mode = m; drawMatrix(); publish(); });
         modeBtns.push(b);
         tg.appendChild(b);
       }
@@ -202,6 +245,7 @@ export function renderNeuronHeatmaps(
         scale = sc;
         drawMatrix();
         drawMaps(layer, parts[index], current);
+        publish();
       });
       scaleBtns.push(b);
       sg.appendChild(b);
@@ -328,9 +372,9 @@ export function renderNeuronHeatmaps(
         xAxis.appendChild(tk);
       }
     };
-    zout.addEventListener("click", () => { zoom = Math.max(1, zoom / 2); layout(); });
-    zin.addEventListener("click", () => { zoom = Math.min(16, zoom * 2); layout(); });
-    zval.addEventListener("click", () => { zoom = 1; layout(); });
+    zout.addEventListener("click", () => { zoom = Math.max(1, zoom / 2); layout(); publish(); });
+    zin.addEventListener("click", () => { zoom = Math.min(16, zoom * 2); layout(); publish(); });
+    zval.addEventListener("click", () => { zoom = 1; layout(); publish(); });
     drawMatrix();
 
     const where = (ev: MouseEvent) => {
