@@ -434,6 +434,7 @@ describe("latent gallery: keyboard, labels, grid", () => {
     expect(CSS).toMatch(/\.pl-gallery \{ display: grid; grid-template-columns: repeat\(auto-fill/);
     const title = el.querySelector(".pl-tile-title") as HTMLElement;
     expect(title.textContent).toBe("factor 0 · 2%");
+    expect(el.querySelector("b")).toBeNull(); // no markup elements: names and labels stay text
     expect(title.title).toContain("energy");
     expect(el.querySelector(".pl-caption")!.textContent).toMatch(/share of the model's energy/);
     expect(el.querySelector(".pl-caption .pl-colorbar")).not.toBeNull(); // what the latent colours mean

@@ -151,7 +151,7 @@ export function renderLatentGallery(
     tile.setAttribute("tabindex", "0");
     const s = data.strength?.[r];
     const t = h("span", "pl-tile-title");
-    t.appendChild(h("b", "", `factor ${r}`));
+    t.appendChild(h("span", "pl-tile-name", `factor ${r}`));
     if (s !== undefined) {
       t.appendChild(h("span", "pl-tile-share", ` · ${fmt(100 * s, 2)}%`));
       t.title = `${fmt(100 * s, 3)}% of the energy. ${GLOSSARY.energy}`;

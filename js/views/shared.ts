@@ -664,7 +664,7 @@ export const CSS = `
 .pl-tile:hover { border-color: #9ecae1; }
 .pl-tile.pl-selected { border-color: #d62728; }
 .pl-tile-title { font-size: 12px; white-space: nowrap; }
-.pl-tile-title b { font-weight: 600; }
+.pl-tile-name { font-weight: 600; }
 .pl-tile-share { opacity: 0.75; }
 .pl-heat { display: flex; flex-direction: column; gap: 10px; }
 .pl-layer { border-top: 1px solid var(--jp-border-color2, #ddd); padding-top: 6px; display: flex; flex-direction: column; gap: 4px; }
