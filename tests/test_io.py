@@ -237,3 +237,18 @@ def test_tensor_factorization_keeps_its_spatial_factors(tmp_path):
         np.testing.assert_array_equal(back.spatial[n], S)
     plain = pl.load(pl.save(pl.factorize(acts, 2, max_iter=5), tmp_path / "m.peeklens"))
     assert plain.spatial is None
+
+
+def test_signed_blocks_and_token_sample_info_round_trip(tmp_path):
+    """A semi-NMF (signed) block stays signed and token samples keep where they came from."""
+    rng = np.random.default_rng(0)
+    acts = pl.Activations.from_arrays(
+        {"input:0": rng.random((4, 6)), "mlp": rng.standard_normal((3, 6))},
+        signed=["mlp"],
+        sample_info={"sample": np.repeat(np.arange(3), 2), "position": np.tile(np.arange(2), 3)},
+    )
+    back = pl.load(pl.save(acts, tmp_path / "a.peeklens"))
+    assert back["mlp"].signed and not back["input:0"].signed
+    np.testing.assert_array_equal(back["mlp"].data, acts["mlp"].data)
+    assert sorted(back.sample_info) == ["position", "sample"]
+    np.testing.assert_array_equal(back.sample_info["sample"], [0, 0, 1, 1, 2, 2])

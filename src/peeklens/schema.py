@@ -44,7 +44,9 @@ The *sample* fields (data the factorization does not own, kept for display only)
     - ``class_names``: names of the label classes, or null (the class index is shown).
 
 ``type == "Activations"``
-    ``names``, ``blocks`` (``info()`` of each), ``arrays`` (keys, features x samples), ``labels``, ``info``.
+    ``names``, ``blocks`` (``info()`` of each: ``kind``, ``shape``, ``transform``, ``signed``), ``arrays``
+    (keys, features x samples), ``labels``, ``info``, ``sample_info`` (null, or name -> key of a per-sample
+    array: for token samples the source sample, position and token id, see :func:`peeklens.capture`).
 
 ``type == "Spectrum"``
     ``names``, ``k``, ``values`` (keys), ``entropy_rank``, ``stable_rank``, ``method``, ``info``.
@@ -213,6 +215,11 @@ def _describe(obj: Result, a: _Arrays, include_inputs: bool, top_k: int, class_n
             "blocks": [obj[n].info() for n in names],
             "arrays": [a.put(f"block.{i}", obj[n].data) for i, n in enumerate(names)],
             "labels": a.put("labels", obj.labels) if obj.labels is not None else None,
+            "sample_info": (
+                {k: a.put(f"sample_info.{i}", v) for i, (k, v) in enumerate(obj.sample_info.items())}
+                if obj.sample_info is not None
+                else None
+            ),
             "info": _jsonable(obj.meta),
         }
     if isinstance(obj, Factorization):
@@ -398,8 +405,16 @@ def from_payload(meta: Mapping, get_array: Callable[[str], np.ndarray], *, where
         if kind == "Activations":
             blocks = {}
             for n, info, key in zip(meta["names"], meta["blocks"], meta["arrays"]):
-                blocks[n] = Block(n, get(key), tuple(info["shape"]), info["kind"], info.get("transform"))
-            return Activations(blocks, labels=get(meta.get("labels")), meta=meta.get("info") or {})
+                blocks[n] = Block(
+                    n, get(key), tuple(info["shape"]), info["kind"], info.get("transform"), bool(info.get("signed", False))
+                )
+            info_keys = meta.get("sample_info")
+            return Activations(
+                blocks,
+                labels=get(meta.get("labels")),
+                meta=meta.get("info") or {},
+                sample_info={k: get(v) for k, v in info_keys.items()} if info_keys else None,
+            )
         if kind == "Factorization":
             m = meta["fit"]
             labels, inputs = _load_shared(get, m)
