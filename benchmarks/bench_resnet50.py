@@ -63,7 +63,7 @@ class PeakMonitor:
                 self.peak[k] = max(self.peak.get(k, 0), v)
             self._stop.wait(self.every)
 
-    def __enter__(self) -> "PeakMonitor":
+    def __enter__(self) -> PeakMonitor:
         self._t.start()
         return self
 

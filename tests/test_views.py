@@ -46,8 +46,8 @@ def test_class_histograms_count_top_input_labels(fit_rgb):
 
 
 def test_neuron_matrix_spatial_maps_and_utilisation(fit_rgb):
-    O = views.neuron_factor_matrix(fit_rgb, "1")
-    assert O.shape == (4 * 4 * 4, 3) and O.max() == pytest.approx(1.0)
+    Oj = views.neuron_factor_matrix(fit_rgb, "1")
+    assert Oj.shape == (4 * 4 * 4, 3) and Oj.max() == pytest.approx(1.0)
     col = views.neuron_factor_matrix(fit_rgb, "1", normalize="column")
     assert np.allclose(col.max(axis=0), 1.0)
     maps = views.spatial_maps(fit_rgb, "1", 2)
@@ -71,3 +71,18 @@ def test_utilisation_counts_dead_neurons():
 def test_factor_strength_sums_to_one(fit_rgb):
     s = views.factor_strength(fit_rgb)
     assert s.shape == (3,) and s.sum() == pytest.approx(1.0)
+
+
+def test_thumbnails_use_the_range_of_all_inputs():
+    import peeklens as pl
+    from peeklens import views
+
+    rng = np.random.default_rng(1)
+    x = rng.random((9, 20)) * 5 + 2
+    fit = pl.factorize(pl.Activations.from_arrays({"input:0": x}, shapes={"input:0": (3, 3)}), rank=2, max_iter=5)
+    kept = fit.inputs["input:0"]  # as captured (float32)
+    assert views.input_range(fit) == (float(kept.min()), float(kept.max()))
+    np.testing.assert_allclose(views.input_range(fit), (x.min(), x.max()), rtol=1e-6)
+    t = views.thumbnails(fit, 4)
+    raw = views.input_images(fit, views.top_inputs(fit, 4))
+    np.testing.assert_allclose(t, (raw - kept.min()) / (kept.max() - kept.min()), rtol=1e-5, atol=1e-6)

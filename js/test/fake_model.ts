@@ -61,3 +61,79 @@ export function rand(n: number, seed = 1): Float32Array {
   }
   return out;
 }
+
+/** Let pending promise work (derivations) finish. */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setTimeout(r, 0));
+}
+
+function bytesOf(a: Float32Array | Float64Array | BigInt64Array): DataView {
+  return new DataView(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * A schema payload (peeklens.schema, version 2) of a small sweep, as a widget receives it: `meta`
+ * and `arrays` (key -> DataView). Input 4x4 (one channel), layers "relu" (2x3x3) and "fc" (4),
+ * `n` samples with labels 0..2, every sample kept in the display section.
+ */
+export function sweepPayload(ranks: number[], n = 20, topK = 2): { meta: any; arrays: Record<string, DataView> } {
+  const names = ["input:0", "relu", "fc"];
+  const blocks = [
+    { kind: "input", shape: [4, 4], n_features: 16 },
+    { kind: "layer", shape: [2, 3, 3], n_features: 18 },
+    { kind: "layer", shape: [4], n_features: 4 },
+  ];
+  const arrays: Record<string, DataView> = {};
+  const shapes: Record<string, number[]> = {};
+  const dtypes: Record<string, string> = {};
+  const put = (key: string, a: Float32Array | BigInt64Array, shape: number[]) => {
+    arrays[key] = bytesOf(a);
+    shapes[key] = shape;
+    dtypes[key] = a instanceof Float32Array ? "<f4" : "<i8";
+    return key;
+  };
+  const fits: Record<string, any> = {};
+  for (const r of ranks) {
+    fits[String(r)] = {
+      rank: r,
+      names,
+      F: put(`r${r}.F`, rand(n * r, r), [n, r]),
+      W: blocks.map((b, i) => put(`r${r}.W.${i}`, rand(b.n_features * r, 10 * r + i), [b.n_features, r])),
+      objective: "none",
+      errors: [0.5, 0.4, 0.3].map((e) => e / r),
+      rmse: 0.1 / r,
+      n_iter: 5,
+      converged: true,
+      seconds: 0.1,
+      settings: { solver: "mu" },
+      blocks,
+    };
+  }
+  const labels = put(
+    "labels",
+    BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 3)),
+    [n],
+  );
+  const samples = put(
+    "display.samples",
+    BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+    [n],
+  );
+  const image = put("display.image.0", rand(16 * n, 99), [16, n]);
+  const meta = {
+    format: "peeklens",
+    format_version: 2,
+    type: "Sweep",
+    ranks,
+    requested: ranks,
+    interrupted: false,
+    fits,
+    info: {},
+    labels,
+    inputs: null,
+    display: { top_k: topK, samples, images: [image], value_range: [0, 1], class_names: ["a", "b", "c"] },
+    shapes,
+    dtypes,
+  };
+  return { meta, arrays };
+}

@@ -4,6 +4,18 @@ export * from "./shared";
 export { renderRankExplorer } from "./rank_explorer";
 export { renderLatentGallery } from "./latent_gallery";
 export type { GalleryOptions } from "./latent_gallery";
-export { renderNeuronHeatmaps, unusedShare, foldFactor, describeNeuron } from "./neuron_heatmaps";
+export {
+  renderNeuronHeatmaps,
+  unusedShare,
+  foldFactor,
+  describeNeuron,
+  aggregateChannels,
+  cellText,
+  rowHeight,
+  layerViews,
+} from "./neuron_heatmaps";
+export type { ColumnMode, LayerView } from "./neuron_heatmaps";
 export { renderSpectrumPlot, groupByLayer } from "./spectrum_plot";
-export { renderCompare, unionRanks } from "./compare";
+export type { SpectrumOptions } from "./spectrum_plot";
+export { renderCompare, unionRanks, networkColors } from "./compare";
+export * from "./export";

@@ -1,5 +1,25 @@
 /** Neuron heatmaps (paper Fig. 9): neurons x factors per layer, spatial maps, utilisation. */
-import { BLUES, clear, ensureStyles, fmt, h, imageToRGBA, makeCanvas, putPixels, VIRIDIS } from "./shared";
+import { elementPngBlob, exportButtons, viewExport } from "./export";
+import {
+  caption,
+  clear,
+  CMAP,
+  type ColorScale,
+  scaleValues,
+  colorBar,
+  displayName,
+  ensureStyles,
+  fmt,
+  FONT,
+  GLOSSARY,
+  h,
+  imageToRGBA,
+  keepKeys,
+  makeCanvas,
+  putPixels,
+  textWidth,
+  Tooltip,
+} from "./shared";
 import type { FactorCallbacks, FactorState, HeatmapData, LayerData, ViewHandle } from "./types";
 
 /** Share of neurons whose loadings are below threshold * (layer max) on every factor. */
@@ -20,7 +40,11 @@ export function unusedShare(loadings: Float32Array, rank: number, threshold = 0.
 }
 
 /** Column `factor` of a neurons x rank matrix, folded to C x H x W (dense layers: 1 x 1 x N). */
-export function foldFactor(layer: LayerData, rank: number, factor: number): { data: Float32Array; c: number; h: number; w: number } {
+export function foldFactor(
+  layer: LayerData,
+  rank: number,
+  factor: number,
+): { data: Float32Array; c: number; h: number; w: number } {
   const n = Math.floor(layer.loadings.length / Math.max(1, rank));
   const col = new Float32Array(n);
   for (let i = 0; i < n; i++) col[i] = layer.loadings[i * rank + factor];
@@ -34,28 +58,104 @@ export function foldFactor(layer: LayerData, rank: number, factor: number): { da
 export function describeNeuron(shape: number[], i: number): string {
   if (shape.length === 3) {
     const hw = shape[1] * shape[2];
-    const c = Math.floor(i / hw), p = i % hw;
+    const c = Math.floor(i / hw),
+      p = i % hw;
     return `channel ${c}, y ${Math.floor(p / shape[2])}, x ${p % shape[2]}`;
   }
   if (shape.length === 2) return `y ${Math.floor(i / shape[1])}, x ${i % shape[1]}`;
   return `neuron ${i}`;
 }
 
-interface LayerParts {
-  maps: HTMLElement;
-  highlight: HTMLElement;
-  rowH: number;
+/** What the columns of a layer's matrix are: every neuron, or one column per channel. */
+export type ColumnMode = "neurons" | "mean" | "max";
+
+/**
+ * Loadings of a convolutional layer ([C, H, W]) aggregated per channel: a C x rank matrix
+ * (row-major, like `loadings`) of the mean or the maximum over each channel's H x W neurons.
+ * Layers without channels are returned unchanged (one "channel" per neuron).
+ */
+export function aggregateChannels(
+  layer: LayerData,
+  rank: number,
+  how: "mean" | "max",
+): { data: Float32Array; channels: number } {
+  const n = Math.floor(layer.loadings.length / Math.max(1, rank));
+  if (layer.shape.length !== 3) return { data: layer.loadings.slice(0, n * rank), channels: n };
+  const C = layer.shape[0],
+    hw = layer.shape[1] * layer.shape[2];
+  const out = new Float32Array(C * rank);
+  const L = layer.loadings;
+  for (let c = 0; c < C; c++) {
+    for (let p = 0; p < hw; p++) {
+      const base = (c * hw + p) * rank;
+      for (let r = 0; r < rank; r++) {
+        const v = L[base + r];
+        if (how === "max") {
+          if (p === 0 || v > out[c * rank + r]) out[c * rank + r] = v;
+        } else out[c * rank + r] += v;
+      }
+    }
+    if (how === "mean") for (let r = 0; r < rank; r++) out[c * rank + r] /= hw;
+  }
+  return { data: out, channels: C };
 }
 
-function layerMax(l: LayerData): number {
-  let m = 0;
-  for (let i = 0; i < l.loadings.length; i++) if (l.loadings[i] > m) m = l.loadings[i];
+/** Height of one factor row of the matrix in CSS pixels: tall enough to read and to click. */
+export function rowHeight(rank: number): number {
+  return Math.max(10, Math.min(40, Math.round(320 / Math.max(1, rank))));
+}
+
+/** Width of the matrix when it fits (CSS px); zoom multiplies it and the box scrolls. */
+const FIT_WIDTH = 640;
+
+/** Read-out of one matrix cell, as the tooltip shows it (also used by tests). */
+export function cellText(
+  layer: LayerData,
+  rank: number,
+  mode: ColumnMode,
+  factor: number,
+  col: number,
+  value: number,
+): string[] {
+  const head = `${displayName(layer.name)} · factor ${factor}`;
+  if (mode === "neurons") return [head, describeNeuron(layer.shape, col), `loading ${fmt(value, 4)}`];
+  const hw = layer.shape.length === 3 ? layer.shape[1] * layer.shape[2] : 1;
+  return [head, `channel ${col}`, `${mode} over its ${hw} neurons: ${fmt(value, 4)}`];
+}
+
+/** How a layer's matrix is shown; kept per document and layer name so every rank shows it the same way. */
+export interface LayerView {
+  mode: ColumnMode;
+  scale: ColorScale;
+  zoom: number;
+}
+
+const PREFS_EVENT = "peeklens-heatmap-view";
+const prefsByDoc = new WeakMap<Document, Map<string, LayerView>>();
+
+/** The view settings chosen for each layer in `doc` (columns, colours, zoom). */
+export function layerViews(doc: Document = document): Map<string, LayerView> {
+  let m = prefsByDoc.get(doc);
+  if (!m) {
+    m = new Map();
+    prefsByDoc.set(doc, m);
+  }
   return m;
+}
+
+interface LayerParts {
+  scale: () => ColorScale;
+  maps: HTMLElement;
+  mapsBar: HTMLElement;
+  highlight: HTMLElement;
+  labels: HTMLElement[];
+  rowH: number;
 }
 
 /**
  * Draw the heatmaps of one factorization into `el`. The factor rows of each layer's matrix can be
- * clicked (calls `callbacks.onFactor`); `handle.update({factor})` redraws the spatial maps of that factor.
+ * clicked or stepped with the arrow keys (calls `callbacks.onFactor`); `handle.update({factor})`
+ * moves the row highlight and redraws the spatial maps of that factor (nothing else).
  */
 export function renderNeuronHeatmaps(
   el: HTMLElement,
@@ -63,25 +163,51 @@ export function renderNeuronHeatmaps(
   state: FactorState,
   callbacks: FactorCallbacks = {},
 ): ViewHandle<FactorState> {
-  ensureStyles(el.ownerDocument);
+  const doc = el.ownerDocument;
+  ensureStyles(doc);
   clear(el);
   const rank = data.rank;
   const threshold = data.threshold ?? 0.01;
   const root = h("div", "pl-view pl-neuron-heatmaps");
-  root.appendChild(h("h4", "", `Neuron heatmaps (rank ${rank})`));
-  const readout = h("div", "pl-readout");
-  readout.textContent = "hover a map for channel, position and value";
+  const head = h("div", "pl-head");
+  head.appendChild(h("h4", "", `Neuron heatmaps (rank ${rank})`));
+  head.appendChild(viewExport(() => root, `neuron heatmaps rank ${rank}`));
+  root.appendChild(head);
+  root.appendChild(
+    caption(
+      "Each layer: how strongly every neuron (or channel) loads on every factor (colour: viridis, dark = 0; " +
+        "√ colours spread the small loadings so they stay visible beside a few large ones), " +
+        "and the selected factor's loadings folded back to the layer's channels. Click a row or use ↑/↓ on the matrix to select a factor; hover for values.",
+    ),
+  );
+  // the last read-out as one line, visually hidden (the tooltip shows it at the cursor): for scripts and tests
+  const readout = h("div", "pl-readout pl-visually-hidden");
   root.appendChild(readout);
+  const show = (ev: MouseEvent, lines: string[]) => {
+    tip().show(ev, lines);
+    readout.textContent = lines.join(" · ");
+  };
   const body = h("div", "pl-heat");
   root.appendChild(body);
   const parts: LayerParts[] = [];
   const cleanups: (() => void)[] = [];
+  const tip = () => Tooltip.for(doc);
+  let current = state.factor;
 
-  for (const layer of data.layers) {
+  const select = (r: number) => {
+    if (r < 0 || r >= rank) return;
+    apply(r);
+    callbacks.onFactor?.(r);
+  };
+
+  data.layers.forEach((layer, index) => {
     const n = Math.floor(layer.loadings.length / Math.max(1, rank));
+    const conv = layer.shape.length === 3;
     const sec = h("div", "pl-layer");
     sec.dataset.layer = layer.name;
-    sec.appendChild(h("div", "pl-layer-title", `${layer.name}  (${layer.shape.join("×")}, ${n} neurons)`));
+    const title = h("div", "pl-layer-title", `${displayName(layer.name)}  (${layer.shape.join("×")}, ${n} neurons)`);
+    title.title = layer.name;
+    sec.appendChild(title);
 
     // utilisation
     const share = layer.unusedShare ?? unusedShare(layer.loadings, rank, threshold);
@@ -90,95 +216,388 @@ export function renderNeuronHeatmaps(
     const barInner = h("div");
     barInner.style.width = `${(100 * share).toFixed(1)}%`;
     barOuter.appendChild(barInner);
-    util.append(barOuter, h("span", "pl-util-text", `${fmt(100 * share, 3)}% of neurons unused (below ${fmt(100 * threshold, 2)}% of the layer maximum on every factor)`));
+    util.append(
+      barOuter,
+      h(
+        "span",
+        "pl-util-text",
+        `${fmt(100 * share, 3)}% of neurons unused (below ${fmt(100 * threshold, 2)}% of the layer maximum on every factor)`,
+      ),
+    );
+    util.title = GLOSSARY.unused;
     util.dataset.unused = String(share);
     sec.appendChild(util);
 
-    // neurons x factors matrix: factors as rows, neurons as columns
-    const peak = layerMax(layer);
-    const cssW = Math.min(620, Math.max(160, n));
-    const rowH = Math.max(3, Math.min(10, Math.floor(200 / Math.max(1, rank))));
-    const wrap = h("div");
-    wrap.style.position = "relative";
-    wrap.style.width = `min(${cssW}px, 100%)`;
-    const mat = makeCanvas(n, rank, cssW, rowH * rank);
-    mat.style.width = "100%";
-    mat.style.display = "block";
+    // controls: columns (neurons / channel mean / channel max) and zoom
+    const controls = h("div", "pl-layer-controls");
+    sec.appendChild(controls);
+    // a choice made for this layer in another view of the document (another rank) carries over
+    const saved = layerViews(doc).get(layer.name);
+    let mode: ColumnMode =
+      saved && (conv || saved.mode === "neurons") ? saved.mode : conv && n > FIT_WIDTH ? "mean" : "neurons";
+    let zoom = saved?.zoom ?? 1;
+    let scale: ColorScale = saved?.scale ?? "sqrt";
+    const publish = () => {
+      const v: LayerView = { mode, scale, zoom };
+      layerViews(doc).set(layer.name, v);
+      doc.dispatchEvent(new CustomEvent(PREFS_EVENT, { detail: { layer: layer.name, view: v, from: root } }));
+    };
+    const onShared = (ev: Event) => {
+      const d = (ev as CustomEvent).detail as { layer: string; view: LayerView; from: HTMLElement };
+      if (d.from === root || d.layer !== layer.name) return;
+      const nextMode = conv || d.view.mode === "neurons" ? d.view.mode : mode;
+      if (nextMode === mode && d.view.scale === scale && d.view.zoom === zoom) return;
+      const redraw = nextMode !== mode || d.view.scale !== scale;
+      mode = nextMode;
+      scale = d.view.scale;
+      zoom = d.view.zoom;
+      if (redraw) {
+        drawMatrix();
+        drawMaps(layer, parts[index], current);
+      } else layout();
+    };
+    doc.addEventListener(PREFS_EVENT, onShared);
+    cleanups.push(() => doc.removeEventListener(PREFS_EVENT, onShared));
+    const modeBtns: HTMLButtonElement[] = [];
+    if (conv) {
+      const tg = h("span", "pl-toggle pl-mode");
+      tg.setAttribute("role", "group");
+      tg.setAttribute("aria-label", `columns of the ${displayName(layer.name)} matrix`);
+      tg.appendChild(h("span", "", "columns:"));
+      for (const [m, label] of [
+        ["neurons", "neurons"],
+        ["mean", "channels (mean)"],
+        ["max", "channels (max)"],
+      ] as [ColumnMode, string][]) {
+        const b = h("button", "", label);
+        b.type = "button";
+        b.dataset.mode = m;
+        b.setAttribute(
+          "aria-label",
+          m === "neurons" ? "one column per neuron" : `one column per channel, ${m} over its neurons`,
+        );
+        b.addEventListener("click", () => {
+          mode = m;
+          drawMatrix();
+          publish();
+        });
+        modeBtns.push(b);
+        tg.appendChild(b);
+      }
+      controls.appendChild(tg);
+    }
+    const sg = h("span", "pl-toggle pl-scale");
+    sg.setAttribute("role", "group");
+    sg.setAttribute("aria-label", "colour scale");
+    sg.appendChild(h("span", "", "colours:"));
+    const scaleBtns: HTMLButtonElement[] = [];
+    for (const [sc, label, aria] of [
+      ["linear", "linear", "colours linear in the loading"],
+      ["sqrt", "√", "colours by the square root of the loading"],
+    ] as [ColorScale, string, string][]) {
+      const b = h("button", "", label);
+      b.type = "button";
+      b.dataset.scale = sc;
+      b.setAttribute("aria-label", aria);
+      b.title = aria;
+      b.addEventListener("click", () => {
+        scale = sc;
+        drawMatrix();
+        drawMaps(layer, parts[index], current);
+        publish();
+      });
+      scaleBtns.push(b);
+      sg.appendChild(b);
+    }
+    controls.appendChild(sg);
+    const zg = h("span", "pl-toggle pl-zoom");
+    zg.setAttribute("role", "group");
+    zg.setAttribute("aria-label", "zoom the matrix horizontally");
+    zg.appendChild(h("span", "", "zoom:"));
+    const zout = h("button", "", "−");
+    zout.type = "button";
+    zout.setAttribute("aria-label", "zoom out");
+    const zval = h("button", "pl-zoom-value", "1×");
+    zval.type = "button";
+    zval.setAttribute("aria-label", "fit the width");
+    const zin = h("button", "", "+");
+    zin.type = "button";
+    zin.setAttribute("aria-label", "zoom in");
+    zg.append(zout, zval, zin);
+    controls.appendChild(zg);
+
+    // the matrix: factors as rows, columns as chosen; row labels, axis titles and a colour bar
+    const fig = h("div", "pl-matrix-fig");
+    const yTitle = h("div", "pl-axis-y", "factor");
+    const rowLabels = h("div", "pl-rowlabels");
+    const scroll = h("div", "pl-scroll");
+    const inner = h("div", "pl-scroll-inner");
+    scroll.appendChild(inner);
+    const cbBox = h("div", "pl-cb-box");
+    fig.append(yTitle, rowLabels, scroll, cbBox);
+    const xTitle = h("div", "pl-axis-x");
+    sec.appendChild(fig);
+    const cbBelow = h("div", "pl-cb-below");
+    sec.appendChild(cbBelow);
+    controls.appendChild(exportButtons({ name: `${layer.name} factor matrix`, png: () => elementPngBlob(fig) }));
+
+    const rowH = rowHeight(rank);
+    const matH = rowH * rank;
+    rowLabels.style.height = `${matH}px`;
+    const every = rowH >= 12 ? 1 : 5;
+    const labels: HTMLElement[] = [];
+    for (let r = 0; r < rank; r++) {
+      const s = h("span", "", r % every === 0 ? String(r) : "");
+      s.style.top = `${(r + 0.5) * rowH}px`;
+      labels.push(s);
+      rowLabels.appendChild(s);
+    }
+
+    const mat = makeCanvas(1, rank, FIT_WIDTH, matH);
     mat.className = "pl-matrix";
+    mat.style.display = "block";
     mat.style.cursor = "pointer";
-    const t = new Float32Array(n * rank);
-    for (let i = 0; i < n; i++) for (let r = 0; r < rank; r++) t[r * n + i] = layer.loadings[i * rank + r];
-    putPixels(mat, imageToRGBA(t, 0, rank, n, 1, BLUES, 0, peak || 1), n, rank);
+    mat.tabIndex = 0;
+    mat.setAttribute("role", "img");
+    mat.setAttribute(
+      "aria-label",
+      `${displayName(layer.name)}: loadings of ${n} neurons on ${rank} factors; arrow up and down select a factor`,
+    );
     const hl = h("div", "pl-row-highlight");
-    Object.assign(hl.style, { position: "absolute", left: "0", width: "100%", boxSizing: "border-box", height: `${rowH}px`, outline: "2px solid #d62728", pointerEvents: "none" });
-    wrap.append(mat, hl);
-    sec.appendChild(h("div", "pl-muted", "factors (rows) × neurons (columns); click a row to select the factor"));
-    sec.appendChild(wrap);
+    Object.assign(hl.style, {
+      position: "absolute",
+      left: "0",
+      width: "100%",
+      boxSizing: "border-box",
+      height: `${rowH}px`,
+      border: "2px solid #d62728",
+      pointerEvents: "none",
+    });
+    const xAxis = h("div", "pl-xticks");
+    xAxis.style.position = "relative";
+    xAxis.style.height = "18px";
+    inner.append(mat, hl, xAxis);
+    fig.appendChild(xTitle);
+
+    let cols = n;
+    let values: Float32Array = new Float32Array(0);
+    const drawMatrix = () => {
+      modeBtns.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.mode === mode)));
+      scaleBtns.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.scale === scale)));
+      sec.dataset.mode = mode;
+      sec.dataset.scale = scale;
+      let M: Float32Array;
+      if (mode === "neurons") {
+        M = layer.loadings;
+        cols = n;
+      } else {
+        const a = aggregateChannels(layer, rank, mode);
+        M = a.data;
+        cols = a.channels;
+      }
+      values = M;
+      let peak = 0;
+      for (let i = 0; i < cols * rank; i++) if (M[i] > peak) peak = M[i];
+      const t = new Float32Array(cols * rank);
+      for (let i = 0; i < cols; i++) for (let r = 0; r < rank; r++) t[r * cols + i] = M[i * rank + r];
+      mat.width = Math.max(1, cols);
+      mat.height = Math.max(1, rank);
+      const top = scale === "sqrt" ? Math.sqrt(peak) : peak;
+      putPixels(mat, imageToRGBA(scaleValues(t, scale), 0, rank, cols, 1, CMAP, 0, top || 1), cols, rank);
+      clear(cbBox);
+      clear(cbBelow);
+      const cbLabel = mode === "neurons" ? "loading" : `channel ${mode} of the loadings`;
+      if (matH >= 140)
+        cbBox.appendChild(
+          colorBar(0, peak || 1, { vertical: true, length: Math.min(matH, 260), label: cbLabel, scale }),
+        );
+      else cbBelow.appendChild(colorBar(0, peak || 1, { length: 220, label: cbLabel, scale }));
+      xTitle.textContent =
+        mode === "neurons"
+          ? conv
+            ? `neuron (ordered channel × y × x; ticks mark where each channel starts)`
+            : layer.shape.length === 2
+              ? "neuron (y × x)"
+              : "neuron"
+          : "channel";
+      layout();
+    };
+    const layout = () => {
+      const fitW = mode === "neurons" ? FIT_WIDTH : Math.max(160, Math.min(FIT_WIDTH, cols * 48));
+      const cssW = Math.round(fitW * zoom);
+      mat.style.width = `${cssW}px`;
+      mat.style.height = `${matH}px`;
+      inner.style.width = `${cssW}px`;
+      zval.textContent = `${zoom}×`;
+      zout.disabled = zoom <= 1;
+      zin.disabled = zoom >= 16;
+      // x ticks: channel starts (neurons of a conv layer), channel centres, or round neuron indices
+      clear(xAxis);
+      const colW = cssW / Math.max(1, cols);
+      const ticks: { at: number; label: string }[] = [];
+      const room = (label: string) => textWidth(label, FONT.tick) + 10;
+      if (mode !== "neurons") {
+        const step = Math.max(1, Math.ceil(room(String(cols - 1)) / colW));
+        for (let c = 0; c < cols; c += step) ticks.push({ at: (c + 0.5) * colW, label: String(c) });
+      } else if (conv) {
+        const C = layer.shape[0],
+          hw = layer.shape[1] * layer.shape[2];
+        const step = Math.max(1, Math.ceil(room(`ch ${C - 1}`) / (hw * colW)));
+        for (let c = 0; c < C; c += step) ticks.push({ at: c * hw * colW, label: `ch ${c}` });
+      } else {
+        const target = Math.max(2, Math.floor(cssW / 60));
+        const raw = cols / target;
+        const mag = Math.pow(10, Math.floor(Math.log10(Math.max(1, raw))));
+        const st = [1, 2, 5, 10].map((k) => k * mag).find((k) => k >= raw) ?? 10 * mag;
+        for (let i = 0; i < cols; i += st) ticks.push({ at: (i + 0.5) * colW, label: String(i) });
+      }
+      for (const t of ticks) {
+        const tk = h("span", "pl-xtick", t.label);
+        Object.assign(tk.style, {
+          position: "absolute",
+          left: `${t.at}px`,
+          top: "3px",
+          fontSize: "11px",
+          whiteSpace: "nowrap",
+          borderLeft: "1px solid currentColor",
+          paddingLeft: "2px",
+          lineHeight: "13px",
+        });
+        xAxis.appendChild(tk);
+      }
+    };
+    zout.addEventListener("click", () => {
+      zoom = Math.max(1, zoom / 2);
+      layout();
+      publish();
+    });
+    zin.addEventListener("click", () => {
+      zoom = Math.min(16, zoom * 2);
+      layout();
+      publish();
+    });
+    zval.addEventListener("click", () => {
+      zoom = 1;
+      layout();
+      publish();
+    });
+    drawMatrix();
+
     const where = (ev: MouseEvent) => {
       const rect = mat.getBoundingClientRect();
-      const i = Math.min(n - 1, Math.max(0, Math.floor(((ev.clientX - rect.left) / Math.max(1, rect.width)) * n)));
-      const r = Math.min(rank - 1, Math.max(0, Math.floor(((ev.clientY - rect.top) / Math.max(1, rect.height)) * rank)));
+      const i = Math.min(
+        cols - 1,
+        Math.max(0, Math.floor(((ev.clientX - rect.left) / Math.max(1, rect.width)) * cols)),
+      );
+      const r = Math.min(
+        rank - 1,
+        Math.max(0, Math.floor(((ev.clientY - rect.top) / Math.max(1, rect.height)) * rank)),
+      );
       return { i, r };
     };
     const onMatMove = (ev: MouseEvent) => {
       const { i, r } = where(ev);
-      readout.textContent = `${layer.name} · factor ${r} · ${describeNeuron(layer.shape, i)} · ${fmt(layer.loadings[i * rank + r], 4)}`;
+      show(ev, cellText(layer, rank, mode, r, i, values[i * rank + r]));
     };
-    const onMatClick = (ev: MouseEvent) => {
-      const { r } = where(ev);
-      apply(r);
-      callbacks.onFactor?.(r);
+    const onLeave = () => tip().hide();
+    const onMatClick = (ev: MouseEvent) => select(where(ev).r);
+    const offKeys = keepKeys(mat);
+    const onMatKey = (ev: KeyboardEvent) => {
+      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        ev.preventDefault();
+        const base = current >= 0 && current < rank ? current : ev.key === "ArrowDown" ? -1 : rank;
+        select(Math.max(0, Math.min(rank - 1, base + (ev.key === "ArrowDown" ? 1 : -1))));
+      } else if (ev.key === "Home" || ev.key === "End") {
+        ev.preventDefault();
+        select(ev.key === "Home" ? 0 : rank - 1);
+      }
     };
     mat.addEventListener("mousemove", onMatMove);
+    mat.addEventListener("mouseleave", onLeave);
     mat.addEventListener("click", onMatClick);
-    cleanups.push(() => { mat.removeEventListener("mousemove", onMatMove); mat.removeEventListener("click", onMatClick); });
+    mat.addEventListener("keydown", onMatKey);
+    cleanups.push(() => {
+      offKeys();
+      mat.removeEventListener("mousemove", onMatMove);
+      mat.removeEventListener("mouseleave", onLeave);
+      mat.removeEventListener("click", onMatClick);
+      mat.removeEventListener("keydown", onMatKey);
+    });
 
+    const mapsBar = h("div", "pl-maps-title");
     const maps = h("div", "pl-maps");
-    sec.appendChild(maps);
+    sec.append(mapsBar, maps);
     body.appendChild(sec);
-    parts.push({ maps, highlight: hl, rowH });
-  }
+    parts.push({ scale: () => scale, maps, mapsBar, highlight: hl, labels, rowH });
+  });
   el.appendChild(root);
 
   const drawMaps = (layer: LayerData, part: LayerParts, factor: number) => {
     clear(part.maps);
     part.maps.dataset.factor = String(factor);
     if (factor < 0 || factor >= rank) {
+      part.mapsBar.textContent = "";
       part.maps.appendChild(h("span", "pl-muted", "select a factor to see its spatial maps"));
       return;
     }
     const f = foldFactor(layer, rank, factor);
     let mx = 0;
     for (let i = 0; i < f.data.length; i++) mx = Math.max(mx, f.data[i]);
+    part.mapsBar.textContent =
+      f.h === 1 ? `factor ${factor}: loading of every neuron` : `factor ${factor}: loadings per channel (y × x)`;
     const hw = f.h * f.w;
-    const css = f.h === 1 ? Math.min(600, Math.max(120, f.w * 4)) : Math.max(36, Math.min(72, f.w * 4));
+    const scale = part.scale();
+    const shown = scaleValues(f.data, scale);
+    const top = scale === "sqrt" ? Math.sqrt(mx) : mx;
+    const css = f.h === 1 ? Math.min(640, Math.max(160, f.w * 4)) : Math.max(48, Math.min(96, f.w * 5));
     for (let c = 0; c < f.c; c++) {
       const box = h("div", "pl-map");
-      const cv = makeCanvas(f.w, f.h, css, f.h === 1 ? 14 : Math.round(css * (f.h / f.w)));
+      const cv = makeCanvas(f.w, f.h, css, f.h === 1 ? 18 : Math.round(css * (f.h / f.w)));
       cv.dataset.channel = String(c);
-      putPixels(cv, imageToRGBA(f.data, c * hw, f.h, f.w, 1, VIRIDIS, 0, mx || 1), f.w, f.h);
-      const onMove = (ev: MouseEvent) => {
+      putPixels(cv, imageToRGBA(shown, c * hw, f.h, f.w, 1, CMAP, 0, top || 1), f.w, f.h);
+      cv.addEventListener("mousemove", (ev: MouseEvent) => {
         const rect = cv.getBoundingClientRect();
-        const x = Math.min(f.w - 1, Math.max(0, Math.floor(((ev.clientX - rect.left) / Math.max(1, rect.width)) * f.w)));
-        const y = Math.min(f.h - 1, Math.max(0, Math.floor(((ev.clientY - rect.top) / Math.max(1, rect.height)) * f.h)));
+        const x = Math.min(
+          f.w - 1,
+          Math.max(0, Math.floor(((ev.clientX - rect.left) / Math.max(1, rect.width)) * f.w)),
+        );
+        const y = Math.min(
+          f.h - 1,
+          Math.max(0, Math.floor(((ev.clientY - rect.top) / Math.max(1, rect.height)) * f.h)),
+        );
         const v = f.data[c * hw + y * f.w + x];
-        readout.textContent = layer.shape.length === 3
-          ? `${layer.name} · factor ${factor} · channel ${c} · y ${y}, x ${x} · ${fmt(v, 4)}`
-          : `${layer.name} · factor ${factor} · ${describeNeuron(layer.shape, y * f.w + x)} · ${fmt(v, 4)}`;
-      };
-      cv.addEventListener("mousemove", onMove);
+        const where =
+          layer.shape.length === 3 ? `channel ${c} · y ${y}, x ${x}` : describeNeuron(layer.shape, y * f.w + x);
+        show(ev, [`${displayName(layer.name)} · factor ${factor}`, where, `loading ${fmt(v, 4)}`]);
+      });
+      cv.addEventListener("mouseleave", () => tip().hide());
       box.appendChild(cv);
       if (f.c > 1) box.appendChild(h("span", "", `ch ${c}`));
       part.maps.appendChild(box);
     }
+    part.maps.appendChild(
+      colorBar(0, mx || 1, {
+        vertical: f.h > 1,
+        length: f.h > 1 ? Math.max(48, Math.round(css * (f.h / f.w))) : 160,
+        label: f.h > 1 ? "" : "loading",
+        scale,
+      }),
+    );
   };
 
   const apply = (factor: number) => {
+    current = factor;
     root.dataset.factor = String(factor);
     data.layers.forEach((layer, j) => {
       const p = parts[j];
-      p.highlight.style.display = factor >= 0 && factor < rank ? "block" : "none";
+      const on = factor >= 0 && factor < rank;
+      p.highlight.style.display = on ? "block" : "none";
       p.highlight.style.top = `${Math.max(0, factor) * p.rowH}px`;
+      p.labels.forEach((l, r) => {
+        l.classList.toggle("pl-on", r === factor);
+        if (r === factor) l.textContent = String(r);
+        else if (p.rowH < 12 && r % 5 !== 0) l.textContent = "";
+      });
       drawMaps(layer, p, factor);
     });
   };
@@ -186,10 +605,11 @@ export function renderNeuronHeatmaps(
 
   return {
     update(s: FactorState) {
-      apply(s.factor);
+      if (s.factor !== current) apply(s.factor);
     },
     destroy() {
       cleanups.forEach((f) => f());
+      Tooltip.for(doc).hide();
       clear(el);
     },
   };

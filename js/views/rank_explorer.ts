@@ -1,5 +1,19 @@
 /** Rank explorer: a slider over the swept ranks, RMSE vs rank and per-block relative error. */
-import { clear, colour, ensureStyles, h, lineChart, moveMarker, nearestIndex, fmt } from "./shared";
+import { chartFigure } from "./export";
+import {
+  caption,
+  clear,
+  colour,
+  displayName,
+  ensureStyles,
+  GLOSSARY,
+  h,
+  lineChart,
+  moveMarker,
+  nearestIndex,
+  fmt,
+  rankSlider,
+} from "./shared";
 import type { RankCallbacks, RankExplorerData, RankState, ViewHandle } from "./types";
 
 /**
@@ -20,45 +34,51 @@ export function renderRankExplorer(
   if (data.title) root.appendChild(h("h4", "", data.title));
   const n = data.ranks.length;
 
-  const bar = h("div", "pl-slider");
-  const lab = h("label", "", "rank");
-  const input = h("input");
-  input.type = "range";
-  input.min = "0";
-  input.max = String(Math.max(0, n - 1));
-  input.step = "1";
-  input.className = "pl-rank-slider";
-  input.setAttribute("aria-label", "rank");
-  const value = h("span", "pl-rank-value");
+  const slider = rankSlider(data.ranks);
+  const { bar, input } = slider;
   const rmseOut = h("span", "pl-muted pl-rank-rmse");
-  bar.append(lab, input, value, rmseOut);
+  bar.append(rmseOut);
   root.appendChild(bar);
 
   const row = h("div", "pl-row");
   const x = data.ranks;
   const rmse = lineChart([{ name: "RMSE", x, y: data.rmse, points: true, color: colour(0) }], {
-    title: "RMSE vs rank", xLabel: "rank", yLabel: "RMSE", xTicks: x, width: 340, height: 210,
+    title: "RMSE vs rank",
+    xLabel: "rank",
+    yLabel: "RMSE",
+    xTicks: x,
+    width: 360,
+    height: 230,
   });
   rmse.svg.classList.add("pl-rmse-chart");
   const nb = data.blockNames.length;
   const blockSeries = data.blockNames.map((name, b) => ({
-    name, x, y: data.blockErrors.subarray(b * n, (b + 1) * n), points: true, color: colour(b + 1),
+    name: displayName(name),
+    x,
+    y: data.blockErrors.subarray(b * n, (b + 1) * n),
+    points: true,
+    color: colour(b + 1),
   }));
   const blocks = lineChart(blockSeries, {
-    title: "relative error per block", xLabel: "rank", yLabel: "‖X−WFᵀ‖/‖X‖", xTicks: x, width: 360, height: 210,
+    title: "relative error per block",
+    xLabel: "rank",
+    yLabel: "‖X_b − W_b Fᵀ‖ / ‖X_b‖",
+    xTicks: x,
+    width: 400,
+    height: 230,
   });
   blocks.svg.classList.add("pl-block-chart");
-  row.append(rmse.svg);
-  if (nb > 0) row.append(blocks.svg);
+  row.append(chartFigure(rmse.svg, "RMSE vs rank"));
+  if (nb > 0) row.append(chartFigure(blocks.svg, "relative error per block"));
   root.appendChild(row);
+  if (nb > 0) root.appendChild(caption(GLOSSARY.blockError));
   el.appendChild(root);
 
   let current = state.rank;
   const show = (rank: number) => {
     const i = n ? nearestIndex(x, rank) : 0;
     current = n ? x[i] : rank;
-    input.value = String(i);
-    value.textContent = String(current);
+    slider.setIndex(i);
     rmseOut.textContent = n ? `RMSE ${fmt(data.rmse[i], 4)}` : "no ranks";
     moveMarker(rmse.marker, rmse.geometry, n ? current : null);
     moveMarker(blocks.marker, blocks.geometry, n ? current : null);
@@ -81,6 +101,7 @@ export function renderRankExplorer(
     destroy() {
       input.removeEventListener("input", onInput);
       input.removeEventListener("change", onInput);
+      slider.dispose();
       clear(el);
     },
   };

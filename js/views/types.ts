@@ -90,6 +90,8 @@ export interface SpectrumSeries {
   layer: string;
   /** Singular values, decreasing. */
   values: Float32Array;
+  /** Optional entropy effective rank of the layer (exp of the entropy of σ / Σσ); drawn as a marker. */
+  entropyRank?: number;
 }
 
 export interface SpectrumData {

@@ -1,12 +1,21 @@
 /**
  * The glue shared by the views that show one rank with a selected factor (gallery, heatmaps):
- * per-rank data decoded once, one drawn view per rank (RankedViews), the factor kept below the
- * rank, and tile/row clicks written back to the model's `factor`.
+ * per-rank data derived once from the synced results, one drawn view per rank (RankedViews), the
+ * factor kept below the rank, and tile/row clicks written back to the model's `factor`.
  */
+import type { Results } from "../core/index";
 import { h } from "../views/shared";
 import type { FactorState, ViewHandle } from "../views/types";
-import { listen, timed, type RenderProps, type WidgetModel } from "./_model";
+import { listen, type RenderProps, timed, type WidgetModel } from "./_model";
 import { RankedViews } from "./_ranked";
+import { modelResults, showError } from "./_source";
+
+const idle = (): Promise<void> =>
+  new Promise((resolve) => {
+    const ric = (globalThis as any).requestIdleCallback;
+    if (typeof ric === "function") ric(() => resolve(), { timeout: 500 });
+    else setTimeout(resolve, 30);
+  });
 
 type Draw<D> = (
   box: HTMLElement,
@@ -15,13 +24,18 @@ type Draw<D> = (
   callbacks: { onFactor: (factor: number) => void },
 ) => ViewHandle<FactorState>;
 
-export function renderFactorView<D>(
+/** Derive the data of one rank from the results (async: a source reads arrays on demand). */
+export type Derive<D> = (results: Results, rank: number, model: WidgetModel) => Promise<D | null>;
+
+export async function renderFactorView<D>(
   { model, el }: RenderProps,
-  decode: (model: WidgetModel) => Map<number, D>,
+  derive: Derive<D>,
   draw: Draw<D>,
   dataTraits: string[],
-): () => void {
-  let cache = decode(model);
+): Promise<() => void> {
+  let results: Results;
+  let cache = new Map<number, D | null>();
+  let generation = 0;
   const factorFor = (rank: number): FactorState => {
     const f = Number(model.get("factor"));
     return { factor: f >= rank ? rank - 1 : f };
@@ -38,19 +52,45 @@ export function renderFactorView<D>(
     }
     return draw(box, data, state, { onFactor });
   });
-  const show = () => {
+  const ensure = async (rank: number): Promise<void> => {
+    if (cache.has(rank)) return;
+    const gen = generation;
+    const d = results.ranks.includes(rank) ? await derive(results, rank, model) : null;
+    if (gen === generation) cache.set(rank, d);
+  };
+  const show = async () => {
     const rank = Number(model.get("rank"));
+    if (!cache.has(rank)) await ensure(rank);
+    // moved on meanwhile, or the data changed while deriving (that reload shows the rank itself)
+    if (Number(model.get("rank")) !== rank || !cache.has(rank)) return;
     timed(el, () => views.show(rank, factorFor(rank)));
   };
-  show();
-  views.prerender([...cache.keys()], factorFor);
-  const offData = listen(model, ["fits", ...dataTraits], () => {
-    cache = decode(model);
+  /** Derive and draw the other ranks while the browser is idle. */
+  const prerender = async () => {
+    const gen = generation;
+    for (const r of results.ranks) {
+      if (cache.has(r)) continue;
+      await idle(); // one rank per idle slot: never in the way of the first paint or a slider move
+      if (gen !== generation) return;
+      await ensure(r);
+    }
+    views.prerender(results.ranks, factorFor);
+  };
+  const load = async () => {
+    generation++;
+    cache = new Map();
     views.reset();
-    show();
-    views.prerender([...cache.keys()], factorFor);
-  });
-  const offState = listen(model, ["rank", "factor"], show);
+    try {
+      results = modelResults(model);
+      await show();
+      void prerender().catch((e) => console.warn("peeklens:", e));
+    } catch (e) {
+      showError(el, e);
+    }
+  };
+  await load();
+  const offData = listen(model, ["meta", "arrays", ...dataTraits], () => void load());
+  const offState = listen(model, ["rank", "factor"], () => void show().catch((e) => showError(el, e)));
   return () => {
     offData();
     offState();

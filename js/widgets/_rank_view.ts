@@ -4,26 +4,37 @@
  * the model's `rank`.
  */
 import type { RankCallbacks, RankState, ViewHandle } from "../views/types";
-import { listen, timed, type RenderProps, type WidgetModel } from "./_model";
+import { listen, type RenderProps, timed, type WidgetModel } from "./_model";
+import { showError } from "./_source";
 
-export function renderRankView<D>(
+export async function renderRankView<D>(
   { model, el }: RenderProps,
-  decode: (model: WidgetModel) => D,
+  decode: (model: WidgetModel) => Promise<D>,
   draw: (el: HTMLElement, data: D, state: RankState, callbacks: RankCallbacks) => ViewHandle<RankState>,
   dataTraits: string[],
-): () => void {
+): Promise<() => void> {
   let handle: ViewHandle<RankState> | null = null;
-  const redraw = () => {
-    handle?.destroy();
-    handle = draw(el, decode(model), { rank: Number(model.get("rank")) }, {
-      onRank: (rank) => {
-        model.set("rank", rank);
-        model.save_changes();
-      },
-    });
+  const redraw = async () => {
+    try {
+      const data = await decode(model);
+      handle?.destroy();
+      handle = draw(
+        el,
+        data,
+        { rank: Number(model.get("rank")) },
+        {
+          onRank: (rank) => {
+            model.set("rank", rank);
+            model.save_changes();
+          },
+        },
+      );
+    } catch (e) {
+      showError(el, e);
+    }
   };
-  redraw();
-  const offData = listen(model, dataTraits, redraw);
+  await redraw();
+  const offData = listen(model, dataTraits, () => void redraw());
   const offRank = listen(model, ["rank"], () => timed(el, () => handle?.update({ rank: Number(model.get("rank")) })));
   return () => {
     offData();

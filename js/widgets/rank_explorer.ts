@@ -1,11 +1,16 @@
-/** anywidget glue: peeklens.widgets.RankExplorer. */
+/** anywidget glue: peeklens.widgets.RankExplorer (the errors come from the results' metadata). */
 import { renderRankExplorer } from "../views/rank_explorer";
-import { explorerData } from "./_decode";
 import type { RenderProps } from "./_model";
 import { renderRankView } from "./_rank_view";
+import { modelResults } from "./_source";
 
-function render(props: RenderProps): () => void {
-  return renderRankView(props, explorerData, renderRankExplorer, ["ranks", "rmse", "block_names", "block_errors", "title"]);
+function render(props: RenderProps): Promise<() => void> {
+  return renderRankView(
+    props,
+    async (model) => ({ ...modelResults(model).rankExplorerData(), title: model.get("title") || undefined }),
+    renderRankExplorer,
+    ["meta", "title"],
+  );
 }
 
 export default { render };

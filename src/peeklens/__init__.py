@@ -13,7 +13,7 @@ True
 
 from ._version import __version__
 from .activations import Activations, Block
-from .capture import capture, estimate_bytes, list_layers
+from .capturing import capture, estimate_bytes, list_layers
 from .errors import (
     CaptureError,
     DeviceError,
@@ -24,8 +24,10 @@ from .errors import (
     NonNegativityError,
     PeeklensError,
 )
+from .interpret import attribute, invert, maximize
 from .nmf import factorize, sweep
 from .io import load, save
+from .quality import Comparison, Quality, compare, quality
 from .results import Factorization, Sweep
 from .spectra import Spectrum, spectrum
 
@@ -40,12 +42,21 @@ __all__ = [
     "load",
     "list_layers",
     "estimate_bytes",
+    # what a factor means (peeklens.interpret)
+    "maximize",
+    "attribute",
+    "invert",
+    # training quality without labels (peeklens.quality)
+    "quality",
+    "compare",
     # data classes
     "Activations",
     "Block",
     "Factorization",
     "Sweep",
     "Spectrum",
+    "Quality",
+    "Comparison",
     # errors
     "PeeklensError",
     "InputError",
@@ -57,6 +68,7 @@ __all__ = [
     "DeviceError",
     # notebook
     "show",
+    "plots",
 ]
 
 
@@ -66,6 +78,15 @@ def show(obj, **kwargs) -> None:
     from .widgets import show as _show
 
     _show(obj, **kwargs)
+
+
+def __getattr__(name: str):
+    """``pl.plots`` (bqplot figures, sample explorer) is imported on first use: bqplot is slow to import."""
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module 'peeklens' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython

@@ -7,21 +7,22 @@ samples).  Matrices are always **features x samples**, as in the paper.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Literal, Mapping
+from typing import Literal
 
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Block", "Activations"]
+__all__ = ["Activations", "Block"]
 
 BlockKind = Literal["input", "layer"]
 
 
 @dataclass(eq=False)
 class Block:
-    """One named non-negative matrix of shape (features, samples).
+    """One named matrix of shape (features, samples), non-negative unless ``signed``.
 
     Parameters
     ----------
@@ -41,6 +42,10 @@ class Block:
     transform : str, optional
         What was done to make the block non-negative (``"shift"``, ``"abs"``,
         ``"split+"``/``"split-"``), or ``None``.
+    signed : bool, default False
+        The block keeps values of both signs (``capture(..., nonneg="semi")``):
+        the factorization fits it by semi-NMF (Ding, Li & Jordan 2010), with
+        loadings of any sign while the shared sample factor F stays >= 0.
 
     Examples
     --------
@@ -55,9 +60,11 @@ class Block:
     shape: tuple[int, ...]
     kind: BlockKind = "layer"
     transform: str | None = None
+    signed: bool = False
 
     def __post_init__(self) -> None:
         self.shape = tuple(int(s) for s in self.shape)
+        self.signed = bool(self.signed)
         if self.data.ndim != 2:
             raise InputError(
                 f"block {self.name!r}: data must be a 2-D (features x samples) matrix, "
@@ -109,10 +116,12 @@ class Block:
             "kind": self.kind,
             "n_features": self.n_features,
             "transform": self.transform,
+            "signed": self.signed,
         }
 
     def __repr__(self) -> str:
         extra = f", transform={self.transform!r}" if self.transform else ""
+        extra += ", signed" if self.signed else ""
         return (
             f"Block({self.name!r}, {self.kind}, {self.n_features} features x {self.n_samples} samples, "
             f"shape={self.shape}{extra})"
@@ -135,6 +144,13 @@ class Activations(Mapping[str, Block]):
         never sees them.
     meta : dict
         Free-form JSON-ready description (model class, capture settings).
+    sample_info : dict of str to numpy.ndarray, optional
+        Where each sample came from, when a sample is not one whole input
+        (``capture(..., samples="tokens")``): equal-length int64 arrays, one
+        entry per sample: ``"sample"`` (index of the source input in the data),
+        ``"position"`` (token / patch / pixel position in it) and, when the
+        model was fed token ids, ``"token"`` (the id).  Views use them to show
+        a token sample as its text or its image patch.
 
     Examples
     --------
@@ -147,6 +163,7 @@ class Activations(Mapping[str, Block]):
     blocks: dict[str, Block]
     labels: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    sample_info: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.blocks = dict(self.blocks)
@@ -167,6 +184,11 @@ class Activations(Mapping[str, Block]):
                 raise InputError(
                     f"labels must have one entry per sample ({self.n_samples}), got shape {self.labels.shape}"
                 )
+        if self.sample_info is not None:
+            self.sample_info = {str(k): np.asarray(v) for k, v in self.sample_info.items()}
+            bad = {k: v.shape for k, v in self.sample_info.items() if v.shape != (self.n_samples,)}
+            if bad:
+                raise InputError(f"sample_info arrays must have one entry per sample ({self.n_samples}), got {bad}")
 
     @classmethod
     def from_arrays(
@@ -176,14 +198,29 @@ class Activations(Mapping[str, Block]):
         shapes: Mapping[str, tuple[int, ...]] | None = None,
         kinds: Mapping[str, BlockKind] | None = None,
         labels: np.ndarray | None = None,
-    ) -> "Activations":
+        signed: Iterable[str] = (),
+        sample_info: Mapping[str, np.ndarray] | None = None,
+    ) -> Activations:
         """Build from plain (features x samples) matrices, e.g. activations computed elsewhere.
 
         Blocks whose name starts with ``"input"`` are input blocks unless
-        ``kinds`` says otherwise.
+        ``kinds`` says otherwise; blocks named in ``signed`` keep values of
+        both signs (fitted by semi-NMF); ``sample_info`` says where each
+        sample came from (see the class).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> acts = Activations.from_arrays({"h": -np.ones((3, 5))}, signed=["h"])
+        >>> acts["h"].signed
+        True
         """
         shapes = dict(shapes or {})
         kinds = dict(kinds or {})
+        signed = [signed] if isinstance(signed, str) else list(signed)
+        unknown = [n for n in signed if n not in arrays]
+        if unknown:
+            raise InputError(f"signed={unknown} names no block; blocks are {list(arrays)}")
         blocks = {}
         for name, arr in arrays.items():
             arr = np.asarray(arr)
@@ -191,8 +228,8 @@ class Activations(Mapping[str, Block]):
                 raise InputError(f"block {name!r}: expected a (features x samples) matrix, got shape {arr.shape}")
             data = np.ascontiguousarray(arr, dtype=np.float32)
             kind = kinds.get(name, "input" if name.startswith("input") else "layer")
-            blocks[name] = Block(name, data, tuple(shapes.get(name, (data.shape[0],))), kind)
-        return cls(blocks, labels=labels)
+            blocks[name] = Block(name, data, tuple(shapes.get(name, (data.shape[0],))), kind, signed=name in signed)
+        return cls(blocks, labels=labels, sample_info=None if sample_info is None else dict(sample_info))
 
     # Mapping protocol -------------------------------------------------
     def __getitem__(self, name: str) -> Block:
@@ -238,19 +275,21 @@ class Activations(Mapping[str, Block]):
         """Bytes held by all blocks."""
         return sum(b.nbytes for b in self.blocks.values())
 
-    def select(self, names) -> "Activations":
+    def select(self, names) -> Activations:
         """A new Activations with only the named blocks (same arrays, no copy)."""
         names = [names] if isinstance(names, str) else list(names)
-        return Activations({n: self[n] for n in names}, labels=self.labels, meta=dict(self.meta))
+        return Activations({n: self[n] for n in names}, labels=self.labels, meta=dict(self.meta),
+                           sample_info=self.sample_info)
 
-    def subset(self, index) -> "Activations":
+    def subset(self, index) -> Activations:
         """A new Activations restricted to some samples (a slice or an index array)."""
         blocks = {
-            n: Block(n, np.ascontiguousarray(b.data[:, index]), b.shape, b.kind, b.transform)
+            n: Block(n, np.ascontiguousarray(b.data[:, index]), b.shape, b.kind, b.transform, b.signed)
             for n, b in self.blocks.items()
         }
         labels = None if self.labels is None else self.labels[index]
-        return Activations(blocks, labels=labels, meta=dict(self.meta))
+        info = None if self.sample_info is None else {k: v[index] for k, v in self.sample_info.items()}
+        return Activations(blocks, labels=labels, meta=dict(self.meta), sample_info=info)
 
     def stacked(self, weights: Mapping[str, float] | None = None) -> np.ndarray:
         """The blocks stacked on top of each other: (total features x samples).
@@ -274,6 +313,7 @@ class Activations(Mapping[str, Block]):
         for b in self.blocks.values():
             shape = "x".join(map(str, b.shape))
             extra = f"  [{b.transform}]" if b.transform else ""
+            extra += "  [signed]" if b.signed else ""
             lines.append(f"  {b.kind:5s}  {b.name:24s} {b.n_features:>8d} features  ({shape}){extra}")
         if self.labels is not None:
             lines.append(f"  labels: {len(np.unique(self.labels))} classes (display only)")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -39,10 +39,17 @@ class Factorization:
         Description of every block (``kind``, per-sample ``shape``,
         ``n_features``), so that views can fold loadings without the data.
     labels : numpy.ndarray or None
-        Per-sample labels carried over from the activations, for display only.
+        Per-sample labels carried over from the activations, for display only (never used by
+        the fit); the schema's *sample* fields (:mod:`peeklens.schema`) document them.
     inputs : dict of str to numpy.ndarray or None
-        The input-channel matrices (pixels x samples), shared with the
-        activations, so that views can show the inputs that load on a factor.
+        The input-channel matrices (pixels x samples), shared with the activations (not copied),
+        so that views can show the inputs that load on a factor; data the factorization does not
+        own, kept as the schema's ``inputs`` field. Files keep them with ``pl.save(...,
+        include_inputs=True)``; the schema's ``display`` section always keeps the images of the
+        samples the views show.
+    spatial : dict of str to numpy.ndarray or None
+        Tensor model only (``settings["model"] == "tensor"``): per tensor block its spatial factor
+        S (H*W positions x rank); ``loadings`` of those blocks is then the channel factor (channels x rank).
     """
 
     F: np.ndarray
@@ -57,6 +64,7 @@ class Factorization:
     blocks: dict[str, dict] = field(default_factory=dict)
     labels: np.ndarray | None = None
     inputs: dict[str, np.ndarray] | None = None
+    spatial: dict[str, np.ndarray] | None = None
 
     @property
     def rank(self) -> int:
@@ -81,6 +89,12 @@ class Factorization:
     def reconstruct(self, name: str) -> np.ndarray:
         """The model of block ``name``: ``W F^T`` (features x samples)."""
         return self.loadings[name] @ self.F.T
+
+    def plot(self, **kwargs):
+        """Relative error per block as a bqplot Figure; see :func:`peeklens.plots.factorization_figure`."""
+        from .plots import factorization_figure
+
+        return factorization_figure(self, **kwargs)
 
     def __repr__(self) -> str:
         status = "converged" if self.converged else "max_iter reached"
@@ -156,6 +170,12 @@ class Sweep(Mapping[int, Factorization]):
         for n, v in self.errors().items():
             out[n] = [float(x) for x in v]
         return out
+
+    def plot(self, **kwargs):
+        """Error against rank as a bqplot Figure; see :func:`peeklens.plots.sweep_figure`."""
+        from .plots import sweep_figure
+
+        return sweep_figure(self, **kwargs)
 
     def __repr__(self) -> str:
         if not self.fits:

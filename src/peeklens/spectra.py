@@ -48,6 +48,12 @@ class Spectrum:
     def names(self) -> list[str]:
         return list(self.values)
 
+    def plot(self, **kwargs):
+        """Singular values per block (log scale) as a bqplot Figure; see :func:`peeklens.plots.spectrum_figure`."""
+        from .plots import spectrum_figure
+
+        return spectrum_figure(self, **kwargs)
+
     def __repr__(self) -> str:
         lines = [f"Spectrum (top {self.k} singular values)"]
         for n, v in self.values.items():

@@ -17,6 +17,8 @@ __all__ = [
     "latent_images",
     "top_inputs",
     "input_images",
+    "input_range",
+    "thumbnails",
     "class_histograms",
     "neuron_factor_matrix",
     "spatial_maps",
@@ -103,6 +105,38 @@ def input_images(fit: Factorization, indices) -> np.ndarray:
     return img.reshape(indices.shape + img.shape[1:]).astype(np.float32)
 
 
+def input_range(fit: Factorization) -> tuple[float, float]:
+    """Minimum and maximum over the input-channel blocks kept with the factorization.
+
+    The one thumbnail normalisation of every front end maps ``v`` to ``(v - lo) / (hi - lo)``.
+    """
+    names, _ = _input_shape(fit)
+    if not fit.inputs:
+        raise InputError("this factorization carries no input images (saved with include_inputs=False?)")
+    return (min(float(np.min(fit.inputs[n])) for n in names), max(float(np.max(fit.inputs[n])) for n in names))
+
+
+def thumbnails(fit: Factorization, k: int = 8) -> np.ndarray:
+    """Each factor's top-``k`` input images as the views show them: scaled by :func:`input_range` into [0, 1].
+
+    Returns (rank, k, H, W) or (rank, k, H, W, 3), float32.
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> rng = np.random.default_rng(0)
+    >>> acts = pl.Activations.from_arrays({"input:0": rng.random((16, 30))}, shapes={"input:0": (4, 4)})
+    >>> t = thumbnails(pl.factorize(acts, rank=2, max_iter=5), k=3)
+    >>> t.shape, bool(t.min() >= 0 and t.max() <= 1)
+    ((2, 3, 4, 4), True)
+    """
+    lo, hi = input_range(fit)
+    img = input_images(fit, top_inputs(fit, k))
+    if hi > lo:
+        img = np.clip((img - lo) / (hi - lo), 0, 1)
+    return img.astype(np.float32)
+
+
 def class_histograms(fit: Factorization, k: int = 50, n_classes: int | None = None) -> np.ndarray | None:
     """Counts of the labels of each factor's top-``k`` inputs: (rank, n_classes), or None without labels.
 
@@ -130,15 +164,15 @@ def neuron_factor_matrix(fit: Factorization, layer: str, *, normalize: str | Non
     """
     if layer not in fit.loadings:
         raise InputError(f"no block named {layer!r}; blocks are {list(fit.loadings)}")
-    O = np.asarray(fit.loadings[layer], dtype=np.float32)
+    Oj = np.asarray(fit.loadings[layer], dtype=np.float32)
     if normalize == "global":
-        m = float(O.max()) if O.size else 0.0
-        return O / m if m > 0 else O.copy()
+        m = float(Oj.max()) if Oj.size else 0.0
+        return Oj / m if m > 0 else Oj.copy()
     if normalize == "column":
-        m = O.max(axis=0, keepdims=True)
-        return np.divide(O, m, out=np.zeros_like(O), where=m > 0)
+        m = Oj.max(axis=0, keepdims=True)
+        return np.divide(Oj, m, out=np.zeros_like(Oj), where=m > 0)
     if normalize is None:
-        return O.copy()
+        return Oj.copy()
     raise InputError(f"normalize must be 'global', 'column' or None, got {normalize!r}")
 
 
@@ -149,13 +183,13 @@ def spatial_maps(fit: Factorization, layer: str, factor: int) -> np.ndarray:
     """
     if not 0 <= int(factor) < fit.rank:
         raise InputError(f"factor {factor} is out of range for rank {fit.rank}")
-    O = np.asarray(fit.loadings[layer], dtype=np.float32)[:, int(factor)]
+    Oj = np.asarray(fit.loadings[layer], dtype=np.float32)[:, int(factor)]
     shape = tuple(fit.blocks[layer]["shape"])
     if len(shape) == 3:
-        return O.reshape(shape)
+        return Oj.reshape(shape)
     if len(shape) == 2:
-        return O.reshape((1,) + shape)
-    return O.reshape(1, 1, -1)
+        return Oj.reshape((1,) + shape)
+    return Oj.reshape(1, 1, -1)
 
 
 def utilisation(fit: Factorization, layer: str, threshold: float = 0.01) -> dict:
@@ -170,9 +204,9 @@ def utilisation(fit: Factorization, layer: str, threshold: float = 0.01) -> dict
         ``unused_share`` (fraction of negligible neurons), ``unused`` (bool mask per neuron) and,
         for convolutional layers, ``unused_channels`` (channels whose neurons are all negligible).
     """
-    O = np.asarray(fit.loadings[layer], dtype=np.float32)
-    peak = float(O.max()) if O.size else 0.0
-    unused = O.max(axis=1) < threshold * peak if peak > 0 else np.ones(O.shape[0], bool)
+    Oj = np.asarray(fit.loadings[layer], dtype=np.float32)
+    peak = float(Oj.max()) if Oj.size else 0.0
+    unused = Oj.max(axis=1) < threshold * peak if peak > 0 else np.ones(Oj.shape[0], bool)
     out = {"unused_share": float(unused.mean()) if unused.size else 0.0, "unused": unused}
     shape = tuple(fit.blocks[layer]["shape"])
     if len(shape) == 3:

@@ -269,8 +269,10 @@ def test_dashboard_in_jupyterlab(lab, page):
     state = nb["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     esm_models = [m for m in state.values() if "_esm" in m["state"]]
     assert len(esm_models) == 4  # explorer, gallery, heatmaps, spectrum
-    assert any(m["state"].get("ranks") == [10, 20, 30, 40, 50] and "rmse" in [b["path"][0] for b in m.get("buffers", [])]
-               for m in esm_models)
+    # the results travel (schema metadata as JSON, arrays as binary buffers), not pictures
+    assert all(m["state"]["meta"]["format"] == "peeklens" for m in esm_models if "meta" in m["state"])
+    assert any(m["state"].get("ranks") == [10, 20, 30, 40, 50] and "r10.F" in
+               [b["path"][1] for b in m.get("buffers", []) if b["path"][0] == "arrays"] for m in esm_models)
     page.evaluate("async () => { await window.jupyterapp.commands.execute('application:close-all'); }")
     page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}")
     page.wait_for_selector(".pl-rank-explorer input.pl-rank-slider", timeout=90_000)

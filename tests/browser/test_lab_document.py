@@ -60,6 +60,21 @@ def _save_results(root: Path, mnist_test) -> None:
             pl.save(pl.spectrum(acts, k=20), root / "mnist-a-spectrum.peeklens")
             pl.save(sweep[8], root / "mnist-a-rank8.peeklens")  # a single Factorization
             pl.save(acts, root / "mnist-a-acts.peeklens")
+    _edited_copy(root / "mnist-a-rank8.peeklens", root / "zz-edited.peeklens")
+
+
+def _edited_copy(src: Path, dst: Path) -> None:
+    """A copy whose meta.json was edited (a changed rmse), its digest member left as saved."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for n in zin.namelist():
+            raw = zin.read(n)
+            if n == "meta.json":
+                meta = json.loads(raw)
+                meta["fit"]["rmse"] = 1e-6
+                raw = json.dumps(meta).encode()
+            zout.writestr(n, raw)
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +242,30 @@ def test_factorization_and_activations_files_open(page, lab_server):
     table = page.locator(".jp-PeeklensPanel:visible .pl-lab-activations table").inner_text()
     assert "relu_1" in table and "1440" in table
     assert page.locator(".jp-PeeklensPanel:visible .pl-lab-activations canvas").count() == 32
+
+
+def _open_error(page, name: str) -> str:
+    page.evaluate("window.jupyterapp.commands.execute('application:close-all')")
+    page.wait_for_function("document.querySelectorAll('.jp-PeeklensPanel').length === 0")
+    page.locator(".jp-DirListing-item", has_text=name).first.dblclick()
+    page.wait_for_selector(".jp-PeeklensPanel:visible .pl-lab-error")
+    return page.locator(".jp-PeeklensPanel:visible .pl-lab-error").first.inner_text()
+
+
+def test_edited_metadata_shows_a_clear_error_with_and_without_webcrypto(page, lab_server):
+    msg = _open_error(page, "zz-edited.peeklens")
+    assert "Cannot open zz-edited.peeklens" in msg and "meta.json does not match its recorded checksum" in msg
+    page.evaluate("window.jupyterapp.commands.execute('application:close-all')")
+    # A plain-HTTP server (not localhost) gives pages no crypto.subtle: the digests are still checked.
+    page.evaluate("Object.defineProperty(Crypto.prototype, 'subtle', {get() { return undefined; }, configurable: true})")
+    assert page.evaluate("window.crypto.subtle === undefined")
+    msg = _open_error(page, "zz-edited.peeklens")
+    assert "meta.json does not match its recorded checksum" in msg
+    page.evaluate("window.jupyterapp.commands.execute('application:close-all')")
+    page.wait_for_function("document.querySelectorAll('.jp-PeeklensPanel').length === 0")
+    page.locator(".jp-DirListing-item", has_text="mnist-a-rank8.peeklens").first.dblclick()
+    page.wait_for_selector(".jp-PeeklensPanel:visible .pl-lab-document[data-complete-rank='8']")
+    assert page.locator(".jp-PeeklensPanel:visible .pl-tile").count() == 8
 
 
 def test_launcher_and_palette_commands(page, lab_server):

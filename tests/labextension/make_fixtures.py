@@ -35,6 +35,9 @@ def _fit_expected(fit) -> dict:
         idx = views.top_inputs(fit, 3)
         imgs = views.input_images(fit, idx)
         out["top3_images"] = {"shape": list(imgs.shape), "data": _flat(imgs)}
+        # the one thumbnail normalisation (schema: display.value_range = range of the full inputs)
+        thumbs = views.thumbnails(fit, 8)
+        out["top8_thumbs"] = {"shape": list(thumbs.shape), "data": _flat(thumbs)}
     hist = views.class_histograms(fit, 50)
     out["hist50"] = None if hist is None else hist.tolist()
     for name in fit.layer_names:
@@ -72,6 +75,8 @@ def main(outdir: str) -> None:
     sweep = pl.sweep(acts, [2, 3, 4], solver="mu", max_iter=30, progress=False)
     pl.save(sweep, out / "sweep.peeklens")
     pl.save(sweep, out / "sweep_deflate.peeklens", compress=True)
+    # what widgets sync and the report embeds: no full inputs, the display section only
+    pl.save(sweep, out / "sweep_display.peeklens", include_inputs=False, class_names=[f"c{i}" for i in range(5)])
 
     rgb = pl.Activations.from_arrays(
         {f"input:{c}": rng.random((16, 40)) for c in range(3)} | {"layer": rng.random((6, 40))},

@@ -53,9 +53,9 @@ def test_browser_reader_matches_python_views(tmp_path):
     finally:
         sys.path.pop(0)
     make_fixtures.main(str(tmp_path))
-    env = dict(os.environ, PEEKLENS_FIXTURES=str(tmp_path))
+    env = dict(os.environ, PEEKLENS_FIXTURES=str(tmp_path), PEEKLENS_PYTHON=sys.executable)
     res = subprocess.run(
-        [npx, "vitest", "run", "js/lab/test"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        [npx, "vitest", "run", "js/test/core.test.ts"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     assert re.search(r"Tests\s+\d+ passed", re.sub(r"\x1b\[[0-9;]*m", "", res.stdout))

@@ -43,7 +43,7 @@ def test_widgets_carry_names_as_plain_text_traits(evil_sweep):
 
     _, sw = evil_sweep
     dash = Dashboard(sw)
-    assert EVIL in dash.explorer.block_names  # raw text: the front end puts it in textContent
+    assert EVIL in dash.explorer.meta["fits"]["2"]["names"]  # raw text: the front end puts it in textContent
     state = str(dash.heatmaps.get_state())
     assert EVIL in state or "&lt;script" not in state  # never pre-escaped HTML either
     js = "".join(p.read_text() for p in Path(pl.__file__).parents[2].joinpath("js").rglob("*.ts")
@@ -56,10 +56,17 @@ def test_report_escapes_layer_names(evil_sweep, tmp_path):
     from peeklens.report import write_report
 
     _, sw = evil_sweep
-    p = write_report({LABEL_EVIL: sw}, tmp_path / "r.html")
+    p = write_report({LABEL_EVIL: sw}, tmp_path / "r.html", title=EVIL, table={"network": [EVIL]}, verdict=EVIL)
     html = Path(p).read_text()
     _no_live_markup(html)
-    assert "<b>label</b>" not in html
+    assert "<b>label</b>" not in html and "&quot;&gt;&lt;b&gt;label&lt;/b&gt;" in html
+    # layer names travel inside the embedded results (base64) and are drawn as text by the bundle
+    import base64
+    import re
+
+    b64 = re.search(r'<script type="application/x-peeklens"[^>]*>([A-Za-z0-9+/=]+)</script>', html).group(1)
+    (tmp_path / "x.peeklens").write_bytes(base64.b64decode(b64))
+    assert EVIL in pl.load(tmp_path / "x.peeklens").block_names
 
 
 def test_widgets_on_interrupted_single_rank_and_empty_sweeps(evil_sweep):
@@ -83,8 +90,9 @@ def test_widgets_on_a_sweep_loaded_from_file(evil_sweep, tmp_path):
 
     _, sw = evil_sweep
     back = pl.load(pl.save(sw, tmp_path / "s.peeklens", include_inputs=False))
-    dash = Dashboard(back)  # no input images stored: no gallery, still a dashboard
+    dash = Dashboard(back)  # no input images loaded: latent images without thumbnails, still a dashboard
     assert dash.explorer.ranks == [2, 3]
+    assert dash.gallery is not None and dash.gallery.meta["display"] is None
 
 
 def _cli(*args, env=None) -> subprocess.CompletedProcess:
@@ -96,7 +104,8 @@ def _cli(*args, env=None) -> subprocess.CompletedProcess:
 
 
 def test_cli_missing_data_directory_is_one_line(tmp_path):
-    r = _cli("study", "fraction", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
+    # --no-download: no attempt to reach the network (the default tries to download the data set)
+    r = _cli("study", "fraction", "--no-download", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
              "--samples", "50", "--ranks", "2")
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()

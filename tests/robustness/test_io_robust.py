@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import peeklens as pl
 from peeklens.errors import FileFormatError
+from peeklens.io import META_DIGEST
 
 
 def small_acts() -> pl.Activations:
@@ -42,7 +43,8 @@ class Payload:
 
 
 def rewrite(src: Path, dst: Path, *, meta_edit=None, members: dict | None = None, drop=()) -> Path:
-    """Copy a results file, editing meta.json and replacing or adding members (digests recomputed)."""
+    """Copy a results file, editing meta.json and replacing or adding members (every digest recomputed,
+    the metadata's too, as a careful attacker would)."""
     with zipfile.ZipFile(src) as zin:
         names = zin.namelist()
         content = {n: zin.read(n) for n in names if n not in drop}
@@ -53,10 +55,14 @@ def rewrite(src: Path, dst: Path, *, meta_edit=None, members: dict | None = None
             meta["sha256"][name[:-4]] = hashlib.sha256(raw).hexdigest()  # a careful attacker fixes digests
     if meta_edit:
         meta_edit(meta)
+    text = json.dumps(meta).encode()
+    content.pop(META_DIGEST, None)
     with zipfile.ZipFile(dst, "w") as zout:
         for n, raw in content.items():
             zout.writestr(n, raw)
-        zout.writestr("meta.json", json.dumps(meta))
+        zout.writestr("meta.json", text)
+        if META_DIGEST not in drop:
+            zout.writestr(META_DIGEST, hashlib.sha256(text).hexdigest())  # ... and the metadata digest
     return dst
 
 
@@ -157,6 +163,26 @@ def test_tampered_array_with_stale_digest(saved, tmp_path):
 def test_tampered_or_future_metadata(saved, tmp_path, edit, match):
     with pytest.raises(FileFormatError, match=match):
         pl.load(rewrite(saved, tmp_path / "m.peeklens", meta_edit=edit))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m["fits"]["1"].__setitem__("rmse", 1e-9),
+    lambda m: m["fits"]["2"]["errors"].__setitem__(0, 0.0),
+    lambda m: m["info"].__setitem__("note", "edited"),
+    lambda m: m.__setitem__("labels", None),
+])
+def test_edited_metadata_with_a_stale_digest_is_refused(saved, tmp_path, edit):
+    p = tmp_path / "e.peeklens"
+    with zipfile.ZipFile(saved) as zin, zipfile.ZipFile(p, "w") as zout:
+        for n in zin.namelist():
+            raw = zin.read(n)
+            if n == "meta.json":
+                meta = json.loads(raw)
+                edit(meta)
+                raw = json.dumps(meta, indent=1).encode()
+            zout.writestr(n, raw)
+    with pytest.raises(FileFormatError, match="meta.json does not match its recorded checksum"):
+        pl.load(p)
 
 
 @pytest.mark.parametrize("meta", [b"[1, 2]", b"not json", b"\xff\xfe", b'"peeklens"'])

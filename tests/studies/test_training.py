@@ -101,3 +101,50 @@ def test_checkpoint_of_another_training_pool_is_not_reused(mnist_small, tmp_path
     b = train(reg, data=(mnist_small[0][:400], mnist_small[1][:400]), cache=tmp_path, progress=False)
     assert not a.cached and not b.cached  # e.g. the CIFAR-10 subset against the full set
     assert train(reg, data=(mnist_small[0][:400], mnist_small[1][:400]), cache=tmp_path, progress=False).cached
+
+
+def test_new_settings_keep_old_cache_keys():
+    # label_noise (added later) stays out of the key at its default, so checkpoints cached before still load
+    assert Regime().key() == "paper-mnist-92e29bcc840936ad"
+    assert Regime(epochs=1.0).key() == Regime().key() and Regime(epochs=1.0).epochs == 1
+    assert Regime(label_noise=0.2).key() != Regime().key()
+    assert Regime(epochs=0.25).key() != Regime().key()
+    assert Regime(label_noise=0.4, lr=0.1, epochs=0.5).label == "100% of the data, 40% label noise, lr 0.1, 0.5 epochs"
+    for bad in (dict(label_noise=1.0), dict(label_noise=-0.1), dict(epochs=0), dict(lr=0)):
+        with pytest.raises(pl.InputError):
+            Regime(**bad)
+
+
+def test_noisy_labels_change_exactly_the_share_asked():
+    from peeklens.studies import noisy_labels
+
+    y = torch.arange(10).repeat(50)
+    idx = np.arange(0, 500, 2)  # only the selected images may change
+    z = noisy_labels(y, idx, Regime(label_noise=0.4, seed=3))
+    changed = np.flatnonzero((z != y).numpy())
+    assert len(changed) == 100 and set(changed) <= set(idx)
+    assert torch.equal(z, noisy_labels(y, idx, Regime(label_noise=0.4, seed=3)))  # deterministic per seed
+    assert not torch.equal(z, noisy_labels(y, idx, Regime(label_noise=0.4, seed=4)))
+    assert noisy_labels(y, idx, Regime()) is y
+
+
+def test_fractional_epochs_and_label_noise_train(mnist_small):
+    x, y = mnist_small
+    full = train(Regime(train_samples=512), data=(x, y), cache=False, progress=False).model
+    half = train(Regime(train_samples=512, epochs=0.5), data=(x, y), cache=False, progress=False).model
+    noisy = train(Regime(train_samples=512, label_noise=0.8), data=(x, y), cache=False, progress=False).model
+    w = lambda m: m.fc2.weight.detach()
+    assert not torch.equal(w(full), w(half)) and not torch.equal(w(full), w(noisy))
+
+
+def test_small_cnn():
+    from peeklens.studies import SmallCNN, layers_of, make_network
+
+    net = make_network("smallcnn", "cifar10")
+    assert isinstance(net, SmallCNN) and net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert layers_of("smallcnn") == ["relu1", "relu2", "relu3"]
+    acts = pl.capture(net, torch.rand(4, 3, 32, 32), layers_of("smallcnn"), progress=False)
+    assert [acts[n].shape for n in acts.layer_names] == [(16, 16, 16), (32, 8, 8), (64, 4, 4)]
+    with pytest.raises(pl.InputError, match="CIFAR-10"):
+        make_network("smallcnn", "mnist")
+    assert Regime(network="smallcnn", dataset="cifar10").network == "smallcnn"

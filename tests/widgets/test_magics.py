@@ -55,10 +55,10 @@ def test_peek_captures_sweeps_and_returns_dashboard(shell, paper_net, mnist_test
     dash = shell.run_line_magic("peek", "net data --layers relu relu_1 --ranks 2:6:2 --max-iter 10 --k 5")
     assert isinstance(dash, Dashboard)
     assert dash.explorer.ranks == [2, 4, 6]
-    assert dash.gallery.image_shape == [28, 28, 1] and dash.gallery.n_classes == 10
+    fit = dash.gallery.meta["fits"]["2"]
+    assert [b["shape"] for b in fit["blocks"]] == [[28, 28], [10, 12, 12], [20, 4, 4]]
     assert dash.heatmaps.layer_names == ["relu", "relu_1"]
-    assert dash.heatmaps.layer_shapes == [[10, 12, 12], [20, 4, 4]]
-    assert {(s["network"], s["layer"]) for s in dash.spectrum.series} == {("PaperNet", "relu"), ("PaperNet", "relu_1")}
+    assert [(p["name"], p["meta"]["names"]) for p in dash.spectrum.spectra] == [("PaperNet", ["relu", "relu_1"])]
     assert dash.sweep[4].n_samples == 300
 
 

@@ -9,7 +9,7 @@ import pytest
 from ipywidgets.widgets.widget import _remove_buffers
 
 import peeklens as pl
-from peeklens import views
+from peeklens import schema, views
 from peeklens.widgets import (
     STATIC,
     Compare,
@@ -18,6 +18,7 @@ from peeklens.widgets import (
     NeuronHeatmaps,
     RankExplorer,
     SpectrumPlot,
+    _payload,
     summary_html,
     widget_for,
 )
@@ -25,6 +26,11 @@ from peeklens.widgets import (
 
 def f32(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<f4")
+
+
+def arr(w, key) -> np.ndarray:
+    """A synced array, decoded with the dtype and shape of the schema metadata (as js/core does)."""
+    return np.frombuffer(w.arrays[key], dtype=w.meta["dtypes"][key]).reshape(w.meta["shapes"][key])
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +52,15 @@ def sw(image_acts):
     return pl.sweep(image_acts, ranks=[2, 3, 5], max_iter=20, progress=False)
 
 
-def test_explorer_carries_errors_as_float32_buffers(sw):
+def test_explorer_carries_the_results_metadata(sw):
     w = RankExplorer(sw)
     assert w.ranks == [2, 3, 5] and w.rank == 2
-    np.testing.assert_allclose(f32(w.rmse), sw.rmse, rtol=1e-6)
-    errs = f32(w.block_errors).reshape(len(w.block_names), len(w.ranks))
-    for i, n in enumerate(w.block_names):
-        np.testing.assert_allclose(errs[i], sw.errors()[n], rtol=1e-6)
+    assert w.meta["format_version"] == 2 and w.meta["type"] == "Sweep" and w.arrays == {}
+    assert [w.meta["fits"][str(r)]["rmse"] for r in w.ranks] == [float(x) for x in sw.rmse]
+    assert w.meta["fits"]["3"]["errors"] == [float(sw[3].errors[n]) for n in sw.block_names]
     state, buffer_paths, buffers = _remove_buffers(w.get_state())
-    assert ["rmse"] in buffer_paths and ["block_errors"] in buffer_paths
     assert "_esm" in state and "render" in state["_esm"]
-    json.dumps(state)  # everything else is JSON
+    json.dumps(state)  # everything is JSON: the explorer needs no array
 
 
 def _float_lists(obj, path=()):
@@ -73,14 +77,16 @@ def _float_lists(obj, path=()):
     return out
 
 
-def test_no_float_lists_travel_as_json(sw, image_acts):
-    widgets = [LatentGallery(sw), NeuronHeatmaps(sw), RankExplorer(sw), SpectrumPlot(pl.spectrum(image_acts, k=4)),
-               Compare({"a": sw})]
+def test_arrays_travel_as_binary_buffers_and_only_metadata_as_json(sw, image_acts):
+    widgets = [LatentGallery(sw), NeuronHeatmaps(sw), SpectrumPlot(pl.spectrum(image_acts, k=4)), Compare({"a": sw})]
     for w in widgets:
         state, paths, buffers = _remove_buffers(w.get_state())
         assert buffers, type(w).__name__
         assert all(isinstance(b, (bytes, memoryview)) for b in buffers)
-        assert _float_lists(json.loads(json.dumps(state))) == [], type(w).__name__
+        floats = _float_lists(json.loads(json.dumps(state)))
+        # float lists only in the schema metadata (errors per block, the thumbnails' value range): never arrays
+        assert all("meta" in p for p in floats), (type(w).__name__, floats)
+        assert len(json.dumps({k: v for k, v in state.items() if k != "_esm"})) < 20_000, type(w).__name__
 
 
 def test_rank_must_be_swept(sw):
@@ -90,22 +96,23 @@ def test_rank_must_be_swept(sw):
         w.rank = 4
 
 
-def test_gallery_payload_matches_views(sw, image_acts):
-    g = LatentGallery(sw, top_k=4, hist_k=10)
-    assert g.image_shape == [6, 5, 1] and g.top_k == 4 and g.n_classes == 4
-    assert g.class_names == ["0", "1", "2", "3"]
-    assert [f["rank"] for f in g.fits] == [2, 3, 5]
-    fit5 = g.fits[2]
-    lat = f32(fit5["latents"]).reshape(5, 6, 5)
-    np.testing.assert_allclose(lat, views.latent_images(sw[5]), rtol=1e-6)
-    top = f32(fit5["top"]).reshape(5, 4, 6, 5)
-    idx = views.top_inputs(sw[5], 4)
-    raw = views.input_images(sw[5], idx)
-    lo, hi = image_acts["input:0"].data.min(), image_acts["input:0"].data.max()
-    np.testing.assert_allclose(top, (raw - lo) / (hi - lo), rtol=1e-5, atol=1e-6)
-    hist = np.frombuffer(fit5["hist"], "<i4").reshape(5, 4)
-    np.testing.assert_array_equal(hist, views.class_histograms(sw[5], 10, 4))
-    assert (hist.sum(axis=1) == 10).all()
+def test_gallery_syncs_the_results_it_derives_from(sw, image_acts):
+    g = LatentGallery(sw, top_k=4, hist_k=10, class_names=["a", "b", "c", "d"])
+    meta, arrays = schema.to_payload(sw, include_inputs=False, top_k=4)
+    assert sorted(g.arrays) == sorted(_payload.gallery_keys(meta))
+    assert g.hist_k == 10 and g.meta["inputs"] is None and "input.0" not in g.arrays  # never the full inputs
+    for r in sw.ranks:
+        np.testing.assert_array_equal(arr(g, f"r{r}.F"), sw[r].F)
+        np.testing.assert_array_equal(arr(g, g.meta["fits"][str(r)]["W"][0]), sw[r].loadings["input:0"])
+    np.testing.assert_array_equal(arr(g, "labels"), image_acts.labels)
+    d = g.meta["display"]
+    assert d["top_k"] == 4 and d["class_names"] == ["a", "b", "c", "d"]
+    samples = arr(g, d["samples"])
+    for r in sw.ranks:  # every factor's top inputs are among the samples sent
+        assert set(views.top_inputs(sw[r], 4).ravel()) <= set(samples.tolist())
+    np.testing.assert_array_equal(arr(g, d["images"][0]), image_acts["input:0"].data[:, samples].astype(np.float32))
+    x = image_acts["input:0"].data
+    assert d["value_range"] == [float(x.min()), float(x.max())]
 
 
 def test_gallery_factor_follows_rank(sw):
@@ -133,16 +140,17 @@ def test_rgb_inputs_give_rgb_tiles():
     arrays["relu"] = rng.random((5, 20))
     acts = pl.Activations.from_arrays(arrays, shapes={f"input:{c}": (3, 4) for c in range(3)})
     g = LatentGallery(pl.factorize(acts, rank=2, max_iter=5))
-    assert g.image_shape == [3, 4, 3]
-    assert len(g.fits[0]["latents"]) == 2 * 3 * 4 * 3 * 4
+    assert len(g.meta["display"]["images"]) == 3  # one image block per channel: the browser folds them to RGB
+    assert [b["shape"] for b in g.meta["fits"]["2"]["blocks"][:3]] == [[3, 4]] * 3
 
 
 def test_heatmaps_payload(sw):
     h = NeuronHeatmaps(sw)
-    assert h.layer_names == ["relu", "fc"] and h.layer_shapes == [[2, 3, 3], [7]]
-    f3 = h.fits[1]
-    np.testing.assert_array_equal(f32(f3["loadings"][0]).reshape(18, 3), sw[3].loadings["relu"].astype(np.float32))
-    np.testing.assert_allclose(f32(f3["unused"]), [views.utilisation(sw[3], n)["unused_share"] for n in h.layer_names])
+    assert h.layer_names == ["relu", "fc"]
+    f3 = h.meta["fits"]["3"]
+    np.testing.assert_array_equal(arr(h, f3["W"][f3["names"].index("relu")]), sw[3].loadings["relu"])
+    assert len(h.arrays) == 2 * 3  # two layers at three ranks: no F, no input loadings
+    assert len(NeuronHeatmaps(sw, layers=["fc"]).arrays) == 3
     with pytest.raises(pl.InputError, match="no block named 'nope'"):
         NeuronHeatmaps(sw, layers=["nope"])
 
@@ -159,10 +167,11 @@ def test_dashboard_links_rank_and_factor(sw, image_acts):
     d.factor = 1
     assert (d.gallery.factor, d.heatmaps.factor) == (1, 1)
     # the browser-side links, saved with the notebook
-    links = {(l.source[0].model_id, l.source[1], l.target[0].model_id, l.target[1]) for l in d._links}
+    links = {(lk.source[0].model_id, lk.source[1], lk.target[0].model_id, lk.target[1]) for lk in d._links}
     assert (d.explorer.model_id, "rank", d.gallery.model_id, "rank") in links
     assert (d.gallery.model_id, "factor", d.heatmaps.model_id, "factor") in links
-    assert d.spectrum is not None and len(d.spectrum.series) == 3
+    assert d.spectrum is not None and [p["name"] for p in d.spectrum.spectra] == ["net"]
+    assert d.gallery.meta == d.heatmaps.meta  # one payload, made once
 
 
 def test_dashboard_of_a_loaded_sweep(sw, tmp_path):
@@ -176,9 +185,11 @@ def test_spectrum_overlay_and_errors(image_acts):
     a = pl.spectrum(image_acts, k=4)
     b = pl.spectrum(image_acts.select(["relu"]), k=4)
     w = SpectrumPlot({"A": a, "B": b}, k=3)
-    assert [(s["network"], s["layer"]) for s in w.series] == [("A", "input:0"), ("A", "relu"), ("A", "fc"), ("B", "relu")]
-    np.testing.assert_allclose(f32(w.series[1]["values"]), a.values["relu"][:3], rtol=1e-6)
-    assert len(SpectrumPlot(a, layers=["fc"]).series) == 1
+    assert [p["name"] for p in w.spectra] == ["A", "B"] and w.k == 3
+    assert [p["meta"]["names"] for p in w.spectra] == [["input:0", "relu", "fc"], ["relu"]]
+    A = w.spectra[0]
+    np.testing.assert_allclose(np.frombuffer(A["arrays"]["sv.1"], A["meta"]["dtypes"]["sv.1"]), a.values["relu"])
+    assert SpectrumPlot(a, layers=["fc"]).layers == ["fc"]
     with pytest.raises(pl.InputError, match="expected a Spectrum"):
         SpectrumPlot([1, 2])
 
@@ -187,8 +198,8 @@ def test_compare(sw, image_acts):
     other = pl.sweep(image_acts, ranks=[3, 4], max_iter=5, progress=False)
     c = Compare({"A": sw, "B": other}, spectra={"A": pl.spectrum(image_acts, k=3)})
     assert [n["name"] for n in c.networks] == ["A", "B"]
-    assert c.rank == 2 and c.image_shape == [6, 5, 1]
-    assert len(c.networks[1]["latents"]) == 2
+    assert c.rank == 2
+    assert sorted(c.networks[1]["arrays"]) == ["r3.W.0", "r4.W.0"]  # input-side loadings only
     c.rank = 4
     with pytest.raises(pl.InputError, match="swept by none"):
         c.rank = 7
@@ -222,6 +233,7 @@ def test_bundles_are_built():
     for name in ("rank_explorer", "latent_gallery", "neuron_heatmaps", "spectrum_plot", "compare"):
         js = (STATIC / f"{name}.js").read_text()
         assert "render" in js and "export" in js
+    assert "peeklens" in (STATIC / "report.js").read_text()  # the offline report's bundle
 
 
 def test_heatmaps_warn_about_a_heavy_payload(sw, monkeypatch):
@@ -230,3 +242,5 @@ def test_heatmaps_warn_about_a_heavy_payload(sw, monkeypatch):
     monkeypatch.setattr(W, "_LARGE_PAYLOAD", 100)
     with pytest.warns(UserWarning, match=r"pass layers=\[\.\.\.\] or sweep fewer ranks"):
         NeuronHeatmaps(sw)
+    with pytest.warns(UserWarning, match=r"the gallery sends .* sweep fewer ranks or fewer samples"):
+        LatentGallery(sw)

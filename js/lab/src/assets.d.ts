@@ -1,4 +1,4 @@
-declare module '*.ipynb' {
+declare module "*.ipynb" {
   const notebook: any;
   export default notebook;
 }

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._validation import check_keys, positive_ints
+from .._validation import check_keys, one_of, positive_ints
 from ..activations import Activations
-from ..errors import PeeklensError
+from ..errors import InputError, PeeklensError
 from ..results import Factorization, Sweep
 from . import compressed, distributed, hals, mu
 from ._fit import (
@@ -43,6 +43,7 @@ from ._fit import (
 from ._fit import fit_rank as _fit
 from ._options import SOLVER_OPTIONS, SOLVERS
 from ._problem import Problem, SolverResult, check_blocks, make_problem
+from .tensor import factorize_tensor, sweep_tensor
 
 __all__ = [
     "factorize",
@@ -92,6 +93,7 @@ def factorize(
     blocks: Iterable[str] | None = None,
     solver_options: Mapping[str, object] | None = None,
     distributed: bool = False,
+    model: str = "matrix",
 ) -> Factorization:
     """Fit the paper's coupled non-negative factorization to every block of ``acts``.
 
@@ -159,6 +161,11 @@ def factorize(
         Show a progress bar over iterations.
     blocks : list of str, optional
         Factorize only these blocks.
+    model : {"matrix", "tensor"}, default "matrix"
+        ``"matrix"``: the paper's model, every block a (features x samples) matrix. ``"tensor"``: the
+        tensor lens - every layer block of per-sample shape (C, H, W) a non-negative CP model
+        (channels x positions x samples) sharing ``F`` with the other blocks; ``loadings[name]`` is then
+        (channels x rank) and ``spatial[name]`` (H*W x rank). See :func:`peeklens.nmf.tensor.factorize_tensor`.
     solver_options : dict, optional
         Extra options of the solver. ``"compressed"`` takes ``oversample`` (20) and
         ``power_iter`` (2) of the sketch; ``refine`` (5), the most refinement rounds (each two
@@ -216,6 +223,11 @@ def factorize(
     >>> bool((semi.F >= 0).all()), bool((semi.loadings["tanh"] < 0).any()), semi.settings["signed"]
     (True, True, ['tanh'])
     """
+    if one_of(model, "model", MODELS) == "tensor":
+        _refuse_distributed_tensor(distributed)
+        _check_tensor_options(solver=solver, eps=eps, solver_options=solver_options)
+        return factorize_tensor(acts, rank, max_iter=max_iter, tol=tol, seed=seed, device=device, weights=weights,
+                                init=init, progress=progress, blocks=blocks)
     acts = check_activations(acts, blocks)
     if distributed:
         cfg, comm = _connect(acts, [rank], weights, solver, max_iter, tol, seed, eps, init, progress, solver_options)
@@ -229,6 +241,14 @@ def factorize(
             return _fit(state, rank, cfg)
     finally:
         state.release()
+
+
+def _refuse_distributed_tensor(distributed: bool) -> None:
+    if distributed:
+        raise InputError(
+            "model='tensor' does not run distributed (distributed=True); use model='matrix', or factorize the "
+            "tensor model in one process"
+        )
 
 
 @contextlib.contextmanager
@@ -257,6 +277,19 @@ def _connect(acts, ranks, weights, *config):
     comm = distributed.connect(acts, summary, check=check)
     return made[0], comm
 
+#: The models :func:`factorize` fits: the paper's matrices, or the tensor lens (conv layers as CP tensors).
+MODELS = ("matrix", "tensor")
+
+
+def _check_tensor_options(solver: str = DEFAULT_SOLVER, eps: float = DEFAULT_EPS, solver_options=None, **_) -> None:
+    """The tensor model has one solver (coupled CP-HALS): refuse the matrix model's solver settings."""
+    if solver != DEFAULT_SOLVER or solver_options or eps != DEFAULT_EPS:
+        raise InputError(
+            f"model='tensor' has one solver (coupled HALS) and takes no solver=, solver_options= or eps= "
+            f"(got solver={solver!r}, solver_options={solver_options!r}, eps={eps!r}); drop them, or use "
+            "model='matrix'"
+        )
+
 
 def sweep(
     acts: Activations,
@@ -265,6 +298,7 @@ def sweep(
     progress: bool = True,
     warm_start: bool | None = None,
     distributed: bool = False,
+    model: str = "matrix",
     **factorize_kwargs,
 ) -> Sweep:
     """Factorize ``acts`` at every rank in ``ranks``.
@@ -316,6 +350,11 @@ def sweep(
     'random'
     """
     check_keys(factorize_kwargs, FACTORIZE_OPTIONS, "sweep (passing them to factorize)")
+    if one_of(model, "model", MODELS) == "tensor":
+        _refuse_distributed_tensor(distributed)
+        _check_tensor_options(**factorize_kwargs)
+        return sweep_tensor(acts, ranks, progress=progress, warm_start=True if warm_start is None else warm_start,
+                            **factorize_kwargs)
     kw = dict(factorize_kwargs)
     ranks = positive_ints(ranks, "ranks")
     acts = check_activations(acts, kw.pop("blocks", None))

@@ -19,12 +19,14 @@ from .data import (
     load_mnist,
     normalize,
 )
-from .networks import ALEXNET_LAYERS, PAPER_LAYERS, AlexNet, PaperNet, layers_of, make_network
-from .training import Regime, TrainedModel, cache_dir, evaluate, select_indices, train
+from .networks import ALEXNET_LAYERS, PAPER_LAYERS, SMALLCNN_LAYERS, AlexNet, PaperNet, SmallCNN, layers_of, make_network
+from .training import Regime, TrainedModel, cache_dir, evaluate, noisy_labels, select_indices, train
 
 __all__ = [
     "PaperNet",
     "AlexNet",
+    "SmallCNN",
+    "SMALLCNN_LAYERS",
     "PAPER_LAYERS",
     "ALEXNET_LAYERS",
     "make_network",
@@ -42,6 +44,7 @@ __all__ = [
     "train",
     "evaluate",
     "select_indices",
+    "noisy_labels",
     "cache_dir",
     "STUDIES",
     "PAPER_RANKS",

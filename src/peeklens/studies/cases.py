@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
-from ..capture import capture as _capture
+from ..capturing import capture as _capture
 from .._version import __version__
 from ..errors import InputError
 from ..nmf import sweep as _sweep
@@ -217,7 +217,7 @@ def run_regime(
     paper_accuracy: float | None = None,
     train_data: tuple[torch.Tensor, torch.Tensor] | None = None,
     root=None,
-    download: bool = False,
+    download: bool | None = None,
     ranks: Iterable[int] = PAPER_RANKS,
     samples: int | None = None,
     device=None,
@@ -274,7 +274,7 @@ def run_study(
     train_samples: int | None = None,
     eval_samples: int | None = None,
     cache=None,
-    download: bool = False,
+    download: bool | None = None,
     progress: bool = True,
     report: bool = True,
     **factorize_kwargs,
@@ -357,8 +357,45 @@ def write_outputs(res: StudyResult, out: str | os.PathLike, *, report: bool = Tr
     if report:
         from ..report import write_report
 
-        files["report"] = str(write_report(res, out / f"{res.name}.html"))
+        files["report"] = str(write_report(
+            {r.label: r.sweep for r in res.results}, out / f"{res.name}.html", **_report_words(res, files)))
     return files
+
+
+def _report_words(res: StudyResult, files: dict) -> dict:
+    """What the report shows besides the sweeps: title, context line, summary table, verdict, spectra."""
+    m = res.meta
+    ranks = res.ranks
+    table: dict = {
+        "network": [r.label for r in res.results],
+        "training images": [f"{r.n_train:,}" if r.n_train is not None else None for r in res.results],
+        "test accuracy": [f"{r.accuracy * 100:.1f} %" for r in res.results],
+        "paper": [f"{r.paper_accuracy:g} %" if r.paper_accuracy is not None else None for r in res.results],
+    }
+    for k in ranks:
+        table[f"RMSE r={k}"] = [f"{r.sweep[k].rmse:.5f}" for r in res.results]
+    for n in res.results[0].spectrum.entropy_rank if res.results[0].spectrum is not None else []:
+        if not n.startswith("input:"):
+            table[f"entropy rank {n}"] = [f"{r.spectrum.entropy_rank[n]:.1f}" if n in r.spectrum.entropy_rank
+                                          else None for r in res.results]
+    verdict = ok = None
+    if res.expected:
+        o = res.ordering()
+        exp = "; ".join(f"{res.results[i].label} < {res.results[j].label}" for i, j in res.expected)
+        ok = o["holds"]
+        verdict = (f"Paper's finding: lower RMSE for {exp} (less or narrower training makes the activations more "
+                   "compressible). " + ("The RMSE orders the networks as the paper found at every rank." if ok else
+                   "The paper's order does not hold at every rank: " + "; ".join(
+                       f"rank {k}: {a} not below {b}" for k, a, b in o["violations"]) + "."))
+    context = [f"{m.get('samples')} test images of {m.get('dataset')}", f"ranks {m.get('ranks')}",
+               f"seed {m.get('seed')}", f"{m.get('seconds')} s in all"]
+    if m.get("factorize"):
+        context.append("factorization: " + ", ".join(f"{k}={v}" for k, v in m["factorize"].items()))
+    return {
+        "title": f"peeklens · {m.get('description', res.name)}", "subtitle": " · ".join(context), "table": table,
+        "verdict": verdict, "verdict_ok": ok, "verdict_title": "Does the RMSE order the networks as in the paper?",
+        "spectra": {r.label: r.spectrum for r in res.results if r.spectrum is not None}, "files": dict(files),
+    }
 
 
 def small_size() -> bool:

@@ -16,13 +16,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["PaperNet", "AlexNet", "PAPER_LAYERS", "ALEXNET_LAYERS", "make_network"]
+__all__ = ["PaperNet", "AlexNet", "SmallCNN", "PAPER_LAYERS", "ALEXNET_LAYERS", "SMALLCNN_LAYERS", "make_network"]
 
 #: FX node names of the two ReLU outputs that the paper analyses.
 PAPER_LAYERS: list[str] = ["relu", "relu_1"]
 
 #: Module names of AlexNet's five ReLU outputs (in-place ReLUs; capture copies them).
 ALEXNET_LAYERS: list[str] = ["features.1", "features.4", "features.7", "features.9", "features.11"]
+
+#: Module names of :class:`SmallCNN`'s three ReLU outputs.
+SMALLCNN_LAYERS: list[str] = ["relu1", "relu2", "relu3"]
 
 
 class PaperNet(nn.Module):
@@ -113,6 +116,39 @@ class AlexNet(nn.Module):
         return self.classifier(x)
 
 
+class SmallCNN(nn.Module):
+    """A small three-block CNN for CIFAR-10 (3 x 32 x 32), cheap to train on a CPU.
+
+    Each block is conv 3x3 (padding 1) -> max-pool 2 -> ReLU, as in the paper network, with
+    16, 32 and 64 channels (analysed layers ``relu1`` 16x16x16, ``relu2`` 32x8x8, ``relu3``
+    64x4x4), then one linear classifier on the 1024 features.  Returns logits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> SmallCNN()(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+
+    loss = "cross_entropy"
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 16, kernel_size=3, padding=1)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(16, 32, kernel_size=3, padding=1)
+        self.relu2 = nn.ReLU()
+        self.conv3 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
+        self.relu3 = nn.ReLU()
+        self.fc = nn.Linear(64 * 4 * 4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu1(F.max_pool2d(self.conv1(x), 2))
+        x = self.relu2(F.max_pool2d(self.conv2(x), 2))
+        x = self.relu3(F.max_pool2d(self.conv3(x), 2))
+        return self.fc(x.flatten(1))
+
+
 def make_network(name: str, dataset: str = "mnist") -> nn.Module:
     """A fresh network by name: ``"paper"`` (MNIST only) or ``"alexnet"`` for ``"mnist"`` / ``"cifar10"``.
 
@@ -131,7 +167,11 @@ def make_network(name: str, dataset: str = "mnist") -> nn.Module:
         if dataset == "cifar10":
             return AlexNet(3, 32)
         raise InputError(f"unknown dataset {dataset!r}; choose 'mnist' or 'cifar10'")
-    raise InputError(f"unknown network {name!r}; choose 'paper' or 'alexnet'")
+    if name == "smallcnn":
+        if dataset != "cifar10":
+            raise InputError(f"the small CNN is for CIFAR-10 (3 x 32 x 32); got dataset {dataset!r}")
+        return SmallCNN()
+    raise InputError(f"unknown network {name!r}; choose 'paper', 'alexnet' or 'smallcnn'")
 
 
 def layers_of(name: str) -> list[str]:
@@ -140,4 +180,4 @@ def layers_of(name: str) -> list[str]:
     >>> layers_of("paper")
     ['relu', 'relu_1']
     """
-    return list(PAPER_LAYERS if name == "paper" else ALEXNET_LAYERS)
+    return list({"paper": PAPER_LAYERS, "smallcnn": SMALLCNN_LAYERS}.get(name, ALEXNET_LAYERS))

@@ -26,7 +26,7 @@ from ..errors import InputError
 from .data import load_dataset, normalize
 from .networks import make_network
 
-__all__ = ["Regime", "train", "evaluate", "select_indices", "cache_dir", "TrainedModel"]
+__all__ = ["Regime", "train", "evaluate", "select_indices", "noisy_labels", "cache_dir", "TrainedModel"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Regime:
 
     Parameters
     ----------
-    network : {"paper", "alexnet"}
+    network : {"paper", "alexnet", "smallcnn"}
     dataset : {"mnist", "cifar10"}
     fraction : float, default 1.0
         Share of the (class-filtered) training images used, drawn at random from ``seed``.
@@ -55,6 +55,9 @@ class Regime:
     train_samples : int, optional
         Use only the first ``train_samples`` images of the training set before anything else
         (small, fast runs for tests and quick looks).
+    label_noise : float, default 0.0
+        Share of the selected training images whose label is replaced, once, by a different class
+        drawn at random from ``seed`` (the labels of a corrupted run stay the same every epoch).
     name : str, optional
         A display label; by default one is made from the settings.
 
@@ -74,17 +77,18 @@ class Regime:
     classes: tuple[int, ...] | None = None
     ordered: bool = False
     first_class: int = 9
-    epochs: int = 1
+    epochs: float = 1
     seed: int = 0
     lr: float = 0.01
     momentum: float = 0.5
     batch_size: int = 64
     train_samples: int | None = None
+    label_noise: float = 0.0
     name: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if self.network not in ("paper", "alexnet"):
-            raise InputError(f"unknown network {self.network!r}; choose 'paper' or 'alexnet'")
+        if self.network not in ("paper", "alexnet", "smallcnn"):
+            raise InputError(f"unknown network {self.network!r}; choose 'paper', 'alexnet' or 'smallcnn'")
         if self.dataset not in ("mnist", "cifar10"):
             raise InputError(f"unknown dataset {self.dataset!r}; choose 'mnist' or 'cifar10'")
         if not (0 < float(self.fraction) <= 1):
@@ -96,8 +100,14 @@ class Regime:
             object.__setattr__(self, "classes", cl)
         if not 0 <= int(self.first_class) <= 9:
             raise InputError(f"first_class must be a class 0..9, got {self.first_class!r}")
-        if int(self.epochs) < 1:
-            raise InputError(f"epochs must be >= 1, got {self.epochs!r}")
+        if not float(self.epochs) > 0:
+            raise InputError(f"epochs must be > 0, got {self.epochs!r}")
+        if float(self.epochs) == int(self.epochs):
+            object.__setattr__(self, "epochs", int(self.epochs))
+        if not 0 <= float(self.label_noise) < 1:
+            raise InputError(f"label_noise must be in [0, 1), got {self.label_noise!r}")
+        if not float(self.lr) > 0:
+            raise InputError(f"lr must be > 0, got {self.lr!r}")
         if int(self.batch_size) < 1:
             raise InputError(f"batch_size must be >= 1, got {self.batch_size!r}")
         if self.train_samples is not None and int(self.train_samples) < 1:
@@ -119,14 +129,20 @@ class Regime:
             parts.append(f"class-ordered from {self.first_class}")
         if self.fraction < 1 or not parts:
             parts.insert(0, f"{self.fraction * 100:g}% of the data")
+        if self.label_noise:
+            parts.append(f"{self.label_noise * 100:g}% label noise")
+        if self.lr != 0.01:
+            parts.append(f"lr {self.lr:g}")
         if self.epochs != 1:
-            parts.append(f"{self.epochs} epochs")
+            parts.append(f"{self.epochs:g} epochs")
         return ", ".join(parts)
 
     def key(self) -> str:
         """A file-name-safe key of every setting that changes the trained weights."""
         d = asdict(self)
         d.pop("name")
+        if not d["label_noise"]:  # settings added later stay out of the key at their default (old caches load)
+            d.pop("label_noise")
         digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
         return f"{self.network}-{self.dataset}-{digest}"
 
@@ -169,6 +185,29 @@ def select_indices(labels: np.ndarray | torch.Tensor, regime: Regime) -> np.ndar
     return idx
 
 
+def noisy_labels(labels: torch.Tensor, idx: np.ndarray, regime: Regime) -> torch.Tensor:
+    """The training labels a regime sees: ``labels`` with ``regime.label_noise`` of ``idx`` set to another class.
+
+    Examples
+    --------
+    >>> y = torch.arange(10).repeat(10)
+    >>> z = noisy_labels(y, np.arange(100), Regime(label_noise=0.3))
+    >>> int((z != y).sum())
+    30
+    """
+    if not regime.label_noise:
+        return labels
+    rng = np.random.default_rng([regime.seed, 7919])
+    n = int(round(float(regime.label_noise) * len(idx)))
+    hit = rng.choice(idx, size=n, replace=False)
+    out = labels.clone()
+    n_classes = int(labels.max()) + 1 if len(labels) else 10
+    n_classes = max(n_classes, 10)
+    shift = torch.from_numpy(rng.integers(1, n_classes, size=n))
+    out[hit] = (labels[hit] + shift) % n_classes
+    return out
+
+
 def _loss(model: nn.Module, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if getattr(model, "loss", "cross_entropy") == "nll":
         return F.nll_loss(out, target)
@@ -192,7 +231,7 @@ def train(
     *,
     data: tuple[torch.Tensor, torch.Tensor] | None = None,
     root: str | os.PathLike | None = None,
-    download: bool = False,
+    download: bool | None = None,
     device: str | torch.device | None = None,
     cache: str | os.PathLike | None | bool = None,
     progress: bool = True,
@@ -238,20 +277,24 @@ def train(
                 log.warning("ignoring unreadable checkpoint %s (%s)", path, exc)
 
     idx = select_indices(y, regime)
+    y = noisy_labels(y, idx, regime)
     torch.manual_seed(regime.seed)
     model = make_network(regime.network, regime.dataset).to(dev)  # weights from the seed
     opt = torch.optim.SGD(model.parameters(), lr=regime.lr, momentum=regime.momentum)
     gen = torch.Generator().manual_seed(regime.seed)
     n_batches = int(np.ceil(len(idx) / regime.batch_size))
-    bar = tqdm(total=n_batches * regime.epochs, desc=f"train {regime.label}", unit="batch", disable=not progress)
+    passes = int(np.ceil(regime.epochs))
+    total = max(1, int(round(n_batches * regime.epochs)))
+    bar = tqdm(total=total, desc=f"train {regime.label}", unit="batch", disable=not progress)
     model.train()
     last = []
+    done = 0
     try:
-        for _ in range(regime.epochs):
+        for _ in range(passes):
             order = torch.from_numpy(idx)
             if not regime.ordered:  # the PyTorch example shuffles every epoch; case III does not
                 order = order[torch.randperm(len(idx), generator=gen)]
-            for b in range(n_batches):
+            for b in range(min(n_batches, total - done)):
                 sel = order[b * regime.batch_size : (b + 1) * regime.batch_size]
                 xb = normalize(x[sel], regime.dataset).to(dev)
                 yb = y[sel].to(dev)
@@ -261,6 +304,7 @@ def train(
                 opt.step()
                 last.append(loss.item())
                 bar.update(1)
+                done += 1
                 if b % 20 == 0:
                     bar.set_postfix(loss=f"{last[-1]:.3f}", refresh=False)
     finally:

@@ -1,9 +1,11 @@
 """Interactive notebook widgets (anywidget) for activations, factorizations, sweeps and spectra.
 
-The drawing is TypeScript in ``js/`` (bundled to ``peeklens/static/*.js`` by ``pip install``);
-the classes here only turn results into synced traits. Numbers travel as binary float32
-buffers; every rank of a sweep is sent once, so moving the rank slider redraws in the browser
-without a round trip to the kernel, and a saved notebook (with widget state) shows the views again.
+The drawing is TypeScript in ``js/`` (bundled to ``peeklens/static/*.js`` by ``pip install``).
+The widgets sync the results themselves, as the schema's payload (:mod:`peeklens.schema`): the
+``meta`` (JSON) and the arrays each view needs (binary buffers); the browser derives the pictures
+with the same code as the JupyterLab document and the HTML report. Every rank of a sweep is sent
+once, so moving the rank slider redraws in the browser without a round trip to the kernel, and a
+saved notebook (with widget state) shows the views again.
 
 >>> import numpy as np, peeklens as pl
 >>> from peeklens.widgets import Dashboard
@@ -21,8 +23,8 @@ without a round trip to the kernel, and a saved notebook (with widget state) sho
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import anywidget
 import ipywidgets
@@ -119,15 +121,15 @@ class RankExplorer(_RankMixin, anywidget.AnyWidget):
     _esm = _bundle("rank_explorer")
     ranks = t.List(t.Int()).tag(sync=True)
     rank = t.Int(0).tag(sync=True)
-    rmse = t.Bytes(b"").tag(sync=True)
-    block_names = t.List(t.Unicode()).tag(sync=True)
-    block_errors = t.Bytes(b"").tag(sync=True)
+    meta = t.Dict().tag(sync=True)
+    arrays = t.Dict().tag(sync=True)
     title = t.Unicode("").tag(sync=True)
 
-    def __init__(self, sweep, rank: int | None = None, *, title: str = "", **kwargs) -> None:
+    def __init__(self, sweep, rank: int | None = None, *, title: str = "", _payload_=None, **kwargs) -> None:
         self.sweep = _payload.as_sweep(sweep)
-        p = _payload.explorer_payload(self.sweep)
-        super().__init__(**p, rank=p["ranks"][0], title=title, **kwargs)
+        meta, _ = _payload_ or _payload.sweep_payload(self.sweep, top_k=0)
+        ranks = [int(r) for r in self.sweep.ranks]
+        super().__init__(meta=meta, arrays={}, ranks=ranks, rank=ranks[0], title=title, **kwargs)
         if rank is not None:
             self.rank = rank
 
@@ -161,21 +163,31 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
     ranks = t.List(t.Int()).tag(sync=True)
     rank = t.Int(0).tag(sync=True)
     factor = t.Int(0).tag(sync=True)
-    image_shape = t.List(t.Int()).tag(sync=True)
-    top_k = t.Int(0).tag(sync=True)
-    n_classes = t.Int(0).tag(sync=True)
-    class_names = t.List(t.Unicode()).tag(sync=True)
-    fits = t.List(t.Dict()).tag(sync=True)
+    hist_k = t.Int(50).tag(sync=True)
+    meta = t.Dict().tag(sync=True)
+    arrays = t.Dict().tag(sync=True)
 
     def __init__(self, sweep, rank: int | None = None, *, top_k: int = 8, hist_k: int = 50,
-                 class_names=None, **kwargs) -> None:
+                 class_names=None, _payload_=None, **kwargs) -> None:
         self.sweep = _payload.as_sweep(sweep)
-        p = _payload.gallery_payload(self.sweep, top_k=top_k, hist_k=hist_k, class_names=class_names)
+        if not next(iter(self.sweep.values())).input_names:
+            raise InputError(
+                "the latent gallery needs input-channel blocks; capture with include_input=True "
+                "(pl.capture(model, data, include_input=True))"
+            )
+        meta, arrays = _payload_ or _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names)
+        bufs = _payload.buffers(arrays, _payload.gallery_keys(meta))
+        nbytes = sum(len(b) for b in bufs.values())
+        if nbytes > _LARGE_PAYLOAD:
+            warnings.warn(
+                f"the gallery sends {nbytes / 2**20:.0f} MiB to the browser (F and the loadings of "
+                f"{len(self.sweep)} ranks); sweep fewer ranks or fewer samples to keep the notebook light",
+                stacklevel=2,
+            )
         ranks = list(self.sweep.ranks)
-        super().__init__(**p, ranks=ranks, rank=ranks[0], **kwargs)
+        super().__init__(meta=meta, arrays=bufs, hist_k=int(hist_k), ranks=ranks, rank=ranks[0], **kwargs)
         if rank is not None:
             self.rank = rank
-
 
 
 class NeuronHeatmaps(_FactorMixin, anywidget.AnyWidget):
@@ -197,25 +209,28 @@ class NeuronHeatmaps(_FactorMixin, anywidget.AnyWidget):
     rank = t.Int(0).tag(sync=True)
     factor = t.Int(0).tag(sync=True)
     layer_names = t.List(t.Unicode()).tag(sync=True)
-    layer_shapes = t.List(t.List(t.Int())).tag(sync=True)
     threshold = t.Float(0.01).tag(sync=True)
-    fits = t.List(t.Dict()).tag(sync=True)
+    meta = t.Dict().tag(sync=True)
+    arrays = t.Dict().tag(sync=True)
 
-    def __init__(self, sweep, rank: int | None = None, *, layers=None, threshold: float = 0.01, **kwargs) -> None:
+    def __init__(self, sweep, rank: int | None = None, *, layers=None, threshold: float = 0.01, _payload_=None,
+                 **kwargs) -> None:
         self.sweep = _payload.as_sweep(sweep)
-        p = _payload.heatmap_payload(self.sweep, layers=layers, threshold=threshold)
-        nbytes = sum(len(b) for f in p["fits"] for b in f["loadings"])
+        names = _payload.layer_names(self.sweep, layers)
+        meta, arrays = _payload_ or _payload.sweep_payload(self.sweep, top_k=0)
+        bufs = _payload.buffers(arrays, _payload.heatmap_keys(meta, names))
+        nbytes = sum(len(b) for b in bufs.values())
         if nbytes > _LARGE_PAYLOAD:
             warnings.warn(
                 f"the heatmaps send {nbytes / 2**20:.0f} MiB of loadings to the browser (all ranks of "
-                f"{len(p['layer_names'])} layers); pass layers=[...] or sweep fewer ranks to keep the notebook light",
+                f"{len(names)} layers); pass layers=[...] or sweep fewer ranks to keep the notebook light",
                 stacklevel=2,
             )
         ranks = list(self.sweep.ranks)
-        super().__init__(**p, ranks=ranks, rank=ranks[0], **kwargs)
+        super().__init__(meta=meta, arrays=bufs, layer_names=names, threshold=float(threshold), ranks=ranks,
+                         rank=ranks[0], **kwargs)
         if rank is not None:
             self.rank = rank
-
 
 
 class SpectrumPlot(anywidget.AnyWidget):
@@ -232,11 +247,14 @@ class SpectrumPlot(anywidget.AnyWidget):
     """
 
     _esm = _bundle("spectrum_plot")
-    series = t.List(t.Dict()).tag(sync=True)
+    spectra = t.List(t.Dict()).tag(sync=True)
+    layers = t.List(t.Unicode(), allow_none=True, default_value=None).tag(sync=True)
+    k = t.Int(0).tag(sync=True)
     title = t.Unicode("").tag(sync=True)
 
     def __init__(self, spectra, *, layers=None, k: int | None = None, title: str = "", **kwargs) -> None:
-        super().__init__(series=_payload.spectrum_series(spectra, layers=layers, k=k), title=title, **kwargs)
+        super().__init__(spectra=_payload.spectrum_payloads(spectra), layers=None if layers is None else list(layers),
+                         k=int(k or 0), title=title, **kwargs)
 
 
 class Compare(anywidget.AnyWidget):
@@ -255,23 +273,24 @@ class Compare(anywidget.AnyWidget):
     _esm = _bundle("compare")
     rank = t.Int(0).tag(sync=True)
     networks = t.List(t.Dict()).tag(sync=True)
-    image_shape = t.List(t.Int()).tag(sync=True)
-    series = t.List(t.Dict()).tag(sync=True)
+    spectra = t.List(t.Dict()).tag(sync=True)
+    layers = t.List(t.Unicode(), allow_none=True, default_value=None).tag(sync=True)
 
     def __init__(self, sweeps: Mapping[str, Sweep], spectra=None, *, layers=None, rank: int | None = None,
                  **kwargs) -> None:
-        nets, shape = _payload.compare_networks(sweeps)
+        nets = _payload.compare_payloads(sweeps)
         self.sweeps = {str(k): _payload.as_sweep(v) for k, v in sweeps.items()}
-        series = _payload.spectrum_series(spectra, layers=layers) if spectra is not None else []
-        all_ranks = sorted({r for n in nets for r in n["ranks"]})
-        super().__init__(networks=nets, image_shape=shape, series=series, rank=all_ranks[0], **kwargs)
+        specs = _payload.spectrum_payloads(spectra) if spectra is not None else []
+        all_ranks = sorted({r for sw in self.sweeps.values() for r in sw.ranks})
+        super().__init__(networks=nets, spectra=specs, layers=None if layers is None else list(layers),
+                         rank=all_ranks[0], **kwargs)
         if rank is not None:
             self.rank = rank
 
     @t.validate("rank")
     def _valid_rank(self, proposal):
         r = int(proposal["value"])
-        ranks = sorted({x for n in self.networks for x in n["ranks"]})
+        ranks = sorted({x for sw in getattr(self, "sweeps", {}).values() for x in sw.ranks})
         if ranks and r not in ranks:
             raise InputError(f"rank {r} was swept by none of the networks; ranks are {ranks}")
         return r
@@ -300,11 +319,13 @@ class Dashboard(ipywidgets.VBox):
     def __init__(self, sweep, spectrum=None, *, rank: int | None = None, top_k: int = 8, layers=None,
                  class_names=None, **kwargs) -> None:
         self.sweep = _payload.as_sweep(sweep)
-        self.explorer = RankExplorer(self.sweep, title="Rank explorer")
+        payload = _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names)  # made once, shared
+        self.explorer = RankExplorer(self.sweep, title="Rank explorer", _payload_=payload)
         first = next(iter(self.sweep.values()))
-        self.gallery = LatentGallery(self.sweep, top_k=top_k, class_names=class_names) if first.input_names else None
+        self.gallery = (LatentGallery(self.sweep, top_k=top_k, class_names=class_names, _payload_=payload)
+                        if first.input_names else None)
         has_layers = bool(layers) or any(n not in first.input_names for n in first.blocks)
-        self.heatmaps = NeuronHeatmaps(self.sweep, layers=layers) if has_layers else None
+        self.heatmaps = NeuronHeatmaps(self.sweep, layers=layers, _payload_=payload) if has_layers else None
         self.spectrum = SpectrumPlot(spectrum) if spectrum is not None else None
         self._links = []
         for w in (self.gallery, self.heatmaps):

@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 import peeklens as pl
-capture_mod = importlib.import_module("peeklens.capture")
+
+capture_mod = importlib.import_module("peeklens.capturing.core")
+recorder_mod = importlib.import_module("peeklens.capturing.recorder")
+batches_mod = importlib.import_module("peeklens.capturing.batches")
 
 
 def small_net() -> nn.Module:
@@ -186,14 +189,14 @@ def test_cuda_requested_without_cuda_is_a_device_error(monkeypatch):
 def test_model_on_another_device_than_the_data(monkeypatch):
     """The model claims to live on another device: batches are moved there (simulated with a hook)."""
     seen = []
-    monkeypatch.setattr(capture_mod, "_model_device", lambda model: torch.device("cpu", 0))
-    orig = capture_mod._prepare_input
+    monkeypatch.setattr(capture_mod, "model_device", lambda model: torch.device("cpu", 0))
+    orig = batches_mod.Feeder.to_device
 
-    def spy(x, device, dtype):
+    def spy(raw, device, dtype, clone=False):
         seen.append(device)
-        return orig(x, device, dtype)
+        return orig(raw, device, dtype, clone)
 
-    monkeypatch.setattr(capture_mod, "_prepare_input", spy)
+    monkeypatch.setattr(batches_mod.Feeder, "to_device", staticmethod(spy))
     acts = pl.capture(small_net(), X.to(torch.float64), layers=["1"], progress=False)
     assert all(d == torch.device("cpu", 0) for d in seen) and acts.n_samples == 12
 
@@ -248,7 +251,7 @@ def test_integer_layer_output_is_stored_as_float():
 def test_layer_too_large_is_refused_before_any_buffer_is_allocated(monkeypatch):
     """A 40 GB layer: refused by the estimate; no block buffer is ever created."""
     allocated = []
-    monkeypatch.setattr(capture_mod._Recorder, "allocate", lambda self, n: allocated.append(n))
+    monkeypatch.setattr(recorder_mod.Recorder, "allocate", lambda self, n: allocated.append(n))
 
     class Wide(nn.Module):  # 1,000,000 features per sample, computed cheaply
         def forward(self, x):

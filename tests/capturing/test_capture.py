@@ -5,7 +5,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import peeklens as pl
-from peeklens.errors import CaptureError, InputError, LayerNotFoundError, MemoryLimitError, NonNegativityError
+from peeklens.errors import (
+    CaptureError,
+    InputError,
+    LayerNotFoundError,
+    MemoryLimitError,
+    NonNegativityError,
+)
 
 
 # ----------------------------------------------------------------- paper network
@@ -166,11 +172,13 @@ def test_data_forms_give_the_same_blocks():
     x = torch.rand(23, 3)
     y = torch.arange(23) % 4
     ref = pl.capture(model, x, progress=False)
-    for data in (TensorDataset(x, y), DataLoader(TensorDataset(x, y), batch_size=4), [(x[:10], y[:10]), (x[10:], y[10:])],
+    for data in (TensorDataset(x, y), DataLoader(TensorDataset(x, y), batch_size=4),
+                 [(x[:10], y[:10]), (x[10:], y[10:])],
                  x.numpy(), [{"x": x[:5], "y": y[:5]}, {"x": x[5:], "y": y[5:]}]):
         acts = pl.capture(model, data, progress=False, batch_size=7)
         np.testing.assert_allclose(acts["1"].data, ref["1"].data, rtol=1e-6)
-    assert pl.capture(model, DataLoader(TensorDataset(x, y), batch_size=4), progress=False).labels.tolist() == y.tolist()
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    assert pl.capture(model, loader, progress=False).labels.tolist() == y.tolist()
     assert ref.labels is None
 
 

@@ -1,12 +1,13 @@
 /**
- * Views derived from a factorization, computed in the browser (there is no kernel).
+ * Views derived from a factorization, computed in the browser by every front end (widgets, lab
+ * document, offline report).
  *
  * TypeScript equivalents of `peeklens.views` (latent_images, top_inputs, input_images,
- * class_histograms, spatial_maps, utilisation, factor_strength); the tests compare them with the
- * Python functions on files written by `pl.save`. Matrices are row-major: a loadings matrix is
- * (features x rank), F is (samples x rank), an input block is (pixels x samples).
+ * class_histograms, spatial_maps, utilisation, factor_strength); js/test/core.test.ts compares them
+ * with the Python functions on files written by `pl.save`. Matrices are row-major: a loadings matrix
+ * is (features x rank), F is (samples x rank), an input block is (pixels x samples).
  */
-import type { ImageStack } from '../../views/types';
+import type { ImageStack } from "../views/types";
 
 /** A row-major 2-D matrix. */
 export interface Matrix {
@@ -59,7 +60,7 @@ export function latentImages(loadings: Matrix[], shape: number[], normalize = tr
   const [h, w] = imageHW(shape);
   const rank = loadings[0].cols;
   const pixels = loadings[0].rows;
-  const chans = loadings.map(W => {
+  const chans = loadings.map((W) => {
     const t = new Float32Array(rank * pixels);
     for (let p = 0; p < pixels; p++) {
       for (let r = 0; r < rank; r++) {
@@ -118,7 +119,7 @@ export function inputImages(inputs: Matrix[], shape: number[], indices: ArrayLik
   const pixels = inputs[0].rows;
   const n = inputs[0].cols;
   const m = indices.length;
-  const chans = inputs.map(X => {
+  const chans = inputs.map((X) => {
     const t = new Float32Array(m * pixels);
     for (let j = 0; j < m; j++) {
       const s = indices[j];
@@ -131,23 +132,52 @@ export function inputImages(inputs: Matrix[], shape: number[], indices: ArrayLik
   return toImages(chans, m, pixels, h, w);
 }
 
-/** Scale a stack to [0, 1] for display by its global minimum and maximum (in place). */
-export function displayRange(stack: ImageStack): ImageStack {
+/**
+ * The one thumbnail normalisation: `(v - lo) / (hi - lo)` clipped to [0, 1], where [lo, hi] is the
+ * range of the full input blocks (the schema's `display.value_range`), in place.
+ */
+export function normaliseThumbnails(stack: ImageStack, range: [number, number] | null): ImageStack {
+  if (!range) return stack;
+  const [lo, hi] = range;
+  if (!(hi > lo) || (lo === 0 && hi === 1)) return stack;
+  const d = stack.data;
+  for (let i = 0; i < d.length; i++) d[i] = Math.min(1, Math.max(0, (d[i] - lo) / (hi - lo)));
+  return stack;
+}
+
+/** Minimum and maximum of some matrices (finite values only). */
+export function valueRange(ms: Matrix[]): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
-  for (let i = 0; i < stack.data.length; i++) {
-    const v = stack.data[i];
-    if (Number.isFinite(v)) {
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
+  for (const m of ms) {
+    for (let i = 0; i < m.data.length; i++) {
+      const v = m.data[i];
+      if (Number.isFinite(v)) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
     }
   }
-  if (hi > lo && (lo !== 0 || hi !== 1)) {
-    for (let i = 0; i < stack.data.length; i++) {
-      stack.data[i] = (stack.data[i] - lo) / (hi - lo);
-    }
+  return Number.isFinite(lo) ? [lo, hi] : [0, 1];
+}
+
+/**
+ * The `k` samples of `candidates` (sorted sample indices) with the largest `F[:, r]`, per factor:
+ * (rank x k) row-major, strongest first, ties by index. With the schema's display samples as
+ * candidates this is `topInputs(F, k)` for every `k <= display.top_k`, since the candidates hold
+ * every factor's top samples.
+ */
+export function topInputsAmong(F: Matrix, candidates: ArrayLike<number>, k: number): Int32Array {
+  const rank = F.cols;
+  const m = candidates.length;
+  k = Math.min(Math.max(Math.floor(k), 0), m);
+  const out = new Int32Array(rank * k);
+  const order = Array.from(candidates);
+  for (let r = 0; r < rank; r++) {
+    order.sort((a, b) => F.data[b * rank + r] - F.data[a * rank + r] || a - b);
+    for (let j = 0; j < k; j++) out[r * k + j] = order[j];
   }
-  return stack;
+  return out;
 }
 
 /** Counts of the labels of each factor's top-`k` inputs: (rank x nClasses) row-major. */
@@ -155,7 +185,7 @@ export function classHistograms(
   F: Matrix,
   labels: ArrayLike<number>,
   k = 50,
-  nClasses?: number
+  nClasses?: number,
 ): { counts: Int32Array; nClasses: number } {
   let maxLabel = -1;
   for (let i = 0; i < labels.length; i++) {
@@ -176,8 +206,12 @@ export function classHistograms(
   return { counts, nClasses: nc };
 }
 
-/** Factor `factor`'s loadings on a layer folded to (C, H, W): C small maps (dense layers: (1, 1, N)). */
-export function spatialMaps(O: Matrix, shape: number[], factor: number): { data: Float32Array; shape: [number, number, number] } {
+/** Factor `factor`"s loadings on a layer folded to (C, H, W): C small maps (dense layers: (1, 1, N)). */
+export function spatialMaps(
+  O: Matrix,
+  shape: number[],
+  factor: number,
+): { data: Float32Array; shape: [number, number, number] } {
   const v = new Float32Array(O.rows);
   for (let i = 0; i < O.rows; i++) {
     v[i] = O.data[i * O.cols + factor];
@@ -200,7 +234,7 @@ export function spatialMaps(O: Matrix, shape: number[], factor: number): { data:
 export function utilisation(
   O: Matrix,
   shape: number[],
-  threshold = 0.01
+  threshold = 0.01,
 ): { unusedShare: number; unused: Uint8Array; unusedChannels: number[] | null } {
   let peak = -Infinity;
   for (let i = 0; i < O.rows * O.cols; i++) {

@@ -36,3 +36,17 @@ def test_fold_restores_the_per_sample_shape():
     b = pl.Block("c", np.arange(24, dtype=np.float32).reshape(12, 2), (3, 2, 2))
     np.testing.assert_array_equal(b.fold(b.data[:, 1]), b.data[:, 1].reshape(3, 2, 2))
     assert b.fold(b.data).shape == (2, 3, 2, 2)
+
+
+def test_signed_blocks_and_sample_info_follow_select_and_subset():
+    info = {"sample": [0, 0, 1], "position": [0, 1, 0], "token": [5, 6, 7]}
+    acts = pl.Activations.from_arrays({"h": -np.ones((2, 3)), "r": np.ones((4, 3))}, signed=["h"], sample_info=info)
+    assert acts["h"].signed and not acts["r"].signed
+    assert acts["h"].info()["signed"] is True and "[signed]" in repr(acts)
+    sub = acts.subset([1, 2])
+    assert sub["h"].signed and sub.sample_info["token"].tolist() == [6, 7]
+    assert acts.select("h").sample_info["position"].tolist() == [0, 1, 0]
+    with pytest.raises(pl.InputError, match=r"signed=\['x'\] names no block"):
+        pl.Activations.from_arrays({"h": np.ones((2, 3))}, signed=["x"])
+    with pytest.raises(pl.InputError, match=r"sample_info arrays must have one entry per sample \(3\)"):
+        pl.Activations.from_arrays({"h": np.ones((2, 3))}, sample_info={"sample": [0, 1]})

@@ -1,29 +1,33 @@
 /**
- * The body of a `.peeklens` document: rank explorer, latent image gallery, neuron heatmaps,
- * spectra and a comparison with other saved results, drawn with the shared views of `js/views`.
+ * The results document: rank explorer, latent image gallery, neuron heatmaps, spectra and a
+ * comparison with other saved results, drawn with the shared views of `js/views`. The body of the
+ * JupyterLab `.peeklens` document and of each network in the offline HTML report.
  *
- * No kernel: arrays are read from the file on demand (see {@link Results}); moving the rank slider
+ * No kernel: arrays are read from the source on demand (see {@link Results}); moving the rank slider
  * reads the arrays of that rank (cached afterwards). Every name from the file is shown as text.
  */
 import {
   clear,
-  CompareNetwork,
+  type CompareData,
+  type CompareNetwork,
   ensureStyles,
   fmt,
-  GalleryData,
+  type GalleryData,
   h,
-  HeatmapData,
+  type HeatmapData,
   renderCompare,
   renderLatentGallery,
   renderNeuronHeatmaps,
   renderRankExplorer,
   renderSpectrumPlot,
-  SpectrumData,
+  type SpectrumData,
   stackCanvas,
-  ViewHandle
-} from '../../views/index';
-import { Results } from './model';
-import { ByteSource } from './reader';
+  type ViewHandle,
+} from "../views/index";
+import { addExportActions } from "./export";
+import { Results } from "./results";
+import { ZipSource } from "./source";
+import type { ByteSource } from "./zip";
 
 /** Another saved result in the same folder, offered for comparison. */
 export interface Sibling {
@@ -36,23 +40,79 @@ export interface Sibling {
 export interface PanelOptions {
   /** Other `.peeklens` files that can be compared with this one. */
   siblings?: () => Promise<Sibling[]>;
+  /** Heading of the document (default: the source's name). */
+  title?: string;
+  /** Show the Compare section (default true). */
+  compare?: boolean;
+  /** Text of the Compare section's introduction. */
+  compareIntro?: string;
 }
 
-function section(title: string | null, cls: string): { root: HTMLElement; body: HTMLElement } {
-  const root = h('section', `pl-lab-section ${cls}`);
-  if (title) {
-    root.appendChild(h('h3', 'pl-lab-h', title));
+function section(
+  title: string | null,
+  cls: string,
+  exportName: string | null = null,
+): { root: HTMLElement; body: HTMLElement } {
+  const root = h("section", `pl-lab-section ${cls}`);
+  const body = h("div", "pl-lab-body");
+  if (title || exportName) {
+    const head = h("div", "pl-lab-head");
+    if (title) {
+      head.appendChild(h("h3", "pl-lab-h", title));
+    }
+    if (exportName) {
+      addExportActions(head, body, exportName);
+    }
+    root.appendChild(head);
   }
-  const body = h('div', 'pl-lab-body');
   root.appendChild(body);
   return { root, body };
 }
 
-function errorBox(el: HTMLElement, err: unknown): void {
-  clear(el);
-  const box = h('div', 'pl-lab-error');
+function errorBox(el: HTMLElement, err: unknown, replace = true): void {
+  if (replace) {
+    clear(el);
+  }
+  const box = h("div", "pl-lab-error");
   box.textContent = String((err as Error)?.message ?? err);
   el.appendChild(box);
+}
+
+/** One network of a comparison: its RMSE per rank and latent images (null for non-factorizations). */
+export async function compareNetwork(r: Results, name = r.name): Promise<CompareNetwork | null> {
+  if (!r.hasFits) {
+    return null;
+  }
+  const ex = r.rankExplorerData();
+  const galleries: GalleryData[] = [];
+  if (r.inputBlocks.length) {
+    for (const k of r.ranks) {
+      const g = await r.latentGallery(k);
+      if (g) {
+        galleries.push(g);
+      }
+    }
+  }
+  return { name, ranks: r.ranks, rmse: ex.rmse, galleries: galleries.length === r.ranks.length ? galleries : [] };
+}
+
+/** The comparison of several results: sweeps side by side, spectra overlaid (names default to the sources'). */
+export async function compareDataOf(all: Results[], names?: string[]): Promise<CompareData> {
+  const networks: CompareNetwork[] = [];
+  const spectra: SpectrumData = { series: [] };
+  for (let i = 0; i < all.length; i++) {
+    const r = all[i];
+    const name = names?.[i] ?? r.name;
+    const n = await compareNetwork(r, name);
+    if (n) {
+      networks.push(n);
+    }
+    const sp = await r.spectrumData(name);
+    if (sp) {
+      spectra.series.push(...sp.series);
+    }
+  }
+  return { networks, spectra: spectra.series.length ? spectra : null };
 }
 
 /** Build the document into `host`. Returns a handle to change the rank from outside and to clean up. */
@@ -78,56 +138,56 @@ export class PeeklensView {
 
   constructor(
     readonly results: Results,
-    private readonly options: PanelOptions = {}
+    private readonly options: PanelOptions = {},
   ) {
-    this.node = h('div', 'pl-lab-document pl-view');
+    this.node = h("div", "pl-lab-document pl-view");
     ensureStyles(this.node.ownerDocument ?? document);
     this.build();
   }
 
-  static async fromSource(source: ByteSource, name: string, options: PanelOptions = {}): Promise<PeeklensView> {
-    return new PeeklensView(await Results.open(source, name), options);
+  static async fromBytes(source: ByteSource, name: string, options: PanelOptions = {}): Promise<PeeklensView> {
+    return new PeeklensView(new Results(await ZipSource.open(source, name)), options);
   }
 
   private build(): void {
     const r = this.results;
-    const head = h('header', 'pl-lab-header');
-    head.appendChild(h('h2', 'pl-lab-title', r.name));
-    head.appendChild(h('div', 'pl-muted pl-lab-summary', this.summary()));
+    const head = h("header", "pl-lab-header");
+    head.appendChild(h("h2", "pl-lab-title", this.options.title ?? r.name));
+    head.appendChild(h("div", "pl-muted pl-lab-summary", this.summary()));
     this.node.appendChild(head);
 
     if (r.hasFits) {
       this.rank = r.ranks.includes(10) ? 10 : r.ranks[0];
-      const ex = section('Rank explorer', 'pl-lab-explorer');
+      const ex = section("Rank explorer", "pl-lab-explorer", "rank-explorer");
       this.node.appendChild(ex.root);
       const data = r.rankExplorerData();
-      data.title = r.type === 'Sweep' ? `${r.ranks.length} ranks swept` : `one factorization (rank ${r.ranks[0]})`;
-      this.explorer = renderRankExplorer(ex.body, data, { rank: this.rank }, { onRank: k => this.setRank(k) });
+      data.title = r.type === "Sweep" ? `${r.ranks.length} ranks swept` : `one factorization (rank ${r.ranks[0]})`;
+      this.explorer = renderRankExplorer(ex.body, data, { rank: this.rank }, { onRank: (k) => this.setRank(k) });
       this.handles.push(this.explorer);
 
-      const gal = section(null, 'pl-lab-gallery');
+      const gal = section(null, "pl-lab-gallery", "latent-gallery");
       this.galleryEl = gal.body;
       if (r.inputBlocks.length) {
         this.node.appendChild(gal.root);
       }
-      const heat = section(null, 'pl-lab-heatmaps');
+      const heat = section(null, "pl-lab-heatmaps", "neuron-heatmaps");
       this.heatEl = heat.body;
       if (r.layerBlocks.length) {
         this.node.appendChild(heat.root);
       }
       this.setRank(this.rank, true);
-    } else if (r.type === 'Spectrum') {
-      const sp = section('Spectrum', 'pl-lab-spectrum');
+    } else if (r.type === "Spectrum") {
+      const sp = section("Spectrum", "pl-lab-spectrum", "spectrum");
       this.node.appendChild(sp.root);
       void this.drawSpectrum(sp.body);
-    } else if (r.type === 'Activations') {
-      const act = section('Activations', 'pl-lab-activations');
+    } else if (r.type === "Activations") {
+      const act = section("Activations", "pl-lab-activations");
       this.node.appendChild(act.root);
       void this.drawActivations(act.body);
     }
 
-    if (r.hasFits || r.type === 'Spectrum') {
-      const cmp = section('Compare', 'pl-lab-compare');
+    if ((r.hasFits || r.type === "Spectrum") && this.options.compare !== false) {
+      const cmp = section("Compare", "pl-lab-compare", "compare");
       this.node.appendChild(cmp.root);
       this.buildCompare(cmp.body);
     }
@@ -138,13 +198,13 @@ export class PeeklensView {
     const m = r.meta;
     const parts = [r.type];
     if (r.hasFits) {
-      parts.push(r.type === 'Sweep' ? `ranks ${r.ranks.join(', ')}` : `rank ${r.ranks[0]}`);
+      parts.push(r.type === "Sweep" ? `ranks ${r.ranks.join(", ")}` : `rank ${r.ranks[0]}`);
       const s = r.fit(r.ranks[0]).settings || {};
       if (s.solver) {
         parts.push(`solver ${s.solver}`);
       }
       if (m.interrupted) {
-        parts.push('interrupted (finished ranks kept)');
+        parts.push("interrupted (finished ranks kept)");
       }
     }
     const n = r.nSamples;
@@ -153,12 +213,10 @@ export class PeeklensView {
     }
     const blocks = r.blocks;
     if (blocks.length) {
-      parts.push(
-        `blocks: ${blocks.map(b => `${b.name} (${b.kind}, ${b.shape.join('×')})`).join(', ')}`
-      );
+      parts.push(`blocks: ${blocks.map((b) => `${b.name} (${b.kind}, ${b.shape.join("×")})`).join(", ")}`);
     }
-    parts.push(`peeklens ${m.peeklens ?? '?'}, torch ${m.torch ?? '?'}, saved ${m.created ?? '?'}`);
-    return parts.join(' · ');
+    parts.push(`peeklens ${m.peeklens ?? "?"}, torch ${m.torch ?? "?"}, saved ${m.created ?? "?"}`);
+    return parts.join(" · ");
   }
 
   private gallery(rank: number): Promise<GalleryData | null> {
@@ -203,8 +261,8 @@ export class PeeklensView {
       // inputs and class histograms need the stored input images, which may be large, and follow.
       const ready = this.galleriesDone.get(rank);
       const [quick, hm] = await Promise.all([
-        ready ?? (r.inputBlocks.length ? this.latent(rank).catch(e => e as Error) : Promise.resolve(null)),
-        r.layerBlocks.length ? this.heatmap(rank).catch(e => e as Error) : Promise.resolve(null)
+        ready ?? (r.inputBlocks.length ? this.latent(rank).catch((e) => e as Error) : Promise.resolve(null)),
+        r.layerBlocks.length ? this.heatmap(rank).catch((e) => e as Error) : Promise.resolve(null),
       ]);
       if (token !== this.token) {
         return;
@@ -216,16 +274,21 @@ export class PeeklensView {
         if (hm instanceof Error) {
           errorBox(this.heatEl, hm);
         } else {
-          this.heatHandle = renderNeuronHeatmaps(this.heatEl, hm, { factor: this.factor }, {
-            onFactor: f => this.setFactor(f)
-          });
+          this.heatHandle = renderNeuronHeatmaps(
+            this.heatEl,
+            hm,
+            { factor: this.factor },
+            {
+              onFactor: (f) => this.setFactor(f),
+            },
+          );
         }
       }
       this.lastRedrawMs = performance.now() - t0;
       this.node.dataset.redrawMs = this.lastRedrawMs.toFixed(1);
       this.node.dataset.drawnRank = String(rank);
       // Started only now, so that reading and checking a large input array never delays the first paint.
-      const g = r.inputBlocks.length ? await this.gallery(rank).catch(e => e as Error) : null;
+      const g = r.inputBlocks.length ? await this.gallery(rank).catch((e) => e as Error) : null;
       if (token !== this.token) {
         return;
       }
@@ -260,9 +323,14 @@ export class PeeklensView {
       errorBox(this.galleryEl, g);
       return;
     }
-    this.galleryHandle = renderLatentGallery(this.galleryEl, g, { factor: this.factor }, {
-      onFactor: f => this.setFactor(f)
-    });
+    this.galleryHandle = renderLatentGallery(
+      this.galleryEl,
+      g,
+      { factor: this.factor },
+      {
+        onFactor: (f) => this.setFactor(f),
+      },
+    );
   }
 
   /** Select a factor: the gallery highlight and the heatmaps' spatial maps follow. */
@@ -279,20 +347,20 @@ export class PeeklensView {
   private async drawSpectrum(el: HTMLElement): Promise<void> {
     try {
       const data = (await this.results.spectrumData(this.results.name)) as SpectrumData;
-      const plot = h('div');
+      const plot = h("div");
       el.appendChild(plot);
       this.handles.push(renderSpectrumPlot(plot, data));
       const m = this.results.meta;
-      const table = h('table', 'pl-lab-table');
-      const head = h('tr');
-      ['block', 'entropy effective rank', 'stable rank', 'method'].forEach(t => head.appendChild(h('th', '', t)));
+      const table = h("table", "pl-lab-table");
+      const head = h("tr");
+      ["block", "entropy effective rank", "stable rank", "method"].forEach((t) => head.appendChild(h("th", "", t)));
       table.appendChild(head);
       (m.names as string[]).forEach((n, i) => {
-        const row = h('tr');
-        row.appendChild(h('td', '', n));
-        row.appendChild(h('td', '', fmt(Number(m.entropy_rank?.[i]), 4)));
-        row.appendChild(h('td', '', fmt(Number(m.stable_rank?.[i]), 4)));
-        row.appendChild(h('td', '', String(m.method?.[i] ?? '')));
+        const row = h("tr");
+        row.appendChild(h("td", "", n));
+        row.appendChild(h("td", "", fmt(Number(m.entropy_rank?.[i]), 4)));
+        row.appendChild(h("td", "", fmt(Number(m.stable_rank?.[i]), 4)));
+        row.appendChild(h("td", "", String(m.method?.[i] ?? "")));
         table.appendChild(row);
       });
       el.appendChild(table);
@@ -303,29 +371,33 @@ export class PeeklensView {
 
   private async drawActivations(el: HTMLElement): Promise<void> {
     const r = this.results;
-    const table = h('table', 'pl-lab-table');
-    const head = h('tr');
-    ['block', 'kind', 'shape', 'features'].forEach(t => head.appendChild(h('th', '', t)));
+    const table = h("table", "pl-lab-table");
+    const head = h("tr");
+    ["block", "kind", "shape", "features"].forEach((t) => head.appendChild(h("th", "", t)));
     table.appendChild(head);
     for (const b of r.blocks) {
-      const row = h('tr');
-      [b.name, b.kind, b.shape.join('×'), String(b.n_features)].forEach(t => row.appendChild(h('td', '', t)));
+      const row = h("tr");
+      [b.name, b.kind, b.shape.join("×"), String(b.n_features)].forEach((t) => row.appendChild(h("td", "", t)));
       table.appendChild(row);
     }
     el.appendChild(table);
     el.appendChild(
-      h('p', 'pl-muted', 'Factorize these activations in a notebook (pl.sweep) and save the sweep to explore factors here.')
+      h(
+        "p",
+        "pl-muted",
+        "Factorize these activations in a notebook (pl.sweep) and save the sweep to explore factors here.",
+      ),
     );
     try {
       const s = await r.sampleImages(32);
       if (s) {
-        el.appendChild(h('h4', '', `First ${s.images.count} inputs`));
-        const grid = h('div', 'pl-gallery');
+        el.appendChild(h("h4", "", `First ${s.images.count} inputs`));
+        const grid = h("div", "pl-gallery");
         for (let i = 0; i < s.images.count; i++) {
-          const tile = h('div', 'pl-map');
+          const tile = h("div", "pl-map");
           tile.appendChild(stackCanvas(s.images, i, 40));
           if (s.labels) {
-            tile.appendChild(h('span', '', String(s.labels[i])));
+            tile.appendChild(h("span", "", String(s.labels[i])));
           }
           grid.appendChild(tile);
         }
@@ -339,86 +411,64 @@ export class PeeklensView {
   // ---------------------------------------------------------------------------------- compare
   private buildCompare(el: HTMLElement): void {
     const intro = h(
-      'p',
-      'pl-muted',
-      'Overlay other saved results from this folder (sweeps of networks trained differently, spectra).'
+      "p",
+      "pl-muted",
+      this.options.compareIntro ??
+        "Overlay other saved results from this folder (sweeps of networks trained differently, spectra).",
     );
     el.appendChild(intro);
-    const list = h('div', 'pl-lab-siblings');
+    const list = h("div", "pl-lab-siblings");
     el.appendChild(list);
-    const button = h('button', 'jp-mod-styled jp-mod-accept pl-lab-compare-button', 'Compare');
+    const button = h("button", "jp-mod-styled jp-mod-accept pl-lab-compare-button", "Compare");
     button.disabled = true;
     el.appendChild(button);
-    const out = h('div', 'pl-lab-compare-out');
+    const out = h("div", "pl-lab-compare-out");
     el.appendChild(out);
     const boxes: { box: HTMLInputElement; sib: Sibling }[] = [];
     const load = async () => {
       const sibs = this.options.siblings ? await this.options.siblings() : [];
       clear(list);
       if (!sibs.length) {
-        list.appendChild(h('span', 'pl-muted', 'No other .peeklens files in this folder.'));
+        list.appendChild(h("span", "pl-muted", "No other .peeklens files in this folder."));
       }
       for (const sib of sibs) {
-        const lab = h('label', 'pl-lab-sibling');
-        const box = h('input');
-        box.type = 'checkbox';
+        const lab = h("label", "pl-lab-sibling");
+        const box = h("input");
+        box.type = "checkbox";
         box.checked = true;
         lab.appendChild(box);
-        lab.appendChild(document.createTextNode(' ' + sib.name));
+        lab.appendChild(document.createTextNode(" " + sib.name));
         list.appendChild(lab);
         boxes.push({ box, sib });
       }
       button.disabled = false;
     };
-    load().catch(e => errorBox(list, e));
-    button.addEventListener('click', () => {
-      const chosen = boxes.filter(b => b.box.checked).map(b => b.sib);
+    load().catch((e) => errorBox(list, e));
+    button.addEventListener("click", () => {
+      const chosen = boxes.filter((b) => b.box.checked).map((b) => b.sib);
       button.disabled = true;
       this.drawCompare(out, chosen).finally(() => (button.disabled = false));
     });
   }
 
-  private async network(r: Results): Promise<CompareNetwork | null> {
-    if (!r.hasFits) {
-      return null;
-    }
-    const ex = r.rankExplorerData();
-    const galleries: GalleryData[] = [];
-    if (r.inputBlocks.length) {
-      for (const k of r.ranks) {
-        const g = await r.latentGallery(k);
-        if (g) {
-          galleries.push(g);
-        }
-      }
-    }
-    return { name: r.name, ranks: r.ranks, rmse: ex.rmse, galleries: galleries.length === r.ranks.length ? galleries : [] };
-  }
-
   /** Draw the comparison of this file with `others`. */
   async drawCompare(out: HTMLElement, others: Sibling[]): Promise<void> {
     clear(out);
-    out.appendChild(h('span', 'pl-muted', 'loading…'));
+    out.appendChild(h("span", "pl-muted", "loading…"));
     try {
-      const all = [this.results, ...(await Promise.all(others.map(s => s.open())))];
-      const networks: CompareNetwork[] = [];
-      const spectra: SpectrumData = { series: [] };
-      for (const r of all) {
-        const n = await this.network(r);
-        if (n) {
-          networks.push(n);
-        }
-        const sp = await r.spectrumData(r.name);
-        if (sp) {
-          spectra.series.push(...sp.series);
+      // A file that cannot be read (damaged, edited) is named, and the others are still compared.
+      const opened = await Promise.all(others.map((s) => s.open().catch((e: unknown) => ({ failed: s.name, e }))));
+      const all = [this.results, ...opened.filter((o): o is Results => o instanceof Results)];
+      const data = await compareDataOf(all);
+      clear(out);
+      for (const o of opened) {
+        if (!(o instanceof Results)) {
+          errorBox(out, `${o.failed} is left out: ${(o.e as Error)?.message ?? o.e}`, false);
         }
       }
-      clear(out);
-      const host = h('div');
+      const host = h("div");
       out.appendChild(host);
-      this.handles.push(
-        renderCompare(host, { networks, spectra: spectra.series.length ? spectra : null }, { rank: this.rank })
-      );
+      this.handles.push(renderCompare(host, data, { rank: this.rank }));
     } catch (e) {
       errorBox(out, e);
     }

@@ -1,0 +1,146 @@
+/**
+ * The results schema, version 2: the TypeScript copy of `peeklens.schema` (read its docstring for
+ * the meaning of every field). A payload is a JSON `meta` plus named arrays; every front end reads
+ * results through a {@link Source} of it: a `.peeklens` zip (lab document, offline report) or the
+ * synced traits of a widget.
+ */
+
+export const FORMAT_NAME = "peeklens";
+/** The newest version this code reads and the one `peeklens.schema` writes. */
+export const FORMAT_VERSION = 2;
+/** The versions this code reads (1: no `display`, no `dtypes`, no metadata digest). */
+export const READABLE_VERSIONS = [1, 2];
+/** The zip member holding the SHA-256 (hex) of the exact bytes of `meta.json` (version 2 on). */
+export const META_DIGEST = "meta.json.sha256";
+
+/** A problem with a results payload: not a peeklens file, truncated, tampered or too new. */
+export class FileFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FileFormatError";
+  }
+}
+
+/** A numeric array in C order. */
+export type NumArray =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Uint16Array
+  | Uint32Array;
+
+export interface NdArray {
+  dtype: string;
+  shape: number[];
+  data: NumArray;
+}
+
+/** Per-block description: `kind` is "input" (an input channel) or "layer". */
+export interface BlockInfo {
+  name: string;
+  shape: number[];
+  kind: string;
+  n_features: number;
+}
+
+/** One factorization (a *fit* of the schema). */
+export interface FitMeta {
+  rank: number;
+  names: string[];
+  F: string;
+  W: string[];
+  objective: string;
+  errors: number[];
+  rmse: number;
+  n_iter: number;
+  converged: boolean;
+  seconds: number;
+  settings: Record<string, unknown>;
+  blocks: Omit<BlockInfo, "name">[];
+  /** Tensor model only: block position -> key of its spatial factor (positions x rank). */
+  spatial?: Record<string, string> | null;
+}
+
+/** The samples the views show (thumbnails), see `peeklens.schema`. */
+export interface DisplayMeta {
+  top_k: number;
+  /** Key of the sorted sample indices whose images are kept. */
+  samples: string | null;
+  /** Keys, one per input channel, of (pixels x samples.length) float32. */
+  images: string[];
+  /** Minimum and maximum of the full input blocks: thumbnails show (v - lo) / (hi - lo). */
+  value_range: [number, number] | null;
+  class_names: string[] | null;
+}
+
+/** The *sample* fields: labels, full inputs (files only, optional) and the display section. */
+export interface SampleMeta {
+  labels: string | null;
+  inputs: { names: string[]; arrays: string[] } | null;
+  display?: DisplayMeta | null;
+}
+
+export interface Meta extends Partial<SampleMeta> {
+  format: string;
+  format_version: number;
+  type: "Sweep" | "Factorization" | "Activations" | "Spectrum" | string;
+  peeklens?: string;
+  torch?: string;
+  created?: string;
+  shapes?: Record<string, number[]>;
+  /** NumPy descr per key (e.g. "<f4"); absent in version 1 files. */
+  dtypes?: Record<string, string>;
+  sha256?: Record<string, string>;
+  // Sweep
+  ranks?: number[];
+  fits?: Record<string, FitMeta>;
+  interrupted?: boolean;
+  // Factorization
+  fit?: FitMeta & SampleMeta;
+  // Activations / Spectrum
+  names?: string[];
+  blocks?: Omit<BlockInfo, "name">[];
+  arrays?: string[];
+  values?: string[];
+  entropy_rank?: number[];
+  stable_rank?: number[];
+  method?: string[];
+  [key: string]: unknown;
+}
+
+/** Check `format` and `format_version`; returns the version. */
+export function checkHeader(meta: unknown, name: string): number {
+  const m = meta as Meta | null;
+  if (!m || typeof m !== "object" || Array.isArray(m)) {
+    throw new FileFormatError(`${name}: meta.json is not an object: not a peeklens file`);
+  }
+  if (m.format !== FORMAT_NAME) {
+    throw new FileFormatError(`${name} is not a peeklens results file (format ${JSON.stringify(m.format)})`);
+  }
+  const version = m.format_version;
+  if (!Number.isInteger(version)) {
+    throw new FileFormatError(`${name}: format_version is missing or not an integer`);
+  }
+  if (version > FORMAT_VERSION) {
+    throw new FileFormatError(
+      `${name} uses format version ${version}, written by peeklens ${m.peeklens}; this viewer reads ` +
+        `format ${FORMAT_VERSION}. Upgrade peeklens to read it`,
+    );
+  }
+  if (!READABLE_VERSIONS.includes(version)) {
+    throw new FileFormatError(`${name}: unknown format version ${version}`);
+  }
+  return version;
+}
+
+/** Read access to one payload: its metadata and its arrays by key. */
+export interface Source {
+  /** Shown in messages (a file name, "widget"). */
+  readonly name: string;
+  readonly meta: Meta;
+  /** The array stored under `key` (rejects with FileFormatError when missing or damaged). */
+  getArray(key: string): Promise<NdArray>;
+}

@@ -1,0 +1,449 @@
+"""The tensor lens: coupled non-negative matrix-tensor factorization.
+
+The paper flattens a convolutional layer into a (channels*positions x samples) matrix, so one
+factor's loadings mix *which channels* with *where in the image*.  Here every block keeps its
+shape: an input channel stays a (pixels x samples) matrix ``D_i ~ P_i F^T``; a layer whose
+per-sample shape is (C, H, W) becomes a third-order tensor (channels x positions x samples) with a
+non-negative CP (PARAFAC) model ``[[C_j, S_j, F]]`` whose sample factor ``F`` is the same ``F``
+shared by every block; dense layers stay matrices.  The objective::
+
+    sum_i w_i ||D_i - P_i F^T||^2 + sum_j w_j ||A_j - [[C_j, S_j, F]]||^2,   all factors >= 0
+
+is the matrix model's with ``O_j`` restricted to Khatri-Rao products ``C_j (.) S_j``, so errors,
+RMSE and objective are directly comparable with :func:`peeklens.factorize` at the same rank.  The
+solver is HALS (:mod:`peeklens.nmf.tensor_hals`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .._version import __version__
+from ..activations import Activations
+from ..errors import DeviceError, InputError, PeeklensError
+from ..results import Factorization, Sweep
+from ._problem import Problem, block_errors, check_blocks, make_problem
+from .tensor_hals import TensorLayout, extend_factors, khatri_rao, random_factors, solve, svd_factors
+
+__all__ = ["factorize_tensor", "sweep_tensor", "tensor_layout", "tensor_loadings", "tensor_spatial_maps",
+           "DEFAULT_MAX_ITER", "DEFAULT_TOL"]
+
+DEFAULT_MAX_ITER = 200
+DEFAULT_TOL = 1e-4
+INITS = ("nndsvda", "random")
+
+
+def tensor_layout(acts: Activations, tensor_blocks: Iterable[str] | None = None) -> TensorLayout:
+    """Which blocks are modelled as tensors.
+
+    By default every *layer* block whose per-sample shape is (C, H, W); input channels and dense
+    layers stay matrices.  ``tensor_blocks`` names them explicitly instead; each must have a
+    per-sample shape (C, H, W).
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> acts = pl.Activations.from_arrays({"input:0": np.ones((4, 3)), "conv": np.ones((12, 3))},
+    ...                                   shapes={"input:0": (2, 2), "conv": (3, 2, 2)})
+    >>> tensor_layout(acts).modes
+    (None, (3, 4))
+    """
+    if tensor_blocks is None:
+        names = {n for n, b in acts.items() if b.kind == "layer" and len(b.shape) == 3}
+    else:
+        if isinstance(tensor_blocks, str):
+            tensor_blocks = [tensor_blocks]
+        names = set(tensor_blocks)
+        unknown = sorted(names - set(acts.names))
+        if unknown:
+            raise InputError(f"tensor_blocks names unknown blocks {unknown}; blocks are {acts.names}")
+        for n in sorted(names):
+            shape = acts[n].shape
+            if len(shape) != 3:
+                raise InputError(
+                    f"block {n!r} has per-sample shape {shape}, not (channels, height, width); only "
+                    "convolutional blocks can be tensors. Leave it out of tensor_blocks= (it is then "
+                    "factorized as a matrix), or capture the layer before it is flattened"
+                )
+    modes = []
+    for n in acts.names:
+        if n in names:
+            c, h, w = acts[n].shape
+            modes.append((int(c), int(h) * int(w)))
+        else:
+            modes.append(None)
+    return TensorLayout(tuple(modes))
+
+
+def _check_rank(rank, acts: Activations) -> int:
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
+        raise InputError(f"rank must be a positive integer, got {rank!r}")
+    rank = int(rank)
+    limit = min(acts.n_samples, acts.n_features)
+    if rank < 1:
+        raise InputError(f"rank must be a positive integer, got {rank}")
+    if rank > limit:
+        raise InputError(
+            f"rank {rank} is larger than the smallest dimension of the data ({acts.n_samples} samples x "
+            f"{acts.n_features} features); use a rank <= {limit}"
+        )
+    return rank
+
+
+def _check_options(max_iter, tol) -> None:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise InputError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+        raise InputError(f"tol must be a finite number >= 0, got {tol!r}")
+
+
+def _explicit(problem: Problem, layout: TensorLayout, rank: int, init: Mapping, spatial_key: str = "spatial"):
+    """``init = {"F": ..., name: W or C, "spatial": {name: S}}`` -> device factors, checked."""
+    def arr(x, what, shape):
+        a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        if a.shape != shape:
+            raise InputError(f"init{what} has shape {a.shape}, expected {shape}")
+        if not np.all(np.isfinite(a)) or a.min() < 0:
+            raise InputError(f"init{what} must be finite and non-negative")
+        return torch.from_numpy(np.array(a, dtype=np.float32)).to(problem.device)
+
+    allowed = {"F", spatial_key, *problem.names}
+    extra = sorted(set(init) - allowed)
+    if extra:
+        raise InputError(f"init= has unknown keys {extra}; expected 'F', {problem.names} and {spatial_key!r}")
+    missing = [k for k in ["F", *problem.names] if k not in init]
+    spatial = dict(init.get(spatial_key) or {})
+    missing += [f"{spatial_key}[{n!r}]" for n, m in zip(problem.names, layout.modes)
+                if m is not None and n not in spatial]
+    if missing:
+        raise InputError(f"init= is missing {missing}; give 'F', one loading per block and, for tensor blocks, "
+                         f"init[{spatial_key!r}][name] (positions x rank), e.g. a previous fit's .F, .loadings, "
+                         ".spatial")
+    F = arr(init["F"], "['F']", (problem.n_samples, rank))
+    factors = []
+    for n, m, mode in zip(problem.names, problem.n_features, layout.modes):
+        if mode is None:
+            factors.append([arr(init[n], f"[{n!r}]", (m, rank))])
+        else:
+            factors.append([arr(init[n], f"[{n!r}]", (mode[0], rank)),
+                            arr(spatial[n], f"[{spatial_key!r}][{n!r}]", (mode[1], rank))])
+    return F, factors
+
+
+def factorize_tensor(
+    acts: Activations,
+    rank: int,
+    *,
+    max_iter: int = DEFAULT_MAX_ITER,
+    tol: float = DEFAULT_TOL,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    weights: Mapping[str, float] | None = None,
+    init: str | Mapping | None = None,
+    progress: bool = False,
+    tensor_blocks: Iterable[str] | None = None,
+    blocks: Iterable[str] | None = None,
+    max_inner: int | None = None,
+    _context: dict | None = None,
+) -> Factorization:
+    """Fit the coupled non-negative matrix-tensor model (the tensor lens) to every block of ``acts``.
+
+    Minimizes ``sum_b w_b ||X_b - model_b||_F^2`` over non-negative factors, where ``model_b`` is
+    ``W_b F^T`` for a matrix block (input channels, dense layers) and the CP model
+    ``[[C_b, S_b, F]]`` (channels x positions x samples) for a tensor block (layers of per-sample
+    shape (C, H, W)); the sample factor ``F`` (samples x rank) is shared by all blocks.
+
+    Parameters
+    ----------
+    acts : Activations
+        Non-negative (features x samples) blocks, e.g. from :func:`peeklens.capture`; blocks may be
+        memory maps (they are read in sample chunks).
+    rank : int
+        Number of factors (CP components), at most ``min(samples, total features)``.
+    max_iter : int, default 200
+        Maximum number of iterations (each two passes over the data).
+    tol : float, default 1e-4
+        Stop when the relative change of the objective over one iteration is at most ``tol`` (the
+        matrix model's rule); 0 runs all ``max_iter`` iterations.
+    seed : int, default 0
+        Seed of the initialization; on one device the same seed gives identical results.
+    device : str or torch.device, optional
+        ``"cpu"`` (default) or ``"cuda"``; float32 throughout, objective sums in float64.
+    weights : dict of str to float, optional
+        Per-block weights ``w_b`` (default 1, as in the matrix model).
+    init : {"nndsvda", "random"} or dict, optional
+        ``"nndsvda"`` (default): the matrix model's NNDSVDa start with each tensor block's loading
+        columns folded to their best rank-one (channels x positions) approximation; ``"random"``:
+        every factor uniform in [0, 1) from ``seed``; or explicit factors
+        ``{"F": (samples x rank), name: (features x rank) or (channels x rank), "spatial":
+        {name: (positions x rank)}}`` -- a previous fit's ``F``, ``loadings`` and ``spatial``.
+    progress : bool, default False
+        A progress bar over iterations.
+    tensor_blocks : list of str, optional
+        The blocks to model as tensors (each of per-sample shape (C, H, W)); default: every layer
+        block of per-sample shape (C, H, W).  ``[]`` gives the matrix model (solved by the same
+        HALS).
+    blocks : list of str, optional
+        Factorize only these blocks (as :func:`peeklens.factorize`'s ``blocks=``).
+    max_inner : int, optional
+        Inner HALS sweeps per pass over the data (default: chosen from the sizes, at most 10).
+
+    Returns
+    -------
+    Factorization
+        ``loadings[name]`` is (channels x rank) for tensor blocks and (features x rank) for matrix
+        blocks; ``spatial[name]`` is (positions x rank) for tensor blocks (positions = H*W in row
+        order; fold with :func:`tensor_spatial_maps`).  ``errors``, ``rmse`` and ``objective`` are defined
+        as for the matrix model.  ``settings["model"] == "tensor"``, ``settings["tensor_blocks"]``
+        names the tensor blocks and ``settings["n_params"]`` counts the model's numbers.
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> from peeklens.nmf.tensor import factorize_tensor
+    >>> rng = np.random.default_rng(0)
+    >>> acts = pl.Activations.from_arrays(
+    ...     {"input:0": rng.random((16, 40)), "conv": rng.random((3 * 2 * 2, 40))},
+    ...     shapes={"input:0": (4, 4), "conv": (3, 2, 2)})
+    >>> fit = factorize_tensor(acts, 2, max_iter=30)
+    >>> fit.loadings["conv"].shape, fit.spatial["conv"].shape, fit.settings["model"]
+    ((3, 2), (4, 2), 'tensor')
+    >>> bool(np.all(np.diff(fit.objective) <= 1e-6 * fit.objective[:-1]))
+    True
+    """
+    if not isinstance(acts, Activations):
+        raise InputError(
+            "factorize_tensor expects peeklens.Activations (from pl.capture or Activations.from_arrays), "
+            f"got {type(acts).__name__}"
+        )
+    if blocks is not None:
+        acts = acts.select(blocks)
+    rank = _check_rank(rank, acts)
+    _check_options(max_iter, tol)
+    if max_inner is not None and (isinstance(max_inner, bool) or not isinstance(max_inner, (int, np.integer))
+                                  or max_inner < 1):
+        raise InputError(f"max_inner must be a positive integer or None, got {max_inner!r}")
+    if isinstance(init, str) and init not in INITS:
+        raise InputError(f"unknown init {init!r}; choose one of {list(INITS)} or pass a dict of factors")
+    if init is not None and not isinstance(init, (str, Mapping)):
+        raise InputError(f"init must be 'nndsvda', 'random' or a dict of factors, got {type(init).__name__}")
+    layout = tensor_layout(acts, tensor_blocks)
+    signed = [n for n, b in acts.items() if getattr(b, "signed", False)]
+    if signed:
+        raise InputError(
+            f"block(s) {signed} are marked signed (semi-NMF loadings); the tensor model is non-negative in every "
+            "factor. Use the matrix model for signed blocks, or capture them with nonneg='shift', 'split' or 'abs'"
+        )
+    ctx = _context if _context is not None else {}
+    problem = ctx.get("problem")
+    if problem is None:
+        check_blocks(acts)
+        problem = make_problem(acts, weights, device)
+        ctx["problem"] = problem
+    t0 = time.perf_counter()
+    warm_from = None
+    if init is None and ctx.get("warm_start") and ctx.get("fits"):
+        below = [r for r in ctx["fits"] if r < rank]
+        if below:
+            warm_from = max(below)
+    try:
+        if warm_from is not None:
+            F0, W0 = ctx["fits"][warm_from]
+            F, factors = extend_factors(problem, layout, F0.clone(), [[f.clone() for f in fs] for fs in W0],
+                                        rank - warm_from, seed=seed)
+            init_desc = f"warm start from rank {warm_from}"
+        elif init is None or init == "nndsvda":
+            F, factors = svd_factors(problem, layout, rank, seed)
+            init_desc = "nndsvda"
+        elif init == "random":
+            F, factors = random_factors(problem, layout, rank, seed)
+            init_desc = "random"
+        else:
+            F, factors = _explicit(problem, layout, rank, init)
+            init_desc = "explicit"
+
+        bar = tqdm(total=max_iter, desc=f"tensor rank {rank}", leave=False, disable=not progress)
+
+        def callback(i: int, obj: float) -> None:
+            bar.update(1)
+            if i % 10 == 0:
+                bar.set_postfix(objective=f"{obj:.4g}", refresh=False)
+
+        try:
+            res = solve(problem, layout, F, factors, max_iter=int(max_iter), tol=float(tol), callback=callback,
+                        max_inner=max_inner)
+        finally:
+            bar.close()
+    except torch.OutOfMemoryError as e:  # pragma: no cover - needs a GPU
+        raise DeviceError(
+            f"out of memory on {problem.device} while fitting the tensor model at rank {rank}: use a smaller "
+            "rank, fewer samples (acts.subset), pooled layers (capture(pool=2)), or device='cpu'"
+        ) from e
+    if problem.device.type == "cuda":  # pragma: no cover - needs a GPU
+        torch.cuda.synchronize(problem.device)
+    seconds = time.perf_counter() - t0
+    if ctx.get("warm_start"):
+        ctx.setdefault("fits", {})[rank] = (res.F, res.W)
+    settings = dict(
+        model="tensor", solver="hals", rank=rank, max_iter=int(max_iter), tol=float(tol), seed=int(seed),
+        device=str(problem.device), weights=dict(zip(problem.names, problem.weights)), init=init_desc,
+        tensor_blocks=[n for n, m in zip(problem.names, layout.modes) if m is not None],
+        n_params=layout.n_params(problem, rank), peeklens=__version__, torch=torch.__version__,
+    )
+    if max_inner is not None:
+        settings["max_inner"] = int(max_inner)
+    return _result(acts, problem, layout, res, seconds, settings)
+
+
+def _result(acts, problem: Problem, layout: TensorLayout, res, seconds: float, settings: dict) -> Factorization:
+    W = [fs[0] if m is None else khatri_rao(fs[0], fs[1]) for fs, m in zip(res.W, layout.modes)]
+    sq = block_errors(problem, res.F, W, known=res.block_sq)
+    errors = {n: (math.sqrt(s / n2) if n2 > 0 else 0.0) for n, s, n2 in zip(problem.names, sq, problem.norms2)}
+    rmse = math.sqrt(sum(sq) / (sum(problem.n_features) * problem.n_samples))
+    loadings = {n: fs[0].detach().cpu().numpy() for n, fs in zip(problem.names, res.W)}
+    spatial = {n: fs[1].detach().cpu().numpy() for n, fs, m in zip(problem.names, res.W, layout.modes)
+               if m is not None}
+    return Factorization(
+        F=res.F.detach().cpu().numpy(),
+        loadings=loadings,
+        errors=errors,
+        rmse=rmse,
+        objective=np.asarray(res.objective, dtype=np.float64),
+        n_iter=int(res.n_iter),
+        converged=bool(res.converged),
+        seconds=float(seconds),
+        settings=settings,
+        blocks=acts.info(),
+        labels=acts.labels,
+        inputs={n: acts[n].data for n in acts.input_names} or None,
+        spatial=spatial,
+    )
+
+
+def sweep_tensor(
+    acts: Activations,
+    ranks: Iterable[int] = range(10, 51, 10),
+    *,
+    progress: bool = True,
+    warm_start: bool = True,
+    **factorize_kwargs,
+) -> Sweep:
+    """:func:`factorize_tensor` at every rank in ``ranks``, the data moved to the device once.
+
+    Parameters
+    ----------
+    acts : Activations
+        The blocks to factorize.
+    ranks : iterable of int, default 10, 20, 30, 40, 50 (the paper's)
+        Ranks to fit, in the order given.
+    progress : bool, default True
+        A progress bar over ranks.
+    warm_start : bool, default True
+        Start each rank from the largest smaller rank already fitted plus new columns fitted to
+        its residual (only when ``init`` is not given); ``settings["init"]`` records it.
+    **factorize_kwargs
+        Passed to :func:`factorize_tensor` (``max_iter``, ``tol``, ``seed``, ``device``, ...).
+
+    Returns
+    -------
+    Sweep
+        Maps rank to Factorization; the finished ranks are kept if interrupted (Ctrl-C).
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> from peeklens.nmf.tensor import sweep_tensor
+    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((2 * 3 * 3, 30))},
+    ...                                   shapes={"conv": (2, 3, 3)})
+    >>> s = sweep_tensor(acts, [1, 2], max_iter=20, progress=False)
+    >>> s.ranks, s[2].settings["init"]
+    ([1, 2], 'warm start from rank 1')
+    """
+    ranks = list(ranks) if not isinstance(ranks, (int, np.integer)) else [ranks]
+    bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, (int, np.integer))]
+    if bad:
+        raise InputError(f"ranks must be positive integers, got {bad!r} in {ranks!r}")
+    ranks = [int(r) for r in ranks]
+    if not ranks:
+        raise InputError("ranks is empty; give at least one rank, e.g. ranks=range(10, 51, 10)")
+    if len(set(ranks)) != len(ranks):
+        raise InputError(f"ranks has duplicates: {ranks}")
+    if not isinstance(acts, Activations):
+        raise InputError(f"sweep_tensor expects peeklens.Activations, got {type(acts).__name__}")
+    checked = acts.select(factorize_kwargs["blocks"]) if factorize_kwargs.get("blocks") is not None else acts
+    for r in ranks:  # fail before the first fit
+        _check_rank(r, checked)
+    _check_options(factorize_kwargs.get("max_iter", DEFAULT_MAX_ITER), factorize_kwargs.get("tol", DEFAULT_TOL))
+    tensor_layout(checked, factorize_kwargs.get("tensor_blocks"))
+    context = {"warm_start": bool(warm_start) and factorize_kwargs.get("init") is None}
+    fits: dict[int, Factorization] = {}
+    interrupted = False
+    bar = tqdm(ranks, desc="tensor ranks", disable=not progress)
+    try:
+        for r in bar:
+            bar.set_postfix(rank=r)
+            fits[r] = factorize_tensor(acts, r, _context=context, **factorize_kwargs)
+    except KeyboardInterrupt:
+        interrupted = True
+        warnings.warn(f"sweep interrupted: keeping the {len(fits)} finished rank(s) {sorted(fits)} of {ranks}",
+                      stacklevel=2)
+    except (PeeklensError, MemoryError) as e:
+        e.partial = Sweep(fits, interrupted=True, requested=ranks)  # type: ignore[attr-defined]
+        raise
+    finally:
+        bar.close()
+        context.clear()
+    settings = {k: v for k, v in factorize_kwargs.items() if isinstance(v, (int, float, str, bool, type(None)))}
+    settings.update(model="tensor", warm_start=bool(warm_start))
+    return Sweep(fits, interrupted=interrupted, requested=ranks, meta={"settings": settings})
+
+
+# ------------------------------------------------------------------ NumPy views
+def tensor_loadings(fit: Factorization, name: str) -> np.ndarray:
+    """Block ``name``'s loadings as the matrix model has them (features x rank).
+
+    For a tensor block the Khatri-Rao product of ``loadings[name]`` (channels x rank) and
+    ``spatial[name]`` (positions x rank), row ``c * positions + p``; so the block's model is
+    ``tensor_loadings(fit, name) @ fit.F.T``.  For a matrix block ``loadings[name]``.
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((8, 20))},
+    ...                                   shapes={"conv": (2, 2, 2)})
+    >>> fit = factorize_tensor(acts, 2, max_iter=5)
+    >>> tensor_loadings(fit, "conv").shape
+    (8, 2)
+    """
+    C = np.asarray(fit.loadings[name])
+    spatial = getattr(fit, "spatial", None) or {}
+    if name not in spatial:
+        return C
+    S = np.asarray(spatial[name])
+    return (C[:, None, :] * S[None, :, :]).reshape(C.shape[0] * S.shape[0], C.shape[1])
+
+
+def tensor_spatial_maps(fit: Factorization, name: str) -> np.ndarray:
+    """The spatial factor of tensor block ``name`` folded to maps: (rank x H x W).
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((12, 20))},
+    ...                                   shapes={"conv": (3, 2, 2)})
+    >>> tensor_spatial_maps(factorize_tensor(acts, 2, max_iter=5), "conv").shape
+    (2, 2, 2)
+    """
+    spatial = getattr(fit, "spatial", None) or {}
+    if name not in spatial:
+        raise InputError(f"block {name!r} has no spatial factor; tensor blocks of this fit: {sorted(spatial)}")
+    shape = fit.blocks[name]["shape"]
+    S = np.asarray(spatial[name])
+    return S.T.reshape(S.shape[1], int(shape[1]), int(shape[2]))
