@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
+from .nmf.distributed import gather_for_save
 from ._memory import available_memory, format_bytes
 from .activations import Activations
 from .errors import FileFormatError, InputError, MemoryLimitError
@@ -102,7 +103,9 @@ def save(
     ----------
     obj : Activations, Factorization, Sweep or Spectrum
     path : str or path-like
-        Written atomically (a temporary file renamed into place).
+        Written atomically (a temporary file renamed into place). For the result of a
+        ``distributed=True`` fit, call ``save`` on every process (it gathers ``F``): rank 0 writes the
+        one file, equal to what a single process would write for the same data.
     include_inputs : bool, default True
         For a Factorization or Sweep, also store the input-channel matrices so that latent images
         and top inputs can be shown without the model or the data.
@@ -126,6 +129,9 @@ def save(
     >>> pl.load(p)["a"].data.shape
     (3, 4)
     """
+    obj = gather_for_save(obj)  # collective for a distributed fit (call it on every process): rank 0 gets it all
+    if obj is None:  # another process of a distributed fit: rank 0 writes the file
+        return Path(path)
     path = Path(path)
     meta, arrays = schema.to_payload(obj, include_inputs=include_inputs, top_k=top_k, class_names=class_names)
     if not path.parent.is_dir():

@@ -86,7 +86,7 @@ def _scenario_fits(rank: int, out: Path) -> None:
     distributed.broadcast_module(net)  # ...then rank 0's everywhere
     arrays["net/weight"] = net[0].weight.detach().numpy()
     arrays["shard"] = np.array([distributed.shard(sum(COUNTS)).start, distributed.shard(sum(COUNTS)).stop])
-    saved = distributed.save(sw, out / "sweep.peeklens")  # collective: rank 0 writes
+    saved = pl.save(sw, out / "sweep.peeklens")  # collective: rank 0 writes
     assert saved == out / "sweep.peeklens"
     np.savez(out / f"rank{rank}.npz", **arrays)
 
