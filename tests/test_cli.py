@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import peeklens as pl
@@ -203,3 +204,30 @@ def test_ctrl_c_exits_130_without_traceback(monkeypatch, capsys, tmp_path):
     assert main(["demo", "--out", str(tmp_path), "--samples", "50", "--ranks", "2", "-q"]) == 130
     err = capsys.readouterr().err
     assert err.strip() == "peeklens: interrupted"
+
+
+@pytest.mark.slow
+def test_demo_under_torchrun_equals_one_process(tmp_path):
+    """`torchrun --nproc_per_node 2 -m peeklens.cli demo`: the processes share the test images, rank 0 alone
+    prints and writes, and the sweeps are those of one process on all the images."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PEEKLENS_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    common = ["demo", "--samples", "120", "--ranks", "2,3", "--train-samples", "600", "-q"]
+    p = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(port), "-m", "peeklens.cli", *common, "--out", str(tmp_path / "two")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.count("Report:") == 1 and "on 2 processes" in p.stdout
+    one = subprocess.run([sys.executable, "-m", "peeklens.cli", *common, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert one.returncode == 0, one.stderr[-2000:]
+    for f in sorted((tmp_path / "one").glob("demo-*of-the-data.peeklens")):
+        a, b = pl.load(f), pl.load(tmp_path / "two" / f.name)
+        assert b.ranks == a.ranks and b[2].F.shape == (120, 2)
+        np.testing.assert_allclose(b.rmse, a.rmse, rtol=1e-3)

@@ -249,7 +249,10 @@ def _factorize_kwargs(args) -> dict:
 
 
 def _run(args, name: str, stream) -> int:
+    import torch.distributed
+
     from .nmf import SOLVERS
+    from .nmf.distributed import init_from_env
     from .studies import run_study
 
     if args.solver is not None:
@@ -259,6 +262,7 @@ def _run(args, name: str, stream) -> int:
             raise _UsageError(f"argument --solver: {e}") from None
     out = Path(args.out or "peeklens-out")
     t0 = time.perf_counter()
+    launched = init_from_env()  # under torchrun: join the process group; the processes share the test images
     res = run_study(
         name,
         root=args.data,
@@ -275,12 +279,16 @@ def _run(args, name: str, stream) -> int:
         cache=False if args.no_cache else args.cache,
         download=args.download,
         progress=not args.quiet,
+        distributed=launched,
         **_factorize_kwargs(args),
     )
     took = time.perf_counter() - t0
+    if launched and torch.distributed.get_rank() != 0:
+        return 0  # rank 0 prints and writes
     p = lambda s="": print(s, file=stream)  # noqa: E731
     p()
-    p(f"peeklens {name}: {res.meta['samples']} test images, ranks {res.ranks}, {took:.0f} s")
+    procs = f" on {res.meta['processes']} processes" if res.meta.get("processes", 1) > 1 else ""
+    p(f"peeklens {name}: {res.meta['samples']} test images, ranks {res.ranks}, {took:.0f} s{procs}")
     width = max(len(r.label) for r in res.results)
     for r in res.results:
         pa = f" (paper {r.paper_accuracy:g} %)" if r.paper_accuracy is not None else ""
@@ -337,6 +345,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, MemoryError) as exc:
         print(f"peeklens: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        import torch.distributed
+
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":  # pragma: no cover

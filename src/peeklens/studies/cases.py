@@ -32,6 +32,7 @@ from ..capturing import capture as _capture
 from .._version import __version__
 from ..errors import InputError
 from ..nmf import sweep as _sweep
+from ..nmf.distributed import broadcast_module, gather_for_save, shard
 from ..io import save as _save
 from ..results import Sweep
 from ..spectra import Spectrum, spectrum as _spectrum
@@ -226,30 +227,46 @@ def run_regime(
     layers: Sequence[str] | None = None,
     spectrum_k: int = 50,
     eval_samples: int | None = None,
+    distributed: bool = False,
     **factorize_kwargs,
 ) -> RegimeResult:
-    """Train (or load) one regime, test it, capture the test images, sweep the ranks and take spectra."""
+    """Train (or load) one regime, test it, capture the test images, sweep the ranks and take spectra.
+
+    With ``distributed`` (a ``torchrun`` launch, see :func:`peeklens.nmf.distributed.init_from_env`), rank 0
+    trains (and caches) the network while the other processes wait, every process then uses rank 0's weights,
+    captures its contiguous share of the test images and the sweep and spectra are those of their union.
+    """
     t0 = time.perf_counter()
+    rank0 = not distributed or torch.distributed.get_rank() == 0
+    if not rank0:
+        torch.distributed.barrier()  # rank 0 trains and caches first; the others then load the checkpoint
     tm: TrainedModel = train(regime, data=train_data, root=root, download=download, device=device, cache=cache,
-                             progress=progress)
+                             progress=progress and rank0)
+    if distributed:
+        if rank0:
+            torch.distributed.barrier()
+        broadcast_module(tm.model)  # the same weights everywhere, cached or not
     t1 = time.perf_counter()
     x, y = test
     n_eval = len(x) if eval_samples is None else int(eval_samples)
     acc = evaluate(tm.model, x[:n_eval], y[:n_eval], regime.dataset)
     if samples is not None:
         x, y = x[: int(samples)], y[: int(samples)]
+    if distributed:
+        mine = shard(len(x))
+        x, y = x[mine], y[mine]
     layers = list(layers or layers_of(regime.network))
     acts = _capture(
         tm.model, TensorDataset(normalize(x, regime.dataset), y), layers,
         input_transform=denormalizer(regime.dataset), batch_size=500, progress=progress, device=device,
     )
     t2 = time.perf_counter()
-    sw = _sweep(acts, list(ranks), progress=progress, device=device, **factorize_kwargs)
+    sw = _sweep(acts, list(ranks), progress=progress and rank0, device=device, distributed=distributed,
+                **factorize_kwargs)
     if sw.interrupted:  # pl.sweep keeps the finished ranks; a study stops here
         raise KeyboardInterrupt
     t3 = time.perf_counter()
-    sv = _spectrum(acts, k=spectrum_k, blocks=acts.layer_names,
-                   device=device)
+    sv = _spectrum(acts, k=spectrum_k, blocks=acts.layer_names, device=device, distributed=distributed)
     t4 = time.perf_counter()
     sw.meta.update({"label": regime.label, "accuracy": acc, "regime": regime.key()})
     return RegimeResult(regime, acc, paper_accuracy, sw, sv, tm.n_train, {
@@ -277,6 +294,7 @@ def run_study(
     download: bool | None = None,
     progress: bool = True,
     report: bool = True,
+    distributed: bool = False,
     **factorize_kwargs,
 ) -> StudyResult:
     """Run a case study end to end: train every regime, capture the test set, sweep, compare.
@@ -296,6 +314,9 @@ def run_study(
         See :class:`~peeklens.studies.Regime` and :func:`study_regimes`.
     eval_samples : int, optional
         Measure the test accuracy on the first ``eval_samples`` test images (default: all of them).
+    distributed : bool, default False
+        Run under an initialized ``torch.distributed`` process group (``torchrun``): the test images are
+        split among the processes, the factorization is of their union, and only rank 0 writes ``out``.
     **factorize_kwargs
         Passed to :func:`peeklens.sweep` (``solver=``, ``max_iter=``, ``tol=``...); the seed of the
         factorization is ``seed``.
@@ -313,12 +334,14 @@ def run_study(
         raise InputError(f"{n_test} test samples cannot support rank {max(ranks)}; use more --samples or lower ranks")
     results = []
     t0 = time.perf_counter()
-    outer = tqdm(regs, desc=f"{name}: networks", unit="net", disable=not progress, position=0)
+    rank0 = not distributed or torch.distributed.get_rank() == 0
+    outer = tqdm(regs, desc=f"{name}: networks", unit="net", disable=not (progress and rank0), position=0)
     for regime, paper_acc in outer:
         outer.set_postfix_str(regime.label)
         results.append(run_regime(
             regime, test, paper_accuracy=paper_acc, train_data=train_data, ranks=ranks, samples=n_test,
-            device=device, cache=cache, progress=progress, seed=seed, eval_samples=eval_samples, **factorize_kwargs,
+            device=device, cache=cache, progress=progress, seed=seed, eval_samples=eval_samples,
+            distributed=distributed, **factorize_kwargs,
         ))
     outer.close()
     meta = {
@@ -328,6 +351,7 @@ def run_study(
         "train_pool": len(train_data[0]) if train_samples is None else min(train_samples, len(train_data[0])),
         "factorize": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in factorize_kwargs.items()},
         "device": str(device or "cpu"), "seconds": round(time.perf_counter() - t0, 1),
+        "processes": torch.distributed.get_world_size() if distributed else 1,
         "peeklens": __version__, "torch": torch.__version__,
     }
     res = StudyResult(name, results, expected, meta)
@@ -339,6 +363,10 @@ def run_study(
 def write_outputs(res: StudyResult, out: str | os.PathLike, *, report: bool = True) -> dict:
     """Save every regime's sweep and spectrum (``pl.save``), the JSON summary and the HTML report into ``out``."""
     out = Path(out)
+    for r in res.results:  # collective for a distributed study: every process takes part, rank 0 gets F whole
+        r.sweep = gather_for_save(r.sweep)
+    if any(r.sweep is None for r in res.results):
+        return {}  # not rank 0 of a distributed study: rank 0 writes everything
     out.mkdir(parents=True, exist_ok=True)
     files = {}
     for r in res.results:
