@@ -29,7 +29,6 @@ import argparse
 import itertools
 import json
 import logging
-import math
 import re
 import subprocess
 import sys
@@ -121,23 +120,41 @@ def measure(args) -> list[dict]:
         t0 = time.perf_counter()
         tm = train(reg, data=data[reg.dataset], progress=False)
         t_train = time.perf_counter() - t0
-        msg = f"[{i + 1}/{len(zoo)}] {group}: {reg.label} seed {reg.seed} ({'cached' if tm.cached else f'trained {t_train:.1f} s'})"
+        how = "cached" if tm.cached else f"trained {t_train:.1f} s"
+        msg = f"[{i + 1}/{len(zoo)}] {group}: {reg.label} seed {reg.seed} ({how})"
         if args.train_only:
             print(msg, flush=True)
             continue
         acc = evaluate(tm.model, x, y, reg.dataset)
         layers = layers_of(reg.network)
-        acts = pl.capture(tm.model, TensorDataset(normalize(x[:n_cap], reg.dataset)), layers,
-                          input_transform=denormalizer(reg.dataset), batch_size=500, progress=False)
+        acts = pl.capture(
+            tm.model,
+            TensorDataset(normalize(x[:n_cap], reg.dataset)),
+            layers,
+            input_transform=denormalizer(reg.dataset),
+            batch_size=500,
+            progress=False,
+        )
         t1 = time.perf_counter()
         comp = components(acts, layers=layers, ranks=(10, 30), seed=0)
         t2 = time.perf_counter()
         deep = np.asarray(acts[layers[-1]].data)
         anchors = {"RankMe": rankme(deep), "alpha-ReQ": alpha_req(deep), **weightwatcher_metrics(tm.model)}
-        row = {"group": group, "label": reg.label, "seed": reg.seed, "key": reg.key(), "network": reg.network,
-               "dataset": reg.dataset, "accuracy": acc, "n_train": tm.n_train, "n_capture": n_cap,
-               "components": comp, "anchors": anchors, "seconds_components": round(t2 - t1, 2),
-               "seconds_train": round(t_train, 1) if not tm.cached else None}
+        row = {
+            "group": group,
+            "label": reg.label,
+            "seed": reg.seed,
+            "key": reg.key(),
+            "network": reg.network,
+            "dataset": reg.dataset,
+            "accuracy": acc,
+            "n_train": tm.n_train,
+            "n_capture": n_cap,
+            "components": comp,
+            "anchors": anchors,
+            "seconds_components": round(t2 - t1, 2),
+            "seconds_train": round(t_train, 1) if not tm.cached else None,
+        }
         f.write_text(json.dumps(row, indent=1))
         rows.append(row)
         print(f"{msg}: accuracy {acc:.3f}, components {t2 - t1:.1f} s", flush=True)
@@ -191,8 +208,11 @@ def choose_score(sel: list[dict]) -> dict:
     # candidates for the score: the library's scale-free components (not the anchors, not the raw RMSE or
     # activation scale, not the deep_ aliases of the per-layer names)
     # per-layer names (X:L) are architecture-specific: the score uses deep_X, mean_X and f_peak@r only
-    cand = [n for n in sel[0]["components"] if n.startswith(("deep_", "mean_", "f_peak"))
-            and not n.startswith(("deep_log_scale", "mean_log_scale"))]
+    cand = [
+        n
+        for n in sel[0]["components"]
+        if n.startswith(("deep_", "mean_", "f_peak")) and not n.startswith(("deep_log_scale", "mean_log_scale"))
+    ]
     cand = [n for n in cand if np.isfinite(sig[n]).all() and np.std(sig[n]) > 0]
     mu = {n: float(np.mean(sig[n])) for n in cand}
     sd = {n: float(np.std(sig[n])) for n in cand}
@@ -206,13 +226,25 @@ def choose_score(sel: list[dict]) -> dict:
             if best is None or r > best[0] + 0.005 * (k > len(best[1])):
                 best = (r, combo)
     combo = list(best[1])
-    return {"components": combo, "signs": [direction[n] for n in combo], "center": [mu[n] for n in combo],
-            "scale": [sd[n] for n in combo], "selection_rho": best[0], "direction": direction}
+    return {
+        "components": combo,
+        "signs": [direction[n] for n in combo],
+        "center": [mu[n] for n in combo],
+        "scale": [sd[n] for n in combo],
+        "selection_rho": best[0],
+        "direction": direction,
+    }
 
 
 def apply_score(spec: dict, comp: dict) -> float:
-    return float(np.mean([s * (comp[n] - m) / d for n, s, m, d in
-                          zip(spec["components"], spec["signs"], spec["center"], spec["scale"])]))
+    return float(
+        np.mean(
+            [
+                s * (comp[n] - m) / d
+                for n, s, m, d in zip(spec["components"], spec["signs"], spec["center"], spec["scale"])
+            ]
+        )
+    )
 
 
 def evaluate_signals(rows: list[dict], spec: dict, boot: int, ci_for=None) -> dict:
@@ -231,8 +263,10 @@ def evaluate_signals(rows: list[dict], spec: dict, boot: int, ci_for=None) -> di
 
 # --------------------------------------------------------------------------------------------- report
 def fmt(e: dict) -> str:
-    return (f"{e['rho']:+.3f} [{e['rho_ci'][0]:+.2f}, {e['rho_ci'][1]:+.2f}] | "
-            f"{e['tau']:+.3f} [{e['tau_ci'][0]:+.2f}, {e['tau_ci'][1]:+.2f}]")
+    return (
+        f"{e['rho']:+.3f} [{e['rho_ci'][0]:+.2f}, {e['rho_ci'][1]:+.2f}] | "
+        f"{e['tau']:+.3f} [{e['tau_ci'][0]:+.2f}, {e['tau_ci'][1]:+.2f}]"
+    )
 
 
 def report(rows: list[dict], boot: int) -> tuple[str, dict, dict]:
@@ -243,9 +277,11 @@ def report(rows: list[dict], boot: int) -> tuple[str, dict, dict]:
     held = [r for r in paper if r["group"] in HELD_OUT_GROUPS]
     cnn = [r for r in rows if r["network"] == "smallcnn"]
     spec = choose_score(sel)
-    sets = {"selection (paper net: fraction, epochs)": sel,
-            "held-out, paper net (label noise, subsets, ordered, learning rate)": held,
-            "held-out, small CNN on CIFAR-10": cnn}
+    sets = {
+        "selection (paper net: fraction, epochs)": sel,
+        "held-out, paper net (label noise, subsets, ordered, learning rate)": held,
+        "held-out, small CNN on CIFAR-10": cnn,
+    }
     for g in HELD_OUT_GROUPS:
         if g != "cifar10 cnn":
             sets[f"held-out group: {g}"] = [r for r in paper if r["group"] == g]
@@ -253,8 +289,10 @@ def report(rows: list[dict], boot: int) -> tuple[str, dict, dict]:
     show = ["score"] + ANCHORS
     # the best few other components on the held-out paper networks, for context
     h = res[list(sets)[1]]
-    others = sorted((n for n in h if n not in show and n.startswith(("deep_", "mean_", "f_peak"))),
-                    key=lambda n: -(h[n]["rho"] if np.isfinite(h[n]["rho"]) else -9))
+    others = sorted(
+        (n for n in h if n not in show and n.startswith(("deep_", "mean_", "f_peak"))),
+        key=lambda n: -(h[n]["rho"] if np.isfinite(h[n]["rho"]) else -9),
+    )
     show += [n for n in others if n in spec["components"]] + [n for n in others[:8] if n not in spec["components"]]
     show += [n for n in ("rmse@10", "rmse@30", "deep_log_scale") if n in h and n not in show]
     for name in list(sets)[:3]:  # bootstrap intervals for the rows shown
@@ -264,34 +302,60 @@ def report(rows: list[dict], boot: int) -> tuple[str, dict, dict]:
     for name in list(sets)[:3]:
         if name not in res:
             continue
-        lines += [f"**{name}** ({len(sets[name])} networks)", "",
-                  "| signal | direction | Spearman rho [95 % CI] | Kendall tau [95 % CI] |", "|---|---|---|---|"]
+        lines += [
+            f"**{name}** ({len(sets[name])} networks)",
+            "",
+            "| signal | direction | Spearman rho [95 % CI] | Kendall tau [95 % CI] |",
+            "|---|---|---|---|",
+        ]
         for n in show:
             if n in res[name]:
                 e = res[name][n]
-                tag = {"score": "**pl.quality score**", "RankMe": "RankMe (anchor)", "alpha-ReQ": "alpha-ReQ (anchor)",
-                       "ww_alpha": "WeightWatcher alpha (anchor)", "ww_log_norm": "WeightWatcher log_norm (anchor)"}.get(n, n)
+                tag = {
+                    "score": "**pl.quality score**",
+                    "RankMe": "RankMe (anchor)",
+                    "alpha-ReQ": "alpha-ReQ (anchor)",
+                    "ww_alpha": "WeightWatcher alpha (anchor)",
+                    "ww_log_norm": "WeightWatcher log_norm (anchor)",
+                }.get(n, n)
                 lines.append(f"| {tag} | {'+' if e['direction'] > 0 else '-'} | {fmt(e).replace(' | ', ' | ')} |")
         lines.append("")
-    lines += ["**Held-out groups one by one** (Spearman rho of the score and of each anchor; few networks per group, "
-              "no intervals)", "", "| group | n | score | " + " | ".join(ANCHORS) + " |", "|---|---|---|" + "---|" * len(ANCHORS)]
+    lines += [
+        "**Held-out groups one by one** (Spearman rho of the score and of each anchor; few networks per group, "
+        "no intervals)",
+        "",
+        "| group | n | score | " + " | ".join(ANCHORS) + " |",
+        "|---|---|---|" + "---|" * len(ANCHORS),
+    ]
     for name in list(sets)[3:]:
         if name in res:
             e = res[name]
-            lines.append(f"| {name.split(': ')[1]} | {len(sets[name])} | {e['score']['rho']:+.2f} | "
-                         + " | ".join(f"{e[a]['rho']:+.2f}" if a in e else "–" for a in ANCHORS) + " |")
+            lines.append(
+                f"| {name.split(': ')[1]} | {len(sets[name])} | {e['score']['rho']:+.2f} | "
+                + " | ".join(f"{e[a]['rho']:+.2f}" if a in e else "–" for a in ANCHORS)
+                + " |"
+            )
     lines.append("")
     return "\n".join(lines), spec, res
 
 
 def per_network_table(rows: list[dict], spec: dict) -> str:
-    lines = ["| group | regime | seed | test accuracy | score | " + " | ".join(spec["components"]) + " | RankMe | alpha-ReQ | WW alpha | WW log_norm |",
-             "|---|---|---|---|---|" + "---|" * (len(spec["components"]) + 4)]
+    lines = [
+        "| group | regime | seed | test accuracy | score | "
+        + " | ".join(spec["components"])
+        + " | RankMe | alpha-ReQ | WW alpha | WW log_norm |",
+        "|---|---|---|---|---|" + "---|" * (len(spec["components"]) + 4),
+    ]
     for r in rows:
         c = {**r["components"], **r["anchors"]}
-        lines.append(f"| {r['group']} | {r['label']} | {r['seed']} | {r['accuracy'] * 100:.1f} % | {apply_score(spec, c):+.3f} | "
-                     + " | ".join(f"{c[n]:.4f}" for n in spec["components"])
-                     + " | " + " | ".join(f"{c.get(a, float('nan')):.3f}" for a in ANCHORS) + " |")
+        lines.append(
+            f"| {r['group']} | {r['label']} | {r['seed']} | {r['accuracy'] * 100:.1f} % "
+            f"| {apply_score(spec, c):+.3f} | "
+            + " | ".join(f"{c[n]:.4f}" for n in spec["components"])
+            + " | "
+            + " | ".join(f"{c.get(a, float('nan')):.3f}" for a in ANCHORS)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -330,62 +394,92 @@ def main() -> None:
     held = res["held-out, paper net (label noise, subsets, ordered, learning rate)"]["score"]
     cnn = res.get("held-out, small CNN on CIFAR-10", {}).get("score")
     cost = np.median([r["seconds_components"] for r in rows if r["network"] == "paper" and r.get("seconds_components")])
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     print(table)
     print("score:", spec["components"], spec["signs"], "selection rho", round(spec["selection_rho"], 3))
     print(f"seed noise {noise:.4f}; median cost of components() on the paper net: {cost:.2f} s")
     if a.no_write:
         return
     score_spec = {k: spec[k] for k in ("components", "signs", "center", "scale")}
-    cal = {"held_out": "label noise, subsets, class-ordered, learning rate; paper net",
-           "n_networks": len([r for r in rows if r["group"] not in ("fraction", "epochs") and r["network"] == "paper"]),
-           "rho": round(held["rho"], 3), "rho_ci": [round(v, 3) for v in held["rho_ci"]],
-           "tau": round(held["tau"], 3), "tau_ci": [round(v, 3) for v in held["tau_ci"]],
-           "cifar_rho": round(cnn["rho"], 3) if cnn else None, "seed_noise": round(noise, 4),
-           "commit": commit}
+    cal = {
+        "held_out": "label noise, subsets, class-ordered, learning rate; paper net",
+        "n_networks": len([r for r in rows if r["group"] not in ("fraction", "epochs") and r["network"] == "paper"]),
+        "rho": round(held["rho"], 3),
+        "rho_ci": [round(v, 3) for v in held["rho_ci"]],
+        "tau": round(held["tau"], 3),
+        "tau_ci": [round(v, 3) for v in held["tau_ci"]],
+        "cifar_rho": round(cnn["rho"], 3) if cnn else None,
+        "seed_noise": round(noise, 4),
+        "commit": commit,
+    }
     qpath = ROOT / "src" / "peeklens" / "quality.py"
     q = qpath.read_text()
-    q = replace_between(q, "# BEGIN SCORE (written by benchmarks/quality_zoo.py)", "# END SCORE",
-                        "SCORE: dict = " + json.dumps(score_spec))
-    q = replace_between(q, "# BEGIN CALIBRATION (written by benchmarks/quality_zoo.py)", "# END CALIBRATION",
-                        "CALIBRATION: dict = " + json.dumps(cal))
+    q = replace_between(
+        q,
+        "# BEGIN SCORE (written by benchmarks/quality_zoo.py)",
+        "# END SCORE",
+        "SCORE: dict = " + json.dumps(score_spec),
+    )
+    q = replace_between(
+        q,
+        "# BEGIN CALIBRATION (written by benchmarks/quality_zoo.py)",
+        "# END CALIBRATION",
+        "CALIBRATION: dict = " + json.dumps(cal),
+    )
     qpath.write_text(q)
     dpath = ROOT / "docs" / "quality.md"
     d = dpath.read_text()
     n_paper = sum(r["network"] == "paper" for r in rows)
-    head = (f"Produced by `python benchmarks/quality_zoo.py` at commit `{commit}` (before the files it writes were "
-            f"committed) on {time.strftime('%Y-%m-%d')}: {len(rows)} networks ({n_paper} paper nets on MNIST, "
-            f"{len(rows) - n_paper} small CNNs on the CIFAR-10 subset), {a.samples} test inputs captured per MNIST "
-            f"network (all 1,017 for CIFAR-10), accuracy on the whole test set, {a.boot} bootstrap resamples, "
-            f"{time.perf_counter() - t0:.0f} s for this run (cached networks and measurements are reused).\n\n"
-            f"Chosen score (on the selection groups only): mean of "
-            + ", ".join(f"{'+' if s > 0 else '-'}z({n})" for n, s in zip(spec["components"], spec["signs"]))
-            + f", z standardized by the selection networks' mean and spread (selection rho {spec['selection_rho']:.3f}). "
-            f"Seed noise (90th percentile of the score difference between seeds of one regime): {noise:.3f}. "
-            f"Median cost of `components()` (which `pl.quality` runs) per paper network in this run: {cost:.2f} s on one "
-            f"core of the shared 2-core machine while other jobs loaded it (cached measurements keep the time of the run "
-            f"that made them).\n")
+    head = (
+        f"Produced by `python benchmarks/quality_zoo.py` at commit `{commit}` (before the files it writes were "
+        f"committed) on {time.strftime('%Y-%m-%d')}: {len(rows)} networks ({n_paper} paper nets on MNIST, "
+        f"{len(rows) - n_paper} small CNNs on the CIFAR-10 subset), {a.samples} test inputs captured per MNIST "
+        f"network (all 1,017 for CIFAR-10), accuracy on the whole test set, {a.boot} bootstrap resamples, "
+        f"{time.perf_counter() - t0:.0f} s for this run (cached networks and measurements are reused).\n\n"
+        f"Chosen score (on the selection groups only): mean of "
+        + ", ".join(f"{'+' if s > 0 else '-'}z({n})" for n, s in zip(spec["components"], spec["signs"]))
+        + f", z standardized by the selection networks' mean and spread (selection rho {spec['selection_rho']:.3f}). "
+        f"Seed noise (90th percentile of the score difference between seeds of one regime): {noise:.3f}. "
+        f"Median cost of `components()` (which `pl.quality` runs) per paper network in this run: {cost:.2f} s on one "
+        f"core of the shared 2-core machine while other jobs loaded it (cached measurements keep the time of the run "
+        f"that made them).\n"
+    )
     hres = res["held-out, paper net (label noise, subsets, ordered, learning rate)"]
     best_anchor = max(ANCHORS, key=lambda n: hres[n]["rho"] if np.isfinite(hres[n]["rho"]) else -9)
     cres = res.get("held-out, small CNN on CIFAR-10", {})
-    cnn_best = max(ANCHORS, key=lambda n: cres[n]["rho"] if n in cres and np.isfinite(cres[n]["rho"]) else -9) if cres else None
-    verdict = (f"**Verdict.** On the held-out paper networks the score reaches Spearman rho {held['rho']:.3f} "
-               f"[{held['rho_ci'][0]:.2f}, {held['rho_ci'][1]:.2f}] against test accuracy: the goal of 0.95 is "
-               + ("reached" if held["rho"] >= 0.95 else "**not** reached")
-               + f"; the best anchor there is {best_anchor} ({hres[best_anchor]['rho']:+.3f}), so the score is "
-               + ("ahead of" if held["rho"] > hres[best_anchor]["rho"] else "**not** ahead of") + " every anchor"
-               + (f". On the small CNN (CIFAR-10, a second architecture, also held out) it reaches {cnn['rho']:.3f} "
-                  f"[{cnn['rho_ci'][0]:.2f}, {cnn['rho_ci'][1]:.2f}]; the best anchor there is {cnn_best} "
-                  f"({cres[cnn_best]['rho']:+.3f}), so there the score is "
-                  + ("ahead of" if cnn["rho"] > cres[cnn_best]["rho"] else "**behind**") + " the best anchor."
-                  if cnn else ".")
-               + " Anchors' directions were chosen on the selection networks too (a direction that flips on the "
-               "held-out networks shows as a negative rho). The other rows (components not in the score) are sorted "
-               "by their held-out rho for context only; they were not used to choose anything.\n")
-    d = replace_between(d, "<!-- BEGIN CALIBRATION TABLE -->", "<!-- END CALIBRATION TABLE -->",
-                        head + "\n" + verdict + "\n" + table)
-    d = replace_between(d, "<!-- BEGIN PER-NETWORK TABLE -->", "<!-- END PER-NETWORK TABLE -->",
-                        per_network_table(rows, spec))
+    cnn_best = (
+        max(ANCHORS, key=lambda n: cres[n]["rho"] if n in cres and np.isfinite(cres[n]["rho"]) else -9)
+        if cres
+        else None
+    )
+    verdict = (
+        f"**Verdict.** On the held-out paper networks the score reaches Spearman rho {held['rho']:.3f} "
+        f"[{held['rho_ci'][0]:.2f}, {held['rho_ci'][1]:.2f}] against test accuracy: the goal of 0.95 is "
+        + ("reached" if held["rho"] >= 0.95 else "**not** reached")
+        + f"; the best anchor there is {best_anchor} ({hres[best_anchor]['rho']:+.3f}), so the score is "
+        + ("ahead of" if held["rho"] > hres[best_anchor]["rho"] else "**not** ahead of")
+        + " every anchor"
+        + (
+            f". On the small CNN (CIFAR-10, a second architecture, also held out) it reaches {cnn['rho']:.3f} "
+            f"[{cnn['rho_ci'][0]:.2f}, {cnn['rho_ci'][1]:.2f}]; the best anchor there is {cnn_best} "
+            f"({cres[cnn_best]['rho']:+.3f}), so there the score is "
+            + ("ahead of" if cnn["rho"] > cres[cnn_best]["rho"] else "**behind**")
+            + " the best anchor."
+            if cnn
+            else "."
+        )
+        + " Anchors' directions were chosen on the selection networks too (a direction that flips on the "
+        "held-out networks shows as a negative rho). The other rows (components not in the score) are sorted "
+        "by their held-out rho for context only; they were not used to choose anything.\n"
+    )
+    d = replace_between(
+        d, "<!-- BEGIN CALIBRATION TABLE -->", "<!-- END CALIBRATION TABLE -->", head + "\n" + verdict + "\n" + table
+    )
+    d = replace_between(
+        d, "<!-- BEGIN PER-NETWORK TABLE -->", "<!-- END PER-NETWORK TABLE -->", per_network_table(rows, spec)
+    )
     dpath.write_text(d)
     print(f"wrote {qpath} and {dpath}")
 

@@ -45,12 +45,20 @@ def block_table(res) -> str:
     lo, hi = res.ranks[0], res.ranks[-1]
     blocks = res.results[0].sweep.block_names
     layers = [b for b in blocks if not b.startswith("input")]
-    lines = [f"Relative error ‖X−WFᵀ‖/‖X‖ per block at rank {lo} / {hi}, and entropy effective rank of each layer:", "",
-             "| regime | " + " | ".join(blocks) + " | " + " | ".join(f"eff. rank {n}" for n in layers) + " |",
-             "|---|" + "---|" * (len(blocks) + len(layers))]
+    lines = [
+        f"Relative error ‖X−WFᵀ‖/‖X‖ per block at rank {lo} / {hi}, and entropy effective rank of each layer:",
+        "",
+        "| regime | " + " | ".join(blocks) + " | " + " | ".join(f"eff. rank {n}" for n in layers) + " |",
+        "|---|" + "---|" * (len(blocks) + len(layers)),
+    ]
     for r in res.results:
-        lines.append(f"| {r.label} | " + " | ".join(f"{r.sweep[lo].errors[b]:.3f} / {r.sweep[hi].errors[b]:.3f}" for b in blocks)
-                     + " | " + " | ".join(f"{r.spectrum.entropy_rank[n]:.0f}" for n in layers) + " |")
+        lines.append(
+            f"| {r.label} | "
+            + " | ".join(f"{r.sweep[lo].errors[b]:.3f} / {r.sweep[hi].errors[b]:.3f}" for b in blocks)
+            + " | "
+            + " | ".join(f"{r.spectrum.entropy_rank[n]:.0f}" for n in layers)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -64,7 +72,7 @@ def ordered_claims(res, test, rank: int = 10) -> dict:
     for r in res.results:
         model = train(r.regime, progress=False).model
         with torch.no_grad():
-            pred = torch.cat([model(normalize(x[i:i + 1000], "mnist")).argmax(1) for i in range(0, len(x), 1000)])
+            pred = torch.cat([model(normalize(x[i : i + 1000], "mnist")).argmax(1) for i in range(0, len(x), 1000)])
         counts = np.bincount(pred.numpy(), minlength=10)
         fit = r.sweep[rank]
         unused = {layer: views.utilisation(fit, layer)["unused_share"] for layer in fit.layer_names}
@@ -77,10 +85,15 @@ def ordered_claims(res, test, rank: int = 10) -> dict:
         On = O / np.maximum(np.linalg.norm(O, axis=0, keepdims=True), 1e-12)
         sim = On.T @ On
         cos = [float(sim[a, b]) for a in range(fit.rank) for b in range(a + 1, fit.rank) if digit[a] != digit[b]]
-        out[r.label] = {"predictions": counts.tolist(), "most_answered": int(counts.argmax()),
-                        "most_answered_share": float(counts.max() / counts.sum()),
-                        "unused_share": unused, "factor_digits": digit, "factor_purity": share,
-                        "cosine_different_digits": [min(cos), max(cos)] if cos else None}
+        out[r.label] = {
+            "predictions": counts.tolist(),
+            "most_answered": int(counts.argmax()),
+            "most_answered_share": float(counts.max() / counts.sum()),
+            "unused_share": unused,
+            "factor_digits": digit,
+            "factor_purity": share,
+            "cosine_different_digits": [min(cos), max(cos)] if cos else None,
+        }
     return out
 
 
@@ -95,15 +108,27 @@ def main() -> None:
     from peeklens import __version__
     from peeklens.studies import load_dataset, run_study
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     stamp = f"commit `{commit}`{' (with uncommitted changes in src/)' if dirty else ''}, peeklens {__version__}, torch {torch.__version__}"
-    runs = [("fraction", {}, "peeklens study fraction"), ("subset", {}, "peeklens study subset"),
-            ("ordered", {}, "peeklens study ordered")]
+    runs = [
+        ("fraction", {}, "peeklens study fraction"),
+        ("subset", {}, "peeklens study subset"),
+        ("ordered", {}, "peeklens study ordered"),
+    ]
     if a.alexnet:
-        runs += [("alexnet", dict(dataset="mnist", train_samples=15000, samples=min(a.samples, 2000)),
-                  "peeklens study alexnet --dataset mnist --train-samples 15000 --samples 2000"),
-                 ("alexnet", dict(dataset="cifar10"), "peeklens study alexnet --dataset cifar10")]
+        runs += [
+            (
+                "alexnet",
+                dict(dataset="mnist", train_samples=15000, samples=min(a.samples, 2000)),
+                "peeklens study alexnet --dataset mnist --train-samples 15000 --samples 2000",
+            ),
+            ("alexnet", dict(dataset="cifar10"), "peeklens study alexnet --dataset cifar10"),
+        ]
     results, blocks = {}, {}
     for name, kw, cmd in runs:
         kw = {"samples": a.samples, **kw}
@@ -113,20 +138,31 @@ def main() -> None:
         key = name if name != "alexnet" else f"alexnet-{kw['dataset']}"
         results[key] = res
         m = res.meta
-        blocks[key] = (f"Generated by `python scripts/make_numbers.py` ({stamp}), the same as `{cmd}`: "
-                       f"{m['samples']} test images captured, accuracy on {m['eval_samples']} test images, ranks "
-                       f"{m['ranks']}, seed {m['seed']}, {m['epochs']} epoch, {secs:.0f} s on this machine"
-                       f" (networks {'from the cache' if all(r.seconds.get('cached_model') for r in res.results) else 'trained in this run'}).\n\n"
-                       + res.markdown() + "\n\n" + block_table(res))
+        blocks[key] = (
+            f"Generated by `python scripts/make_numbers.py` ({stamp}), the same as `{cmd}`: "
+            f"{m['samples']} test images captured, accuracy on {m['eval_samples']} test images, ranks "
+            f"{m['ranks']}, seed {m['seed']}, {m['epochs']} epoch, {secs:.0f} s on this machine"
+            f" (networks {'from the cache' if all(r.seconds.get('cached_model') for r in res.results) else 'trained in this run'}).\n\n"
+            + res.markdown()
+            + "\n\n"
+            + block_table(res)
+        )
         print(f"{key}: {secs:.0f} s, ordering holds: {res.ordering()['holds']}", flush=True)
     test = load_dataset("mnist", False)
     claims = ordered_claims(results["ordered"], test)
     fr, su, od = results["fraction"], results["subset"], results["ordered"]
-    summary = {"stamp": stamp, "samples": a.samples,
-               "studies": {k: r.summary() for k, r in results.items()}, "ordered_claims": claims}
+    summary = {
+        "stamp": stamp,
+        "samples": a.samples,
+        "studies": {k: r.summary() for k, r in results.items()},
+        "ordered_claims": claims,
+    }
     for label, c in claims.items():
-        print(f"{label}: answers {c['predictions']}, unused {c['unused_share']}, cosine {c['cosine_different_digits']}, "
-              f"factor digits {c['factor_digits']}", flush=True)
+        print(
+            f"{label}: answers {c['predictions']}, unused {c['unused_share']}, cosine {c['cosine_different_digits']}, "
+            f"factor digits {c['factor_digits']}",
+            flush=True,
+        )
     if a.no_write:
         return
 
@@ -149,7 +185,10 @@ def main() -> None:
         f"{od.results[0].sweep[lo].rmse:.3f} vs {od.results[1].sweep[lo].rmse:.3f} (shuffled) at rank {lo}, "
         f"{od.results[0].sweep[hi].rmse:.3f} vs {od.results[1].sweep[hi].rmse:.3f} at rank {hi} |",
     ]
-    for key, title in (("alexnet-cifar10", "AlexNet, CIFAR-10 subset"), ("alexnet-mnist", "AlexNet, MNIST (time-boxed)")):
+    for key, title in (
+        ("alexnet-cifar10", "AlexNet, CIFAR-10 subset"),
+        ("alexnet-mnist", "AlexNet, MNIST (time-boxed)"),
+    ):
         if key in results:
             rows.append(f"| {title} | 25–100 % | {acc(results[key])} | – | {holds(results[key])} |")
     c_o, c_s = claims[o_lab], claims[s_lab]
@@ -158,23 +197,36 @@ def main() -> None:
         "| study | regime | test accuracy | paper | RMSE lower at every rank, as the paper found? |\n"
         "|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
         f"* The deepest layer carries the effect: the relative error of `relu_1` at rank {lo} is "
-        + " / ".join(f"{rel(r):.3f}" for r in fr.results) + " for 25 / 50 / 75 / 100 % of the data "
+        + " / ".join(f"{rel(r):.3f}" for r in fr.results)
+        + " for 25 / 50 / 75 / 100 % of the data "
         f"({rel(su.results[0]):.3f} for the one-class network, {rel(od.results[0]):.3f} for the class-ordered one); "
         "the input pixels' relative error ranges "
         f"{min(rel(r, 'input:0') for r in fr.results):.3f}–{max(rel(r, 'input:0') for r in fr.results):.3f} and `relu`'s "
         f"{min(rel(r, 'relu') for r in fr.results):.3f}–{max(rel(r, 'relu') for r in fr.results):.3f} over the four fractions.\n"
         "* Entropy effective rank of `relu_1` over the four fractions: "
-        + " / ".join(f"{r.spectrum.entropy_rank['relu_1']:.0f}" for r in fr.results) + "; of `relu`: "
-        + " / ".join(f"{r.spectrum.entropy_rank['relu']:.0f}" for r in fr.results) + ".\n"
+        + " / ".join(f"{r.spectrum.entropy_rank['relu_1']:.0f}" for r in fr.results)
+        + "; of `relu`: "
+        + " / ".join(f"{r.spectrum.entropy_rank['relu']:.0f}" for r in fr.results)
+        + ".\n"
         f"* The class-ordered network answers **{c_o['most_answered']}** for {c_o['most_answered_share'] * 100:.1f} % of the "
         f"{sum(c_o['predictions'])} test images (answers per class 0–9: {c_o['predictions']}).\n"
         f"* Unused neurons at rank 10 (loading below 1 % of the layer's largest on every factor): ordered network "
-        + ", ".join(f"`{k}` {v * 100:.1f} %" for k, v in c_o["unused_share"].items()) + "; shuffled network "
-        + ", ".join(f"`{k}` {v * 100:.1f} %" for k, v in c_s["unused_share"].items()) + ".\n"
-        f"* Cosine similarity of the `relu_1` loadings of rank-10 factors dominated by different digits: ordered network "
-        + (f"{c_o['cosine_different_digits'][0]:.2f}–{c_o['cosine_different_digits'][1]:.2f}" if c_o["cosine_different_digits"] else "–")
+        + ", ".join(f"`{k}` {v * 100:.1f} %" for k, v in c_o["unused_share"].items())
+        + "; shuffled network "
+        + ", ".join(f"`{k}` {v * 100:.1f} %" for k, v in c_s["unused_share"].items())
+        + ".\n"
+        "* Cosine similarity of the `relu_1` loadings of rank-10 factors dominated by different digits: ordered network "
+        + (
+            f"{c_o['cosine_different_digits'][0]:.2f}–{c_o['cosine_different_digits'][1]:.2f}"
+            if c_o["cosine_different_digits"]
+            else "–"
+        )
         + ", shuffled network "
-        + (f"{c_s['cosine_different_digits'][0]:.2f}–{c_s['cosine_different_digits'][1]:.2f}" if c_s["cosine_different_digits"] else "–")
+        + (
+            f"{c_s['cosine_different_digits'][0]:.2f}–{c_s['cosine_different_digits'][1]:.2f}"
+            if c_s["cosine_different_digits"]
+            else "–"
+        )
         + f"; the digits dominating the ordered network's factors: {c_o['factor_digits']}.\n"
     )
     doc = DOC.read_text()
@@ -184,33 +236,70 @@ def main() -> None:
     DOC.write_text(doc)
 
     def nb_table(res, names):
-        head = f"| {names} | test accuracy | paper | " + " | ".join(f"RMSE r={k}" if i == 0 else f"r={k}" for i, k in enumerate(res.ranks)) + " |"
+        head = (
+            f"| {names} | test accuracy | paper | "
+            + " | ".join(f"RMSE r={k}" if i == 0 else f"r={k}" for i, k in enumerate(res.ranks))
+            + " |"
+        )
         lines = [head, "|" + "---|" * (3 + len(res.ranks))]
         for r in res.results:
             pa = f"{r.paper_accuracy:g} %" if r.paper_accuracy is not None else "–"
-            lines.append(f"| {r.label} | {r.accuracy * 100:.1f} % | {pa} | " + " | ".join(f"{r.sweep[k].rmse:.4f}" for k in res.ranks) + " |")
+            lines.append(
+                f"| {r.label} | {r.accuracy * 100:.1f} % | {pa} | "
+                + " | ".join(f"{r.sweep[k].rmse:.4f}" for k in res.ranks)
+                + " |"
+            )
         return "\n".join(lines)
 
-    src = (f"From `python scripts/make_numbers.py` ({stamp}; the same code and settings as this notebook at full "
-           f"size: all {a.samples:,} test images, ranks {fr.ranks[0]}–{fr.ranks[-1]}, seed 0, default solver):\n\n")
+    src = (
+        f"From `python scripts/make_numbers.py` ({stamp}; the same code and settings as this notebook at full "
+        f"size: all {a.samples:,} test images, ranks {fr.ranks[0]}–{fr.ranks[-1]}, seed 0, default solver):\n\n"
+    )
     numbers = json.loads(NUMBERS.read_text()) if NUMBERS.exists() else {}
-    numbers["NUMBERS_FRACTION"] = (src + nb_table(fr, "training data") + "\n\nOrdering as the paper found at every rank: "
-                                   + ("yes" if fr.ordering()["holds"] else "no") + f". `relu_1` relative error at rank {lo}: "
-                                   + " / ".join(f"{rel(r):.3f}" for r in fr.results) + "; its entropy effective rank: "
-                                   + " / ".join(f"{r.spectrum.entropy_rank['relu_1']:.0f}" for r in fr.results) + ".")
-    numbers["NUMBERS_SUBSET"] = (src + nb_table(su, "training classes") + "\n\nOrdering as the paper found at every rank: "
-                                 + ("yes" if su.ordering()["holds"] else "no") + f". `relu_1` relative error at rank {lo}: "
-                                 + " / ".join(f"{rel(r):.3f}" for r in su.results) + ".")
+    numbers["NUMBERS_FRACTION"] = (
+        src
+        + nb_table(fr, "training data")
+        + "\n\nOrdering as the paper found at every rank: "
+        + ("yes" if fr.ordering()["holds"] else "no")
+        + f". `relu_1` relative error at rank {lo}: "
+        + " / ".join(f"{rel(r):.3f}" for r in fr.results)
+        + "; its entropy effective rank: "
+        + " / ".join(f"{r.spectrum.entropy_rank['relu_1']:.0f}" for r in fr.results)
+        + "."
+    )
+    numbers["NUMBERS_SUBSET"] = (
+        src
+        + nb_table(su, "training classes")
+        + "\n\nOrdering as the paper found at every rank: "
+        + ("yes" if su.ordering()["holds"] else "no")
+        + f". `relu_1` relative error at rank {lo}: "
+        + " / ".join(f"{rel(r):.3f}" for r in su.results)
+        + "."
+    )
     numbers["NUMBERS_ORDERED"] = (
         src + nb_table(od, "training") + "\n\n"
         f"* The class-ordered network answers **{c_o['most_answered']}** for {c_o['most_answered_share'] * 100:.1f} % of the test "
         f"images (answers per class 0–9: {c_o['predictions']}).\n"
         f"* `relu_1` relative error at rank {lo}: {rel(od.results[0]):.3f} (ordered) against {rel(od.results[1]):.3f} (shuffled).\n"
-        "* Unused neurons at rank 10: ordered " + ", ".join(f"`{k}` {v * 100:.1f} %" for k, v in c_o["unused_share"].items())
-        + "; shuffled " + ", ".join(f"`{k}` {v * 100:.1f} %" for k, v in c_s["unused_share"].items()) + ".\n"
+        "* Unused neurons at rank 10: ordered "
+        + ", ".join(f"`{k}` {v * 100:.1f} %" for k, v in c_o["unused_share"].items())
+        + "; shuffled "
+        + ", ".join(f"`{k}` {v * 100:.1f} %" for k, v in c_s["unused_share"].items())
+        + ".\n"
         "* Cosine similarity of the `relu_1` loadings of factors dominated by different digits: ordered "
-        + (f"{c_o['cosine_different_digits'][0]:.2f}–{c_o['cosine_different_digits'][1]:.2f}" if c_o["cosine_different_digits"] else "–")
-        + ", shuffled " + (f"{c_s['cosine_different_digits'][0]:.2f}–{c_s['cosine_different_digits'][1]:.2f}" if c_s["cosine_different_digits"] else "–") + ".")
+        + (
+            f"{c_o['cosine_different_digits'][0]:.2f}–{c_o['cosine_different_digits'][1]:.2f}"
+            if c_o["cosine_different_digits"]
+            else "–"
+        )
+        + ", shuffled "
+        + (
+            f"{c_s['cosine_different_digits'][0]:.2f}–{c_s['cosine_different_digits'][1]:.2f}"
+            if c_s["cosine_different_digits"]
+            else "–"
+        )
+        + "."
+    )
     NUMBERS.write_text(json.dumps(numbers, indent=1, ensure_ascii=False) + "\n")
     (ROOT / "docs" / "reproduction.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     print(f"wrote {DOC}, {NUMBERS} and docs/reproduction.json")

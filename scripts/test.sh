@@ -20,8 +20,11 @@ status=0
 if [ -f package.json ] && grep -q '"test"' package.json; then
   echo "[test] TypeScript type check and JavaScript unit tests"
   npm run typecheck --silent || status=1
+  npm run lint --silent || status=1
   npm test --silent || status=1
 fi
+echo "[test] ruff (Python lint)"
+python -m ruff check src tests benchmarks scripts notebooks docs || status=1
 echo "[test] documentation site (sphinx -W: broken references fail)"
 PEEKLENS_SKIP_SETUP=1 bash scripts/docs.sh || status=1
 echo "[test] Python tests"

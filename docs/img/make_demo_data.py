@@ -20,7 +20,9 @@ def main(out: str, n: int = 2000) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     x, y = studies.load_mnist(train=False)
     x, y = x[:n], y[:n]
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(studies.normalize(x, "mnist"), y), batch_size=500)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(studies.normalize(x, "mnist"), y), batch_size=500
+    )
     for name, fraction in [("mnist-25pct", 0.25), ("mnist-10pct", 0.1)]:
         model = studies.train(studies.Regime(fraction=fraction), progress=False).model
         acts = pl.capture(model, loader, layers=["relu", "relu_1"], input_transform=studies.denormalizer("mnist"))

@@ -25,8 +25,8 @@ from .errors import (
     PeeklensError,
 )
 from .interpret import attribute, invert, maximize
-from .nmf import factorize, sweep
 from .io import load, save
+from .nmf import factorize, sweep
 from .quality import Comparison, Quality, compare, quality
 from .results import Factorization, Sweep
 from .spectra import Spectrum, spectrum

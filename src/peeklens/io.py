@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .nmf.distributed import gather_for_save
 from ._memory import available_memory, format_bytes
 from .activations import Activations
 from .errors import FileFormatError, InputError, MemoryLimitError
+from .nmf.distributed import gather_for_save
 from .results import Factorization, Sweep
 from .schema import FORMAT_VERSION
 from .spectra import Spectrum
@@ -152,6 +152,7 @@ def save(
 #: claims encryption (RuntimeError) or an unknown compression method (NotImplementedError).
 _ZIP_ERRORS = (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError, ValueError, zlib.error)
 
+
 def _open(path: Path) -> zipfile.ZipFile:
     if not path.exists():
         raise FileNotFoundError(f"no such results file: {path}")
@@ -241,7 +242,6 @@ class _Reader:
         if shape is not None and list(arr.shape) != list(shape):
             raise FileFormatError(f"{self.path}: array {key!r} has shape {arr.shape}, metadata says {shape}")
         return arr
-
 
     def _check_size(self, key: str, size: int) -> None:
         """Refuse a member whose unpacked size cannot fit in memory before inflating it (zip bombs)."""

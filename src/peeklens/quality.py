@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -35,12 +35,27 @@ __all__ = ["Quality", "Comparison", "quality", "compare", "components", "summari
 # The score: the mean of these components (all scale-free; higher = better trained).
 # Chosen by benchmarks/quality_zoo.py on the selection regimes; see docs/quality.md.
 # BEGIN SCORE (written by benchmarks/quality_zoo.py)
-SCORE: dict = {"components": ["deep_stable_rank", "mean_selectivity", "deep_error_decay"], "signs": [1.0, 1.0, -1.0], "center": [0.0049407160055925095, 0.5620586805904196, 0.7993905407748603], "scale": [0.0008252802140669188, 0.04450660249546952, 0.049606060676853955]}
+SCORE: dict = {
+    "components": ["deep_stable_rank", "mean_selectivity", "deep_error_decay"],
+    "signs": [1.0, 1.0, -1.0],
+    "center": [0.0049407160055925095, 0.5620586805904196, 0.7993905407748603],
+    "scale": [0.0008252802140669188, 0.04450660249546952, 0.049606060676853955],
+}
 # END SCORE
 
 # What the calibration study measured for the score (held-out regimes), for the repr.
 # BEGIN CALIBRATION (written by benchmarks/quality_zoo.py)
-CALIBRATION: dict = {"held_out": "label noise, subsets, class-ordered, learning rate; paper net", "n_networks": 29, "rho": 0.797, "rho_ci": [0.555, 0.916], "tau": 0.616, "tau_ci": [0.39, 0.781], "cifar_rho": 0.794, "seed_noise": 0.4945, "commit": "1687936"}
+CALIBRATION: dict = {
+    "held_out": "label noise, subsets, class-ordered, learning rate; paper net",
+    "n_networks": 29,
+    "rho": 0.797,
+    "rho_ci": [0.555, 0.916],
+    "tau": 0.616,
+    "tau_ci": [0.39, 0.781],
+    "cifar_rho": 0.794,
+    "seed_noise": 0.4945,
+    "commit": "1687936",
+}
 # END CALIBRATION
 
 #: Ranks of the coupled factorizations whose errors are components (as in the calibration study).
@@ -143,7 +158,9 @@ def components(
     """
     layers = list(layers) if layers is not None else list(acts.layer_names)
     if not layers:
-        raise InputError("the activations have no layer blocks; capture at least one layer (pl.capture(..., layers=[...]))")
+        raise InputError(
+            "the activations have no layer blocks; capture at least one layer (pl.capture(..., layers=[...]))"
+        )
     missing = [n for n in layers if n not in acts]
     if missing:
         raise InputError(f"layers {missing} are not in the activations (they have {acts.names})")
@@ -267,9 +284,14 @@ class Quality:
     def as_dict(self) -> dict:
         """A JSON-ready dict of everything."""
         return {
-            "score": self.score, "components": dict(self.components), "used": list(self.used),
-            "layers": list(self.layers), "n_samples": self.n_samples, "fingerprint": self.fingerprint,
-            "calibration": dict(self.calibration), "seconds": self.seconds,
+            "score": self.score,
+            "components": dict(self.components),
+            "used": list(self.used),
+            "layers": list(self.layers),
+            "n_samples": self.n_samples,
+            "fingerprint": self.fingerprint,
+            "calibration": dict(self.calibration),
+            "seconds": self.seconds,
         }
 
     def __repr__(self) -> str:
@@ -336,13 +358,23 @@ def quality(
     t0 = time.perf_counter()
     layers = list(layers) if layers is not None else list(acts.layer_names)
     if acts.n_samples < max(RANKS):
-        raise InputError(f"pl.quality needs at least {max(RANKS)} test inputs (its factorizations have ranks {RANKS}); "
-                         f"the activations have {acts.n_samples}. Capture more inputs (the calibration used 2,000)")
+        raise InputError(
+            f"pl.quality needs at least {max(RANKS)} test inputs (its factorizations have ranks {RANKS}); "
+            f"the activations have {acts.n_samples}. Capture more inputs (the calibration used 2,000)"
+        )
     ranks = list(RANKS)
     comp = components(acts, layers=layers, ranks=ranks, seed=seed, device=device, max_iter=max_iter)
     score = _score(comp, SCORE)
-    return Quality(score, comp, list(SCORE["components"]), layers, acts.n_samples, _fingerprint(acts, layers),
-                   dict(CALIBRATION), round(time.perf_counter() - t0, 3))
+    return Quality(
+        score,
+        comp,
+        list(SCORE["components"]),
+        layers,
+        acts.n_samples,
+        _fingerprint(acts, layers),
+        dict(CALIBRATION),
+        round(time.perf_counter() - t0, 3),
+    )
 
 
 @dataclass(eq=False)
@@ -370,24 +402,40 @@ class Comparison:
         return (a, b) in self.ties or (b, a) in self.ties
 
     def as_dict(self) -> dict:
-        return {"ranking": [{"name": n, **self.qualities[n].as_dict()} for n in self.names],
-                "noise": self.noise, "ties": [list(t) for t in self.ties]}
+        return {
+            "ranking": [{"name": n, **self.qualities[n].as_dict()} for n in self.names],
+            "noise": self.noise,
+            "ties": [list(t) for t in self.ties],
+        }
 
     def __repr__(self) -> str:
         width = max(len(n) for n in self.names)
         used = self.qualities[self.names[0]].used
-        head = f"{'#':>2}  {'network':{width}s}  {'score':>8s}  " + "  ".join(f"{u:>14s}" for u in used) + "  within noise of"
-        lines = [f"Comparison of {len(self.names)} networks by quality score (higher = better trained; "
-                 f"seed noise {self.noise:.3g})", head]
+        head = (
+            f"{'#':>2}  {'network':{width}s}  {'score':>8s}  "
+            + "  ".join(f"{u:>14s}" for u in used)
+            + "  within noise of"
+        )
+        lines = [
+            f"Comparison of {len(self.names)} networks by quality score (higher = better trained; "
+            f"seed noise {self.noise:.3g})",
+            head,
+        ]
         for i, n in enumerate(self.names):
             q = self.qualities[n]
             near = [b for a, b in self.ties if a == n] + [a for a, b in self.ties if b == n]
-            lines.append(f"{i + 1:>2}  {n:{width}s}  {q.score:8.4f}  "
-                         + "  ".join(f"{q.components[u]:14.4f}" for u in used) + "  " + (", ".join(near) or "-"))
+            lines.append(
+                f"{i + 1:>2}  {n:{width}s}  {q.score:8.4f}  "
+                + "  ".join(f"{q.components[u]:14.4f}" for u in used)
+                + "  "
+                + (", ".join(near) or "-")
+            )
         cal = self.qualities[self.names[0]].calibration
         if cal:
-            lines.append(f"trust: held-out Spearman rho {cal['rho']:.2f} [{cal['rho_ci'][0]:.2f}, {cal['rho_ci'][1]:.2f}] "
-                         "between the score and test accuracy (docs/quality.md)")
+            lines.append(
+                f"trust: held-out Spearman rho {cal['rho']:.2f} [{cal['rho_ci'][0]:.2f}, {cal['rho_ci'][1]:.2f}] "
+                "between the score and test accuracy (docs/quality.md)"
+            )
         return "\n".join(lines)
 
 
@@ -439,8 +487,10 @@ def compare(
         prints.setdefault((q.fingerprint, tuple(q.used)), []).append(name)
     if len(prints) > 1:
         groups = "; ".join(f"{names} (fingerprint {fp})" for (fp, _), names in prints.items())
-        msg = ("the networks were not measured on the same test inputs and layers, so their scores are not "
-               f"comparable: {groups}. Capture every network on the same inputs at the same layers")
+        msg = (
+            "the networks were not measured on the same test inputs and layers, so their scores are not "
+            f"comparable: {groups}. Capture every network on the same inputs at the same layers"
+        )
         if strict:
             raise InputError(msg)
         warnings.warn(msg, stacklevel=2)
@@ -448,5 +498,5 @@ def compare(
     if not noise >= 0:
         raise InputError(f"noise must be >= 0, got {noise!r}")
     names = sorted(qs, key=lambda n: -qs[n].score)
-    ties = [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if abs(qs[a].score - qs[b].score) <= noise]
+    ties = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :] if abs(qs[a].score - qs[b].score) <= noise]
     return Comparison(names, qs, noise, ties)

@@ -167,8 +167,11 @@ def _fit_meta(a: _Arrays, fit: Factorization, prefix: str) -> dict:
         "settings": _jsonable(fit.settings),
         "blocks": [_jsonable(fit.blocks.get(n, {})) for n in names],
         # tensor model: per tensor block its spatial factor (positions x rank), by block position
-        "spatial": ({str(names.index(n)): a.put(f"{prefix}S.{names.index(n)}", S) for n, S in fit.spatial.items()}
-                    if getattr(fit, "spatial", None) else None),
+        "spatial": (
+            {str(names.index(n)): a.put(f"{prefix}S.{names.index(n)}", S) for n, S in fit.spatial.items()}
+            if getattr(fit, "spatial", None)
+            else None
+        ),
     }
 
 
@@ -196,8 +199,10 @@ def _sample_meta(a: _Arrays, fits: Sequence[Factorization], include_inputs: bool
         out["display"] = {
             "top_k": k,
             "samples": a.put("display.samples", idx),
-            "images": [a.put(f"display.image.{i}", np.ascontiguousarray(np.asarray(inputs[n])[:, idx], np.float32))
-                       for i, n in enumerate(names)],
+            "images": [
+                a.put(f"display.image.{i}", np.ascontiguousarray(np.asarray(inputs[n])[:, idx], np.float32))
+                for i, n in enumerate(names)
+            ],
             "value_range": [lo, hi],
             "class_names": class_names,
         }
@@ -228,8 +233,11 @@ def _describe(obj: Result, a: _Arrays, include_inputs: bool, top_k: int, class_n
         return {"type": "Factorization", "fit": fit}
     if isinstance(obj, Sweep):
         fits = {str(r): _fit_meta(a, f, f"r{r}.") for r, f in obj.fits.items()}
-        shared = (_sample_meta(a, list(obj.fits.values()), include_inputs, top_k, class_names) if obj.fits
-                  else {"labels": None, "inputs": None, "display": None})
+        shared = (
+            _sample_meta(a, list(obj.fits.values()), include_inputs, top_k, class_names)
+            if obj.fits
+            else {"labels": None, "inputs": None, "display": None}
+        )
         return {
             "type": "Sweep",
             "ranks": obj.ranks,
@@ -251,9 +259,7 @@ def _describe(obj: Result, a: _Arrays, include_inputs: bool, top_k: int, class_n
             "method": [obj.method[n] for n in names],
             "info": _jsonable(obj.meta),
         }
-    raise InputError(
-        f"save() takes Activations, Factorization, Sweep or Spectrum, got {type(obj).__name__}"
-    )
+    raise InputError(f"save() takes Activations, Factorization, Sweep or Spectrum, got {type(obj).__name__}")
 
 
 def to_payload(
@@ -406,7 +412,12 @@ def from_payload(meta: Mapping, get_array: Callable[[str], np.ndarray], *, where
             blocks = {}
             for n, info, key in zip(meta["names"], meta["blocks"], meta["arrays"]):
                 blocks[n] = Block(
-                    n, get(key), tuple(info["shape"]), info["kind"], info.get("transform"), bool(info.get("signed", False))
+                    n,
+                    get(key),
+                    tuple(info["shape"]),
+                    info["kind"],
+                    info.get("transform"),
+                    bool(info.get("signed", False)),
                 )
             info_keys = meta.get("sample_info")
             return Activations(

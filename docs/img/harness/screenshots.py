@@ -9,9 +9,9 @@ Needs Chromium (/usr/bin/chromium) and Playwright for Python. Prints draw timing
 from __future__ import annotations
 
 import functools
-import os
 import http.server
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,25 +24,47 @@ from playwright.sync_api import sync_playwright
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 IMG = HERE.parent
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _bundle(site: Path, out: str, views: Path) -> None:
-    subprocess.run(["node_modules/.bin/esbuild", str(HERE / "harness.ts"), "--bundle", "--format=esm",
-                    f"--alias:peeklens-views={views}", f"--outfile={site / out}", "--log-level=warning"],
-                   cwd=REPO, check=True)
+    subprocess.run(
+        [
+            "node_modules/.bin/esbuild",
+            str(HERE / "harness.ts"),
+            "--bundle",
+            "--format=esm",
+            f"--alias:peeklens-views={views}",
+            f"--outfile={site / out}",
+            "--log-level=warning",
+        ],
+        cwd=REPO,
+        check=True,
+    )
 
 
 def _old_views(commit: str) -> Path:
     """js/views as of `commit` (the reference the timings are compared with), in a temporary folder."""
     d = Path(tempfile.mkdtemp(prefix="peeklens-views-ref-")) / "views"
     d.mkdir()
-    names = subprocess.run(["git", "ls-tree", "--name-only", commit, "js/views/"], cwd=REPO, check=True,
-                           capture_output=True, text=True).stdout.split()
+    names = subprocess.run(
+        ["git", "ls-tree", "--name-only", commit, "js/views/"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
     for n in names:
-        (d / Path(n).name).write_text(subprocess.run(["git", "show", f"{commit}:{n}"], cwd=REPO, check=True,
-                                                     capture_output=True, text=True).stdout)
+        (d / Path(n).name).write_text(
+            subprocess.run(
+                ["git", "show", f"{commit}:{n}"], cwd=REPO, check=True, capture_output=True, text=True
+            ).stdout
+        )
     return d / "index.ts"
 
 
@@ -56,7 +78,8 @@ def main(data: str, reference: str = "658d7d1") -> None:
         (site / page_name).write_text(
             "<!doctype html><meta charset=utf-8><style>body{margin:16px;font-family:system-ui,sans-serif;"
             "--jp-border-color2:#ddd;--jp-ui-font-color1:#222;background:#fff}" + css + "</style>"
-            f"<div id=host style='max-width:1240px'></div><script type=module src={bundle}></script>")
+            f"<div id=host style='max-width:1240px'></div><script type=module src={bundle}></script>"
+        )
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     handler.log_message = lambda *a: None  # type: ignore[assignment]
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -92,7 +115,9 @@ def main(data: str, reference: str = "658d7d1") -> None:
             first.locator(".pl-scroll").evaluate("e => { e.scrollLeft = 700; }")
             first.locator("canvas.pl-matrix").hover(position={"x": 1000, "y": 100})
             page.wait_for_timeout(100)
-            page.screenshot(path=str(IMG / "heatmap-neurons-zoom.png"), clip=_clip(page, ".pl-lab-heatmaps .pl-layer", 520))
+            page.screenshot(
+                path=str(IMG / "heatmap-neurons-zoom.png"), clip=_clip(page, ".pl-lab-heatmaps .pl-layer", 520)
+            )
             # save buttons in the real browser: a composite PNG of the layer and an SVG chart
             with page.expect_download() as dl:
                 first.locator(".pl-layer-controls .pl-export-png").click()
@@ -110,8 +135,11 @@ def main(data: str, reference: str = "658d7d1") -> None:
             with page.expect_download() as dl:
                 page.locator(".pl-lab-explorer .pl-figure .pl-export-svg").first.click(force=True)
             svg_text = Path(dl.value.path()).read_text()
-            timings["export_rmse_svg"] = {"file": dl.value.suggested_filename, "bytes": len(svg_text),
-                                          "is_svg": svg_text.lstrip().startswith("<?xml") and "<svg" in svg_text}
+            timings["export_rmse_svg"] = {
+                "file": dl.value.suggested_filename,
+                "bytes": len(svg_text),
+                "is_svg": svg_text.lstrip().startswith("<?xml") and "<svg" in svg_text,
+            }
             page.evaluate("() => drawCompare()")
             page.wait_for_selector(".pl-compare")
             slider = page.locator(".pl-compare input.pl-rank-slider")
@@ -122,7 +150,9 @@ def main(data: str, reference: str = "658d7d1") -> None:
             page.evaluate("() => spectrum()")
             page.wait_for_timeout(200)
             page.screenshot(path=str(IMG / "spectrum.png"), clip=_clip(page, ".pl-spectrum", 700))
-            timings["draw_gallery_and_heatmaps_ms"] = page.evaluate("() => drawTimes('mnist-25pct.peeklens', [2, 10, 50, 2, 10, 50])")
+            timings["draw_gallery_and_heatmaps_ms"] = page.evaluate(
+                "() => drawTimes('mnist-25pct.peeklens', [2, 10, 50, 2, 10, 50])"
+            )
             timings["factor_update_ms_rank50"] = page.evaluate("() => updateTimes('mnist-25pct.peeklens', 50)")
             timings["factor_update_ms_rank10"] = page.evaluate("() => updateTimes('mnist-25pct.peeklens', 10)")
             # keyboard: an arrow key on the slider moves the rank and does not reach JupyterLab's shortcut
@@ -135,8 +165,10 @@ def main(data: str, reference: str = "658d7d1") -> None:
             page.keyboard.press("ArrowDown")
             page.keyboard.press("Control+s")
             page.wait_for_timeout(100)
-            timings["keys"] = {"commands_run": page.evaluate("() => ran"),
-                               "rank_after_arrow": page.locator(".pl-rank-explorer .pl-rank-value").text_content()}
+            timings["keys"] = {
+                "commands_run": page.evaluate("() => ran"),
+                "rank_after_arrow": page.locator(".pl-rank-explorer .pl-rank-value").text_content(),
+            }
             moves = page.evaluate("() => sliderMoves('mnist-25pct.peeklens', [1, 2, 0, 2, 1, 0, 2, 1, 2, 0])")
             ms = sorted(m["ms"] for m in moves)
             timings["slider_move_ms"] = {"median": ms[len(ms) // 2], "max": ms[-1], "moves": moves}
@@ -174,7 +206,9 @@ def _bench(browser, url: str, name: str, rounds: int = 3) -> dict:
             vals.sort()
             out[version][key] = {"median": round(vals[len(vals) // 2], 2), "max": round(vals[-1], 2), "n": len(vals)}
     out["ratio_current_over_reference"] = {
-        key: round(out["current"][key]["median"] / max(1e-9, out["reference"][key]["median"]), 2) for key in out["current"]}
+        key: round(out["current"][key]["median"] / max(1e-9, out["reference"][key]["median"]), 2)
+        for key in out["current"]
+    }
     return out
 
 
@@ -193,7 +227,12 @@ def _clip(page, selector: str, max_h: int) -> dict:
     box = page.locator(selector).first.bounding_box()
     page.set_viewport_size({"width": 1280, "height": max(1000, int(box["height"]) + 40)})
     box = page.locator(selector).first.bounding_box()
-    return {"x": max(0, box["x"] - 8), "y": box["y"] - 4, "width": min(1264, box["width"] + 16), "height": min(max_h, box["height"] + 8)}
+    return {
+        "x": max(0, box["x"] - 8),
+        "y": box["y"] - 4,
+        "width": min(1264, box["width"] + 16),
+        "height": min(max_h, box["height"] + 8),
+    }
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ this package is for figures you build on in Python:
   ``Spectrum.plot()`` and ``Factorization.plot()`` return) and :func:`compare`: bqplot ``Figure`` objects
   to restyle, add marks to, put in your own ``ipywidgets`` layouts, or draw into with ``fig=``;
 * :class:`SampleExplorer`: the samples in factor space, coloured by label or prediction, with brush and lasso
-  selection that sets ``explorer.selected`` in Python, and :func:`link_gallery` to a :class:`~peeklens.widgets.LatentGallery`.
+  selection that sets ``explorer.selected`` in Python, and :func:`link_gallery` to a
+  :class:`~peeklens.widgets.LatentGallery`.
 
 >>> import peeklens as pl
 >>> sorted(pl.plots.__all__)[:3]

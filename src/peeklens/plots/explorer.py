@@ -23,7 +23,7 @@ factorization's ``F`` is shown. :func:`link_gallery` connects it to a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import bqplot as bq
 import ipywidgets
@@ -146,9 +146,20 @@ class SampleExplorer(ipywidgets.VBox):
     factor = t.Int(None, allow_none=True)
     mode = t.Enum(_MODES, default_value="brush")
 
-    def __init__(self, source, x: int = 0, y: int = 1, *, projection: str | None = None, color="auto",
-                 class_names: Sequence[str] | None = None, rank: int | None = None, top_k: int = 8,
-                 title: str | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        source,
+        x: int = 0,
+        y: int = 1,
+        *,
+        projection: str | None = None,
+        color="auto",
+        class_names: Sequence[str] | None = None,
+        rank: int | None = None,
+        top_k: int = 8,
+        title: str | None = None,
+        **kwargs,
+    ) -> None:
         if isinstance(source, Factorization):
             source = Sweep({source.rank: source})
         if not isinstance(source, Sweep) or not len(source):
@@ -195,39 +206,69 @@ class SampleExplorer(ipywidgets.VBox):
         scales = {"x": self.x_scale, "y": self.y_scale}
         self._tooltip = bq.Tooltip(fields=["x", "y"], labels=labels, formats=[".3g", ".3g"])
         self.marks = [
-            bq.Scatter(x=coords[idx, 0], y=coords[idx, 1], scales=scales, colors=[c], labels=[nm],
-                       display_legend=classes is not None, default_size=16, stroke_width=0,
-                       selected_style=_SELECTED, unselected_style=_UNSELECTED, tooltip=self._tooltip)
+            bq.Scatter(
+                x=coords[idx, 0],
+                y=coords[idx, 1],
+                scales=scales,
+                colors=[c],
+                labels=[nm],
+                display_legend=classes is not None,
+                default_size=16,
+                stroke_width=0,
+                selected_style=_SELECTED,
+                unselected_style=_UNSELECTED,
+                tooltip=self._tooltip,
+            )
             for idx, nm, c in zip(self._groups, names, cols)
         ]
-        self.highlight_mark = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales=scales, colors=["#d62728"],
-                                         fill=False, stroke="#d62728", stroke_width=2.5, default_size=110,
-                                         labels=["highlighted"], display_legend=False)
+        self.highlight_mark = bq.Scatter(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales=scales,
+            colors=["#d62728"],
+            fill=False,
+            stroke="#d62728",
+            stroke_width=2.5,
+            default_size=110,
+            labels=["highlighted"],
+            display_legend=False,
+        )
         self.x_axis = bq.Axis(scale=self.x_scale, label=labels[0], grid_lines="dashed")
         self.y_axis = bq.Axis(scale=self.y_scale, label=labels[1], side="left", grid_lines="dashed")
-        self.brush = bq.interacts.BrushSelector(x_scale=self.x_scale, y_scale=self.y_scale, marks=self.marks,
-                                                color="#d62728")
-        self.lasso = bq.interacts.LassoSelector(x_scale=self.x_scale, y_scale=self.y_scale, marks=self.marks,
-                                                color="#d62728")
+        self.brush = bq.interacts.BrushSelector(
+            x_scale=self.x_scale, y_scale=self.y_scale, marks=self.marks, color="#d62728"
+        )
+        self.lasso = bq.interacts.LassoSelector(
+            x_scale=self.x_scale, y_scale=self.y_scale, marks=self.marks, color="#d62728"
+        )
         self.panzoom = bq.interacts.PanZoom(scales={"x": [self.x_scale], "y": [self.y_scale]})
-        self.figure = bq.Figure(marks=self.marks + [self.highlight_mark], axes=[self.x_axis, self.y_axis],
-                                interaction=self.brush, legend_location="top-right", animation_duration=0,
-                                title=title if title is not None else self._title(first),
-                                fig_margin=dict(top=50, bottom=55, left=70, right=20),
-                                layout=ipywidgets.Layout(width="100%", height="520px"))
+        self.figure = bq.Figure(
+            marks=self.marks + [self.highlight_mark],
+            axes=[self.x_axis, self.y_axis],
+            interaction=self.brush,
+            legend_location="top-right",
+            animation_duration=0,
+            title=title if title is not None else self._title(first),
+            fig_margin=dict(top=50, bottom=55, left=70, right=20),
+            layout=ipywidgets.Layout(width="100%", height="520px"),
+        )
         self.figure.add_class("pl-sample-explorer-figure")
 
         # controls: rank slider (sweeps), factor pickers (two-factor view), interaction toggle
-        self.slider = ipywidgets.SelectionSlider(options=self._usable_ranks(x, y), value=first,
-                                                 description="rank", continuous_update=False)
+        self.slider = ipywidgets.SelectionSlider(
+            options=self._usable_ranks(x, y), value=first, description="rank", continuous_update=False
+        )
         self.slider.add_class("pl-explorer-rank")
-        self.x_picker = ipywidgets.Dropdown(options=list(range(first)), value=x, description="x factor",
-                                            layout=ipywidgets.Layout(width="150px"))
-        self.y_picker = ipywidgets.Dropdown(options=list(range(first)), value=y, description="y factor",
-                                            layout=ipywidgets.Layout(width="150px"))
-        self.mode_buttons = ipywidgets.ToggleButtons(options=[("brush", "brush"), ("lasso", "lasso"),
-                                                              ("pan/zoom", "pan-zoom"), ("hover", "hover")],
-                                                     value="brush")
+        self.x_picker = ipywidgets.Dropdown(
+            options=list(range(first)), value=x, description="x factor", layout=ipywidgets.Layout(width="150px")
+        )
+        self.y_picker = ipywidgets.Dropdown(
+            options=list(range(first)), value=y, description="y factor", layout=ipywidgets.Layout(width="150px")
+        )
+        self.mode_buttons = ipywidgets.ToggleButtons(
+            options=[("brush", "brush"), ("lasso", "lasso"), ("pan/zoom", "pan-zoom"), ("hover", "hover")],
+            value="brush",
+        )
         self.readout = ipywidgets.HTML()
         self.readout.add_class("pl-explorer-readout")
         controls = [self.mode_buttons]
@@ -235,18 +276,26 @@ class SampleExplorer(ipywidgets.VBox):
             controls.insert(0, self.slider)
         if projection is None:
             controls[1:1] = [self.x_picker, self.y_picker]
-        super().__init__(children=[ipywidgets.HBox(controls, layout=ipywidgets.Layout(flex_flow="row wrap")),
-                                   self.figure, self.readout], **kwargs)
+        super().__init__(
+            children=[
+                ipywidgets.HBox(controls, layout=ipywidgets.Layout(flex_flow="row wrap")),
+                self.figure,
+                self.readout,
+            ],
+            **kwargs,
+        )
         self.add_class("pl-sample-explorer")
 
         self._from_ui = False
         self._syncing = False
         with self.hold_trait_notifications():
             self.rank, self.x, self.y = first, int(x), int(y)
-        self._links = [t.link((self.slider, "value"), (self, "rank")),
-                       t.link((self.x_picker, "value"), (self, "x")),
-                       t.link((self.y_picker, "value"), (self, "y")),
-                       t.link((self.mode_buttons, "value"), (self, "mode"))]
+        self._links = [
+            t.link((self.slider, "value"), (self, "rank")),
+            t.link((self.x_picker, "value"), (self, "x")),
+            t.link((self.y_picker, "value"), (self, "y")),
+            t.link((self.mode_buttons, "value"), (self, "mode")),
+        ]
         self.brush.observe(self._on_brush, ["selected_x", "selected_y"])
         for m in self.marks:
             m.observe(self._on_mark_selected, "selected")
@@ -269,8 +318,10 @@ class SampleExplorer(ipywidgets.VBox):
     def _valid_factor_axis(self, proposal):
         k = int(proposal["value"])
         if self.projection is None and not 0 <= k < self.rank:
-            raise InputError(f"{proposal['trait'].name}={k} is not a factor at rank {self.rank}; "
-                             f"choose 0 <= {proposal['trait'].name} < {self.rank}")
+            raise InputError(
+                f"{proposal['trait'].name}={k} is not a factor at rank {self.rank}; "
+                f"choose 0 <= {proposal['trait'].name} < {self.rank}"
+            )
         return k
 
     # ---- construction helpers -------------------------------------------------------------------
@@ -283,8 +334,10 @@ class SampleExplorer(ipywidgets.VBox):
                 raise InputError(f"color must be 'auto', 'labels', an array of classes or None, got {color!r}")
             if fit.labels is None:
                 if color == "labels":
-                    raise InputError("color='labels' but this factorization carries no labels; capture with "
-                                     "labelled data, pass color=<array of classes>, or color=None")
+                    raise InputError(
+                        "color='labels' but this factorization carries no labels; capture with "
+                        "labelled data, pass color=<array of classes>, or color=None"
+                    )
                 return None
             color = fit.labels
         arr = np.asarray(color)
@@ -386,8 +439,11 @@ class SampleExplorer(ipywidgets.VBox):
     def _on_mark_selected(self, change) -> None:
         if self.mode != "lasso" or self._from_ui:
             return
-        parts = [g[np.asarray(m.selected, dtype=np.int64)] for g, m in zip(self._groups, self.marks)
-                 if m.selected is not None and len(m.selected)]
+        parts = [
+            g[np.asarray(m.selected, dtype=np.int64)]
+            for g, m in zip(self._groups, self.marks)
+            if m.selected is not None and len(m.selected)
+        ]
         self._set_from_ui(np.sort(np.concatenate(parts)) if parts else [])
 
     def _push_selected(self, change) -> None:
@@ -443,8 +499,9 @@ class SampleExplorer(ipywidgets.VBox):
         if self._syncing:
             return
         if self.projection is None and max(self.x, self.y) >= self.rank:
-            raise InputError(f"factors x={self.x}, y={self.y} need rank > {max(self.x, self.y)}; "
-                             f"the rank is {self.rank}")
+            raise InputError(
+                f"factors x={self.x}, y={self.y} need rank > {max(self.x, self.y)}; the rank is {self.rank}"
+            )
         coords, labels = project(self.fit.F, self.x, self.y, self.projection)
         self._coords = coords
         self._clear_selectors()
@@ -470,8 +527,9 @@ class SampleExplorer(ipywidgets.VBox):
             self._draw_highlight()
 
     def _on_mode(self, change) -> None:
-        self.figure.interaction = {"brush": self.brush, "lasso": self.lasso, "pan-zoom": self.panzoom,
-                                   "hover": None}[change["new"]]
+        self.figure.interaction = {"brush": self.brush, "lasso": self.lasso, "pan-zoom": self.panzoom, "hover": None}[
+            change["new"]
+        ]
         self.clear()
 
     def _draw_highlight(self, change=None) -> None:
@@ -485,8 +543,11 @@ class SampleExplorer(ipywidgets.VBox):
         n = self._coords.shape[0]
         parts = [f"<b>{len(self.selected)}</b> of {n} samples selected"]
         if self.highlighted:
-            what = f"top {len(self.highlighted)} inputs of factor {self.factor}" if self.factor is not None \
+            what = (
+                f"top {len(self.highlighted)} inputs of factor {self.factor}"
+                if self.factor is not None
                 else f"{len(self.highlighted)} samples"
+            )
             parts.append(f"ringed: {what}")
         self.readout.value = " · ".join(parts)
 
@@ -497,8 +558,11 @@ class GalleryLink:
     def __init__(self, explorer: SampleExplorer, gallery) -> None:
         self.explorer, self.gallery = explorer, gallery
         self._rank_link = None
-        if list(getattr(gallery, "ranks", [])) and set(gallery.ranks) >= set(explorer.slider.options) \
-                and explorer.rank in gallery.ranks:
+        if (
+            list(getattr(gallery, "ranks", []))
+            and set(gallery.ranks) >= set(explorer.slider.options)
+            and explorer.rank in gallery.ranks
+        ):
             self._rank_link = t.link((gallery, "rank"), (explorer, "rank"))
         gallery.observe(self._on_factor, "factor")
 

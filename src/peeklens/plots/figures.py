@@ -25,7 +25,7 @@ True
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import bqplot as bq
 import numpy as np
@@ -72,8 +72,9 @@ def series_colors(fig: bq.Figure) -> dict[str, str]:
 def _figure(fig: bq.Figure | None, *, x_label: str, y_label: str, x_scale, y_scale, title: str | None):
     """The figure to draw into and its x/y scales: a new one, or ``fig`` with the scales of its first mark."""
     if fig is None:
-        fig = bq.Figure(marks=[], axes=[], legend_location="top-right",
-                        fig_margin=dict(top=50, bottom=55, left=75, right=30))
+        fig = bq.Figure(
+            marks=[], axes=[], legend_location="top-right", fig_margin=dict(top=50, bottom=55, left=75, right=30)
+        )
     elif not isinstance(fig, bq.Figure):
         raise InputError(f"fig must be a bqplot.Figure, got {type(fig).__name__}")
     if fig.marks:
@@ -82,31 +83,72 @@ def _figure(fig: bq.Figure | None, *, x_label: str, y_label: str, x_scale, y_sca
     if not fig.axes:
         fig.axes = [
             bq.Axis(scale=x_scale, label=x_label, grid_lines="solid"),
-            bq.Axis(scale=y_scale, label=y_label, side="left", grid_lines="solid",
-                    tick_format=".2g" if isinstance(y_scale, bq.LogScale) else None),
+            bq.Axis(
+                scale=y_scale,
+                label=y_label,
+                side="left",
+                grid_lines="solid",
+                tick_format=".2g" if isinstance(y_scale, bq.LogScale) else None,
+            ),
         ]
     if title is not None:
         fig.title = title
     return fig, x_scale, y_scale
 
 
-def _add_series(fig: bq.Figure, series: Mapping[str, tuple[np.ndarray, np.ndarray]], colors: Mapping[str, str],
-                x_scale, y_scale, tooltip: bq.Tooltip, line_styles: Mapping[str, str] | None = None) -> None:
+def _add_series(
+    fig: bq.Figure,
+    series: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    colors: Mapping[str, str],
+    x_scale,
+    y_scale,
+    tooltip: bq.Tooltip,
+    line_styles: Mapping[str, str] | None = None,
+) -> None:
     """One Lines (legend) + one Scatter (markers, hover read-out) per series."""
     marks = list(fig.marks)
     for name, (x, y) in series.items():
         style = (line_styles or {}).get(name, "solid")
         scales = {"x": x_scale, "y": y_scale}
-        marks.append(bq.Lines(x=x, y=y, scales=scales, colors=[colors[name]], labels=[name],
-                              display_legend=True, line_style=style, stroke_width=2))
-        marks.append(bq.Scatter(x=x, y=y, scales=scales, colors=[colors[name]], labels=[name],
-                                default_size=24, tooltip=tooltip, display_legend=False))
+        marks.append(
+            bq.Lines(
+                x=x,
+                y=y,
+                scales=scales,
+                colors=[colors[name]],
+                labels=[name],
+                display_legend=True,
+                line_style=style,
+                stroke_width=2,
+            )
+        )
+        marks.append(
+            bq.Scatter(
+                x=x,
+                y=y,
+                scales=scales,
+                colors=[colors[name]],
+                labels=[name],
+                default_size=24,
+                tooltip=tooltip,
+                display_legend=False,
+            )
+        )
     fig.marks = marks
 
 
-def sweep_figure(sweep, *, kind: str = "rmse", blocks: Sequence[str] | None = None, name: str | None = None,
-                 color: str | None = None, colors: Mapping[str, str] | None = None, fig: bq.Figure | None = None,
-                 title: str | None = None, log: bool = False) -> bq.Figure:
+def sweep_figure(
+    sweep,
+    *,
+    kind: str = "rmse",
+    blocks: Sequence[str] | None = None,
+    name: str | None = None,
+    color: str | None = None,
+    colors: Mapping[str, str] | None = None,
+    fig: bq.Figure | None = None,
+    title: str | None = None,
+    log: bool = False,
+) -> bq.Figure:
     """Error against rank, as a bqplot Figure (what ``Sweep.plot()`` returns).
 
     Parameters
@@ -162,17 +204,23 @@ def sweep_figure(sweep, *, kind: str = "rmse", blocks: Sequence[str] | None = No
         series = {prefix + b: (ranks, np.asarray(errs[b], dtype=np.float64)) for b in names}
         y_label = "relative error per block"
     y_scale = bq.LogScale() if log else bq.LinearScale()
-    fig, xs, ys = _figure(fig, x_label="rank", y_label=y_label, x_scale=bq.LinearScale(), y_scale=y_scale,
-                          title=title)
+    fig, xs, ys = _figure(fig, x_label="rank", y_label=y_label, x_scale=bq.LinearScale(), y_scale=y_scale, title=title)
     tip = bq.Tooltip(fields=["x", "y"], labels=["rank", y_label], formats=["d", ".4g"])
     _add_series(fig, series, colors_for(series, colors, taken=series_colors(fig)), xs, ys, tip)
     return fig
 
 
-def spectrum_figure(spectrum: Spectrum, *, blocks: Sequence[str] | None = None, k: int | None = None,
-                    name: str | None = None, colors: Mapping[str, str] | None = None,
-                    line_style: str | Mapping[str, str] = "solid", fig: bq.Figure | None = None,
-                    title: str | None = None) -> bq.Figure:
+def spectrum_figure(
+    spectrum: Spectrum,
+    *,
+    blocks: Sequence[str] | None = None,
+    k: int | None = None,
+    name: str | None = None,
+    colors: Mapping[str, str] | None = None,
+    line_style: str | Mapping[str, str] = "solid",
+    fig: bq.Figure | None = None,
+    title: str | None = None,
+) -> bq.Figure:
     """Top singular values of every block on a log axis (paper Figs. 4, 5, 8): what ``Spectrum.plot()`` returns.
 
     Parameters
@@ -226,16 +274,27 @@ def spectrum_figure(spectrum: Spectrum, *, blocks: Sequence[str] | None = None, 
         v = v[: int(np.count_nonzero(v > floor))]  # decreasing: the values kept are a prefix
         series[prefix + b] = (np.arange(1, v.size + 1, dtype=np.float64), v)
         styles[prefix + b] = line_style.get(b, "solid") if isinstance(line_style, Mapping) else line_style
-    fig, xs, ys = _figure(fig, x_label="singular value index", y_label="singular value",
-                          x_scale=bq.LinearScale(), y_scale=bq.LogScale(), title=title)
+    fig, xs, ys = _figure(
+        fig,
+        x_label="singular value index",
+        y_label="singular value",
+        x_scale=bq.LinearScale(),
+        y_scale=bq.LogScale(),
+        title=title,
+    )
     tip = bq.Tooltip(fields=["x", "y"], labels=["index", "singular value"], formats=["d", ".4g"])
     _add_series(fig, series, colors_for(series, colors, taken=series_colors(fig)), xs, ys, tip, styles)
     return fig
 
 
-def factorization_figure(fit: Factorization, *, blocks: Sequence[str] | None = None,
-                         colors: Mapping[str, str] | None = None, fig: bq.Figure | None = None,
-                         title: str | None = None) -> bq.Figure:
+def factorization_figure(
+    fit: Factorization,
+    *,
+    blocks: Sequence[str] | None = None,
+    colors: Mapping[str, str] | None = None,
+    fig: bq.Figure | None = None,
+    title: str | None = None,
+) -> bq.Figure:
     """Relative error of every block at one rank, as bars (what ``Factorization.plot()`` returns).
 
     Parameters
@@ -265,22 +324,40 @@ def factorization_figure(fit: Factorization, *, blocks: Sequence[str] | None = N
     missing = [b for b in names if b not in fit.errors]
     if missing:
         raise InputError(f"blocks {missing} are not in this factorization; its blocks are {list(fit.errors)}")
-    fig, xs, ys = _figure(fig, x_label="block", y_label="relative error", x_scale=bq.OrdinalScale(),
-                          y_scale=bq.LinearScale(min=0.0),
-                          title=title if title is not None else f"relative error per block, rank {fit.rank} "
-                                                                f"(RMSE {fit.rmse:.4g})")
+    fig, xs, ys = _figure(
+        fig,
+        x_label="block",
+        y_label="relative error",
+        x_scale=bq.OrdinalScale(),
+        y_scale=bq.LinearScale(min=0.0),
+        title=title if title is not None else f"relative error per block, rank {fit.rank} (RMSE {fit.rmse:.4g})",
+    )
     cols = colors_for(names, colors)
     tip = bq.Tooltip(fields=["x", "y"], labels=["block", "relative error"], formats=["", ".4g"])
-    bars = bq.Bars(x=names, y=np.array([fit.errors[b] for b in names], dtype=np.float64),
-                   scales={"x": xs, "y": ys}, colors=[cols[b] for b in names], color_mode="element",
-                   labels=[f"rank {fit.rank}"], tooltip=tip, padding=0.3)
+    bars = bq.Bars(
+        x=names,
+        y=np.array([fit.errors[b] for b in names], dtype=np.float64),
+        scales={"x": xs, "y": ys},
+        colors=[cols[b] for b in names],
+        color_mode="element",
+        labels=[f"rank {fit.rank}"],
+        tooltip=tip,
+        padding=0.3,
+    )
     fig.marks = list(fig.marks) + [bars]
     return fig
 
 
-def compare(items: Mapping[str, object], *, kind: str = "rmse", blocks: Sequence[str] | None = None,
-            k: int | None = None, colors: Mapping[str, str] | None = None, fig: bq.Figure | None = None,
-            title: str | None = None) -> bq.Figure:
+def compare(
+    items: Mapping[str, object],
+    *,
+    kind: str = "rmse",
+    blocks: Sequence[str] | None = None,
+    k: int | None = None,
+    colors: Mapping[str, str] | None = None,
+    fig: bq.Figure | None = None,
+    title: str | None = None,
+) -> bq.Figure:
     """Several networks in one figure, one colour per network.
 
     Parameters
@@ -315,30 +392,40 @@ def compare(items: Mapping[str, object], *, kind: str = "rmse", blocks: Sequence
     [('25 %', '#4e79a7'), ('100 %', '#f28e2b')]
     """
     if not isinstance(items, Mapping) or not items:
-        raise InputError("compare takes a non-empty dict of name -> Sweep (or Spectrum), "
-                         "e.g. {'25 %': s25, '100 %': s100}")
+        raise InputError(
+            "compare takes a non-empty dict of name -> Sweep (or Spectrum), e.g. {'25 %': s25, '100 %': s100}"
+        )
     vals = list(items.values())
     is_spec = [isinstance(v, Spectrum) for v in vals]
     if any(is_spec) and not all(is_spec):
-        raise InputError("compare takes only Sweeps or only Spectra, not a mix; "
-                         f"got {[type(v).__name__ for v in vals]}")
+        raise InputError(
+            f"compare takes only Sweeps or only Spectra, not a mix; got {[type(v).__name__ for v in vals]}"
+        )
     names = [str(n) for n in items]
     net_colors = colors_for(names, colors, taken=series_colors(fig) if fig is not None else None)
     for i, (n, v) in enumerate(zip(names, vals)):
         t = title if (i == 0 and title is not None) else None
         if all(is_spec):
             bl = list(blocks) if blocks is not None else v.names
-            fig = spectrum_figure(v, blocks=bl, k=k, name=n, fig=fig, title=t,
-                                  colors={f"{n} · {b}": net_colors[n] for b in bl},
-                                  line_style={b: _LINE_STYLES[j % len(_LINE_STYLES)] for j, b in enumerate(bl)})
+            fig = spectrum_figure(
+                v,
+                blocks=bl,
+                k=k,
+                name=n,
+                fig=fig,
+                title=t,
+                colors={f"{n} · {b}": net_colors[n] for b in bl},
+                line_style={b: _LINE_STYLES[j % len(_LINE_STYLES)] for j, b in enumerate(bl)},
+            )
         elif kind == "errors":
             sw = _as_sweep(v)
             bl = list(blocks) if blocks is not None else sw.block_names
-            fig = sweep_figure(sw, kind="errors", blocks=bl, name=n, fig=fig, title=t,
-                               colors={f"{n} · {b}": net_colors[n] for b in bl})
+            fig = sweep_figure(
+                sw, kind="errors", blocks=bl, name=n, fig=fig, title=t, colors={f"{n} · {b}": net_colors[n] for b in bl}
+            )
             for m in fig.marks:  # one line style per block within the network's colour
                 if isinstance(m, bq.Lines) and m.labels and m.labels[0].startswith(f"{n} · "):
-                    b = m.labels[0][len(n) + 3:]
+                    b = m.labels[0][len(n) + 3 :]
                     if b in bl:
                         m.line_style = _LINE_STYLES[bl.index(b) % len(_LINE_STYLES)]
         else:

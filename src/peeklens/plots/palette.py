@@ -7,19 +7,28 @@ in the dashboard when both list their blocks in the same order.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 __all__ = ["PALETTE", "colors_for"]
 
 #: Tableau 10, in order; colour ``i`` goes to the ``i``-th name.
 PALETTE: tuple[str, ...] = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
 )
 
 
-def colors_for(names: Iterable[str], colors: Mapping[str, str] | None = None,
-               taken: Mapping[str, str] | None = None) -> dict[str, str]:
+def colors_for(
+    names: Iterable[str], colors: Mapping[str, str] | None = None, taken: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """A colour per name: ``colors`` first, then the colour a name already has in ``taken``,
     then the palette by position, skipping colours already in use.
 

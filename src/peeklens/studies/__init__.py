@@ -19,7 +19,16 @@ from .data import (
     load_mnist,
     normalize,
 )
-from .networks import ALEXNET_LAYERS, PAPER_LAYERS, SMALLCNN_LAYERS, AlexNet, PaperNet, SmallCNN, layers_of, make_network
+from .networks import (
+    ALEXNET_LAYERS,
+    PAPER_LAYERS,
+    SMALLCNN_LAYERS,
+    AlexNet,
+    PaperNet,
+    SmallCNN,
+    layers_of,
+    make_network,
+)
 from .training import Regime, TrainedModel, cache_dir, evaluate, noisy_labels, select_indices, train
 
 __all__ = [

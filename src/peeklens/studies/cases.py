@@ -20,22 +20,23 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
-from ..capturing import capture as _capture
 from .._version import __version__
+from ..capturing import capture as _capture
 from ..errors import InputError
+from ..io import save as _save
 from ..nmf import sweep as _sweep
 from ..nmf.distributed import broadcast_module, gather_for_save, shard
-from ..io import save as _save
 from ..results import Sweep
-from ..spectra import Spectrum, spectrum as _spectrum
+from ..spectra import Spectrum
+from ..spectra import spectrum as _spectrum
 from .data import denormalizer, load_dataset, normalize
 from .networks import layers_of
 from .training import Regime, TrainedModel, evaluate, train
@@ -75,8 +76,9 @@ def study_regimes(
     Examples
     --------
     >>> regs, exp = study_regimes("fraction")
-    >>> [r.label for r, _ in regs], [a for _, a in regs], exp
-    (['25% of the data', '50% of the data', '75% of the data', '100% of the data'], [83, 89, 93, 95], [(0, 1), (1, 2), (2, 3)])
+    >>> [r.label for r, _ in regs], [a for _, a in regs], exp  # doctest: +NORMALIZE_WHITESPACE
+    (['25% of the data', '50% of the data', '75% of the data', '100% of the data'], [83, 89, 93, 95],
+     [(0, 1), (1, 2), (2, 3)])
     """
     base = dict(seed=seed, epochs=epochs, train_samples=train_samples)
     if name in ("fraction", "demo", "alexnet"):
@@ -84,8 +86,10 @@ def study_regimes(
         default = (0.25, 1.0) if name == "demo" else (0.25, 0.5, 0.75, 1.0)
         fr = list(fractions) if fractions else list(default)
         paper = {0.25: 83, 0.5: 89, 0.75: 93, 1.0: 95} if net == "paper" and dataset == "mnist" else {}
-        regs = [(Regime(network=net, dataset=dataset if net == "alexnet" else "mnist", fraction=f, **base),
-                 paper.get(f)) for f in fr]
+        regs = [
+            (Regime(network=net, dataset=dataset if net == "alexnet" else "mnist", fraction=f, **base), paper.get(f))
+            for f in fr
+        ]
         order = sorted(range(len(fr)), key=lambda i: fr[i])
         return regs, [(order[i], order[i + 1]) for i in range(len(order) - 1)]
     if name == "subset":
@@ -93,8 +97,10 @@ def study_regimes(
         regs = [(Regime(classes=c, name=None if c else "classes 0-9", **base), a) for c, a in sets]
         return regs, [(0, 1), (0, 2), (1, 3), (2, 3)]
     if name == "ordered":
-        regs = [(Regime(ordered=True, first_class=first_class, **base), 9 if first_class == 9 else None),
-                (Regime(name="shuffled (100%)", **base), 95)]
+        regs = [
+            (Regime(ordered=True, first_class=first_class, **base), 9 if first_class == 9 else None),
+            (Regime(name="shuffled (100%)", **base), 95),
+        ]
         return regs, [(0, 1)]
     raise InputError(f"unknown study {name!r}; choose one of {sorted(STUDIES)}")
 
@@ -197,8 +203,11 @@ class StudyResult:
             )
         o = self.ordering()
         exp = "; ".join(f"{self.results[i].label} < {self.results[j].label}" for i, j in self.expected)
-        verdict = "yes, at every rank" if o["holds"] else (
-            "no: " + "; ".join(f"rank {k}: {a} not below {b}" for k, a, b in o["violations"]))
+        verdict = (
+            "yes, at every rank"
+            if o["holds"]
+            else ("no: " + "; ".join(f"rank {k}: {a} not below {b}" for k, a, b in o["violations"]))
+        )
         lines.append("")
         lines.append(f"Expected (paper): RMSE {exp}. Reproduced: {verdict}.")
         return "\n".join(lines)
@@ -240,8 +249,9 @@ def run_regime(
     rank0 = not distributed or torch.distributed.get_rank() == 0
     if not rank0:
         torch.distributed.barrier()  # rank 0 trains and caches first; the others then load the checkpoint
-    tm: TrainedModel = train(regime, data=train_data, root=root, download=download, device=device, cache=cache,
-                             progress=progress and rank0)
+    tm: TrainedModel = train(
+        regime, data=train_data, root=root, download=download, device=device, cache=cache, progress=progress and rank0
+    )
     if distributed:
         if rank0:
             torch.distributed.barrier()
@@ -257,22 +267,39 @@ def run_regime(
         x, y = x[mine], y[mine]
     layers = list(layers or layers_of(regime.network))
     acts = _capture(
-        tm.model, TensorDataset(normalize(x, regime.dataset), y), layers,
-        input_transform=denormalizer(regime.dataset), batch_size=500, progress=progress, device=device,
+        tm.model,
+        TensorDataset(normalize(x, regime.dataset), y),
+        layers,
+        input_transform=denormalizer(regime.dataset),
+        batch_size=500,
+        progress=progress,
+        device=device,
     )
     t2 = time.perf_counter()
-    sw = _sweep(acts, list(ranks), progress=progress and rank0, device=device, distributed=distributed,
-                **factorize_kwargs)
+    sw = _sweep(
+        acts, list(ranks), progress=progress and rank0, device=device, distributed=distributed, **factorize_kwargs
+    )
     if sw.interrupted:  # pl.sweep keeps the finished ranks; a study stops here
         raise KeyboardInterrupt
     t3 = time.perf_counter()
     sv = _spectrum(acts, k=spectrum_k, blocks=acts.layer_names, device=device, distributed=distributed)
     t4 = time.perf_counter()
     sw.meta.update({"label": regime.label, "accuracy": acc, "regime": regime.key()})
-    return RegimeResult(regime, acc, paper_accuracy, sw, sv, tm.n_train, {
-        "train": round(t1 - t0, 2), "capture": round(t2 - t1, 2), "sweep": round(t3 - t2, 2),
-        "spectrum": round(t4 - t3, 2), "cached_model": tm.cached,
-    })
+    return RegimeResult(
+        regime,
+        acc,
+        paper_accuracy,
+        sw,
+        sv,
+        tm.n_train,
+        {
+            "train": round(t1 - t0, 2),
+            "capture": round(t2 - t1, 2),
+            "sweep": round(t3 - t2, 2),
+            "spectrum": round(t4 - t3, 2),
+            "cached_model": tm.cached,
+        },
+    )
 
 
 def run_study(
@@ -306,7 +333,8 @@ def run_study(
         Data directory (default ``$PEEKLENS_DATA``).
     out : path, optional
         Write ``<name>.html`` (the report), two ``.peeklens`` files per regime (``pl.save`` of its
-        sweep, and of its layers' spectrum as ``...-spectrum.peeklens``), ``<name>.json`` (the summary) and ``<name>.md`` (the reproduction table) here.
+        sweep, and of its layers' spectrum as ``...-spectrum.peeklens``), ``<name>.json`` (the summary) and
+        ``<name>.md`` (the reproduction table) here.
     samples : int, default 10000
         Number of test images captured (the first ones of the test set; all for ``None``).
     ranks : iterable of int, default 10, 20, 30, 40, 50
@@ -321,8 +349,15 @@ def run_study(
         Passed to :func:`peeklens.sweep` (``solver=``, ``max_iter=``, ``tol=``...); the seed of the
         factorization is ``seed``.
     """
-    regs, expected = study_regimes(name, seed=seed, epochs=epochs, first_class=first_class, dataset=dataset,
-                                   fractions=fractions, train_samples=train_samples)
+    regs, expected = study_regimes(
+        name,
+        seed=seed,
+        epochs=epochs,
+        first_class=first_class,
+        dataset=dataset,
+        fractions=fractions,
+        train_samples=train_samples,
+    )
     ranks = [int(r) for r in ranks]
     if not ranks or min(ranks) < 1:
         raise InputError(f"ranks must be positive integers, got {ranks}")
@@ -338,21 +373,43 @@ def run_study(
     outer = tqdm(regs, desc=f"{name}: networks", unit="net", disable=not (progress and rank0), position=0)
     for regime, paper_acc in outer:
         outer.set_postfix_str(regime.label)
-        results.append(run_regime(
-            regime, test, paper_accuracy=paper_acc, train_data=train_data, ranks=ranks, samples=n_test,
-            device=device, cache=cache, progress=progress, seed=seed, eval_samples=eval_samples,
-            distributed=distributed, **factorize_kwargs,
-        ))
+        results.append(
+            run_regime(
+                regime,
+                test,
+                paper_accuracy=paper_acc,
+                train_data=train_data,
+                ranks=ranks,
+                samples=n_test,
+                device=device,
+                cache=cache,
+                progress=progress,
+                seed=seed,
+                eval_samples=eval_samples,
+                distributed=distributed,
+                **factorize_kwargs,
+            )
+        )
     outer.close()
     meta = {
-        "study": name, "description": STUDIES[name], "dataset": ds, "network": regs[0][0].network,
-        "samples": n_test, "eval_samples": len(test[0]) if eval_samples is None else min(eval_samples, len(test[0])),
-        "ranks": ranks, "seed": seed, "epochs": epochs,
+        "study": name,
+        "description": STUDIES[name],
+        "dataset": ds,
+        "network": regs[0][0].network,
+        "samples": n_test,
+        "eval_samples": len(test[0]) if eval_samples is None else min(eval_samples, len(test[0])),
+        "ranks": ranks,
+        "seed": seed,
+        "epochs": epochs,
         "train_pool": len(train_data[0]) if train_samples is None else min(train_samples, len(train_data[0])),
-        "factorize": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in factorize_kwargs.items()},
-        "device": str(device or "cpu"), "seconds": round(time.perf_counter() - t0, 1),
+        "factorize": {
+            k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in factorize_kwargs.items()
+        },
+        "device": str(device or "cpu"),
+        "seconds": round(time.perf_counter() - t0, 1),
         "processes": torch.distributed.get_world_size() if distributed else 1,
-        "peeklens": __version__, "torch": torch.__version__,
+        "peeklens": __version__,
+        "torch": torch.__version__,
     }
     res = StudyResult(name, results, expected, meta)
     if out is not None:
@@ -385,8 +442,9 @@ def write_outputs(res: StudyResult, out: str | os.PathLike, *, report: bool = Tr
     if report:
         from ..report import write_report
 
-        files["report"] = str(write_report(
-            {r.label: r.sweep for r in res.results}, out / f"{res.name}.html", **_report_words(res, files)))
+        files["report"] = str(
+            write_report({r.label: r.sweep for r in res.results}, out / f"{res.name}.html", **_report_words(res, files))
+        )
     return files
 
 
@@ -404,30 +462,45 @@ def _report_words(res: StudyResult, files: dict) -> dict:
         table[f"RMSE r={k}"] = [f"{r.sweep[k].rmse:.5f}" for r in res.results]
     for n in res.results[0].spectrum.entropy_rank if res.results[0].spectrum is not None else []:
         if not n.startswith("input:"):
-            table[f"entropy rank {n}"] = [f"{r.spectrum.entropy_rank[n]:.1f}" if n in r.spectrum.entropy_rank
-                                          else None for r in res.results]
+            table[f"entropy rank {n}"] = [
+                f"{r.spectrum.entropy_rank[n]:.1f}" if n in r.spectrum.entropy_rank else None for r in res.results
+            ]
     verdict = ok = None
     if res.expected:
         o = res.ordering()
         exp = "; ".join(f"{res.results[i].label} < {res.results[j].label}" for i, j in res.expected)
         ok = o["holds"]
-        verdict = (f"Paper's finding: lower RMSE for {exp} (less or narrower training makes the activations more "
-                   "compressible). " + ("The RMSE orders the networks as the paper found at every rank." if ok else
-                   "The paper's order does not hold at every rank: " + "; ".join(
-                       f"rank {k}: {a} not below {b}" for k, a, b in o["violations"]) + "."))
-    context = [f"{m.get('samples')} test images of {m.get('dataset')}", f"ranks {m.get('ranks')}",
-               f"seed {m.get('seed')}", f"{m.get('seconds')} s in all"]
+        verdict = (
+            f"Paper's finding: lower RMSE for {exp} (less or narrower training makes the activations more "
+            "compressible). "
+            + (
+                "The RMSE orders the networks as the paper found at every rank."
+                if ok
+                else "The paper's order does not hold at every rank: "
+                + "; ".join(f"rank {k}: {a} not below {b}" for k, a, b in o["violations"])
+                + "."
+            )
+        )
+    context = [
+        f"{m.get('samples')} test images of {m.get('dataset')}",
+        f"ranks {m.get('ranks')}",
+        f"seed {m.get('seed')}",
+        f"{m.get('seconds')} s in all",
+    ]
     if m.get("factorize"):
         context.append("factorization: " + ", ".join(f"{k}={v}" for k, v in m["factorize"].items()))
     return {
-        "title": f"peeklens · {m.get('description', res.name)}", "subtitle": " · ".join(context), "table": table,
-        "verdict": verdict, "verdict_ok": ok, "verdict_title": "Does the RMSE order the networks as in the paper?",
-        "spectra": {r.label: r.spectrum for r in res.results if r.spectrum is not None}, "files": dict(files),
+        "title": f"peeklens · {m.get('description', res.name)}",
+        "subtitle": " · ".join(context),
+        "table": table,
+        "verdict": verdict,
+        "verdict_ok": ok,
+        "verdict_title": "Does the RMSE order the networks as in the paper?",
+        "spectra": {r.label: r.spectrum for r in res.results if r.spectrum is not None},
+        "files": dict(files),
     }
 
 
 def small_size() -> bool:
     """True when ``$PEEKLENS_NOTEBOOK_SMALL`` asks notebooks and examples to run at a small size."""
     return os.environ.get("PEEKLENS_NOTEBOOK_SMALL", "") not in ("", "0", "false", "no")
-
-

@@ -12,7 +12,8 @@ usual caches ``~/.cache/peeklens/data`` and torchvision's customary ``./data`` (
 it is in none of them, the loaders download it through torchvision (with its progress bar) into
 ``root``, ``$PEEKLENS_DATA`` or ``~/.cache/peeklens/data``, staging the files in a temporary folder so that
 a failed download leaves nothing behind, and log one line saying where the data went; ``download=False``
-never downloads.  Offline with no data, the error is one line that says where to put the files.  Images come back as float32 tensors in [0, 1] of shape (N, C, H, W) with int64 labels;
+never downloads.  Offline with no data, the error is one line that says where to put the files.  Images come
+back as float32 tensors in [0, 1] of shape (N, C, H, W) with int64 labels;
 the networks are trained on normalized inputs (:func:`normalize`), while the factorization sees
 the [0, 1] pixels.
 """
@@ -160,8 +161,9 @@ def _download(name: str, fetch, dest: Path, moves: dict[str, str], root) -> None
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataNotFoundError(f"cannot create the data directory {str(dest)!r} ({e}); set PEEKLENS_DATA to a "
-                                "writable directory") from e
+        raise DataNotFoundError(
+            f"cannot create the data directory {str(dest)!r} ({e}); set PEEKLENS_DATA to a writable directory"
+        ) from e
     tmp = Path(tempfile.mkdtemp(prefix=".peeklens-download-", dir=dest))
     chatter = io.StringIO()
     try:

@@ -271,8 +271,9 @@ def train(
                 if int(state.get("n_pool", n_pool)) == n_pool:
                     model.load_state_dict(state["model"])
                     log.debug("loaded %s from %s", regime.label, path)
-                    return TrainedModel(model.to(dev).eval(), regime, path, True, int(state["n_train"]),
-                                        float(state["final_loss"]))
+                    return TrainedModel(
+                        model.to(dev).eval(), regime, path, True, int(state["n_train"]), float(state["final_loss"])
+                    )
             except Exception as exc:  # a broken cache file: train again
                 log.warning("ignoring unreadable checkpoint %s (%s)", path, exc)
 
@@ -315,8 +316,15 @@ def train(
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save({"model": state, "n_train": len(idx), "n_pool": n_pool,
-                    "final_loss": final if final is not None else float("nan")}, tmp)
+        torch.save(
+            {
+                "model": state,
+                "n_train": len(idx),
+                "n_pool": n_pool,
+                "final_loss": final if final is not None else float("nan"),
+            },
+            tmp,
+        )
         os.replace(tmp, path)
     return TrainedModel(model, regime, path, False, len(idx), final)
 
