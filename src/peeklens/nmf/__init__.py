@@ -16,16 +16,14 @@ public function with explicit arguments in its own module (``mu.solve``, ``hals.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .._validation import check_keys, one_of, positive_ints
 from ..activations import Activations
-from ..errors import InputError, PeeklensError
+from ..errors import InputError
 from ..results import Factorization, Sweep
 from . import compressed, distributed, hals, mu
 from ._fit import (
@@ -39,6 +37,7 @@ from ._fit import (
     check_activations,
     check_rank,
     make_config,
+    run_ranks,
 )
 from ._fit import fit_rank as _fit
 from ._options import SOLVER_OPTIONS, SOLVERS
@@ -226,8 +225,18 @@ def factorize(
     if one_of(model, "model", MODELS) == "tensor":
         _refuse_distributed_tensor(distributed)
         _check_tensor_options(solver=solver, eps=eps, solver_options=solver_options)
-        return factorize_tensor(acts, rank, max_iter=max_iter, tol=tol, seed=seed, device=device, weights=weights,
-                                init=init, progress=progress, blocks=blocks)
+        return factorize_tensor(
+            acts,
+            rank,
+            max_iter=max_iter,
+            tol=tol,
+            seed=seed,
+            device=device,
+            weights=weights,
+            init=init,
+            progress=progress,
+            blocks=blocks,
+        )
     acts = check_activations(acts, blocks)
     if distributed:
         cfg, comm = _connect(acts, [rank], weights, solver, max_iter, tol, seed, eps, init, progress, solver_options)
@@ -276,6 +285,7 @@ def _connect(acts, ranks, weights, *config):
     )  # fmt: skip
     comm = distributed.connect(acts, summary, check=check)
     return made[0], comm
+
 
 #: The models :func:`factorize` fits: the paper's matrices, or the tensor lens (conv layers as CP tensors).
 MODELS = ("matrix", "tensor")
@@ -353,8 +363,9 @@ def sweep(
     if one_of(model, "model", MODELS) == "tensor":
         _refuse_distributed_tensor(distributed)
         _check_tensor_options(**factorize_kwargs)
-        return sweep_tensor(acts, ranks, progress=progress, warm_start=True if warm_start is None else warm_start,
-                            **factorize_kwargs)
+        return sweep_tensor(
+            acts, ranks, progress=progress, warm_start=True if warm_start is None else warm_start, **factorize_kwargs
+        )
     kw = dict(factorize_kwargs)
     ranks = positive_ints(ranks, "ranks")
     acts = check_activations(acts, kw.pop("blocks", None))
@@ -376,34 +387,17 @@ def sweep(
     state = SweepState(
         acts, weights, device, max_rank=max(ranks), warm_start=bool(warm_start) and cfg.init is None, comm=comm
     )
-    fits: dict[int, Factorization] = {}
-    interrupted = False
-    bar = tqdm(ranks, desc="ranks", disable=not progress or (comm is not None and comm.rank != 0))
     guard = comm.deferred_interrupts() if comm is not None else _nothing()
     guard.__enter__()  # a distributed sweep turns Ctrl-C into a flag that every process sees
     try:
-        for r in bar:
-            bar.set_postfix(rank=r)
-            fits[r] = _fit(state, r, cfg)
-            if comm is not None:  # between ranks: every process stops together
-                comm.check_stop()
-    except KeyboardInterrupt:
-        interrupted = True
-        warnings.warn(
-            f"sweep interrupted: keeping the {len(fits)} finished rank(s) {sorted(fits)} of {ranks}",
-            stacklevel=2,
+        fits, interrupted = run_ranks(
+            ranks,
+            lambda r: _fit(state, r, cfg),
+            progress=progress and (comm is None or comm.rank == 0),
+            between=comm.check_stop if comm is not None else None,  # every process stops together
         )
-    except (PeeklensError, MemoryError) as e:  # e.g. out of memory at a high rank: keep what finished
-        e.partial = Sweep(fits, interrupted=True, requested=ranks)  # type: ignore[attr-defined]
-        if fits:
-            e.args = (
-                f"{e.args[0] if e.args else e} [the {len(fits)} finished rank(s) {sorted(fits)} are "
-                "kept in this error's .partial Sweep]",
-            ) + tuple(e.args[1:])
-        raise
     finally:
         guard.__exit__(None, None, None)
-        bar.close()
         state.release()  # frees the device copy of the data and the sketch
     settings = {k: v for k, v in factorize_kwargs.items() if isinstance(v, (int, float, str, bool, type(None)))}
     settings["warm_start"] = bool(warm_start)

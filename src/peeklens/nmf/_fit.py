@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -20,8 +21,8 @@ from tqdm.auto import tqdm
 from .._validation import finite_float, non_negative_int, one_of, positive_int
 from .._version import __version__
 from ..activations import Activations
-from ..errors import DeviceError, InputError
-from ..results import Factorization
+from ..errors import DeviceError, InputError, PeeklensError
+from ..results import Factorization, Sweep
 from . import compressed, hals, mu
 from ._init import extend_factors, nndsvda_init
 from ._linalg import Sketch, fit_signed_loadings, range_sketch
@@ -354,3 +355,44 @@ def to_factorization(
         labels=acts.labels,
         inputs={n: acts[n].data for n in acts.input_names} or None,
     )
+
+
+def run_ranks(
+    ranks: list[int],
+    fit_one: Callable[[int], Factorization],
+    *,
+    progress: bool,
+    desc: str = "ranks",
+    between: Callable[[], None] | None = None,
+) -> tuple[dict[int, Factorization], bool]:
+    """Fit every rank in order under one progress bar: ``(fits, interrupted)``.
+
+    What every sweep shares: Ctrl-C keeps the finished ranks (``interrupted=True``, with a warning);
+    a :class:`~peeklens.PeeklensError` or ``MemoryError`` at a later rank (out of memory at a high
+    rank, say) carries them in its ``.partial`` Sweep.  ``between`` runs after each rank (a
+    distributed sweep checks there that no process was interrupted).
+    """
+    fits: dict[int, Factorization] = {}
+    bar = tqdm(ranks, desc=desc, disable=not progress)
+    try:
+        for r in bar:
+            bar.set_postfix(rank=r)
+            fits[r] = fit_one(r)
+            if between is not None:
+                between()
+    except KeyboardInterrupt:
+        warnings.warn(
+            f"sweep interrupted: keeping the {len(fits)} finished rank(s) {sorted(fits)} of {ranks}", stacklevel=3
+        )
+        return fits, True
+    except (PeeklensError, MemoryError) as e:
+        e.partial = Sweep(fits, interrupted=True, requested=list(ranks))  # type: ignore[attr-defined]
+        if fits:
+            e.args = (
+                f"{e.args[0] if e.args else e} [the {len(fits)} finished rank(s) {sorted(fits)} are "
+                "kept in this error's .partial Sweep]",
+            ) + tuple(e.args[1:])
+        raise
+    finally:
+        bar.close()
+    return fits, False

@@ -18,22 +18,31 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._validation import check_keys, finite_float, one_of, positive_int, positive_ints
 from .._version import __version__
 from ..activations import Activations
-from ..errors import DeviceError, InputError, PeeklensError
+from ..errors import DeviceError, InputError
 from ..results import Factorization, Sweep
+from ._fit import check_rank, run_ranks
 from ._problem import Problem, block_errors, check_blocks, make_problem
 from .tensor_hals import TensorLayout, extend_factors, khatri_rao, random_factors, solve, svd_factors
 
-__all__ = ["factorize_tensor", "sweep_tensor", "tensor_layout", "tensor_loadings", "tensor_spatial_maps",
-           "DEFAULT_MAX_ITER", "DEFAULT_TOL"]
+__all__ = [
+    "factorize_tensor",
+    "sweep_tensor",
+    "tensor_layout",
+    "tensor_loadings",
+    "tensor_spatial_maps",
+    "DEFAULT_MAX_ITER",
+    "DEFAULT_TOL",
+]
 
 DEFAULT_MAX_ITER = 200
 DEFAULT_TOL = 1e-4
@@ -82,30 +91,37 @@ def tensor_layout(acts: Activations, tensor_blocks: Iterable[str] | None = None)
     return TensorLayout(tuple(modes))
 
 
-def _check_rank(rank, acts: Activations) -> int:
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
-        raise InputError(f"rank must be a positive integer, got {rank!r}")
-    rank = int(rank)
-    limit = min(acts.n_samples, acts.n_features)
-    if rank < 1:
-        raise InputError(f"rank must be a positive integer, got {rank}")
-    if rank > limit:
-        raise InputError(
-            f"rank {rank} is larger than the smallest dimension of the data ({acts.n_samples} samples x "
-            f"{acts.n_features} features); use a rank <= {limit}"
-        )
-    return rank
-
-
 def _check_options(max_iter, tol) -> None:
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise InputError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
-        raise InputError(f"tol must be a finite number >= 0, got {tol!r}")
+    positive_int(max_iter, "max_iter")
+    finite_float(tol, "tol", minimum=0.0)
+
+
+@dataclass
+class _TensorSweep:
+    """What the ranks of one tensor sweep share: the data on the device and, for warm starts, each rank's
+    factors. :func:`factorize_tensor` makes a fresh one; :func:`sweep_tensor` passes one to every rank."""
+
+    acts: Activations
+    weights: Mapping[str, float] | None
+    device: str | torch.device | None
+    warm_start: bool = False
+    problem: Problem | None = None
+    fits: dict = field(default_factory=dict)
+
+    def get_problem(self) -> Problem:
+        if self.problem is None:
+            check_blocks(self.acts)
+            self.problem = make_problem(self.acts, self.weights, self.device)
+        return self.problem
+
+    def warm_from(self, rank: int) -> int | None:
+        below = [r for r in self.fits if r < rank] if self.warm_start else []
+        return max(below) if below else None
 
 
 def _explicit(problem: Problem, layout: TensorLayout, rank: int, init: Mapping, spatial_key: str = "spatial"):
     """``init = {"F": ..., name: W or C, "spatial": {name: S}}`` -> device factors, checked."""
+
     def arr(x, what, shape):
         a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
         if a.shape != shape:
@@ -120,20 +136,27 @@ def _explicit(problem: Problem, layout: TensorLayout, rank: int, init: Mapping, 
         raise InputError(f"init= has unknown keys {extra}; expected 'F', {problem.names} and {spatial_key!r}")
     missing = [k for k in ["F", *problem.names] if k not in init]
     spatial = dict(init.get(spatial_key) or {})
-    missing += [f"{spatial_key}[{n!r}]" for n, m in zip(problem.names, layout.modes)
-                if m is not None and n not in spatial]
+    missing += [
+        f"{spatial_key}[{n!r}]" for n, m in zip(problem.names, layout.modes) if m is not None and n not in spatial
+    ]
     if missing:
-        raise InputError(f"init= is missing {missing}; give 'F', one loading per block and, for tensor blocks, "
-                         f"init[{spatial_key!r}][name] (positions x rank), e.g. a previous fit's .F, .loadings, "
-                         ".spatial")
+        raise InputError(
+            f"init= is missing {missing}; give 'F', one loading per block and, for tensor blocks, "
+            f"init[{spatial_key!r}][name] (positions x rank), e.g. a previous fit's .F, .loadings, "
+            ".spatial"
+        )
     F = arr(init["F"], "['F']", (problem.n_samples, rank))
     factors = []
     for n, m, mode in zip(problem.names, problem.n_features, layout.modes):
         if mode is None:
             factors.append([arr(init[n], f"[{n!r}]", (m, rank))])
         else:
-            factors.append([arr(init[n], f"[{n!r}]", (mode[0], rank)),
-                            arr(spatial[n], f"[{spatial_key!r}][{n!r}]", (mode[1], rank))])
+            factors.append(
+                [
+                    arr(init[n], f"[{n!r}]", (mode[0], rank)),
+                    arr(spatial[n], f"[{spatial_key!r}][{n!r}]", (mode[1], rank)),
+                ]
+            )
     return F, factors
 
 
@@ -151,7 +174,6 @@ def factorize_tensor(
     tensor_blocks: Iterable[str] | None = None,
     blocks: Iterable[str] | None = None,
     max_inner: int | None = None,
-    _context: dict | None = None,
 ) -> Factorization:
     """Fit the coupled non-negative matrix-tensor model (the tensor lens) to every block of ``acts``.
 
@@ -225,13 +247,31 @@ def factorize_tensor(
         )
     if blocks is not None:
         acts = acts.select(blocks)
-    rank = _check_rank(rank, acts)
+    state = _TensorSweep(acts, weights, device)
+    return _fit_tensor(
+        state,
+        rank,
+        max_iter=max_iter,
+        tol=tol,
+        seed=seed,
+        init=init,
+        progress=progress,
+        tensor_blocks=tensor_blocks,
+        max_inner=max_inner,
+    )
+
+
+def _fit_tensor(state: _TensorSweep, rank, *, max_iter, tol, seed, init, progress, tensor_blocks, max_inner):
+    """One rank of the tensor model on the sweep's shared data (and, for warm starts, its earlier ranks)."""
+    acts = state.acts
+    if not isinstance(acts, Activations):
+        raise InputError(f"factorize_tensor expects peeklens.Activations, got {type(acts).__name__}")
+    rank = check_rank(rank, acts)
     _check_options(max_iter, tol)
-    if max_inner is not None and (isinstance(max_inner, bool) or not isinstance(max_inner, (int, np.integer))
-                                  or max_inner < 1):
-        raise InputError(f"max_inner must be a positive integer or None, got {max_inner!r}")
-    if isinstance(init, str) and init not in INITS:
-        raise InputError(f"unknown init {init!r}; choose one of {list(INITS)} or pass a dict of factors")
+    if max_inner is not None:
+        positive_int(max_inner, "max_inner")
+    if isinstance(init, str):
+        one_of(init, "init", INITS)
     if init is not None and not isinstance(init, (str, Mapping)):
         raise InputError(f"init must be 'nndsvda', 'random' or a dict of factors, got {type(init).__name__}")
     layout = tensor_layout(acts, tensor_blocks)
@@ -241,23 +281,15 @@ def factorize_tensor(
             f"block(s) {signed} are marked signed (semi-NMF loadings); the tensor model is non-negative in every "
             "factor. Use the matrix model for signed blocks, or capture them with nonneg='shift', 'split' or 'abs'"
         )
-    ctx = _context if _context is not None else {}
-    problem = ctx.get("problem")
-    if problem is None:
-        check_blocks(acts)
-        problem = make_problem(acts, weights, device)
-        ctx["problem"] = problem
+    problem = state.get_problem()
     t0 = time.perf_counter()
-    warm_from = None
-    if init is None and ctx.get("warm_start") and ctx.get("fits"):
-        below = [r for r in ctx["fits"] if r < rank]
-        if below:
-            warm_from = max(below)
+    warm_from = state.warm_from(rank) if init is None else None
     try:
         if warm_from is not None:
-            F0, W0 = ctx["fits"][warm_from]
-            F, factors = extend_factors(problem, layout, F0.clone(), [[f.clone() for f in fs] for fs in W0],
-                                        rank - warm_from, seed=seed)
+            F0, W0 = state.fits[warm_from]
+            F, factors = extend_factors(
+                problem, layout, F0.clone(), [[f.clone() for f in fs] for fs in W0], rank - warm_from, seed=seed
+            )
             init_desc = f"warm start from rank {warm_from}"
         elif init is None or init == "nndsvda":
             F, factors = svd_factors(problem, layout, rank, seed)
@@ -277,8 +309,16 @@ def factorize_tensor(
                 bar.set_postfix(objective=f"{obj:.4g}", refresh=False)
 
         try:
-            res = solve(problem, layout, F, factors, max_iter=int(max_iter), tol=float(tol), callback=callback,
-                        max_inner=max_inner)
+            res = solve(
+                problem,
+                layout,
+                F,
+                factors,
+                max_iter=int(max_iter),
+                tol=float(tol),
+                callback=callback,
+                max_inner=max_inner,
+            )
         finally:
             bar.close()
     except torch.OutOfMemoryError as e:  # pragma: no cover - needs a GPU
@@ -289,13 +329,22 @@ def factorize_tensor(
     if problem.device.type == "cuda":  # pragma: no cover - needs a GPU
         torch.cuda.synchronize(problem.device)
     seconds = time.perf_counter() - t0
-    if ctx.get("warm_start"):
-        ctx.setdefault("fits", {})[rank] = (res.F, res.W)
+    if state.warm_start:
+        state.fits[rank] = (res.F, res.W)
     settings = dict(
-        model="tensor", solver="hals", rank=rank, max_iter=int(max_iter), tol=float(tol), seed=int(seed),
-        device=str(problem.device), weights=dict(zip(problem.names, problem.weights)), init=init_desc,
+        model="tensor",
+        solver="hals",
+        rank=rank,
+        max_iter=int(max_iter),
+        tol=float(tol),
+        seed=int(seed),
+        device=str(problem.device),
+        weights=dict(zip(problem.names, problem.weights)),
+        init=init_desc,
         tensor_blocks=[n for n, m in zip(problem.names, layout.modes) if m is not None],
-        n_params=layout.n_params(problem, rank), peeklens=__version__, torch=torch.__version__,
+        n_params=layout.n_params(problem, rank),
+        peeklens=__version__,
+        torch=torch.__version__,
     )
     if max_inner is not None:
         settings["max_inner"] = int(max_inner)
@@ -308,8 +357,7 @@ def _result(acts, problem: Problem, layout: TensorLayout, res, seconds: float, s
     errors = {n: (math.sqrt(s / n2) if n2 > 0 else 0.0) for n, s, n2 in zip(problem.names, sq, problem.norms2)}
     rmse = math.sqrt(sum(sq) / (sum(problem.n_features) * problem.n_samples))
     loadings = {n: fs[0].detach().cpu().numpy() for n, fs in zip(problem.names, res.W)}
-    spatial = {n: fs[1].detach().cpu().numpy() for n, fs, m in zip(problem.names, res.W, layout.modes)
-               if m is not None}
+    spatial = {n: fs[1].detach().cpu().numpy() for n, fs, m in zip(problem.names, res.W, layout.modes) if m is not None}
     return Factorization(
         F=res.F.detach().cpu().numpy(),
         loadings=loadings,
@@ -367,42 +415,51 @@ def sweep_tensor(
     ([1, 2], 'warm start from rank 1')
     """
     ranks = list(ranks) if not isinstance(ranks, (int, np.integer)) else [ranks]
-    bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, (int, np.integer))]
-    if bad:
-        raise InputError(f"ranks must be positive integers, got {bad!r} in {ranks!r}")
-    ranks = [int(r) for r in ranks]
-    if not ranks:
-        raise InputError("ranks is empty; give at least one rank, e.g. ranks=range(10, 51, 10)")
-    if len(set(ranks)) != len(ranks):
-        raise InputError(f"ranks has duplicates: {ranks}")
+    ranks = positive_ints(ranks, "ranks")
     if not isinstance(acts, Activations):
         raise InputError(f"sweep_tensor expects peeklens.Activations, got {type(acts).__name__}")
-    checked = acts.select(factorize_kwargs["blocks"]) if factorize_kwargs.get("blocks") is not None else acts
+    kw = dict(factorize_kwargs)
+    check_keys(kw, _TENSOR_OPTIONS, "sweep_tensor (passing them to factorize_tensor)")
+    blocks = kw.pop("blocks", None)
+    checked = acts.select(blocks) if blocks is not None else acts
     for r in ranks:  # fail before the first fit
-        _check_rank(r, checked)
-    _check_options(factorize_kwargs.get("max_iter", DEFAULT_MAX_ITER), factorize_kwargs.get("tol", DEFAULT_TOL))
-    tensor_layout(checked, factorize_kwargs.get("tensor_blocks"))
-    context = {"warm_start": bool(warm_start) and factorize_kwargs.get("init") is None}
-    fits: dict[int, Factorization] = {}
-    interrupted = False
-    bar = tqdm(ranks, desc="tensor ranks", disable=not progress)
-    try:
-        for r in bar:
-            bar.set_postfix(rank=r)
-            fits[r] = factorize_tensor(acts, r, _context=context, **factorize_kwargs)
-    except KeyboardInterrupt:
-        interrupted = True
-        warnings.warn(f"sweep interrupted: keeping the {len(fits)} finished rank(s) {sorted(fits)} of {ranks}",
-                      stacklevel=2)
-    except (PeeklensError, MemoryError) as e:
-        e.partial = Sweep(fits, interrupted=True, requested=ranks)  # type: ignore[attr-defined]
-        raise
-    finally:
-        bar.close()
-        context.clear()
+        check_rank(r, checked)
+    _check_options(kw.get("max_iter", DEFAULT_MAX_ITER), kw.get("tol", DEFAULT_TOL))
+    tensor_layout(checked, kw.get("tensor_blocks"))
+    state = _TensorSweep(
+        checked, kw.pop("weights", None), kw.pop("device", None), warm_start=bool(warm_start) and kw.get("init") is None
+    )
+    options = {
+        "max_iter": DEFAULT_MAX_ITER,
+        "tol": DEFAULT_TOL,
+        "seed": 0,
+        "init": None,
+        "progress": False,
+        "tensor_blocks": None,
+        "max_inner": None,
+        **kw,
+    }
+    fits, interrupted = run_ranks(
+        ranks, lambda r: _fit_tensor(state, r, **options), progress=progress, desc="tensor ranks"
+    )
     settings = {k: v for k, v in factorize_kwargs.items() if isinstance(v, (int, float, str, bool, type(None)))}
     settings.update(model="tensor", warm_start=bool(warm_start))
     return Sweep(fits, interrupted=interrupted, requested=ranks, meta={"settings": settings})
+
+
+#: What :func:`sweep_tensor` passes on to :func:`factorize_tensor`.
+_TENSOR_OPTIONS = (
+    "max_iter",
+    "tol",
+    "seed",
+    "device",
+    "weights",
+    "init",
+    "progress",
+    "tensor_blocks",
+    "blocks",
+    "max_inner",
+)
 
 
 # ------------------------------------------------------------------ NumPy views
