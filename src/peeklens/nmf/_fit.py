@@ -334,16 +334,30 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
 
 
 def to_factorization(
-    acts: Activations, problem: Problem, res: SolverResult, seconds: float, settings: dict
+    acts: Activations,
+    problem: Problem,
+    res: SolverResult,
+    seconds: float,
+    settings: dict,
+    *,
+    W: list[torch.Tensor] | None = None,
+    spatial: dict[str, np.ndarray] | None = None,
 ) -> Factorization:
-    """The solver's factors as a :class:`~peeklens.Factorization`, with exact per-block errors."""
-    sq = block_errors(problem, res.F, res.W, known=res.block_sq)
+    """The solver's factors as a :class:`~peeklens.Factorization`, with exact per-block errors.
+
+    ``W``: each block's (features x rank) model loadings when ``res.W`` holds something else (the tensor
+    lens keeps its channel factors there, ``spatial`` its position factors, and ``W`` their Khatri-Rao
+    products).
+    """
+    model_W = res.W if W is None else W
+    sq = block_errors(problem, res.F, model_W, known=res.block_sq)
     errors = {n: (math.sqrt(s / n2) if n2 > 0 else 0.0) for n, s, n2 in zip(problem.names, sq, problem.norms2)}
     total_entries = sum(problem.n_features) * problem.n_samples
     rmse = math.sqrt(sum(sq) / total_entries)
+    stored = res.W if W is None else [fs[0] for fs in res.W]
     return Factorization(
         F=res.F.detach().cpu().numpy(),
-        loadings={n: Wb.detach().cpu().numpy() for n, Wb in zip(problem.names, res.W)},
+        loadings={n: Wb.detach().cpu().numpy() for n, Wb in zip(problem.names, stored)},
         errors=errors,
         rmse=rmse,
         objective=np.asarray(res.objective, dtype=np.float64),
@@ -354,6 +368,7 @@ def to_factorization(
         blocks=acts.info(),
         labels=acts.labels,
         inputs={n: acts[n].data for n in acts.input_names} or None,
+        spatial=spatial,
     )
 
 

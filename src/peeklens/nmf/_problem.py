@@ -445,3 +445,17 @@ def converged(objective: list[float], tol: float) -> bool:
         return False
     prev, cur = objective[-2], objective[-1]
     return abs(prev - cur) <= tol * max(abs(prev), 1e-30)
+
+
+def iterate(step: Callable[[], float], max_iter: int, tol: float, callback=None) -> tuple[list[float], int, bool]:
+    """Call ``step()`` (one iteration, returning the objective) until :func:`converged` or ``max_iter``:
+    ``(objective per iteration, iterations run, converged)``; ``callback(i, objective)`` after each."""
+    objective: list[float] = []
+    it = 0
+    for it in range(1, max_iter + 1):
+        objective.append(step())
+        if callback is not None:
+            callback(it, objective[-1])
+        if converged(objective, tol):
+            return objective, it, True
+    return objective, it, False

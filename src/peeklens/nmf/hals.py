@@ -30,8 +30,8 @@ from ._problem import (
     SolverResult,
     big_mm,
     block_sq_from_grams,
-    converged,
     count_pass,
+    iterate,
     products,
     weighted_sum,
 )
@@ -125,15 +125,6 @@ def solve(
     that the sweeps cost about half a data pass); ``eps`` is unused (no denominators to guard).
     """
     state = HalsState(problem, F, W, max_inner=max_inner)
-    objective: list[float] = []
-    done = False
-    it = 0
-    for it in range(1, max_iter + 1):
-        objective.append(state.step())
-        if callback is not None:
-            callback(it, objective[-1])
-        if converged(objective, tol):
-            done = True
-            break
+    objective, it, done = iterate(state.step, max_iter, tol, callback)
     F, W = state.factors()
     return SolverResult(F, W, objective, it, done, block_sq=getattr(state, "block_sq", None))

@@ -16,7 +16,6 @@ solver is HALS (:mod:`peeklens.nmf.tensor_hals`).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,8 +29,8 @@ from .._version import __version__
 from ..activations import Activations
 from ..errors import DeviceError, InputError
 from ..results import Factorization, Sweep
-from ._fit import check_rank, run_ranks
-from ._problem import Problem, block_errors, check_blocks, make_problem
+from ._fit import check_rank, run_ranks, to_factorization
+from ._problem import Problem, check_blocks, make_problem
 from .tensor_hals import TensorLayout, extend_factors, khatri_rao, random_factors, solve, svd_factors
 
 __all__ = [
@@ -353,26 +352,8 @@ def _fit_tensor(state: _TensorSweep, rank, *, max_iter, tol, seed, init, progres
 
 def _result(acts, problem: Problem, layout: TensorLayout, res, seconds: float, settings: dict) -> Factorization:
     W = [fs[0] if m is None else khatri_rao(fs[0], fs[1]) for fs, m in zip(res.W, layout.modes)]
-    sq = block_errors(problem, res.F, W, known=res.block_sq)
-    errors = {n: (math.sqrt(s / n2) if n2 > 0 else 0.0) for n, s, n2 in zip(problem.names, sq, problem.norms2)}
-    rmse = math.sqrt(sum(sq) / (sum(problem.n_features) * problem.n_samples))
-    loadings = {n: fs[0].detach().cpu().numpy() for n, fs in zip(problem.names, res.W)}
     spatial = {n: fs[1].detach().cpu().numpy() for n, fs, m in zip(problem.names, res.W, layout.modes) if m is not None}
-    return Factorization(
-        F=res.F.detach().cpu().numpy(),
-        loadings=loadings,
-        errors=errors,
-        rmse=rmse,
-        objective=np.asarray(res.objective, dtype=np.float64),
-        n_iter=int(res.n_iter),
-        converged=bool(res.converged),
-        seconds=float(seconds),
-        settings=settings,
-        blocks=acts.info(),
-        labels=acts.labels,
-        inputs={n: acts[n].data for n in acts.input_names} or None,
-        spatial=spatial,
-    )
+    return to_factorization(acts, problem, res, seconds, settings, W=W, spatial=spatial)
 
 
 def sweep_tensor(

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._linalg import hals_rows, one_thread, randomized_svd, xw_mm, xwt_mm
-from ._problem import Problem, SolverResult, big_mm
+from ._linalg import hals_rows, one_thread, randomized_svd, sqrt_weights, xw_mm, xwt_mm
+from ._problem import Problem, SolverResult, big_mm, iterate
 
 __all__ = [
     "TensorLayout",
@@ -84,19 +84,6 @@ def khatri_rao(C: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
     [3.0, 4.0, 6.0, 8.0]
     """
     return (C[:, None, :] * S[None, :, :]).reshape(C.shape[0] * S.shape[0], C.shape[1])
-
-
-def sqrt_weights(problem: Problem) -> list[float]:
-    """``sqrt(w_b)`` per block: the scale of each block in the stacked weighted matrix."""
-    return [math.sqrt(w) for w in problem.weights]
-
-
-def converged(objective: list[float], tol: float) -> bool:
-    """Relative change of the objective over the last iteration at most ``tol`` (the matrix model's rule)."""
-    if tol <= 0 or len(objective) < 2:
-        return False
-    prev, cur = objective[-2], objective[-1]
-    return abs(prev - cur) <= tol * max(abs(prev), 1e-30)
 
 
 def _sample_chunks(Xb: torch.Tensor):
@@ -250,16 +237,7 @@ def solve(problem: Problem, layout: TensorLayout, F: torch.Tensor, factors: list
     ``callback(i, objective)`` is called after every iteration.
     """
     state = TensorState(problem, layout, F, factors, max_inner=max_inner)
-    objective: list[float] = []
-    done = False
-    it = 0
-    for it in range(1, max_iter + 1):
-        objective.append(state.step())
-        if callback is not None:
-            callback(it, objective[-1])
-        if converged(objective, tol):
-            done = True
-            break
+    objective, it, done = iterate(state.step, max_iter, tol, callback)
     F, W = state.factors()
     return SolverResult(F, W, objective, it, done, block_sq=state.block_sq)
 
