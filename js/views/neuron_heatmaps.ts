@@ -109,14 +109,7 @@ export function rowHeight(rank: number): number {
 const FIT_WIDTH = 640;
 
 /** Read-out of one matrix cell, as the tooltip shows it (also used by tests). */
-export function cellText(
-  layer: LayerData,
-  rank: number,
-  mode: ColumnMode,
-  factor: number,
-  col: number,
-  value: number,
-): string[] {
+export function cellText(layer: LayerData, mode: ColumnMode, factor: number, col: number, value: number): string[] {
   const head = `${displayName(layer.name)} · factor ${factor}`;
   if (mode === "neurons") return [head, describeNeuron(layer.shape, col), `loading ${fmt(value, 4)}`];
   const hw = layer.shape.length === 3 ? layer.shape[1] * layer.shape[2] : 1;
@@ -497,7 +490,7 @@ export function renderNeuronHeatmaps(
     };
     const onMatMove = (ev: MouseEvent) => {
       const { i, r } = where(ev);
-      show(ev, cellText(layer, rank, mode, r, i, values[i * rank + r]));
+      show(ev, cellText(layer, mode, r, i, values[i * rank + r]));
     };
     const onLeave = () => tip().hide();
     const onMatClick = (ev: MouseEvent) => select(where(ev).r);
