@@ -173,13 +173,7 @@ export function renderNeuronHeatmaps(
         "and the selected factor's loadings folded back to the layer's channels. Click a row or use ↑/↓ on the matrix to select a factor; hover for values.",
     ),
   );
-  // the last read-out as one line, visually hidden (the tooltip shows it at the cursor): for scripts and tests
-  const readout = h("div", "pl-readout pl-visually-hidden");
-  root.appendChild(readout);
-  const show = (ev: MouseEvent, lines: string[]) => {
-    tip().show(ev, lines);
-    readout.textContent = lines.join(" · ");
-  };
+  const show = (ev: MouseEvent, lines: string[]) => tip().show(ev, lines);
   const body = h("div", "pl-heat");
   root.appendChild(body);
   const parts: LayerParts[] = [];
