@@ -289,6 +289,13 @@ def test_launcher_and_palette_commands(page, lab_server):
     # The launcher card creates a notebook from the quickstart template in the server root.
     page.evaluate("window.jupyterapp.commands.execute('launcher:create')")
     card = page.locator(".jp-LauncherCard:visible", has_text="New peeklens notebook").first
+    # both cards show their picture, not the label's first letter
+    for text in ("New peeklens notebook", "Open peeklens tutorials"):
+        c = page.locator(".jp-LauncherCard:visible", has_text=text).first
+        assert c.locator(".jp-LauncherCard-noKernelIcon").count() == 0
+        icon = c.locator("img.jp-Launcher-kernelIcon")
+        assert icon.get_attribute("src").startswith("data:image/svg+xml")
+        assert icon.evaluate("i => i.complete && i.naturalWidth > 0")
     card.click()
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
     nb_path = root / "peeklens-quickstart.ipynb"
