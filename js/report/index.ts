@@ -76,7 +76,8 @@ export async function renderReport(doc: Document = document): Promise<void> {
       const body = h("div", "pl-lab-body");
       cmpHost.append(body);
       const ranks = data.networks.flatMap((n) => n.ranks);
-      renderCompare(body, data, { rank: ranks.length ? Math.min(...ranks) : 0 });
+      // the rank the networks' documents open at (10 when swept), so the first look matches them
+      renderCompare(body, data, { rank: ranks.includes(10) ? 10 : ranks.length ? Math.min(...ranks) : 0 });
     } catch (err) {
       errorBox(cmpHost, "comparison", err);
     }
