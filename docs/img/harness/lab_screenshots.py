@@ -1,8 +1,8 @@
 """Screenshots of the three front ends in real JupyterLab / Chromium, saved to docs/img:
 
-- ``dashboard.png``: ``pl.widgets.Dashboard`` of a five-rank MNIST sweep in a notebook (kernel),
+- ``dashboard.png``: ``peeklens.widgets.Dashboard`` of a five-rank MNIST sweep in a notebook (kernel),
 - ``lab-document.png``: the same sweep's ``.peeklens`` file opened in JupyterLab (no kernel),
-- ``report.png``: the offline HTML report (``pl.report.write_report``) opened from disk.
+- ``report.png``: the offline HTML report (``peeklens.report.write_report``) opened from disk.
 
     python docs/img/make_demo_data.py /tmp/demo    # or any folder holding mnist-25pct(.peeklens|-spectrum.peeklens)
     python docs/img/harness/lab_screenshots.py /tmp/demo [OUTDIR]
