@@ -10,6 +10,7 @@ import {
   clear,
   type CompareData,
   type CompareNetwork,
+  displayName,
   ensureStyles,
   fmt,
   type GalleryData,
@@ -363,7 +364,10 @@ export class PeeklensView {
       table.appendChild(head);
       (m.names as string[]).forEach((n, i) => {
         const row = h("tr");
-        row.appendChild(h("td", "", n));
+        // the block's name as the charts above title it ("input channel 0"), the saved name on hover
+        const name = h("td", "", displayName(n));
+        name.title = n;
+        row.appendChild(name);
         row.appendChild(h("td", "", fmt(Number(m.entropy_rank?.[i]), 4)));
         row.appendChild(h("td", "", fmt(Number(m.stable_rank?.[i]), 4)));
         row.appendChild(h("td", "", String(m.method?.[i] ?? "")));

@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { strFromU8, strToU8, unzipSync, zipSync } from "fflate";
 import { beforeAll, describe, expect, it } from "vitest";
-import { GLOSSARY } from "../views/index";
+import { displayName, GLOSSARY } from "../views/index";
 
 import {
   BufferSource,
@@ -405,6 +405,10 @@ describe("document view", () => {
     expect(ths.find((t) => t.textContent === "entropy effective rank")!.title).toBe(GLOSSARY.entropyRank);
     expect(ths.find((t) => t.textContent === "stable rank")!.title).toBe(GLOSSARY.stableRank);
     expect(view.node.textContent).toContain("entropy rank");
+    // block names read as in the charts' titles (displayName), the saved name kept on hover
+    const cells = Array.from(view.node.querySelectorAll<HTMLElement>(".pl-lab-table tr td:first-child"));
+    expect(cells.map((c) => c.title)).toEqual(view.results.meta.names);
+    expect(cells.map((c) => c.textContent)).toEqual((view.results.meta.names as string[]).map(displayName));
     view.dispose();
   });
 });

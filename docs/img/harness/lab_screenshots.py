@@ -131,6 +131,15 @@ def main(data: str, out: str | None = None) -> None:
             page.screenshot(path=str(img / "lab-document.png"))
             page.locator(".jp-PeeklensPanel .pl-lab-document").screenshot(path=str(img / "lab-document-full.png"))
 
+            # (and a spectrum file, for a look at its table and legend; not used in the docs)
+            page.evaluate("window.jupyterapp.commands.execute('docmanager:open', "
+                          "{path: 'mnist-25pct-spectrum.peeklens', factory: 'peeklens results'})")
+            page.wait_for_selector(".jp-PeeklensPanel .pl-lab-table")
+            time.sleep(1)
+            page.locator(".pl-lab-table th", has_text="stable rank").last.hover()
+            time.sleep(1.5)
+            page.screenshot(path=str(img / "lab-spectrum.png"))
+
             # 3. the offline report from disk
             rpage = ctx.new_page()
             rpage.set_viewport_size({"width": 1400, "height": 1500})
