@@ -227,7 +227,12 @@ def test_layer_names_are_text_and_spectrum_file_opens(page, lab_server):
     page.locator(".jp-DirListing-item", has_text="mnist-a-spectrum.peeklens").first.dblclick()
     page.wait_for_selector(".jp-PeeklensPanel .pl-lab-spectrum svg.pl-chart")
     table = page.locator(".jp-PeeklensPanel .pl-lab-spectrum table").last.inner_text()
-    assert "input:0" in table and "relu_1" in table
+    assert "input channel 0" in table and "relu_1" in table  # names as the charts title them
+    first = page.locator(".jp-PeeklensPanel .pl-lab-spectrum table").last.locator("td").first
+    assert first.get_attribute("title") == "input:0"  # the saved name on hover
+    heads = page.locator(".jp-PeeklensPanel .pl-lab-spectrum table").last.locator("th")
+    assert heads.nth(1).get_attribute("title").startswith("entropy rank: exp(")  # the glossary explains the columns
+    assert heads.nth(2).get_attribute("title").startswith("stable rank")
 
 
 def test_factorization_and_activations_files_open(page, lab_server):
