@@ -10,9 +10,11 @@ import {
   clear,
   type CompareData,
   type CompareNetwork,
+  displayName,
   ensureStyles,
   fmt,
   type GalleryData,
+  GLOSSARY,
   h,
   type HeatmapData,
   renderCompare,
@@ -23,8 +25,8 @@ import {
   type SpectrumData,
   stackCanvas,
   type ViewHandle,
+  viewExport,
 } from "../views/index";
-import { addExportActions } from "./export";
 import { Results } from "./results";
 import { ZipSource } from "./source";
 import type { ByteSource } from "./zip";
@@ -48,21 +50,13 @@ export interface PanelOptions {
   compareIntro?: string;
 }
 
-function section(
-  title: string | null,
-  cls: string,
-  exportName: string | null = null,
-): { root: HTMLElement; body: HTMLElement } {
+/** A titled section; the views drawn in its body bring their own "save as PNG / SVG" buttons. */
+function section(title: string | null, cls: string): { root: HTMLElement; body: HTMLElement } {
   const root = h("section", `pl-lab-section ${cls}`);
   const body = h("div", "pl-lab-body");
-  if (title || exportName) {
+  if (title) {
     const head = h("div", "pl-lab-head");
-    if (title) {
-      head.appendChild(h("h3", "pl-lab-h", title));
-    }
-    if (exportName) {
-      addExportActions(head, body, exportName);
-    }
+    head.appendChild(h("h3", "pl-lab-h", title));
     root.appendChild(head);
   }
   root.appendChild(body);
@@ -130,6 +124,7 @@ export class PeeklensView {
   private heatEl: HTMLElement | null = null;
   private galleryHandle: ViewHandle<{ factor: number }> | null = null;
   private heatHandle: ViewHandle<{ factor: number }> | null = null;
+  private compareHandle: ViewHandle<{ rank: number }> | null = null;
   private token = 0;
   /** Resolves when the views of the current rank are drawn (for tests and callers). */
   drawn: Promise<void> = Promise.resolve();
@@ -158,26 +153,26 @@ export class PeeklensView {
 
     if (r.hasFits) {
       this.rank = r.ranks.includes(10) ? 10 : r.ranks[0];
-      const ex = section("Rank explorer", "pl-lab-explorer", "rank-explorer");
+      const ex = section("Rank explorer", "pl-lab-explorer");
       this.node.appendChild(ex.root);
       const data = r.rankExplorerData();
       data.title = r.type === "Sweep" ? `${r.ranks.length} ranks swept` : `one factorization (rank ${r.ranks[0]})`;
       this.explorer = renderRankExplorer(ex.body, data, { rank: this.rank }, { onRank: (k) => this.setRank(k) });
       this.handles.push(this.explorer);
 
-      const gal = section(null, "pl-lab-gallery", "latent-gallery");
+      const gal = section(null, "pl-lab-gallery");
       this.galleryEl = gal.body;
       if (r.inputBlocks.length) {
         this.node.appendChild(gal.root);
       }
-      const heat = section(null, "pl-lab-heatmaps", "neuron-heatmaps");
+      const heat = section(null, "pl-lab-heatmaps");
       this.heatEl = heat.body;
       if (r.layerBlocks.length) {
         this.node.appendChild(heat.root);
       }
       this.setRank(this.rank, true);
     } else if (r.type === "Spectrum") {
-      const sp = section("Spectrum", "pl-lab-spectrum", "spectrum");
+      const sp = section("Spectrum", "pl-lab-spectrum");
       this.node.appendChild(sp.root);
       void this.drawSpectrum(sp.body);
     } else if (r.type === "Activations") {
@@ -187,7 +182,7 @@ export class PeeklensView {
     }
 
     if ((r.hasFits || r.type === "Spectrum") && this.options.compare !== false) {
-      const cmp = section("Compare", "pl-lab-compare", "compare");
+      const cmp = section("Compare", "pl-lab-compare");
       this.node.appendChild(cmp.root);
       this.buildCompare(cmp.body);
     }
@@ -250,6 +245,7 @@ export class PeeklensView {
     this.rank = rank;
     this.node.dataset.rank = String(rank);
     this.explorer?.update({ rank });
+    this.compareHandle?.update({ rank });
     if (this.factor >= rank) {
       this.factor = 0;
     }
@@ -353,11 +349,25 @@ export class PeeklensView {
       const m = this.results.meta;
       const table = h("table", "pl-lab-table");
       const head = h("tr");
-      ["block", "entropy effective rank", "stable rank", "method"].forEach((t) => head.appendChild(h("th", "", t)));
+      const tips: Record<string, string> = {
+        "entropy effective rank": GLOSSARY.entropyRank,
+        "stable rank": GLOSSARY.stableRank,
+      };
+      for (const t of ["block", "entropy effective rank", "stable rank", "method"]) {
+        const th = h("th", "", t);
+        if (tips[t]) {
+          th.title = tips[t];
+          th.classList.add("pl-has-tip");
+        }
+        head.appendChild(th);
+      }
       table.appendChild(head);
       (m.names as string[]).forEach((n, i) => {
         const row = h("tr");
-        row.appendChild(h("td", "", n));
+        // the block's name as the charts above title it ("input channel 0"), the saved name on hover
+        const name = h("td", "", displayName(n));
+        name.title = n;
+        row.appendChild(name);
         row.appendChild(h("td", "", fmt(Number(m.entropy_rank?.[i]), 4)));
         row.appendChild(h("td", "", fmt(Number(m.stable_rank?.[i]), 4)));
         row.appendChild(h("td", "", String(m.method?.[i] ?? "")));
@@ -391,8 +401,14 @@ export class PeeklensView {
     try {
       const s = await r.sampleImages(32);
       if (s) {
-        el.appendChild(h("h4", "", `First ${s.images.count} inputs`));
+        const title = `First ${s.images.count} inputs`;
         const grid = h("div", "pl-gallery");
+        const head = h("div", "pl-head");
+        head.append(
+          h("h4", "", title),
+          viewExport(() => grid, title),
+        );
+        el.appendChild(head);
         for (let i = 0; i < s.images.count; i++) {
           const tile = h("div", "pl-map");
           tile.appendChild(stackCanvas(s.images, i, 40));
@@ -453,6 +469,8 @@ export class PeeklensView {
 
   /** Draw the comparison of this file with `others`. */
   async drawCompare(out: HTMLElement, others: Sibling[]): Promise<void> {
+    this.compareHandle?.destroy();
+    this.compareHandle = null;
     clear(out);
     out.appendChild(h("span", "pl-muted", "loading…"));
     try {
@@ -468,7 +486,8 @@ export class PeeklensView {
       }
       const host = h("div");
       out.appendChild(host);
-      this.handles.push(renderCompare(host, data, { rank: this.rank }));
+      // the comparison's rank slider and the document's follow each other
+      this.compareHandle = renderCompare(host, data, { rank: this.rank }, { onRank: (k) => void this.setRank(k) });
     } catch (e) {
       errorBox(out, e);
     }
@@ -480,6 +499,7 @@ export class PeeklensView {
     }
     this.galleryHandle?.destroy();
     this.heatHandle?.destroy();
+    this.compareHandle?.destroy();
     this.handles = [];
   }
 }

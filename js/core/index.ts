@@ -1,7 +1,7 @@
 /**
  * The one browser-side path from a results payload to the screen: the schema, its sources (a zip
  * read lazily, widget traits), the derivations (TypeScript copies of `peeklens.views`), the results
- * model and the results document, plus "save as PNG/SVG". js/widgets, js/lab and js/report wire it.
+ * model and the results document. js/widgets, js/lab and js/report wire it.
  */
 export * from "./schema";
 export * from "./zip";
@@ -11,4 +11,3 @@ export * from "./source";
 export * from "./derive";
 export * from "./results";
 export * from "./document";
-export * from "./export";

@@ -344,6 +344,7 @@ export class Results {
         network: network ?? this.name,
         layer: n,
         values: f32((await this.array((this.meta.values ?? [])[i])).data),
+        ...entropyRankOf(this.meta.entropy_rank?.[i]),
       })),
     );
     return { series };
@@ -363,4 +364,10 @@ export class Results {
       labels: labels ? labels.subarray(0, n) : null,
     };
   }
+}
+
+/** `{ entropyRank }` when the saved value is a finite number (older files may lack it). */
+function entropyRankOf(v: unknown): { entropyRank?: number } {
+  const x = v === null || v === undefined ? Number.NaN : Number(v);
+  return Number.isFinite(x) ? { entropyRank: x } : {};
 }

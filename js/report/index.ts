@@ -6,7 +6,7 @@
  * `<script type="application/x-peeklens" data-kind="sweep|spectrum" data-label="...">` elements;
  * they are read through the same in-memory source as any file (digests checked). No network.
  */
-import { BufferSource, compareDataOf, exportActions, PeeklensView, Results, ZipSource } from "../core/index";
+import { BufferSource, compareDataOf, PeeklensView, Results, ZipSource } from "../core/index";
 import { renderCompare } from "../views/compare";
 import { h } from "../views/shared";
 
@@ -72,12 +72,12 @@ export async function renderReport(doc: Document = document): Promise<void> {
         all.map((e) => e.results),
         all.map((e) => e.label),
       );
+      // the comparison view brings its own "save as PNG / SVG" buttons
       const body = h("div", "pl-lab-body");
-      const head = h("div", "pl-lab-head");
-      head.appendChild(exportActions(body, "comparison"));
-      cmpHost.append(head, body);
+      cmpHost.append(body);
       const ranks = data.networks.flatMap((n) => n.ranks);
-      renderCompare(body, data, { rank: ranks.length ? Math.min(...ranks) : 0 });
+      // the rank the networks' documents open at (10 when swept), so the first look matches them
+      renderCompare(body, data, { rank: ranks.includes(10) ? 10 : ranks.length ? Math.min(...ranks) : 0 });
     } catch (err) {
       errorBox(cmpHost, "comparison", err);
     }

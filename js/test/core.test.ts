@@ -9,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { strFromU8, strToU8, unzipSync, zipSync } from "fflate";
 import { beforeAll, describe, expect, it } from "vitest";
+import { displayName, GLOSSARY } from "../views/index";
 
 import {
   BufferSource,
@@ -324,6 +325,11 @@ describe("derived views match peeklens.views", () => {
     const sp = await open("spectrum.peeklens");
     const data = await sp.spectrumData("net");
     for (const series of data!.series) close(series.values, expected.spectrum[series.layer], 1e-4);
+    // each layer's entropy effective rank travels with its series (the legend and marker show it)
+    data!.series.forEach((series, i) => {
+      expect(series.entropyRank).toBeCloseTo(Number(sp.meta.entropy_rank?.[i]), 6);
+      expect(series.entropyRank!).toBeGreaterThanOrEqual(1);
+    });
   });
 });
 
@@ -359,11 +365,50 @@ describe("document view", () => {
     node.querySelectorAll<HTMLElement>(".pl-lab-gallery .pl-tile")[3].click();
     expect(view.factor).toBe(3);
 
+    // One set of "save" buttons per chart or view, from the views themselves: none on the
+    // document's section heads, exactly one per chart figure, one per composite view.
+    expect(node.querySelectorAll(".pl-lab-head .pl-export").length).toBe(0);
+    const figures = node.querySelectorAll(".pl-lab-explorer .pl-figure");
+    expect(figures.length).toBeGreaterThan(0);
+    figures.forEach((f) => expect(f.querySelectorAll(".pl-export").length).toBe(1));
+    expect(node.querySelectorAll(".pl-lab-gallery .pl-export").length).toBe(1);
+
     // Comparison with a sibling file.
     const out = document.createElement("div");
     await view.drawCompare(out, [{ name: "rgb_fit.peeklens", open: () => open("rgb_fit.peeklens") }]);
     const names = Array.from(out.querySelectorAll<HTMLElement>(".pl-compare-network")).map((e) => e.dataset.network);
     expect(names).toEqual(["<img src=x onerror=alert(1)>.peeklens", "rgb_fit.peeklens"]);
+    // The comparison follows the document's rank slider, and the other way round.
+    const cmp = out.querySelector<HTMLElement>(".pl-compare")!;
+    expect(cmp.dataset.rank).toBe("4");
+    slider.value = "0";
+    slider.dispatchEvent(new Event("input"));
+    await view.drawn;
+    expect(node.dataset.drawnRank).toBe("2");
+    expect(cmp.dataset.rank).toBe("2");
+    const cmpSlider = cmp.querySelector<HTMLInputElement>("input.pl-rank-slider")!;
+    cmpSlider.value = String(Number(cmpSlider.max));
+    cmpSlider.dispatchEvent(new Event("input"));
+    await view.drawn;
+    expect(view.rank).toBe(Number(cmp.dataset.rank));
+    view.dispose();
+  });
+
+  it("spectrum documents explain their columns and show each layer's entropy rank", async () => {
+    const view = await PeeklensView.fromBytes(new BufferSource(bytes("spectrum.peeklens")), "spectrum.peeklens");
+    document.body.appendChild(view.node);
+    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 50 && !view.node.querySelector(".pl-lab-table"); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const ths = Array.from(view.node.querySelectorAll<HTMLElement>(".pl-lab-table th"));
+    expect(ths.find((t) => t.textContent === "entropy effective rank")!.title).toBe(GLOSSARY.entropyRank);
+    expect(ths.find((t) => t.textContent === "stable rank")!.title).toBe(GLOSSARY.stableRank);
+    expect(view.node.textContent).toContain("entropy rank");
+    // block names read as in the charts' titles (displayName), the saved name kept on hover
+    const cells = Array.from(view.node.querySelectorAll<HTMLElement>(".pl-lab-table tr td:first-child"));
+    expect(cells.map((c) => c.title)).toEqual(view.results.meta.names);
+    expect(cells.map((c) => c.textContent)).toEqual((view.results.meta.names as string[]).map(displayName));
     view.dispose();
   });
 });

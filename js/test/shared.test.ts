@@ -203,6 +203,10 @@ describe("chart text and legends", () => {
     expect(items[4].querySelector("text")!.childNodes[0].textContent).toMatch(/…$/);
     const rows = new Set(legendLayout(names, W - 20).map((e) => e.row));
     expect(rows.size).toBeGreaterThan(1);
+    // a long network name with its entropy rank: the name is shortened, the number kept
+    const [entry] = legendLayout(["MNIST, 25% of the training set (entropy rank 12.3)"], 320);
+    expect(entry.label).toMatch(/^MNIST, 25%.*… \(entropy rank 12\.3\)$/);
+    expect(entry.label.length).toBeLessThanOrEqual(40);
   });
 });
 

@@ -198,10 +198,8 @@ describe("neuron heatmaps", () => {
       "channel 1 · y 0, x 2",
       `loading ${fmt(L[11 * 4 + 1], 4)}`,
     ]);
-    // and as one line in the hidden read-out (scripts and the browser tests read it)
-    expect(el.querySelector(".pl-readout")!.textContent).toBe(
-      `relu · factor 1 · channel 1 · y 0, x 2 · loading ${fmt(L[11 * 4 + 1], 4)}`,
-    );
+    // the tooltip is the only read-out (no hidden copy in the view)
+    expect(el.querySelector(".pl-readout")).toBeNull();
     expect(tip.style.left).toBe("39px"); // at the cursor, not at the top of the view
     expect(tip.style.top).toBe("17px");
     map.dispatchEvent(new MouseEvent("mouseleave"));
@@ -452,16 +450,12 @@ describe("neuron heatmaps: channels, colour bars, rows and keys", () => {
   });
   it("cellText describes neurons and channels", () => {
     const layer = { name: "4", shape: [2, 3, 3], loadings: new Float32Array(18) };
-    expect(cellText(layer, 1, "neurons", 0, 13, 0.5)).toEqual([
+    expect(cellText(layer, "neurons", 0, 13, 0.5)).toEqual([
       "layer 4 · factor 0",
       "channel 1, y 1, x 1",
       "loading 0.5",
     ]);
-    expect(cellText(layer, 1, "max", 0, 1, 2)).toEqual([
-      "layer 4 · factor 0",
-      "channel 1",
-      "max over its 9 neurons: 2",
-    ]);
+    expect(cellText(layer, "max", 0, 1, 2)).toEqual(["layer 4 · factor 0", "channel 1", "max over its 9 neurons: 2"]);
   });
   it("has a save button for the view and for each layer's matrix", () => {
     const el = document.createElement("div");

@@ -109,14 +109,7 @@ export function rowHeight(rank: number): number {
 const FIT_WIDTH = 640;
 
 /** Read-out of one matrix cell, as the tooltip shows it (also used by tests). */
-export function cellText(
-  layer: LayerData,
-  rank: number,
-  mode: ColumnMode,
-  factor: number,
-  col: number,
-  value: number,
-): string[] {
+export function cellText(layer: LayerData, mode: ColumnMode, factor: number, col: number, value: number): string[] {
   const head = `${displayName(layer.name)} · factor ${factor}`;
   if (mode === "neurons") return [head, describeNeuron(layer.shape, col), `loading ${fmt(value, 4)}`];
   const hw = layer.shape.length === 3 ? layer.shape[1] * layer.shape[2] : 1;
@@ -180,13 +173,7 @@ export function renderNeuronHeatmaps(
         "and the selected factor's loadings folded back to the layer's channels. Click a row or use ↑/↓ on the matrix to select a factor; hover for values.",
     ),
   );
-  // the last read-out as one line, visually hidden (the tooltip shows it at the cursor): for scripts and tests
-  const readout = h("div", "pl-readout pl-visually-hidden");
-  root.appendChild(readout);
-  const show = (ev: MouseEvent, lines: string[]) => {
-    tip().show(ev, lines);
-    readout.textContent = lines.join(" · ");
-  };
+  const show = (ev: MouseEvent, lines: string[]) => tip().show(ev, lines);
   const body = h("div", "pl-heat");
   root.appendChild(body);
   const parts: LayerParts[] = [];
@@ -497,7 +484,7 @@ export function renderNeuronHeatmaps(
     };
     const onMatMove = (ev: MouseEvent) => {
       const { i, r } = where(ev);
-      show(ev, cellText(layer, rank, mode, r, i, values[i * rank + r]));
+      show(ev, cellText(layer, mode, r, i, values[i * rank + r]));
     };
     const onLeave = () => tip().hide();
     const onMatClick = (ev: MouseEvent) => select(where(ev).r);

@@ -286,7 +286,8 @@ export const FONT = { title: 13, text: 12, tick: 11 } as const;
 
 /**
  * Lay out legend entries left to right in rows no wider than `width`; names longer than 40
- * characters, or than a row, are shortened (the full name stays in a tooltip).
+ * characters, or than a row, are shortened (the full name stays in a tooltip), keeping a trailing
+ * parenthesis whole.
  */
 export function legendLayout(
   names: string[],
@@ -298,7 +299,14 @@ export function legendLayout(
     row = 0;
   for (const name of names) {
     const maxChars = Math.max(4, Math.min(40, Math.floor((width - 40) / (size * 0.58))));
-    const label = name.length > maxChars ? name.slice(0, maxChars - 1) + "…" : name;
+    // a trailing "(…)" (e.g. an entropy rank) is kept whole: the name before it is shortened
+    const tail = /\s*\([^()]*\)$/.exec(name)?.[0] ?? "";
+    const label =
+      name.length <= maxChars
+        ? name
+        : tail && tail.length < maxChars - 4
+          ? name.slice(0, maxChars - tail.length - 1) + "…" + tail
+          : name.slice(0, maxChars - 1) + "…";
     const w = 22 + textWidth(label, size) + 14;
     if (x > 0 && x + w > width) {
       x = 0;

@@ -108,7 +108,8 @@ td:first-child,th:first-child{text-align:left}.pl-verdict.ok{background:#e3f6e3}
 .meta{color:#666;font-size:.85em}details{margin:8px 0;max-width:100%}
 summary{cursor:pointer;font-weight:bold;font-size:1.1em}
 .pl-lab-document,.pl-report-compare{max-width:100%;overflow-x:hidden}.pl-lab-document canvas{max-width:100%}
-.pl-lab-head{display:flex;gap:8px;align-items:center}.pl-export button{font-size:10px;margin-left:4px;cursor:pointer}
+.pl-lab-head{display:flex;gap:8px;align-items:center}.pl-export button{font-size:10px;cursor:pointer}
+.pl-report-network .pl-lab-title{display:none}
 .pl-lab-error,.pl-report-error{color:#b00;white-space:pre-wrap}
 .pl-compare-galleries{flex-wrap:wrap !important}
 noscript{display:block;padding:8px;background:#fbe3e3}

@@ -237,8 +237,12 @@ def test_dashboard_in_jupyterlab(lab, page):
 
     # hover a spatial map: channel, position and value
     page.locator(".pl-neuron-heatmaps .pl-maps canvas[data-channel='2']").first.hover()
-    readout = page.locator(".pl-neuron-heatmaps .pl-readout").text_content()
-    assert readout.startswith("relu · factor 3 · channel 2 · y ")
+    tip = page.locator(".pl-tooltip")
+    tip.wait_for(state="visible")
+    lines = tip.locator(":scope > div").all_text_contents()
+    assert lines[0] == "relu · factor 3", lines
+    assert lines[1].startswith("channel 2 · y "), lines
+    page.mouse.move(0, 0)
 
     dash = page.locator(".peeklens-dashboard")
     dash.scroll_into_view_if_needed()

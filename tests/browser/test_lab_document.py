@@ -227,7 +227,12 @@ def test_layer_names_are_text_and_spectrum_file_opens(page, lab_server):
     page.locator(".jp-DirListing-item", has_text="mnist-a-spectrum.peeklens").first.dblclick()
     page.wait_for_selector(".jp-PeeklensPanel .pl-lab-spectrum svg.pl-chart")
     table = page.locator(".jp-PeeklensPanel .pl-lab-spectrum table").last.inner_text()
-    assert "input:0" in table and "relu_1" in table
+    assert "input channel 0" in table and "relu_1" in table  # names as the charts title them
+    first = page.locator(".jp-PeeklensPanel .pl-lab-spectrum table").last.locator("td").first
+    assert first.get_attribute("title") == "input:0"  # the saved name on hover
+    heads = page.locator(".jp-PeeklensPanel .pl-lab-spectrum table").last.locator("th")
+    assert heads.nth(1).get_attribute("title").startswith("entropy rank: exp(")  # the glossary explains the columns
+    assert heads.nth(2).get_attribute("title").startswith("stable rank")
 
 
 def test_factorization_and_activations_files_open(page, lab_server):
@@ -289,6 +294,13 @@ def test_launcher_and_palette_commands(page, lab_server):
     # The launcher card creates a notebook from the quickstart template in the server root.
     page.evaluate("window.jupyterapp.commands.execute('launcher:create')")
     card = page.locator(".jp-LauncherCard:visible", has_text="New peeklens notebook").first
+    # both cards show their picture, not the label's first letter
+    for text in ("New peeklens notebook", "Open peeklens tutorials"):
+        c = page.locator(".jp-LauncherCard:visible", has_text=text).first
+        assert c.locator(".jp-LauncherCard-noKernelIcon").count() == 0
+        icon = c.locator("img.jp-Launcher-kernelIcon")
+        assert icon.get_attribute("src").startswith("data:image/svg+xml")
+        assert icon.evaluate("i => i.complete && i.naturalWidth > 0")
     card.click()
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
     nb_path = root / "peeklens-quickstart.ipynb"

@@ -109,11 +109,21 @@ def test_report_is_interactive(page):
     assert doc.get_attribute("data-factor") == "5"
     assert first.locator(".pl-neuron-heatmaps").get_attribute("data-factor") == "5"
     # every view can be saved; the PNG and SVG are produced offline
+    # one set of buttons per chart or view (the views' own), none added by the document around them
+    assert first.locator(".pl-lab-head .pl-export").count() == 0
+    assert first.locator(".pl-lab-gallery .pl-export").count() == 1
+    assert first.locator(".pl-lab-heatmaps > .pl-lab-body > .pl-neuron-heatmaps > .pl-head .pl-export").count() == 1
+    figures = first.locator(".pl-lab-explorer .pl-figure")
+    assert figures.count() >= 1
+    for i in range(figures.count()):
+        assert figures.nth(i).locator(".pl-export").count() == 1
     with page.expect_download() as dl:
         first.locator(".pl-lab-gallery .pl-export-png").click()
-    assert dl.value.suggested_filename == "latent-gallery.png"
+    assert dl.value.suggested_filename == "latent-images-rank-8.png"
+    png = Path(dl.value.path()).read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
     with page.expect_download() as dl:
-        first.locator(".pl-lab-explorer .pl-export-svg").click()
-    assert dl.value.suggested_filename == "rank-explorer.svg"
+        figures.first.locator(".pl-export-svg").click()
+    assert dl.value.suggested_filename == "rmse-vs-rank.svg"
     svg = Path(dl.value.path()).read_text()
-    assert svg.startswith("<svg") and "RMSE vs rank" in svg
+    assert "<svg" in svg[:200] and "RMSE vs rank" in svg

@@ -276,13 +276,16 @@ def test_brush_selection_reaches_the_kernel(lab, page):
     page.mouse.down()
     page.mouse.move(x1, y1, steps=12)
     page.mouse.up()
+    assert overlay.bounding_box() == box, "the figure moved while the brush was drawn"
+    # the ticks are read now, in the layout the mouse moved in: running the report cell below
+    # may scroll the notebook, which moves the figure on the page
+    (sx, ix), (sy, iy) = _axis_maps(page)
     res = _settled(page, lambda r: bool(r["selected"]) and "extent" in r and r["front"])
     assert res["selected"], "the kernel saw no selection after brushing"
     assert res["selected"] == res["expected"], "explorer.selected differs from the points inside the brush extent"
     assert res["front"] == res["expected"], "the page's own selection differs from the kernel's"
     assert 0 < len(res["selected"]) < 10000
     # the extent is where the mouse went (page pixels -> data through the axis ticks, within 2 px)
-    (sx, ix), (sy, iy) = _axis_maps(page)
     (ex0, ex1), (ey0, ey1) = res["extent"]
     assert ex0 == pytest.approx(ix + sx * x0, abs=2 * abs(sx)) and ex1 == pytest.approx(ix + sx * x1, abs=2 * abs(sx))
     assert ey0 == pytest.approx(iy + sy * y1, abs=2 * abs(sy)) and ey1 == pytest.approx(iy + sy * y0, abs=2 * abs(sy))
@@ -363,7 +366,10 @@ def test_lasso_selection_reaches_the_kernel(lab, page):
     page.locator(".pl-sample-explorer .widget-toggle-button", has_text="lasso").click()
     res = _settled(page, lambda r: r["mode"] == "lasso")
     assert res["mode"] == "lasso" and res["selected"] == []
-    area = page.locator(f"{FIG} rect.plotarea_background").bounding_box()
+    # the previous tests scrolled down to the gallery: bring the whole plot area on screen first
+    plot_area = page.locator(f"{FIG} rect.plotarea_background")
+    plot_area.evaluate("e => e.scrollIntoView({block: 'center'})")
+    area = plot_area.bounding_box()
     (sx, ix), (sy, iy) = _axis_maps(page)
     # a rectangle in the lower left (where the points are dense), drawn as a closed lasso
     px0, px1 = area["x"] + 0.05 * area["width"], area["x"] + 0.4 * area["width"]
@@ -373,6 +379,7 @@ def test_lasso_selection_reaches_the_kernel(lab, page):
     for x, y in [(px1, py0), (px1, py1), (px0, py1), (px0, py0)]:
         page.mouse.move(x, y, steps=6)
     page.mouse.up()
+    assert plot_area.bounding_box() == area, "the figure moved while the lasso was drawn"
     rect = [sorted([ix + sx * px0, ix + sx * px1]), sorted([iy + sy * py0, iy + sy * py1])]
     tol = [abs(sx) * 2.5, abs(sy) * 2.5]  # 2.5 px: the lasso path and the tick fit are pixel-exact at best
     page.evaluate(SET_LAST_CELL, f"print('RESULT=' + json.dumps(report(rect={rect!r}, tol={tol!r})))")

@@ -1,8 +1,6 @@
 // Screenshot harness (docs/img/screenshots.py): draws real .peeklens files with the lab document
-// (js/lab/src/panel.ts), which draws with the shared views of js/views.
-import { PeeklensView } from "../../../js/lab/src/panel";
-import { Results } from "../../../js/lab/src/model";
-import { BufferSource } from "../../../js/lab/src/reader";
+// (js/core/document.ts), which draws with the shared views of js/views.
+import { BufferSource, PeeklensView, Results, ZipSource } from "../../../js/core/index";
 import { renderSpectrumPlot } from "../../../js/views/index";
 // the views timed below: these (js/views) or, with --alias:peeklens-views=..., an older copy to compare with
 import { renderNeuronHeatmaps, renderLatentGallery } from "peeklens-views";
@@ -14,7 +12,7 @@ async function bytes(url: string): Promise<Uint8Array> {
   return new Uint8Array(await (await fetch(url)).arrayBuffer());
 }
 async function results(name: string): Promise<Results> {
-  return Results.open(new BufferSource(await bytes(`/data/${name}`)), name);
+  return new Results(await ZipSource.open(new BufferSource(await bytes(`/data/${name}`)), name));
 }
 
 const w = window as any;

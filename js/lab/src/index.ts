@@ -13,7 +13,17 @@ import { IDefaultFileBrowser } from "@jupyterlab/filebrowser";
 import { ILauncher } from "@jupyterlab/launcher";
 
 import { CommandIDs, newNotebook, openTutorials } from "./commands";
-import { FACTORY, FILE_TYPE, PeeklensFactory, peeklensIcon } from "./factory";
+import {
+  FACTORY,
+  FILE_TYPE,
+  NOTEBOOK_SVG,
+  notebookIcon,
+  PeeklensFactory,
+  peeklensIcon,
+  svgUrl,
+  TUTORIALS_SVG,
+  tutorialsIcon,
+} from "./factory";
 import { LazyModelFactory, MODEL } from "./model";
 import type { PeeklensPanel } from "./widget";
 
@@ -70,7 +80,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(CommandIDs.newNotebook, {
       label: "New peeklens notebook",
       caption: "A notebook with the peeklens quickstart: capture, sweep ranks, explore, save",
-      icon: (args) => (args?.isPalette ? undefined : peeklensIcon),
+      icon: (args) => (args?.isPalette ? undefined : notebookIcon),
       execute: async (args) => {
         try {
           return await newNotebook(app, cwd(args));
@@ -83,7 +93,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(CommandIDs.openTutorials, {
       label: "Open peeklens tutorials",
       caption: "Copy the peeklens tutorial notebooks next to you and open the first one",
-      icon: (args) => (args?.isPalette ? undefined : peeklensIcon),
+      icon: (args) => (args?.isPalette ? undefined : tutorialsIcon),
       execute: async (args) => {
         try {
           return await openTutorials(app, cwd(args));
@@ -94,8 +104,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
       },
     });
     if (launcher) {
-      launcher.add({ command: CommandIDs.newNotebook, category: "Notebook", rank: 10 });
-      launcher.add({ command: CommandIDs.openTutorials, category: "Notebook", rank: 11 });
+      // Cards in the "Notebook" row show an image from a URL (else the label's first letter)
+      launcher.add({
+        command: CommandIDs.newNotebook,
+        category: "Notebook",
+        rank: 10,
+        kernelIconUrl: svgUrl(NOTEBOOK_SVG),
+      });
+      launcher.add({
+        command: CommandIDs.openTutorials,
+        category: "Notebook",
+        rank: 11,
+        kernelIconUrl: svgUrl(TUTORIALS_SVG),
+      });
     }
     if (palette) {
       palette.addItem({ command: CommandIDs.newNotebook, category: "peeklens", args: { isPalette: true } });

@@ -333,11 +333,11 @@ class Dashboard(ipywidgets.VBox):
                 self._links.append(ipywidgets.jslink((self.explorer, "rank"), (w, "rank")))
         if self.gallery is not None and self.heatmaps is not None:
             self._links.append(ipywidgets.jslink((self.gallery, "factor"), (self.heatmaps, "factor")))
-        views = [w for w in (self.gallery, self.heatmaps) if w is not None]
+        # stacked, each at the full width: the gallery grid and the heatmaps size themselves to it
+        views = [w for w in (self.explorer, self.gallery, self.heatmaps, self.spectrum) if w is not None]
         for w in views:
-            w.layout = ipywidgets.Layout(flex="1 1 420px", min_width="320px")
-        row = ipywidgets.HBox(views, layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start"))
-        children = [self.explorer, row] + ([self.spectrum] if self.spectrum is not None else [])
+            w.layout = ipywidgets.Layout(width="100%", min_width="320px")
+        children = views
         super().__init__(children=children, **kwargs)
         self.add_class("peeklens-dashboard")
         # keep the Python side consistent when the kernel sets the rank/factor (no browser needed)
