@@ -160,7 +160,7 @@ def _open(path: Path) -> zipfile.ZipFile:
         raise FileFormatError(f"{path} is not a file; give the path of a results file written by pl.save")
     try:
         return zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
+    except (zipfile.LargeZipFile, *_ZIP_ERRORS) as e:  # a flipped byte can claim a zip version zipfile lacks
         raise FileFormatError(
             f"{path} is not a peeklens results file or is truncated ({e}); save it again with pl.save"
         ) from e
