@@ -263,3 +263,15 @@ def test_memory_mapped_blocks_save_without_loading_whole(tmp_path):
     assert peak < 40 * 2**20, f"{peak} bytes allocated to save a {buf.nbytes}-byte block"
     back = pl.load(p)["big"].data
     assert back.shape == (m, n) and back[9, 7] == 2.0 and back.sum() == n * m + 1
+
+
+def test_a_zip_claiming_an_unknown_version_is_a_file_format_error(tmp_path):
+    """Found by the flipped-byte property test: a central-directory entry that needs zip version 6.4
+    made zipfile raise NotImplementedError while opening the archive."""
+    p = pl.save(pl.Activations.from_arrays({"a": np.ones((3, 4))}), tmp_path / "a.peeklens")
+    raw = bytearray(p.read_bytes())
+    at = raw.rfind(b"PK\x01\x02")  # the last central-directory entry
+    raw[at + 6] = 64  # "version needed to extract": 6.4
+    p.write_bytes(bytes(raw))
+    with pytest.raises(pl.FileFormatError):
+        pl.load(p)
