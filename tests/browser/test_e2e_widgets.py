@@ -38,8 +38,14 @@ REPO = HERE.parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 NOTEBOOK = "widgets_e2e.ipynb"
 NB7_NOTEBOOK = "widgets_e2e_notebook7.ipynb"
@@ -59,7 +65,10 @@ def _write_settings(settings: Path) -> None:
     """Save widget state with the notebook; no news pop-ups."""
     for rel, value in {
         "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True},
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+            "fetchNews": "false",
+            "checkForUpdates": False,
+        },
     }.items():
         p = settings / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -85,10 +94,19 @@ def lab(tmp_path_factory):
         PEEKLENS_DATA=os.environ.get("PEEKLENS_DATA", str(REPO.parent / "shared" / "data")),
     )
     cmd = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser",
-        "--ServerApp.port_retries=0", "--ServerApp.token=", "--ServerApp.password=",
-        "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={root}",
-        "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_root=True",
+        "--LabApp.expose_app_in_browser=True",
         "--JupyterNotebookApp.expose_app_in_browser=True",
     ]
     logf = open(home / "lab.log", "wb")
@@ -227,8 +245,11 @@ def test_dashboard_in_jupyterlab(lab, page):
     maps_before = _canvas_url(page, ".pl-neuron-heatmaps .pl-maps canvas")
     page.locator('.pl-latent-gallery .pl-tile[data-factor="3"]').click()
     page.wait_for_function("() => document.querySelector('.pl-neuron-heatmaps').dataset.factor === '3'")
-    assert page.locator('.pl-latent-gallery .pl-tile.pl-selected').get_attribute("data-factor") == "3"
-    assert page.eval_on_selector_all(".pl-neuron-heatmaps .pl-maps", "ms => ms.map(m => m.dataset.factor)") == ["3", "3"]
+    assert page.locator(".pl-latent-gallery .pl-tile.pl-selected").get_attribute("data-factor") == "3"
+    assert page.eval_on_selector_all(".pl-neuron-heatmaps .pl-maps", "ms => ms.map(m => m.dataset.factor)") == [
+        "3",
+        "3",
+    ]
     assert page.locator(".pl-neuron-heatmaps .pl-layer").first.locator(".pl-maps canvas").count() == 10  # channels
     assert _canvas_url(page, ".pl-neuron-heatmaps .pl-maps canvas") != maps_before
     assert _wait_file(lab["out"], "20 3") == "20 3"
@@ -255,15 +276,23 @@ def test_dashboard_in_jupyterlab(lab, page):
     sync = statistics.median(m["sync"] for m in moves)
     frame = statistics.median(m["frame"] for m in moves)
     worst = max(m["sync"] for m in moves)
-    line = (f"redraw after a slider move (5 ranks 10..50, paper network, 2544 features): median {sync:.1f} ms "
-            f"(worst {worst:.1f} ms) synchronous incl. layout, median {frame:.1f} ms to the next frame; "
-            f"per move: " + ", ".join(f"r{[10, 20, 30, 40, 50][m['index']]}:{m['sync']:.1f}" for m in moves))
+    line = (
+        f"redraw after a slider move (5 ranks 10..50, paper network, 2544 features): median {sync:.1f} ms "
+        f"(worst {worst:.1f} ms) synchronous incl. layout, median {frame:.1f} ms to the next frame; "
+        f"per move: " + ", ".join(f"r{[10, 20, 30, 40, 50][m['index']]}:{m['sync']:.1f}" for m in moves)
+    )
     first_draw = page.evaluate("""() => ({
-      gallery: JSON.parse(document.querySelector('.pl-latent-gallery').closest('.pl-rank-view').parentElement.dataset.drawMs),
-      heatmaps: JSON.parse(document.querySelector('.pl-neuron-heatmaps').closest('.pl-rank-view').parentElement.dataset.drawMs),
+      gallery: JSON.parse(
+        document.querySelector('.pl-latent-gallery').closest('.pl-rank-view').parentElement.dataset.drawMs),
+      heatmaps: JSON.parse(
+        document.querySelector('.pl-neuron-heatmaps').closest('.pl-rank-view').parentElement.dataset.drawMs),
     })""")
-    line += (" | first (cold) draw of each rank's view, ms: gallery " + json.dumps(first_draw["gallery"])
-             + ", heatmaps " + json.dumps(first_draw["heatmaps"]))
+    line += (
+        " | first (cold) draw of each rank's view, ms: gallery "
+        + json.dumps(first_draw["gallery"])
+        + ", heatmaps "
+        + json.dumps(first_draw["heatmaps"])
+    )
     log.warning(line)
     (ARTIFACTS / "e2e-widgets-timing.txt").write_text(line + "\n" + json.dumps(moves, indent=1) + "\n")
 
@@ -275,8 +304,11 @@ def test_dashboard_in_jupyterlab(lab, page):
     assert len(esm_models) == 4  # explorer, gallery, heatmaps, spectrum
     # the results travel (schema metadata as JSON, arrays as binary buffers), not pictures
     assert all(m["state"]["meta"]["format"] == "peeklens" for m in esm_models if "meta" in m["state"])
-    assert any(m["state"].get("ranks") == [10, 20, 30, 40, 50] and "r10.F" in
-               [b["path"][1] for b in m.get("buffers", []) if b["path"][0] == "arrays"] for m in esm_models)
+    assert any(
+        m["state"].get("ranks") == [10, 20, 30, 40, 50]
+        and "r10.F" in [b["path"][1] for b in m.get("buffers", []) if b["path"][0] == "arrays"]
+        for m in esm_models
+    )
     page.evaluate("async () => { await window.jupyterapp.commands.execute('application:close-all'); }")
     page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}")
     page.wait_for_selector(".pl-rank-explorer input.pl-rank-slider", timeout=90_000)

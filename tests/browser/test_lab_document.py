@@ -91,11 +91,21 @@ def lab_server(tmp_path_factory, mnist_test):
         JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
     )
     cmd = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser",
-        "--ServerApp.port_retries=0", "--ServerApp.token=", "--ServerApp.password=",
-        "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={root}",
-        "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
-        "--LabApp.extension_manager=readonly", "--LabApp.news_url=",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_root=True",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.news_url=",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     # No "official Jupyter news?" toast over the screenshots (and no fetch from outside).
@@ -115,7 +125,7 @@ def lab_server(tmp_path_factory, mnist_test):
                     break
             except OSError:
                 if time.time() > deadline:
-                    raise RuntimeError(f"jupyter lab did not start: {(home / 'lab.log').read_text()[-2000:]}")
+                    raise RuntimeError(f"jupyter lab did not start: {(home / 'lab.log').read_text()[-2000:]}") from None
                 time.sleep(0.5)
         yield url, root
     finally:
@@ -262,7 +272,9 @@ def test_edited_metadata_shows_a_clear_error_with_and_without_webcrypto(page, la
     assert "Cannot open zz-edited.peeklens" in msg and "meta.json does not match its recorded checksum" in msg
     page.evaluate("window.jupyterapp.commands.execute('application:close-all')")
     # A plain-HTTP server (not localhost) gives pages no crypto.subtle: the digests are still checked.
-    page.evaluate("Object.defineProperty(Crypto.prototype, 'subtle', {get() { return undefined; }, configurable: true})")
+    page.evaluate(
+        "Object.defineProperty(Crypto.prototype, 'subtle', {get() { return undefined; }, configurable: true})"
+    )
     assert page.evaluate("window.crypto.subtle === undefined")
     msg = _open_error(page, "zz-edited.peeklens")
     assert "meta.json does not match its recorded checksum" in msg
@@ -316,9 +328,11 @@ def test_launcher_and_palette_commands(page, lab_server):
     index = json.loads(
         (Path(sys.prefix) / "share/jupyter/labextensions/peeklens/static/tutorials/index.json").read_text()
     )
-    result = page.evaluate("window.jupyterapp.commands.execute('peeklens:open-tutorials', {cwd: ''})") if index[
-        "notebooks"
-    ] else None
+    result = (
+        page.evaluate("window.jupyterapp.commands.execute('peeklens:open-tutorials', {cwd: ''})")
+        if index["notebooks"]
+        else None
+    )
     if index["notebooks"]:
         copied = sorted(p.name for p in (root / "peeklens-tutorials").glob("*.ipynb"))
         assert copied == sorted(index["notebooks"])

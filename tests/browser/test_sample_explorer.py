@@ -44,8 +44,14 @@ REPO = HERE.parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 NOTEBOOK = "sample_explorer_e2e.ipynb"
 FIG = ".pl-sample-explorer-figure"
@@ -67,8 +73,10 @@ def lab(tmp_path_factory):
     home = tmp_path_factory.mktemp("explorer-home")
     shutil.copy(HERE / "fixtures" / NOTEBOOK, root / NOTEBOOK)
     for rel, value in {  # no news pop-ups; every cell stays in the page (no windowing of off-screen cells)
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                           "checkForUpdates": False},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+            "fetchNews": "false",
+            "checkForUpdates": False,
+        },
         "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     }.items():
         p = home / "settings" / rel
@@ -85,10 +93,19 @@ def lab(tmp_path_factory):
         OMP_NUM_THREADS="1",
     )
     cmd = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser",
-        "--ServerApp.port_retries=0", "--ServerApp.token=", "--ServerApp.password=",
-        "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={root}",
-        "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_root=True",
+        "--LabApp.expose_app_in_browser=True",
     ]
     logf = open(home / "lab.log", "wb")
     proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=root)
@@ -152,7 +169,8 @@ N_DOTS = f"() => document.querySelectorAll('{FIG} .dot').length"
 
 # Brush with synthetic mouse events (d3-brush listens on the overlay, then on the window) and time
 # every move: the synchronous handling (brush + restyling 10,000 points) and until the next frame.
-TIME_BRUSH = """async ([x0, y0, x1, y1, steps]) => {
+TIME_BRUSH = (
+    """async ([x0, y0, x1, y1, steps]) => {
   const overlay = document.querySelector('%s rect.overlay');
   const ev = (type, x, y, target) => target.dispatchEvent(new MouseEvent(type, {
     clientX: x, clientY: y, bubbles: true, cancelable: true, view: window, button: 0, buttons: 1 }));
@@ -169,11 +187,14 @@ TIME_BRUSH = """async ([x0, y0, x1, y1, steps]) => {
   }
   ev('mouseup', x1, y1, window);
   return out;
-}""" % FIG
+}"""
+    % FIG
+)
 
 
 # Record when the first point of the first class scatter moves (a rank change redraws every point).
-WATCH_FIRST_DOT = """() => {
+WATCH_FIRST_DOT = (
+    """() => {
   const fig = document.querySelector('%s');
   const first = () => fig.querySelector('.object_grp')?.getAttribute('transform');  // one group per point
   const before = first();
@@ -186,7 +207,9 @@ WATCH_FIRST_DOT = """() => {
     if (first() !== before) { window.__plDotMoved = performance.now() - t0; obs.disconnect(); }
   });
   obs.observe(fig, { attributes: true, childList: true, subtree: true });
-}""" % FIG
+}"""
+    % FIG
+)
 
 
 def _result(page, timeout: float = 60) -> dict:
@@ -197,11 +220,11 @@ def _result(page, timeout: float = 60) -> dict:
     while time.monotonic() < deadline:
         out = page.evaluate(LAST_OUTPUT)
         if out.startswith("RESULT=") and out != before:
-            return json.loads(out[len("RESULT="):])
+            return json.loads(out[len("RESULT=") :])
         if out.startswith("RESULT=") and page.evaluate(KERNEL_IDLE):  # same output as before: reran, unchanged
             time.sleep(0.5)
             out = page.evaluate(LAST_OUTPUT)
-            return json.loads(out[len("RESULT="):])
+            return json.loads(out[len("RESULT=") :])
         time.sleep(0.2)
     raise AssertionError(f"the report cell printed nothing in {timeout} s; last output {before!r}")
 
@@ -300,17 +323,29 @@ def test_brush_selection_reaches_the_kernel(lab, page):
         explorer.screenshot(path=str(REPO / "docs" / "img" / "sample-explorer.png"))
 
     # brushing 10,000 points, timed in the page (logged, not asserted)
-    moves = page.evaluate(TIME_BRUSH, [box["x"] + 0.5 * box["width"], box["y"] + 0.1 * box["height"],
-                                       box["x"] + 0.95 * box["width"], box["y"] + 0.6 * box["height"], 15])
+    moves = page.evaluate(
+        TIME_BRUSH,
+        [
+            box["x"] + 0.5 * box["width"],
+            box["y"] + 0.1 * box["height"],
+            box["x"] + 0.95 * box["width"],
+            box["y"] + 0.6 * box["height"],
+            15,
+        ],
+    )
     sync = statistics.median(m["sync"] for m in moves)
     frame = statistics.median(m["frame"] for m in moves)
-    line = (f"sample explorer, 10,000 points: first draw {first_draw:.1f} s after 'run all' (incl. kernel work); "
-            f"brush move median {sync:.1f} ms synchronous (worst {max(m['sync'] for m in moves):.1f} ms), "
-            f"median {frame:.1f} ms to the next frame")
+    line = (
+        f"sample explorer, 10,000 points: first draw {first_draw:.1f} s after 'run all' (incl. kernel work); "
+        f"brush move median {sync:.1f} ms synchronous (worst {max(m['sync'] for m in moves):.1f} ms), "
+        f"median {frame:.1f} ms to the next frame"
+    )
     log.warning(line)
     (ARTIFACTS / "sample-explorer-timing.txt").write_text(line + "\n" + json.dumps(moves, indent=1) + "\n")
-    res = _settled(page, lambda r: "extent" in r and r["selected"] == r["expected"] and r["selected"] != [] and
-                   r["extent"][0][0] > ex1)
+    res = _settled(
+        page,
+        lambda r: "extent" in r and r["selected"] == r["expected"] and r["selected"] != [] and r["extent"][0][0] > ex1,
+    )
     assert res["selected"] == res["expected"] and res["front"] == res["expected"]
 
     # the rank slider swaps F: the kernel sees rank 10, the selection is cleared, the points move
@@ -330,9 +365,11 @@ def test_brush_selection_reaches_the_kernel(lab, page):
     assert page.evaluate(N_DOTS) == 10000
     time.sleep(1)
     long_ms = page.evaluate("() => window.__plLongTasks")
-    line = (f"rank 6 -> 10 from the slider click to the 10,000 points redrawn (kernel round trip): {moved_ms:.0f} ms; "
-            f"page tasks over 50 ms meanwhile and just after: {len(long_ms)}, {sum(long_ms):.0f} ms in all "
-            f"(longest {max(long_ms, default=0):.0f} ms)")
+    line = (
+        f"rank 6 -> 10 from the slider click to the 10,000 points redrawn (kernel round trip): {moved_ms:.0f} ms; "
+        f"page tasks over 50 ms meanwhile and just after: {len(long_ms)}, {sum(long_ms):.0f} ms in all "
+        f"(longest {max(long_ms, default=0):.0f} ms)"
+    )
     log.warning(line)
     with open(ARTIFACTS / "sample-explorer-timing.txt", "a") as f:
         f.write(line + "\n")
@@ -345,8 +382,10 @@ def test_gallery_tile_rings_its_top_inputs(lab, page):
         page.wait_for_function(f"() => ({tiles})() === 10", timeout=60_000)  # the gallery followed to rank 10
     except playwright_api.TimeoutError:
         n_galleries = page.evaluate("() => document.querySelectorAll('.pl-latent-gallery').length")
-        raise AssertionError(f"the gallery shows {page.evaluate(tiles)} tiles, not 10; {n_galleries} galleries; "
-                             f"the kernel's gallery rank: {_result(page)['gallery_rank']}") from None
+        raise AssertionError(
+            f"the gallery shows {page.evaluate(tiles)} tiles, not 10; {n_galleries} galleries; "
+            f"the kernel's gallery rank: {_result(page)['gallery_rank']}"
+        ) from None
     tile = page.locator('.pl-latent-gallery .pl-tile[data-factor="7"]')
     tile.scroll_into_view_if_needed()
     tile.click()
@@ -388,7 +427,8 @@ def test_lasso_selection_reaches_the_kernel(lab, page):
     assert surely, "the lasso rectangle holds no points; the test drew it in an empty region"
     assert surely <= sel <= possibly, (
         f"lasso selection of {len(sel)} points: {len(surely - sel)} inside it missed, "
-        f"{len(sel - possibly)} outside it selected")
+        f"{len(sel - possibly)} outside it selected"
+    )
     assert res["front"] == res["selected"]  # the kernel's selection is the page's
     page.locator(".pl-sample-explorer").screenshot(path=str(ARTIFACTS / "sample-explorer-lasso.png"))
 
@@ -405,9 +445,11 @@ def test_hover_shows_the_values(lab, page):
         box = dots.nth(i).bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         try:
-            page.wait_for_function("""() => Array.from(document.querySelectorAll('.bqplot_mark_tooltip'))
+            page.wait_for_function(
+                """() => Array.from(document.querySelectorAll('.bqplot_mark_tooltip'))
                 .some((t) => getComputedStyle(t).opacity !== '0' && t.textContent.includes('factor 0'))""",
-                                   timeout=5_000)
+                timeout=5_000,
+            )
             break
         except playwright_api.TimeoutError:
             continue

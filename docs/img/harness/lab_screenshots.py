@@ -29,20 +29,35 @@ from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 NB = {
     "cells": [
-        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": [
-            "import peeklens as pl\n",
-            "from peeklens.widgets import Dashboard\n",
-            "sweep = pl.load('mnist-25pct.peeklens')\n",
-            "dash = Dashboard(sweep, pl.load('mnist-25pct-spectrum.peeklens'), rank=10,\n",
-            "                 class_names=[str(i) for i in range(10)])\n",
-            "dash"]},
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+            "source": [
+                "import peeklens as pl\n",
+                "from peeklens.widgets import Dashboard\n",
+                "sweep = pl.load('mnist-25pct.peeklens')\n",
+                "dash = Dashboard(sweep, pl.load('mnist-25pct-spectrum.peeklens'), rank=10,\n",
+                "                 class_names=[str(i) for i in range(10)])\n",
+                "dash",
+            ],
+        },
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
 
 
@@ -58,8 +73,12 @@ def main(data: str, out: str | None = None) -> None:
 
     data_dir, img = Path(data), Path(out) if out else REPO / "docs" / "img"
     root = Path(tempfile.mkdtemp(prefix="pl-shots-"))
-    for f in ("mnist-25pct.peeklens", "mnist-25pct-spectrum.peeklens", "mnist-10pct.peeklens",
-              "mnist-10pct-spectrum.peeklens"):
+    for f in (
+        "mnist-25pct.peeklens",
+        "mnist-25pct-spectrum.peeklens",
+        "mnist-10pct.peeklens",
+        "mnist-10pct-spectrum.peeklens",
+    ):
         if (data_dir / f).exists():
             shutil.copy(data_dir / f, root / f)
     (root / "dashboard.ipynb").write_text(json.dumps(NB))
@@ -68,20 +87,42 @@ def main(data: str, out: str | None = None) -> None:
     if (root / "mnist-10pct.peeklens").exists():
         sweeps["MNIST, 10% of the training set"] = pl.load(root / "mnist-10pct.peeklens")
         spectra["MNIST, 10% of the training set"] = pl.load(root / "mnist-10pct-spectrum.peeklens")
-    report = write_report(sweeps, root / "report.html", spectra=spectra, title="peeklens report: MNIST",
-                          class_names=[str(i) for i in range(10)])
+    report = write_report(
+        sweeps,
+        root / "report.html",
+        spectra=spectra,
+        title="peeklens report: MNIST",
+        class_names=[str(i) for i in range(10)],
+    )
 
     home = Path(tempfile.mkdtemp(prefix="pl-shots-home-"))
     notif = home / "settings" / "@jupyterlab" / "apputils-extension"
     notif.mkdir(parents=True)
     (notif / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(home / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+    )
     port = _port()
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.token=", "--ServerApp.password=",
-           "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
-           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_root=True",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     log = open(home / "lab.log", "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -93,7 +134,7 @@ def main(data: str, out: str | None = None) -> None:
                 break
             except OSError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError((home / "lab.log").read_text()[-2000:])
+                    raise RuntimeError((home / "lab.log").read_text()[-2000:]) from None
                 time.sleep(0.5)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -104,9 +145,12 @@ def main(data: str, out: str | None = None) -> None:
             # 1. the dashboard widget in a notebook
             page.goto(f"{url}/lab/tree/dashboard.ipynb?reset")
             page.wait_for_selector(".jp-NotebookPanel")
-            page.wait_for_function("""() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            page.wait_for_function(
+                """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
               const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-              return !!k && k.status === 'idle'; }""", timeout=120_000)
+              return !!k && k.status === 'idle'; }""",
+                timeout=120_000,
+            )
             page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             try:
@@ -124,16 +168,20 @@ def main(data: str, out: str | None = None) -> None:
             page.set_viewport_size({"width": 1400, "height": 1200})
 
             # 2. the .peeklens file opened as a document
-            page.evaluate("window.jupyterapp.commands.execute('docmanager:open', "
-                          "{path: 'mnist-25pct.peeklens', factory: 'peeklens results'})")
+            page.evaluate(
+                "window.jupyterapp.commands.execute('docmanager:open', "
+                "{path: 'mnist-25pct.peeklens', factory: 'peeklens results'})"
+            )
             page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-complete-rank]")
             time.sleep(2)
             page.screenshot(path=str(img / "lab-document.png"))
             page.locator(".jp-PeeklensPanel .pl-lab-document").screenshot(path=str(img / "lab-document-full.png"))
 
             # (and a spectrum file, for a look at its table and legend; not used in the docs)
-            page.evaluate("window.jupyterapp.commands.execute('docmanager:open', "
-                          "{path: 'mnist-25pct-spectrum.peeklens', factory: 'peeklens results'})")
+            page.evaluate(
+                "window.jupyterapp.commands.execute('docmanager:open', "
+                "{path: 'mnist-25pct-spectrum.peeklens', factory: 'peeklens results'})"
+            )
             page.wait_for_selector(".jp-PeeklensPanel .pl-lab-table")
             time.sleep(1)
             page.locator(".pl-lab-table th", has_text="stable rank").last.hover()

@@ -1,4 +1,5 @@
-"""Draw the views in headless Chromium from real .peeklens files and save the screenshots in docs/img (the JupyterLab and report screenshots: lab_screenshots.py).
+"""Draw the views in headless Chromium from real .peeklens files and save the screenshots in docs/img
+(the JupyterLab and report screenshots: lab_screenshots.py).
 
     python docs/img/make_demo_data.py /tmp/demo          # the MNIST sweep files (once)
     python docs/img/harness/screenshots.py /tmp/demo     # bundles harness.ts with esbuild, then screenshots

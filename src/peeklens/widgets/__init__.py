@@ -62,10 +62,14 @@ def _bundle(name: str):
     path = STATIC / f"{name}.js"
     if path.exists():
         return path
-    msg = (f"peeklens: the widget bundle {name}.js is missing from {STATIC}. "
-           "Reinstall with Node.js available: npm ci && pip install -e .")
-    return ("export default { render({ el }) { const d = document.createElement('pre'); "
-            f"d.textContent = {msg!r}; el.appendChild(d); }} }};")
+    msg = (
+        f"peeklens: the widget bundle {name}.js is missing from {STATIC}. "
+        "Reinstall with Node.js available: npm ci && pip install -e ."
+    )
+    return (
+        "export default { render({ el }) { const d = document.createElement('pre'); "
+        f"d.textContent = {msg!r}; el.appendChild(d); }} }};"
+    )
 
 
 class _RankMixin:
@@ -167,8 +171,17 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
     meta = t.Dict().tag(sync=True)
     arrays = t.Dict().tag(sync=True)
 
-    def __init__(self, sweep, rank: int | None = None, *, top_k: int = 8, hist_k: int = 50,
-                 class_names=None, _payload_=None, **kwargs) -> None:
+    def __init__(
+        self,
+        sweep,
+        rank: int | None = None,
+        *,
+        top_k: int = 8,
+        hist_k: int = 50,
+        class_names=None,
+        _payload_=None,
+        **kwargs,
+    ) -> None:
         self.sweep = _payload.as_sweep(sweep)
         if not next(iter(self.sweep.values())).input_names:
             raise InputError(
@@ -213,8 +226,9 @@ class NeuronHeatmaps(_FactorMixin, anywidget.AnyWidget):
     meta = t.Dict().tag(sync=True)
     arrays = t.Dict().tag(sync=True)
 
-    def __init__(self, sweep, rank: int | None = None, *, layers=None, threshold: float = 0.01, _payload_=None,
-                 **kwargs) -> None:
+    def __init__(
+        self, sweep, rank: int | None = None, *, layers=None, threshold: float = 0.01, _payload_=None, **kwargs
+    ) -> None:
         self.sweep = _payload.as_sweep(sweep)
         names = _payload.layer_names(self.sweep, layers)
         meta, arrays = _payload_ or _payload.sweep_payload(self.sweep, top_k=0)
@@ -227,8 +241,9 @@ class NeuronHeatmaps(_FactorMixin, anywidget.AnyWidget):
                 stacklevel=2,
             )
         ranks = list(self.sweep.ranks)
-        super().__init__(meta=meta, arrays=bufs, layer_names=names, threshold=float(threshold), ranks=ranks,
-                         rank=ranks[0], **kwargs)
+        super().__init__(
+            meta=meta, arrays=bufs, layer_names=names, threshold=float(threshold), ranks=ranks, rank=ranks[0], **kwargs
+        )
         if rank is not None:
             self.rank = rank
 
@@ -253,8 +268,13 @@ class SpectrumPlot(anywidget.AnyWidget):
     title = t.Unicode("").tag(sync=True)
 
     def __init__(self, spectra, *, layers=None, k: int | None = None, title: str = "", **kwargs) -> None:
-        super().__init__(spectra=_payload.spectrum_payloads(spectra), layers=None if layers is None else list(layers),
-                         k=int(k or 0), title=title, **kwargs)
+        super().__init__(
+            spectra=_payload.spectrum_payloads(spectra),
+            layers=None if layers is None else list(layers),
+            k=int(k or 0),
+            title=title,
+            **kwargs,
+        )
 
 
 class Compare(anywidget.AnyWidget):
@@ -276,14 +296,16 @@ class Compare(anywidget.AnyWidget):
     spectra = t.List(t.Dict()).tag(sync=True)
     layers = t.List(t.Unicode(), allow_none=True, default_value=None).tag(sync=True)
 
-    def __init__(self, sweeps: Mapping[str, Sweep], spectra=None, *, layers=None, rank: int | None = None,
-                 **kwargs) -> None:
+    def __init__(
+        self, sweeps: Mapping[str, Sweep], spectra=None, *, layers=None, rank: int | None = None, **kwargs
+    ) -> None:
         nets = _payload.compare_payloads(sweeps)
         self.sweeps = {str(k): _payload.as_sweep(v) for k, v in sweeps.items()}
         specs = _payload.spectrum_payloads(spectra) if spectra is not None else []
         all_ranks = sorted({r for sw in self.sweeps.values() for r in sw.ranks})
-        super().__init__(networks=nets, spectra=specs, layers=None if layers is None else list(layers),
-                         rank=all_ranks[0], **kwargs)
+        super().__init__(
+            networks=nets, spectra=specs, layers=None if layers is None else list(layers), rank=all_ranks[0], **kwargs
+        )
         if rank is not None:
             self.rank = rank
 
@@ -316,14 +338,18 @@ class Dashboard(ipywidgets.VBox):
     class_names : list of str, optional
     """
 
-    def __init__(self, sweep, spectrum=None, *, rank: int | None = None, top_k: int = 8, layers=None,
-                 class_names=None, **kwargs) -> None:
+    def __init__(
+        self, sweep, spectrum=None, *, rank: int | None = None, top_k: int = 8, layers=None, class_names=None, **kwargs
+    ) -> None:
         self.sweep = _payload.as_sweep(sweep)
         payload = _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names)  # made once, shared
         self.explorer = RankExplorer(self.sweep, title="Rank explorer", _payload_=payload)
         first = next(iter(self.sweep.values()))
-        self.gallery = (LatentGallery(self.sweep, top_k=top_k, class_names=class_names, _payload_=payload)
-                        if first.input_names else None)
+        self.gallery = (
+            LatentGallery(self.sweep, top_k=top_k, class_names=class_names, _payload_=payload)
+            if first.input_names
+            else None
+        )
         has_layers = bool(layers) or any(n not in first.input_names for n in first.blocks)
         self.heatmaps = NeuronHeatmaps(self.sweep, layers=layers, _payload_=payload) if has_layers else None
         self.spectrum = SpectrumPlot(spectrum) if spectrum is not None else None
@@ -407,10 +433,10 @@ def show(obj, **kwargs) -> None:
     Examples
     --------
     >>> import peeklens as pl
-    >>> pl.show(42)
+    >>> pl.show(42)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    peeklens.errors.InputError: peeklens.show cannot show a int; pass a Sweep, Factorization, Spectrum, Activations, or a dict of Sweeps (compare) or Spectra (overlay)
+    peeklens.errors.InputError: peeklens.show cannot show a int; pass a Sweep, Factorization, Spectrum, Activations, ...
     """
     from IPython.display import display
 
