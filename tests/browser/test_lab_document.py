@@ -9,13 +9,8 @@ A screenshot is kept in ``test-artifacts/lab-document.png``.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,23 +23,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _save_results(root: Path, mnist_test) -> None:
@@ -78,84 +56,30 @@ def _edited_copy(src: Path, dst: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab_server(tmp_path_factory, mnist_test):
+def lab_server(start_lab, tmp_path_factory, mnist_test):
     root = tmp_path_factory.mktemp("labroot")
     _save_results(root, mnist_test)
-    port = _free_port()
-    home = tmp_path_factory.mktemp("labhome")
-    env = dict(
-        os.environ,
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+    server = start_lab(
+        root,
+        args=[
+            "--LabApp.extension_manager=readonly",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--no-browser",
-        "--ServerApp.port_retries=0",
-        "--ServerApp.token=",
-        "--ServerApp.password=",
-        "--ServerApp.ip=127.0.0.1",
-        f"--port={port}",
-        f"--ServerApp.root_dir={root}",
-        "--ServerApp.allow_root=True",
-        "--LabApp.expose_app_in_browser=True",
-        "--LabApp.extension_manager=readonly",
-        "--LabApp.news_url=",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    # No "official Jupyter news?" toast over the screenshots (and no fetch from outside).
-    notif = home / "settings" / "@jupyterlab" / "apputils-extension"
-    notif.mkdir(parents=True)
-    (notif / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    log = open(home / "lab.log", "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited: {(home / 'lab.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url + "/api/status", timeout=2):
-                    break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError(f"jupyter lab did not start: {(home / 'lab.log').read_text()[-2000:]}") from None
-                time.sleep(0.5)
-        yield url, root
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server (started here) and its kernels
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
+    return server["url"], root
 
 
 @pytest.fixture(scope="module")
-def page(lab_server):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set PEEKLENS_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
+def page(lab_server, browser):
     url, _ = lab_server
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-        pg = ctx.new_page()
-        pg.set_default_timeout(60_000)
-        pg.goto(url + "/lab?reset")
-        pg.wait_for_selector(".jp-DirListing-item", timeout=90_000)
-        pg.wait_for_function("window.jupyterapp && window.jupyterapp.commands")
-        yield pg
-        browser.close()
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(url + "/lab?reset")
+    pg.wait_for_selector(".jp-DirListing-item", timeout=90_000)
+    pg.wait_for_function("window.jupyterapp && window.jupyterapp.commands")
+    return pg
 
 
 def _latent_pixels(pg) -> list[str]:

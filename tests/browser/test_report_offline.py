@@ -7,7 +7,6 @@ A screenshot is kept in ``test-artifacts/report-offline.png``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -22,9 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -37,33 +33,29 @@ def report_file(tmp_path_factory, mnist_test):
         sweeps[label] = pl.sweep(acts, [4, 8], max_iter=40, progress=False)
         spectra[label] = pl.spectrum(acts, k=10, blocks=["relu", "relu_1"])
     out = tmp_path_factory.mktemp("report") / "report.html"
-    return write_report(sweeps, out, spectra=spectra, title="offline report",
-                        verdict="net A < net B at every rank", verdict_ok=True)
+    return write_report(
+        sweeps, out, spectra=spectra, title="offline report", verdict="net A < net B at every rank", verdict_ok=True
+    )
 
 
 @pytest.fixture(scope="module")
-def page(report_file):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set PEEKLENS_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        ctx = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, offline=True)
-        requests: list[str] = []
-        ctx.on("request", lambda r: requests.append(r.url))
-        # belt and braces: anything that is not the file itself or an inline data: URL is refused
-        ctx.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:"))
-                  else route.abort())
-        pg = ctx.new_page()
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.set_default_timeout(60_000)
-        pg.goto(report_file.as_uri())
-        pg.wait_for_function("document.body.dataset.plReady === '1'")
-        pg.requests, pg.errors = requests, errors
-        yield pg
-        browser.close()
+def page(report_file, browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, offline=True)
+    requests: list[str] = []
+    ctx.on("request", lambda r: requests.append(r.url))
+    # belt and braces: anything that is not the file itself or an inline data: URL is refused
+    ctx.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort(),
+    )
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.set_default_timeout(60_000)
+    pg.goto(report_file.as_uri())
+    pg.wait_for_function("document.body.dataset.plReady === '1'")
+    pg.requests, pg.errors = requests, errors
+    return pg
 
 
 def test_report_draws_offline(page):
@@ -88,9 +80,12 @@ def test_report_draws_offline(page):
     assert page.locator(".pl-verdict.ok").text_content() == "net A < net B at every rank"
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     # pictures are drawn: a latent image is not blank
-    blank = page.eval_on_selector(".pl-latent-gallery canvas.pl-latent", """c => {
+    blank = page.eval_on_selector(
+        ".pl-latent-gallery canvas.pl-latent",
+        """c => {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        return d.every(v => v === d[0]); }""")
+        return d.every(v => v === d[0]); }""",
+    )
     assert not blank
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report-offline.png"), full_page=False)
@@ -102,7 +97,8 @@ def test_report_is_interactive(page):
     slider = first.locator(".pl-rank-explorer input.pl-rank-slider")
     slider.evaluate("s => { s.value = '1'; s.dispatchEvent(new Event('input')); }")
     page.wait_for_function(
-        "() => document.querySelector('#pl-report-networks .pl-lab-document').dataset.completeRank === '8'")
+        "() => document.querySelector('#pl-report-networks .pl-lab-document').dataset.completeRank === '8'"
+    )
     assert first.locator(".pl-latent-gallery .pl-tile").count() == 8
     assert first.locator(".pl-neuron-heatmaps h4").text_content() == "Neuron heatmaps (rank 8)"
     first.locator('.pl-latent-gallery .pl-tile[data-factor="5"]').click()

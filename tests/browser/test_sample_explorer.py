@@ -25,13 +25,8 @@ import json
 import logging
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -42,108 +37,31 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+playwright_api = pytest.importorskip("playwright.sync_api")
 NOTEBOOK = "sample_explorer_e2e.ipynb"
 FIG = ".pl-sample-explorer-figure"
 
-if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
-    pytest.skip(f"no Chromium at {CHROMIUM}; run PEEKLENS_BROWSER=1 bash scripts/setup.sh", allow_module_level=True)
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(start_lab, tmp_path_factory):
     root = tmp_path_factory.mktemp("explorer-root")
-    home = tmp_path_factory.mktemp("explorer-home")
     shutil.copy(HERE / "fixtures" / NOTEBOOK, root / NOTEBOOK)
-    for rel, value in {  # no news pop-ups; every cell stays in the page (no windowing of off-screen cells)
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-            "fetchNews": "false",
-            "checkForUpdates": False,
+    return start_lab(
+        root,
+        # every cell stays in the page (no windowing of off-screen cells)
+        settings={"@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"}},
+        env={
+            "PEEKLENS_DATA": os.environ.get("PEEKLENS_DATA", str(REPO.parent / "shared" / "data")),
+            "OMP_NUM_THREADS": "1",
         },
-        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    }.items():
-        p = home / "settings" / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(value))
-    port = _free_port()
-    env = dict(
-        os.environ,
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-        PEEKLENS_DATA=os.environ.get("PEEKLENS_DATA", str(REPO.parent / "shared" / "data")),
-        OMP_NUM_THREADS="1",
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--no-browser",
-        "--ServerApp.port_retries=0",
-        "--ServerApp.token=",
-        "--ServerApp.password=",
-        "--ServerApp.ip=127.0.0.1",
-        f"--port={port}",
-        f"--ServerApp.root_dir={root}",
-        "--ServerApp.allow_root=True",
-        "--LabApp.expose_app_in_browser=True",
-    ]
-    logf = open(home / "lab.log", "wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=root)
-    pid = proc.pid
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not start:\n{(home / 'lab.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield {"url": url, "root": root, "log": home / "lab.log"}
-    finally:
-        os.kill(pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(pid, signal.SIGKILL)
-            proc.wait()
-        logf.close()
 
 
 @pytest.fixture(scope="module")
-def page(lab):
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1600})
-        pg.set_default_timeout(60_000)
-        try:
-            yield pg
-        finally:
-            browser.close()
+def page(lab, browser):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1600})
+    pg.set_default_timeout(60_000)
+    return pg
 
 
 KERNEL_IDLE = """() => {
