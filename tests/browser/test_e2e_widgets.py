@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _notebook_js import KERNEL_IDLE, LAST_OUTPUT, RUN_LAST_CELL
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -59,25 +60,6 @@ def page(lab, browser):
     pg.set_default_timeout(60_000)
     return pg
 
-
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle';
-}"""
-
-RUN_LAST_CELL = """async () => {
-  const app = window.jupyterapp;
-  const nb = app.shell.currentWidget.content;
-  nb.activeCellIndex = nb.widgets.length - 1;
-  await app.commands.execute('notebook:run-cell');
-}"""
-
-LAST_OUTPUT = """() => {
-  const nb = window.jupyterapp.shell.currentWidget.content;
-  const cell = nb.widgets[nb.widgets.length - 1];
-  return cell.node.querySelector('.jp-OutputArea-output')?.textContent ?? '';
-}"""
 
 # Move the slider to each index and time the redraw of every linked view: the synchronous work
 # (event -> jslink -> gallery + heatmaps redraw, plus a forced style/layout), and until the next frame.
