@@ -50,6 +50,9 @@ class Factorization:
     spatial : dict of str to numpy.ndarray or None
         Tensor model only (``settings["model"] == "tensor"``): per tensor block its spatial factor
         S (H*W positions x rank); ``loadings`` of those blocks is then the channel factor (channels x rank).
+    interpretation : dict of str to peeklens.interpret.Explanation or None
+        Per layer block, what its factors mean (maximized images, attribution heatmaps of the top
+        inputs), added by :func:`peeklens.explain`; saved as the schema's ``interpretation`` section.
     """
 
     F: np.ndarray
@@ -65,6 +68,7 @@ class Factorization:
     labels: np.ndarray | None = None
     inputs: dict[str, np.ndarray] | None = None
     spatial: dict[str, np.ndarray] | None = None
+    interpretation: dict | None = None
 
     @property
     def rank(self) -> int:

@@ -26,6 +26,7 @@ __all__ = [
     "layer_names",
     "spectrum_payloads",
     "compare_payloads",
+    "interpretation_keys",
     "Payload",
 ]
 
@@ -71,6 +72,17 @@ def gallery_keys(meta: dict) -> list[str]:
     d = meta.get("display") or {}
     if d.get("samples"):
         keys += [d["samples"], *d["images"]]
+    return keys + interpretation_keys(meta)
+
+
+def interpretation_keys(meta: dict) -> list[str]:
+    """Arrays of the fits' ``interpretation`` sections (maximized images, heatmaps), shown in the gallery."""
+    from ..interpret.results import Explanation
+
+    keys = []
+    for f in _fits(meta):
+        for entry in f.get("interpretation") or []:
+            keys += [entry[n] for n in Explanation.ARRAY_FIELDS if entry.get(n)]
     return keys
 
 
