@@ -54,6 +54,31 @@ export interface GalleryData {
   /** Optional share of the model energy per factor (sums to 1). */
   strength?: Float32Array | null;
   title?: string;
+  /** Optional: what the factors of one layer mean (maximized images, attribution heatmaps), see js/core/interpret.ts. */
+  interpretation?: GalleryInterpretation | null;
+}
+
+/** One layer's factor interpretation, aligned with a gallery's tiles and top-input thumbnails. */
+export interface GalleryInterpretation {
+  /** The explained layer, and every explained layer of this fit. */
+  layer: string;
+  layers: string[];
+  /** Attribution method, or null without heatmaps. */
+  method: string | null;
+  /** Maximized images per factor (count = rank * nImages, factor-major, values in [0, 1]), or null. */
+  maximized: ImageStack | null;
+  nImages: number;
+  /** Per factor: 1 when it was explained (an interrupted run leaves some out). */
+  explained: Uint8Array;
+  /** Per factor: the factor's activation of its (first) maximized image relative to its top input; NaN when unknown. */
+  relScore: Float32Array;
+  /** Heatmaps of the thumbnails (count = rank * topK, same order as `topInputs`, values in [0, 1]), or null. */
+  heat: ImageStack | null;
+  /** Per thumbnail: 1 when it has a heatmap. */
+  hasHeat: Uint8Array;
+  /** Per thumbnail: top, left, height, width of the hottest region (input pixels), or null. */
+  boxes: Int32Array | null;
+  interrupted: boolean;
 }
 
 export interface FactorState {
