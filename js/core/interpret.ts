@@ -21,7 +21,7 @@ function check(a: NdArray, dims: number, lead: number, what: string): void {
 
 /**
  * The interpretation of `layer` (default: the first explained layer) at the gallery's layout, or
- * null when the fit has none.
+ * null when the fit has none (or not of that layer).
  *
  * @param topSamples the sample index of every thumbnail, factor-major (rank x topK), as the gallery
  *   shows them; each thumbnail gets the heatmap stored for the same sample of the same factor.
@@ -36,11 +36,7 @@ export async function galleryInterpretation(
   const entries = fit.interpretation ?? [];
   if (!entries.length) return null;
   const e: InterpretationMeta | undefined = layer === undefined ? entries[0] : entries.find((x) => x.layer === layer);
-  if (!e) {
-    throw new FileFormatError(
-      `${source.name}: layer ${JSON.stringify(layer)} was not explained; explained layers: ${interpretedLayers(fit).join(", ")}`,
-    );
-  }
+  if (!e) return null; // that layer was explained at other ranks only (the widget checks the name)
   const rank = Number(fit.rank);
   const get = (key: string | null) => (key ? source.getArray(key) : Promise.resolve(null));
   const [factors, maxi, mscores, ref, samples, heat, boxes] = await Promise.all([

@@ -155,8 +155,9 @@ export function renderLatentGallery(
   ensureStyles(el.ownerDocument);
   clear(el);
   const tileSize = options.tileSize ?? (options.compact ? 64 : 96);
+  const rowWidth = !options.compact && hasMaximized(data) ? 2 * tileSize : tileSize; // wider tiles: larger thumbnails
   const thumb =
-    options.thumbSize ?? Math.floor(tileSize / Math.max(1, data.topK <= 4 ? data.topK : Math.ceil(data.topK / 2)));
+    options.thumbSize ?? Math.floor(rowWidth / Math.max(1, data.topK <= 4 ? data.topK : Math.ceil(data.topK / 2)));
   const root = h("div", "pl-view pl-latent-gallery");
   const title = data.title ?? `Latent images (rank ${data.rank})`;
   const head = h("div", "pl-head");

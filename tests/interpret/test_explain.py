@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import importlib
+import io
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -176,3 +179,44 @@ def test_planted_factor_heatmap_peaks_on_the_stroke(planted):
         assert bt < t + hh and t < bt + bh and bc < c + ww and c < bc + bw
     assert hits == sum(int(b[0] >= 0) for b in boxes) > 0
     assert torch.is_tensor(planted["x"])
+
+
+def test_gallery_widget_picks_the_explained_layer(small_sweep):
+    from peeklens.widgets import LatentGallery
+
+    model, sw = small_sweep
+    pl.explain(model, sw, "1", ranks=[2], steps=4, top_k=2, progress=False)
+    w = LatentGallery(sw, interpret_layer="1")
+    assert w.interpret_layer == "1"
+    assert any(k.startswith("r2.interp.0.") for k in w.arrays)
+    with pytest.raises(InputError, match="interpret_layer='4' was not explained; explained layers: \\['1'\\]"):
+        w.interpret_layer = "4"
+
+
+def test_cli_explain_writes_the_section_and_a_report(tmp_path, capsys):
+    from peeklens import cli
+    from peeklens.studies import PaperNet
+
+    torch.manual_seed(0)
+    net = PaperNet().eval()
+    ckpt = tmp_path / "net.pt"
+    torch.save({"model": net.state_dict()}, ckpt)
+    x = torch.rand(60, 1, 28, 28)
+    acts = pl.capture(net, x, layers=["relu", "relu_1"], progress=False)
+    src = pl.save(pl.sweep(acts, ranks=[2, 3], max_iter=20, progress=False), tmp_path / "s.peeklens", top_k=4)
+    argv = ["explain", str(src), "--network", "paper", "--dataset", "mnist", "--steps", "4", "-q"]
+    assert cli.main([*argv, "--checkpoint", str(tmp_path / "missing.pt")]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+    html = tmp_path / "r.html"
+    code = cli.main([*argv, "--checkpoint", str(ckpt), "--output", str(tmp_path / "x.peeklens"), "--report", str(html)])
+    assert code == 0, capsys.readouterr().err
+    assert "layer relu_1, ranks [2], 2 factors" in capsys.readouterr().out
+    back = pl.load(tmp_path / "x.peeklens")
+    ex = back[2].interpretation["relu_1"]  # the smallest rank, the last convolutional layer, the file's top_k
+    assert ex.method == "spatial" and ex.top_k == 4 and ex.maximized.shape == (2, 1, 28, 28, 1)
+    assert back[3].interpretation is None and back[2].inputs is not None
+    # the report embeds the explained file (base64 zip): its gallery draws the section (tests/browser)
+    b64 = re.search(r'data-kind="sweep"[^>]*>([^<]+)<', html.read_text()).group(1)
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(b64))) as zf:
+        meta = json.loads(zf.read("meta.json"))
+    assert meta["fits"]["2"]["interpretation"][0]["layer"] == "relu_1"

@@ -161,6 +161,9 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
         Top inputs counted in each factor's class histogram.
     class_names : list of str, optional
         Names of the label classes (shown as text).
+    interpret_layer : str, optional
+        When the sweep was explained (:func:`peeklens.explain`), the layer whose maximized images and
+        attribution overlays the tiles show (default: the first explained layer).
     """
 
     _esm = _bundle("latent_gallery")
@@ -168,6 +171,7 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
     rank = t.Int(0).tag(sync=True)
     factor = t.Int(0).tag(sync=True)
     hist_k = t.Int(50).tag(sync=True)
+    interpret_layer = t.Unicode("").tag(sync=True)
     meta = t.Dict().tag(sync=True)
     arrays = t.Dict().tag(sync=True)
 
@@ -179,6 +183,7 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
         top_k: int = 8,
         hist_k: int = 50,
         class_names=None,
+        interpret_layer: str | None = None,
         _payload_=None,
         **kwargs,
     ) -> None:
@@ -201,6 +206,19 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
         super().__init__(meta=meta, arrays=bufs, hist_k=int(hist_k), ranks=ranks, rank=ranks[0], **kwargs)
         if rank is not None:
             self.rank = rank
+        if interpret_layer is not None:
+            self.interpret_layer = interpret_layer
+
+    @t.validate("interpret_layer")
+    def _valid_interpret_layer(self, proposal):
+        layer = str(proposal["value"])
+        explained = sorted({n for f in self.sweep.values() for n in (f.interpretation or {})})
+        if layer and layer not in explained:
+            raise InputError(
+                f"interpret_layer={layer!r} was not explained; explained layers: {explained or 'none'} "
+                "(pl.explain(model, sweep, layer) adds one)"
+            )
+        return layer
 
 
 class NeuronHeatmaps(_FactorMixin, anywidget.AnyWidget):
