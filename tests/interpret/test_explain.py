@@ -220,3 +220,12 @@ def test_cli_explain_writes_the_section_and_a_report(tmp_path, capsys):
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(b64))) as zf:
         meta = json.loads(zf.read("meta.json"))
     assert meta["fits"]["2"]["interpretation"][0]["layer"] == "relu_1"
+
+
+def test_report_says_which_layer_is_explained(small_sweep, tmp_path):
+    from peeklens.report import render_report
+
+    model, sw = small_sweep
+    assert "are explained" not in render_report({"net": sw})
+    pl.explain(model, sw, "1", ranks=[2], steps=4, top_k=2, progress=False)
+    assert "Factors of layer 1 are explained" in render_report({"net": sw})
