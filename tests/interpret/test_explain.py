@@ -191,6 +191,9 @@ def test_gallery_widget_picks_the_explained_layer(small_sweep):
     assert any(k.startswith("r2.interp.0.") for k in w.arrays)
     with pytest.raises(InputError, match="interpret_layer='4' was not explained; explained layers: \\['1'\\]"):
         w.interpret_layer = "4"
+    from peeklens.widgets import Dashboard
+
+    assert Dashboard(sw, interpret_layer="1").gallery.interpret_layer == "1"
 
 
 def test_cli_explain_writes_the_section_and_a_report(tmp_path, capsys):

@@ -354,17 +354,30 @@ class Dashboard(ipywidgets.VBox):
     layers : list of str, optional
         Layers for the heatmaps.
     class_names : list of str, optional
+    interpret_layer : str, optional
+        The explained layer (:func:`peeklens.explain`) the gallery's tiles show.
     """
 
     def __init__(
-        self, sweep, spectrum=None, *, rank: int | None = None, top_k: int = 8, layers=None, class_names=None, **kwargs
+        self,
+        sweep,
+        spectrum=None,
+        *,
+        rank: int | None = None,
+        top_k: int = 8,
+        layers=None,
+        class_names=None,
+        interpret_layer: str | None = None,
+        **kwargs,
     ) -> None:
         self.sweep = _payload.as_sweep(sweep)
         payload = _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names)  # made once, shared
         self.explorer = RankExplorer(self.sweep, title="Rank explorer", _payload_=payload)
         first = next(iter(self.sweep.values()))
         self.gallery = (
-            LatentGallery(self.sweep, top_k=top_k, class_names=class_names, _payload_=payload)
+            LatentGallery(
+                self.sweep, top_k=top_k, class_names=class_names, interpret_layer=interpret_layer, _payload_=payload
+            )
             if first.input_names
             else None
         )
