@@ -232,3 +232,19 @@ def test_report_says_which_layer_is_explained(small_sweep, tmp_path):
     assert "are explained" not in render_report({"net": sw})
     pl.explain(model, sw, "1", ranks=[2], steps=4, top_k=2, progress=False)
     assert "Factors of layer 1 are explained" in render_report({"net": sw})
+
+
+def test_default_works_without_captum(small_fit, monkeypatch):
+    import sys
+
+    model, fit, _ = small_fit
+    fit = pl.Factorization(**{**fit.__dict__, "interpretation": None})
+    monkeypatch.setitem(sys.modules, "captum", None)  # import captum raises ImportError
+    monkeypatch.setitem(sys.modules, "captum.attr", None)
+    ex = pl.explain(model, fit, "1", factors=[0], steps=4, top_k=2, progress=False)[3]
+    assert ex.method == "spatial" and ex.heatmaps.shape == (1, 2, 8, 8)
+    with pytest.warns(UserWarning, match="need Captum"):
+        dense = pl.explain(model, fit, "4", factors=[0], steps=4, progress=False)[3]
+    assert dense.method is None and dense.heatmaps is None and dense.maximized is not None
+    with pytest.raises(InputError, match="uses Captum"):
+        pl.explain(model, fit, "4", attribute="guided_backprop", progress=False)

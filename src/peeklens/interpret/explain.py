@@ -69,11 +69,13 @@ def _method(fit: Factorization, layer: str, attribute) -> str | None:
             return "spatial"
         try:
             import captum.attr  # noqa: F401
-        except ImportError as e:
-            raise InputError(
-                f"layer {layer!r} is not convolutional (shape {fit.blocks[layer].get('shape')}), so its factors are "
-                "attributed by gradients, which need Captum: pip install captum, or pass attribute=None"
-            ) from e
+        except ImportError:
+            warnings.warn(
+                f"layer {layer!r} is not convolutional (shape {fit.blocks[layer].get('shape')}): its factors are "
+                "attributed by gradients, which need Captum (pip install captum); explaining without attribution",
+                stacklevel=3,
+            )
+            return None
         return "guided_backprop"
     if attribute not in ATTRIBUTION_METHODS:
         raise InputError(f"attribute must be 'auto', None or one of {ATTRIBUTION_METHODS}, got {attribute!r}")
@@ -137,7 +139,8 @@ def explain(
         Compute the maximizing image(s).
     attribute : {"auto", "spatial", "guided_backprop", "deconvnet", "integrated_gradients"} or None
         Attribution of the top inputs.  ``"auto"``: the factor's own spatial map for convolutional
-        layers (no Captum needed), guided backprop (Captum) for dense ones.  None: no attribution.
+        layers (no Captum needed), guided backprop (Captum) for dense ones (without Captum: a
+        warning, and no attribution).  None: no attribution.
     n_images : int, default 1
         Maximized images per factor (with :func:`peeklens.maximize`'s diversity term when > 1).
     steps : int, default 128
