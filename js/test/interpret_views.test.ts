@@ -8,13 +8,15 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { strFromU8, unzipSync } from "fflate";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BufferSource, interpretedLayers, Results, topInputsAmong, ZipSource } from "../core/index";
 import { OVERLAY_ALPHA, overlayRGBA } from "../views/gallery_interpret";
 import { renderLatentGallery } from "../views/latent_gallery";
 import { CMAP } from "../views/shared";
 import type { GalleryData, GalleryInterpretation } from "../views/types";
-import { rand } from "./fake_model";
+import * as latentGallery from "../widgets/latent_gallery";
+import { FakeModel, rand, settle } from "./fake_model";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 let dir = "";
@@ -101,6 +103,32 @@ describe("interpretation section read from a .peeklens file", () => {
     expect(tiles[1].querySelectorAll("canvas.pl-max").length).toBe(0);
     expect(tiles[1].querySelector(".pl-maximized-missing")).not.toBeNull();
     expect(el.querySelector(".pl-interp-caption")!.textContent).toMatch(/2 of 3 factors explained/);
+  });
+});
+
+describe("gallery widget", () => {
+  it("shows the explained layer from the synced payload and follows interpret_layer", async () => {
+    // the file's arrays as raw little-endian buffers, as ipywidgets sends the payload's bytes traits
+    const files = unzipSync(new Uint8Array(readFileSync(path.join(dir, "explained.peeklens"))));
+    const meta = JSON.parse(strFromU8(files["meta.json"]));
+    const arrays: Record<string, Uint8Array> = {};
+    for (const key of Object.keys(meta.shapes)) {
+      const npy = files[`${key}.npy`];
+      const start =
+        npy[6] === 1 ? 10 + (npy[8] | (npy[9] << 8)) : 12 + new DataView(npy.buffer, npy.byteOffset).getUint32(8, true);
+      arrays[key] = npy.slice(start);
+    }
+    const model = new FakeModel({ ranks: [2, 3], rank: 3, factor: 0, hist_k: 5, interpret_layer: "", meta, arrays });
+    const el = document.createElement("div");
+    const cleanup = await latentGallery.default.render({ model, el });
+    await settle();
+    expect(el.querySelectorAll("canvas.pl-max").length).toBe(4); // factors 0 and 2, two images each
+    expect(el.querySelector("button.pl-interp-toggle")).not.toBeNull();
+    model.set("interpret_layer", "other");
+    await settle();
+    expect(el.querySelectorAll(".pl-tile").length).toBe(3);
+    expect(el.querySelectorAll("canvas.pl-max").length).toBe(0);
+    cleanup();
   });
 });
 
