@@ -264,10 +264,11 @@ export class Results {
       return null;
     }
     const f = this.fit(rank);
-    const [F, allW, labels] = await Promise.all([
+    const [F, allW, labels, allS] = await Promise.all([
       this.F(rank),
       Promise.all(f.names.map((n) => this.loadings(rank, n))),
       this.labels(),
+      Promise.all(f.names.map((n) => this.spatial(rank, n))),
     ]);
     const latents = latentImages(
       inputs.map((b) => allW[f.names.indexOf(b.name)]),
@@ -289,7 +290,14 @@ export class Results {
       histograms,
       nClasses,
       classNames: this.classNames,
-      strength: factorStrength(F, allW),
+      // tensor blocks: the factor's neuron loadings are channel x position products
+      strength: factorStrength(
+        F,
+        allW.map((W, i) => {
+          const S = allS[i];
+          return S ? tensorLoadings(W, S) : W;
+        }),
+      ),
     };
   }
 
