@@ -283,6 +283,19 @@ describe("signed layers", () => {
     expect(Array.from(scaleValues(new Float32Array([-4, 9]), "sqrt", true))).toEqual([-2, 3]);
   });
 
+  it("label both ends and 0 of a signed colour bar, other ticks only where they have room", () => {
+    for (const scale of ["linear", "sqrt"] as const) {
+      const bar = colorBar(-16.2, 16.2, { vertical: true, length: 200, scale, lut: DIVERGING });
+      const ticks = Array.from(bar.querySelectorAll(".pl-cb-tick"));
+      const labels = ticks.map((t) => t.querySelector("text")!.textContent);
+      expect(labels[0]).toBe("-16.2");
+      expect(labels[labels.length - 1]).toBe("16.2");
+      expect(labels).toContain("0");
+      const ys = ticks.map((t) => Number(t.querySelector("line")!.getAttribute("y1"))).sort((a, b) => a - b);
+      for (let i = 1; i < ys.length; i++) expect(ys[i] - ys[i - 1]).toBeGreaterThanOrEqual(14 - 1e-9);
+    }
+  });
+
   it("draw a signed square-root colour bar with 0 in the middle", () => {
     const bar = colorBar(-4, 4, { scale: "sqrt", lut: DIVERGING, length: 200 });
     const zero = Array.from(bar.querySelectorAll(".pl-cb-tick")).find((t) => t.getAttribute("data-value") === "0");

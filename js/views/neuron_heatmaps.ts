@@ -668,7 +668,7 @@ export function renderNeuronHeatmaps(
     const on = factor >= 0 && factor < rank;
     part.mapsBar.textContent = `spatial factor: where in the layer (y × x) each factor acts${on ? `; factor ${factor} outlined` : ""}`;
     const scale = part.scale();
-    const css = Math.max(48, Math.min(96, Wd * 5));
+    const css = Math.max(64, Math.min(96, Wd * 5));
     const cssH = Math.max(2, Math.round(css * (H / Math.max(1, Wd))));
     for (let r = 0; r < rank; r++) {
       const col = new Float32Array(P);
@@ -681,6 +681,7 @@ export function renderNeuronHeatmaps(
       for (let p = 0; p < P; p++) rel[p] = mx > 0 ? col[p] / mx : 0;
       const box = h("div", "pl-map pl-factor-map");
       box.dataset.factor = String(r);
+      box.style.padding = "3px"; // room for the outline of the selected map
       const cv = makeCanvas(Wd, H, css, cssH);
       cv.className = "pl-spatial";
       cv.dataset.factor = String(r);
@@ -707,7 +708,7 @@ export function renderNeuronHeatmaps(
       box.append(cv, lab);
       part.maps.appendChild(box);
     }
-    part.maps.appendChild(colorBar(0, 1, { vertical: true, length: Math.max(48, cssH), label: "÷ map peak", scale }));
+    part.maps.appendChild(colorBar(0, 1, { vertical: true, length: Math.max(48, cssH), label: "÷ peak", scale }));
   };
 
   const apply = (factor: number) => {

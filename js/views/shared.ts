@@ -667,6 +667,20 @@ export function colorBar(
     ticks.push(vmax);
     labels.push(fmt(vmax));
   }
+  if (opts.ticks !== false && vmin < 0 && vmax > 0) {
+    // a range around 0 (signed values): both ends and 0 labelled, round ticks between where they have room
+    const gap = opts.vertical ? 14 : Math.max(textWidth(fmt(vmin), FONT.tick), textWidth(fmt(vmax), FONT.tick)) + 8;
+    const kept: { t: number; label: string }[] = [
+      { t: vmin, label: fmt(vmin) },
+      { t: 0, label: "0" },
+      { t: vmax, label: fmt(vmax) },
+    ];
+    for (const t of nice)
+      if (kept.every((k) => Math.abs(pos(t) - pos(k.t)) * L >= gap)) kept.push({ t, label: tickLabel(t, step) });
+    kept.sort((a, b) => a.t - b.t);
+    ticks.splice(0, ticks.length, ...kept.map((k) => k.t));
+    labels.splice(0, labels.length, ...kept.map((k) => k.label));
+  }
   const id = `pl-cb-${Math.random().toString(36).slice(2, 9)}`;
   const vertical = !!opts.vertical;
   const labelW = opts.ticks === false ? 0 : Math.max(...labels.map((l) => textWidth(l, FONT.tick)), 10);
