@@ -162,3 +162,23 @@ def test_tensor_views_on_a_real_mnist_capture(monkeypatch):
     names = meta["fit"]["names"]
     _, h, w = fit.blocks["3"]["shape"]
     assert arrays[spatial[str(names.index("3"))]].shape == (h * w, 4)
+
+
+def test_widgets_send_the_spatial_factors_of_tensor_blocks(tensor_fit):
+    """The heatmaps and the gallery read a tensor block's spatial factor: the widgets must sync it."""
+    from peeklens.widgets import LatentGallery, NeuronHeatmaps
+
+    acts, _ = tensor_fit
+    sweep = pl.sweep(acts, ranks=[2, 3], model="tensor", max_iter=10, progress=False)
+    heat = NeuronHeatmaps(sweep)
+    gallery = LatentGallery(sweep, top_k=2)
+    for r in sweep.ranks:
+        fit = heat.meta["fits"][str(r)]
+        key = fit["spatial"][str(fit["names"].index("conv"))]
+        for w in (heat, gallery):
+            assert key in w.arrays, type(w).__name__
+        got = np.frombuffer(bytes(heat.arrays[key]), dtype="<f4").reshape(H * W, r)
+        np.testing.assert_array_equal(got, sweep[r].spatial["conv"])
+    # a matrix-model sweep sends no spatial factor
+    plain = NeuronHeatmaps(pl.sweep(acts, ranks=[2], max_iter=5, progress=False))
+    assert plain.meta["fits"]["2"]["spatial"] is None and not any(".S." in k for k in plain.arrays)
