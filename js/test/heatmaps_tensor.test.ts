@@ -117,9 +117,9 @@ describe("tensor model layers", () => {
     const onFactor = vi.fn();
     const hnd = renderNeuronHeatmaps(el, { rank: RANK, layers: [tensorLayer()] }, { factor: 2 }, { onFactor });
     const outlined = () =>
-      Array.from(el.querySelectorAll<HTMLCanvasElement>("canvas.pl-spatial"))
-        .filter((cv) => cv.style.outline.includes("solid"))
-        .map((cv) => cv.dataset.factor);
+      Array.from(el.querySelectorAll<HTMLElement>(".pl-factor-map"))
+        .filter((box) => box.style.border.includes("#d62728") || box.style.borderColor === "rgb(214, 39, 40)")
+        .map((box) => box.dataset.factor);
     expect(outlined()).toEqual(["2"]);
     expect((el.querySelector(".pl-row-highlight") as HTMLElement).style.top).toBe(`${2 * 40}px`);
     hnd.update({ factor: 0 });

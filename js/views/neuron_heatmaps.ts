@@ -681,13 +681,14 @@ export function renderNeuronHeatmaps(
       for (let p = 0; p < P; p++) rel[p] = mx > 0 ? col[p] / mx : 0;
       const box = h("div", "pl-map pl-factor-map");
       box.dataset.factor = String(r);
-      box.style.padding = "3px"; // room for the outline of the selected map
+      // the selected map is framed in red (a border, so that the PNG export paints it too)
+      box.style.padding = "1px";
+      box.style.border = `2px solid ${r === factor ? "#d62728" : "transparent"}`;
+      box.style.borderRadius = "3px";
       const cv = makeCanvas(Wd, H, css, cssH);
       cv.className = "pl-spatial";
       cv.dataset.factor = String(r);
       cv.style.cursor = "pointer";
-      cv.style.outline = r === factor ? "2px solid #d62728" : "none";
-      cv.style.outlineOffset = "1px";
       cv.setAttribute("aria-label", `${displayName(layer.name)}: spatial map of factor ${r}, ${H} × ${Wd}`);
       putPixels(cv, imageToRGBA(scaleValues(rel, scale), 0, H, Wd, 1, CMAP, 0, 1), Wd, H);
       cv.addEventListener("mousemove", (ev: MouseEvent) => {
