@@ -238,6 +238,7 @@ describe("signed layers", () => {
       renderNeuronHeatmaps(el, { rank: RANK, layers: [layer] }, { factor: 0 });
       const sec = el.querySelector(".pl-layer") as HTMLElement;
       expect(sec.dataset.signed).toBe("true");
+      expect(sec.querySelector(".pl-util-text")!.textContent).toContain("|loading| below 1% of the layer's largest");
       expect(el.querySelector(".pl-caption-signed")).not.toBeNull();
       const mat = sec.querySelector("canvas.pl-matrix") as HTMLCanvasElement;
       expect(mat.dataset.cmap).toBe("diverging");

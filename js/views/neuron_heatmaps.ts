@@ -270,7 +270,9 @@ export function renderNeuronHeatmaps(
       h(
         "span",
         "pl-util-text",
-        `${fmt(100 * share, 3)}% of neurons unused (below ${fmt(100 * threshold, 2)}% of the layer maximum on every factor)`,
+        signed
+          ? `${fmt(100 * share, 3)}% of neurons unused (|loading| below ${fmt(100 * threshold, 2)}% of the layer's largest on every factor)`
+          : `${fmt(100 * share, 3)}% of neurons unused (below ${fmt(100 * threshold, 2)}% of the layer maximum on every factor)`,
       ),
     );
     util.title = GLOSSARY.unused;
