@@ -44,6 +44,8 @@ export interface BlockInfo {
   shape: number[];
   kind: string;
   n_features: number;
+  /** A signed block (semi-NMF loadings of both signs); absent in older files (then see `settings.signed`). */
+  signed?: boolean;
 }
 
 /** One factorization (a *fit* of the schema). */

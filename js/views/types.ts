@@ -95,10 +95,18 @@ export interface LayerData {
   name: string;
   /** Per-sample shape of the layer: [C, H, W], [H, W] or [N]. */
   shape: number[];
-  /** neurons x rank, row-major, raw (non-negative) loadings. */
+  /** neurons x rank, row-major, raw loadings (non-negative unless `signed`; channels x rank with `spatial`). */
   loadings: Float32Array;
   /** Share of neurons whose loadings are negligible on every factor (computed here when absent). */
   unusedShare?: number;
+  /**
+   * Tensor model only (a layer of shape [C, H, W] fitted as a CP tensor): its spatial factor,
+   * positions (H·W) x rank, row-major; `loadings` is then the channel factor (C x rank), and a
+   * neuron's loading is the product of its channel's and its position's.
+   */
+  spatial?: Float32Array;
+  /** A signed block (semi-NMF): loadings of both signs, drawn with the diverging colour map around 0. */
+  signed?: boolean;
 }
 
 /** Neuron heatmaps of one factorization (paper Fig. 9). */

@@ -185,7 +185,9 @@ def _fit_meta(a: _Arrays, fit: Factorization, prefix: str) -> dict:
         "converged": bool(fit.converged),
         "seconds": float(fit.seconds),
         "settings": _jsonable(fit.settings),
-        "blocks": [_jsonable(fit.blocks.get(n, {})) for n in names],
+        # every block says whether it is signed (semi-NMF loadings of both signs), also for fits whose
+        # block descriptions predate the flag (then read from settings["signed"])
+        "blocks": [_jsonable({**fit.blocks.get(n, {}), "signed": views.is_signed(fit, n)}) for n in names],
         # tensor model: per tensor block its spatial factor (positions x rank), by block position
         "spatial": (
             {str(names.index(n)): a.put(f"{prefix}S.{names.index(n)}", S) for n, S in fit.spatial.items()}
