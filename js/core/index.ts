@@ -11,3 +11,4 @@ export * from "./source";
 export * from "./derive";
 export * from "./results";
 export * from "./document";
+export * from "./quality";

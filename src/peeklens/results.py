@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .quality import Quality
 
 __all__ = ["Factorization", "Sweep"]
 
@@ -50,6 +54,9 @@ class Factorization:
     spatial : dict of str to numpy.ndarray or None
         Tensor model only (``settings["model"] == "tensor"``): per tensor block its spatial factor
         S (H*W positions x rank); ``loadings`` of those blocks is then the channel factor (channels x rank).
+    quality : Quality or None
+        The network's label-free training-quality score (``fit.quality = pl.quality(acts)``), saved
+        with the fit (the schema's ``quality`` section) and shown by the comparison views.
     """
 
     F: np.ndarray
@@ -65,6 +72,7 @@ class Factorization:
     labels: np.ndarray | None = None
     inputs: dict[str, np.ndarray] | None = None
     spatial: dict[str, np.ndarray] | None = None
+    quality: Quality | None = None
 
     @property
     def rank(self) -> int:
@@ -118,12 +126,16 @@ class Sweep(Mapping[int, Factorization]):
         requested rank finished; the finished ranks are kept.
     requested : list of int
         The ranks that were asked for.
+    quality : Quality or None
+        The network's label-free training-quality score (``sweep.quality = pl.quality(acts)``), saved
+        with the sweep (the schema's ``quality`` section) and shown by the comparison views.
     """
 
     fits: dict[int, Factorization]
     interrupted: bool = False
     requested: list[int] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    quality: Quality | None = None
 
     def __post_init__(self) -> None:
         self.fits = {int(r): self.fits[r] for r in sorted(self.fits)}
