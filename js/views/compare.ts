@@ -217,9 +217,18 @@ export function renderQualityPanel(data: CompareData, colors: Record<string, str
     n.quality.components.forEach((c, j) => {
       if (j >= comps.length) return;
       const x = NAME + (j + 1) * CW;
-      if (useTerms) divergingBar(g, x, y, BAR, c.term ?? Number.NaN, zmax, color);
-      else divergingBar(g, x, y, BAR, c.value, rawMax[j], color);
-      g.appendChild(svgText(x + BAR + 4, y + 4, fmt(c.value), { fill: "#333", "font-size": FONT.tick }));
+      if (useTerms) {
+        // the bar's number (z) above, the raw value below it
+        const term = c.term ?? Number.NaN;
+        divergingBar(g, x, y, BAR, term, zmax, color);
+        g.appendChild(
+          svgText(x + BAR + 4, y - 2, `${term >= 0 ? "+" : ""}${term.toFixed(2)}`, { "font-size": FONT.tick }),
+        );
+        g.appendChild(svgText(x + BAR + 4, y + 11, fmt(c.value), { fill: "#666", "font-size": FONT.tick }));
+      } else {
+        divergingBar(g, x, y, BAR, c.value, rawMax[j], color);
+        g.appendChild(svgText(x + BAR + 4, y + 4, fmt(c.value), { fill: "#333", "font-size": FONT.tick }));
+      }
     });
     root.appendChild(g);
   });
@@ -245,8 +254,8 @@ export function renderQualityPanel(data: CompareData, colors: Record<string, str
   }
   box.appendChild(chartFigure(root, "quality score ranking"));
   const what = useTerms
-    ? "Each component's bar is its standardized term (z against the calibration networks, signed so that " +
-      "higher = better trained; the score is their mean); its raw value is written beside it."
+    ? "Each component's bar and upper number are its standardized term (z against the calibration networks, " +
+      "signed so that higher = better trained; the score is their mean); the grey number below is its raw value."
     : "Each component's bar is its raw value (relative to the largest among these networks).";
   box.appendChild(caption(what, "pl-quality-what"));
   box.appendChild(caption(confidenceNote(rk.ranked[0].quality), "pl-quality-confidence"));
