@@ -112,7 +112,7 @@ def test_compare_ranks_and_flags_pairs_within_noise():
 def test_compare_bad_input():
     with pytest.raises(pl.InputError, match="at least one network"):
         pl.compare({})
-    with pytest.raises(pl.InputError, match="expected Activations or Quality"):
+    with pytest.raises(pl.InputError, match="expected Activations, Quality, Sweep or Factorization"):
         pl.compare({"a": np.zeros((3, 3))})
     with pytest.raises(pl.InputError, match="noise"):
         pl.compare({"a": _q(1.0)}, noise=-1)
@@ -177,10 +177,15 @@ def test_quality_saved_with_sweep_and_factorization(tmp_path):
     json.dumps(fmeta, allow_nan=False)  # strict JSON: the browser's JSON.parse reads it
     fback = schema.from_payload(fmeta, arrays.__getitem__).quality
     assert math.isnan(fback.components["x"]) and fback.terms == {"y": 0.5}
+    # pl.compare takes loaded results that carry a score
+    worse = Quality(-5.0, dict(q.components), list(q.used), list(q.layers), 60, q.fingerprint)
+    assert pl.compare({"b": worse, "a": pl.load(tmp_path / "s.peeklens")}).names == ["a", "b"]
     # files without the section (older files, results never scored) still read, with no quality
     sw.quality = None
     plain = pl.save(sw, tmp_path / "plain.peeklens")
     assert "quality" not in pl.io.read_meta(plain) and pl.load(plain).quality is None
+    with pytest.raises(pl.InputError, match="carries no quality score"):
+        pl.compare({"a": pl.load(plain)})
 
 
 def test_quality_section_errors():

@@ -28,6 +28,7 @@ import numpy as np
 from .activations import Activations
 from .errors import InputError
 from .nmf import factorize
+from .results import Factorization, Sweep
 from .spectra import spectrum
 
 __all__ = [
@@ -546,8 +547,9 @@ def compare(
 
     Parameters
     ----------
-    networks : dict of str to Activations or Quality
-        Each network's captured activations (scored here) or its :class:`Quality`.
+    networks : dict of str to Activations, Quality, Sweep or Factorization
+        Each network's captured activations (scored here), its :class:`Quality`, or a result carrying
+        one (``sweep.quality``, e.g. a ``.peeklens`` file saved with it, ``pl.load(path)``).
     noise : float, optional
         Score differences up to this are "within noise" (default :data:`SEED_NOISE`, the seed
         spread measured by the calibration study).
@@ -576,8 +578,17 @@ def compare(
             qs[name] = obj
         elif isinstance(obj, Activations):
             qs[name] = quality(obj, **quality_kwargs)
+        elif isinstance(obj, (Sweep, Factorization)):
+            if obj.quality is None:
+                raise InputError(
+                    f"network {name!r}: this {type(obj).__name__} carries no quality score; set "
+                    f"result.quality = pl.quality(acts) before saving it, or pass the activations"
+                )
+            qs[name] = obj.quality
         else:
-            raise InputError(f"network {name!r}: expected Activations or Quality, got {type(obj).__name__}")
+            raise InputError(
+                f"network {name!r}: expected Activations, Quality, Sweep or Factorization, got {type(obj).__name__}"
+            )
     prints = {}
     for name, q in qs.items():
         prints.setdefault((q.fingerprint, tuple(q.used)), []).append(name)

@@ -35,7 +35,8 @@ def main(report: str, out: str = str(IMG / "compare-quality.png")) -> None:
                 [r.dataset.network, Number(r.dataset.score).toFixed(3)]),
               noise: [...document.querySelectorAll('#pl-report-compare .pl-quality-noise')].map(g =>
                 [g.dataset.a, g.dataset.b]),
-              notes: [...document.querySelectorAll('#pl-report-compare .pl-quality .pl-caption')].map(c => c.textContent),
+              notes: [...document.querySelectorAll('#pl-report-compare .pl-quality .pl-caption')]
+                .map(c => c.textContent),
             })"""
         )
         head = page.locator("h2", has_text="Comparison")
