@@ -437,7 +437,8 @@ export class PeeklensView {
       "p",
       "pl-muted",
       this.options.compareIntro ??
-        "Overlay other saved results from this folder (sweeps of networks trained differently, spectra).",
+        "Overlay other saved results from this folder (sweeps of networks trained differently, spectra); " +
+          "networks saved with their quality score (pl.quality) are ranked by it.",
     );
     el.appendChild(intro);
     const list = h("div", "pl-lab-siblings");
