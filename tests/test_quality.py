@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -229,7 +230,6 @@ def test_compare_widget_carries_quality():
 
 def test_report_embeds_quality():
     import base64
-    import io
     import re
     import zipfile
 
@@ -247,3 +247,33 @@ def test_report_embeds_quality():
         with zipfile.ZipFile(io.BytesIO(base64.b64decode(m.group(2)))) as zf:
             found[m.group(1)] = json.loads(zf.read("meta.json"))["quality"]["score"]
     assert found == {"a": 0.25, "b": -0.5, "fit": 0.75}
+
+
+@pytest.mark.slow
+def test_studies_score_each_network_and_the_report_carries_it(mnist_test, tmp_path):
+    """run_study scores every network on its first test images; files and report carry the score."""
+    import base64
+    import re
+    import zipfile
+
+    from peeklens.studies import run_study
+
+    torch.set_num_threads(1)
+    res = run_study("demo", samples=300, ranks=[3], train_samples=3000, cache=tmp_path / "cache", progress=False,
+                    max_iter=10, out=tmp_path / "out", root=_data_dir())
+    scores = {}
+    for r in res.results:
+        q = r.sweep.quality
+        assert isinstance(q, Quality) and q.n_samples == 300 and math.isfinite(q.score)
+        assert r.seconds["quality"] > 0
+        scores[r.label] = q.score
+        assert pl.load(res.files[r.label]).quality.score == q.score  # the saved file carries it
+    fps = {r.sweep.quality.fingerprint for r in res.results}
+    assert len(fps) == 1  # same test images and layers: comparable
+    html = Path(res.files["report"]).read_text()
+    embedded = {}
+    for m in re.finditer(r'data-kind="sweep" data-label="([^"]*)">([A-Za-z0-9+/=]+)</script>', html):
+        with zipfile.ZipFile(io.BytesIO(base64.b64decode(m.group(2)))) as zf:
+            embedded[m.group(1)] = json.loads(zf.read("meta.json"))["quality"]["score"]
+    assert embedded == scores
+    assert "quality score" in html  # the summary table's column
