@@ -433,10 +433,10 @@ def quality(
 
     Notes
     -----
-    Cost on the paper's workload (2 layers, 1440 + 320 neurons, 2,000 MNIST test inputs, one CPU
-    core): about 2-4 s (measured on the project's shared 2-core machine under load; the
-    calibration run's median is in docs/quality.md): two coupled factorizations (ranks 10 and
-    30), the layers' exact spectra and a few Gram matrices.  Cheap enough for every checkpoint.
+    Cost on the paper's workload (2 layers, 1440 + 320 neurons, 2,000 MNIST test inputs, one
+    thread): 1.6 s of CPU time, 8-9 s of wall time on the project's shared 2-core machine at a load
+    average of 15 (docs/quality.md): two coupled factorizations (ranks 10 and 30), the layers'
+    exact spectra and a few Gram matrices.  Cheap enough for every checkpoint.
     It needs at least 30 inputs; the calibration used 2,000.
 
     Examples
