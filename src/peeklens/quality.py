@@ -444,7 +444,7 @@ def quality(
     >>> import numpy as np, peeklens as pl
     >>> rng = np.random.default_rng(0)
     >>> acts = pl.Activations.from_arrays({"relu": rng.random((40, 60)), "relu_1": rng.random((20, 60))})
-    >>> q = pl.quality(acts, max_iter=20)
+    >>> q = quality(acts, max_iter=20)  # pl.quality
     >>> isinstance(q.score, float) and set(q.used) <= set(q.components)
     True
     """
