@@ -224,6 +224,9 @@ def _slug(text: str) -> str:
 
 #: Test images the studies' quality score is measured on (the first ones; the calibration's number).
 QUALITY_SAMPLES = 2000
+#: Networks whose studies measure the quality score: the calibrated architectures, where it is cheap
+#: (a few CPU seconds for the paper network; AlexNet's five wide layers took 38 s each under load).
+QUALITY_NETWORKS = ("paper", "smallcnn")
 
 
 def run_regime(
@@ -290,7 +293,7 @@ def run_regime(
     t3 = time.perf_counter()
     sv = _spectrum(acts, k=spectrum_k, blocks=acts.layer_names, device=device, distributed=distributed)
     t4 = time.perf_counter()
-    if not distributed and acts.n_samples >= max(_QUALITY_RANKS):
+    if regime.network in QUALITY_NETWORKS and not distributed and acts.n_samples >= max(_QUALITY_RANKS):
         # the label-free quality score, on the first QUALITY_SAMPLES test images as calibrated (docs/quality.md)
         sw.quality = _quality(acts.subset(slice(0, QUALITY_SAMPLES)), device=device)
     t5 = time.perf_counter()
