@@ -3,6 +3,7 @@
     PEEKLENS_DATA=/path/to/shared/data python scripts/make_numbers.py            # the paper network's studies
     python scripts/make_numbers.py --alexnet                                      # also the AlexNet studies (slow)
     python scripts/make_numbers.py --samples 2000 --no-write                      # a quick look, no file changed
+    python scripts/make_numbers.py --readme-only                                  # copy the docs' summary to README
 
 Runs ``peeklens.studies.run_study`` for case studies I-III (and, with ``--alexnet``, the AlexNet
 studies) at the paper's size (all 10,000 test images, ranks 10-50, seed 0), derives the claims the
@@ -10,8 +11,11 @@ docs make (relative errors per block, effective ranks, what the class-ordered ne
 unused neurons, how similar the neurons of different digits' factors are), and writes them between
 ``<!-- BEGIN GENERATED: ... -->`` / ``<!-- END GENERATED: ... -->`` markers in docs/reproduction.md
 and as the NUMBERS_* texts of notebooks/numbers.json (``python notebooks/make_notebooks.py
-notebooks/numbers.json`` then writes them into the notebooks).  Each generated block names the
-command and the commit that produced it.  Trained networks are cached (``~/.cache/peeklens/models``).
+notebooks/numbers.json`` then writes them into the notebooks).  The summary table (with its stamp) is
+copied into README.md between the same markers, so README and docs cannot disagree.  Without
+``--alexnet`` the AlexNet rows of the summary are carried over from the previous run (their own
+blocks name the commit that produced them).  Each generated block names the command and the commit
+that produced it.  Trained networks are cached (``~/.cache/peeklens/models``).
 """
 
 from __future__ import annotations
@@ -30,13 +34,97 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reproduction.md"
 NUMBERS = ROOT / "notebooks" / "numbers.json"
+README = ROOT / "README.md"
+
+
+def generated(text: str, key: str) -> str:
+    """The body between the ``GENERATED: key`` markers of ``text``."""
+    m = re.search(
+        re.escape(f"<!-- BEGIN GENERATED: {key} -->") + r"\n(.*?)\n?" + re.escape(f"<!-- END GENERATED: {key} -->"),
+        text,
+        re.S,
+    )
+    if not m:
+        raise SystemExit(f"no markers for {key!r}")
+    return m.group(1)
+
+
+def readme_summary(doc: str) -> str:
+    """The docs' summary up to its table's end (stamp and table): what README shows."""
+    body = generated(doc, "summary")
+    lines = body.splitlines()
+    last = max(i for i, line in enumerate(lines) if line.startswith("|"))
+    return "\n".join(lines[: last + 1])
+
+
+def sync_readme(doc: str) -> None:
+    """Copy the summary table of docs/reproduction.md into README.md (between the summary markers)."""
+    README.write_text(replace_between(README.read_text(), "summary", readme_summary(doc)))
+
+
+def alexnet_numbers(studies: dict, stamp: str) -> str:
+    """The NUMBERS_ALEXNET text of the notebooks, from the AlexNet studies' summaries (``StudyResult.summary()``)."""
+    mn, cf = studies["alexnet-mnist"], studies["alexnet-cifar10"]
+
+    def cell(st, what):
+        if what == "acc":
+            return " / ".join(f"{r['accuracy'] * 100:.1f}" for r in st["regimes"]) + " %"
+        i = st["ranks"].index(what)
+        return " / ".join(f"{r['rmse'][i]:.4f}" for r in st["regimes"])
+
+    def gaps(st, i):
+        vals = [r["rmse"][i] for r in st["regimes"]]
+        return max(vals) - min(vals), all(a < b for a, b in zip(vals, vals[1:]))
+
+    lo, hi = mn["ranks"][0], mn["ranks"][-1]
+    ordered = mn["ordering_holds"]
+    spread = max(gaps(cf, i)[0] for i in range(len(cf["ranks"])))
+    rel = max((gaps(mn, i)[0] / min(r["rmse"][i] for r in mn["regimes"])) for i in range(len(mn["ranks"])))
+    return (
+        f"From `python scripts/make_numbers.py --alexnet` ({stamp}), the same as `peeklens study alexnet --dataset "
+        f"mnist --train-samples {mn['meta']['train_pool']}` (time-boxed: fractions of the first "
+        f"{mn['meta']['train_pool']:,} training images; {mn['meta']['samples']:,} test images captured; "
+        f"{mn['meta']['seconds']:.0f} s) and `peeklens study alexnet --dataset cifar10` (the local subset: "
+        f"{cf['meta']['train_pool']:,} training and {cf['meta']['samples']:,} test images; "
+        f"{cf['meta']['seconds']:.0f} s), ranks {lo}–{hi}, seed 0, default solver, this shared 2-core CPU "
+        + (
+            "(trained networks from the cache)"
+            if all(r["seconds"].get("cached_model") for st in (mn, cf) for r in st["regimes"])
+            else "(networks trained in this run)"
+        )
+        + ":\n\n"
+        f"| data | training | test accuracy | RMSE r={lo} | r={hi} |\n|---|---|---|---|---|\n"
+        f"| MNIST | 25 % / 50 % / 75 % / 100 % | {cell(mn, 'acc')} | {cell(mn, lo)} | {cell(mn, hi)} |\n"
+        f"| CIFAR-10 subset | 25 % / 50 % / 75 % / 100 % | {cell(cf, 'acc')} | {cell(cf, lo)} | {cell(cf, hi)} |\n\n"
+        "**This does not reproduce the paper.** With the paper's training (one epoch of SGD, lr 0.01, momentum 0.5) "
+        "the plain modified AlexNet (no batch norm) barely leaves chance on MNIST and stays at chance on the CIFAR-10 "
+        "subset. On MNIST the RMSE "
+        + (
+            f"still orders the networks 25 % < 50 % < 75 % < 100 % at every rank, by less than {rel * 100:.1f} %"
+            if ordered
+            else "does not order the networks as the paper found at every rank"
+        )
+        + f"; on CIFAR-10 the RMSEs of the four networks differ by at most {spread:.4f}"
+        + ("" if cf["ordering_holds"] else " with no consistent order")
+        + ". Train longer (`epochs=`) or on the full data (`download=True`) to test the paper's AlexNet claim; "
+        "see `docs/reproduction.md`."
+    )
+
+
+def previous_rows(doc: str, prefix: str = "| AlexNet") -> list[str]:
+    """Rows of the current summary table starting with ``prefix`` (kept when their studies are not rerun)."""
+    try:
+        body = generated(doc, "summary")
+    except SystemExit:
+        return []
+    return [line for line in body.splitlines() if line.startswith(prefix)]
 
 
 def replace_between(text: str, key: str, body: str) -> str:
     begin, end = f"<!-- BEGIN GENERATED: {key} -->", f"<!-- END GENERATED: {key} -->"
     pat = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if not pat.search(text):
-        raise SystemExit(f"docs/reproduction.md has no markers for {key!r}")
+        raise SystemExit(f"no markers for {key!r} in the file being written")
     return pat.sub(lambda m: begin + "\n" + body.rstrip("\n") + "\n" + end, text)
 
 
@@ -103,7 +191,21 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--alexnet", action="store_true", help="also the AlexNet studies (MNIST time-boxed, CIFAR-10)")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="only copy the docs' summary table into README.md and the AlexNet text from docs/reproduction.json",
+    )
     a = p.parse_args()
+    if a.readme_only:
+        sync_readme(DOC.read_text())
+        saved = json.loads((ROOT / "docs" / "reproduction.json").read_text())
+        if "alexnet-mnist" in saved["studies"] and "alexnet-cifar10" in saved["studies"]:
+            numbers = json.loads(NUMBERS.read_text())
+            numbers["NUMBERS_ALEXNET"] = alexnet_numbers(saved["studies"], saved["stamp"])
+            NUMBERS.write_text(json.dumps(numbers, indent=1, ensure_ascii=False) + "\n")
+        print(f"wrote {README} and {NUMBERS}")
+        return
 
     from peeklens import __version__
     from peeklens.studies import load_dataset, run_study
@@ -185,12 +287,20 @@ def main() -> None:
         f"{od.results[0].sweep[lo].rmse:.3f} vs {od.results[1].sweep[lo].rmse:.3f} (shuffled) at rank {lo}, "
         f"{od.results[0].sweep[hi].rmse:.3f} vs {od.results[1].sweep[hi].rmse:.3f} at rank {hi} |",
     ]
+    old_doc = DOC.read_text()
     for key, title in (
         ("alexnet-cifar10", "AlexNet, CIFAR-10 subset"),
         ("alexnet-mnist", "AlexNet, MNIST (time-boxed)"),
     ):
         if key in results:
-            rows.append(f"| {title} | 25–100 % | {acc(results[key])} | – | {holds(results[key])} |")
+            res_a = results[key]
+            pool = f"{'the first ' if key == 'alexnet-mnist' else ''}{res_a.meta['train_pool']:,} images"
+            rows.append(
+                f"| {title} | 25–100 % of {pool} | {acc(res_a)} | – | {holds(res_a)} at ranks "
+                f"{res_a.ranks[0]}–{res_a.ranks[-1]} |"
+            )
+        else:  # not rerun: the previous row stays (its block below names the commit it came from)
+            rows += [r for r in previous_rows(old_doc) if r.startswith(f"| {title} |")]
     c_o, c_s = claims[o_lab], claims[s_lab]
     key_numbers = (
         f"Generated by `python scripts/make_numbers.py` ({stamp}).\n\n"
@@ -229,11 +339,11 @@ def main() -> None:
         )
         + f"; the digits dominating the ordered network's factors: {c_o['factor_digits']}.\n"
     )
-    doc = DOC.read_text()
-    doc = replace_between(doc, "summary", key_numbers)
+    doc = replace_between(old_doc, "summary", key_numbers)
     for key, body in blocks.items():
         doc = replace_between(doc, key, body)
     DOC.write_text(doc)
+    sync_readme(doc)
 
     def nb_table(res, names):
         head = (
@@ -300,9 +410,11 @@ def main() -> None:
         )
         + "."
     )
+    if "alexnet-mnist" in results and "alexnet-cifar10" in results:
+        numbers["NUMBERS_ALEXNET"] = alexnet_numbers(summary["studies"], stamp)
     NUMBERS.write_text(json.dumps(numbers, indent=1, ensure_ascii=False) + "\n")
     (ROOT / "docs" / "reproduction.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    print(f"wrote {DOC}, {NUMBERS} and docs/reproduction.json")
+    print(f"wrote {DOC}, {README}, {NUMBERS} and docs/reproduction.json")
 
 
 if __name__ == "__main__":

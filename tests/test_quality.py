@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -112,7 +113,7 @@ def test_compare_ranks_and_flags_pairs_within_noise():
 def test_compare_bad_input():
     with pytest.raises(pl.InputError, match="at least one network"):
         pl.compare({})
-    with pytest.raises(pl.InputError, match="expected Activations or Quality"):
+    with pytest.raises(pl.InputError, match="expected Activations, Quality, Sweep or Factorization"):
         pl.compare({"a": np.zeros((3, 3))})
     with pytest.raises(pl.InputError, match="noise"):
         pl.compare({"a": _q(1.0)}, noise=-1)
@@ -142,3 +143,137 @@ def test_components_see_collapse_and_dead_neurons():
     assert cc["diversity:relu"] < 0.05 < ch["diversity:relu"]
     assert cc["entropy_rank:relu"] < ch["entropy_rank:relu"]
     assert cc["rel_error@3:relu"] < 0.01 < ch["rel_error@3:relu"]
+
+
+# ------------------------------------------------------------------ the score travels with the results
+def _small_sweep(seed: int):
+    """A tiny synthetic network's sweep and activations (input block + two layers, 60 samples)."""
+    rng = np.random.default_rng(seed)
+    acts = pl.Activations.from_arrays(
+        {"input:0": rng.random((16, 60)), "relu": rng.random((30, 60)) ** (1 + seed), "relu_1": rng.random((10, 60))},
+        kinds={"input:0": "input"}, shapes={"input:0": (4, 4)},
+    )
+    return pl.sweep(acts, ranks=[2, 3], max_iter=5, progress=False), acts
+
+
+def test_quality_saved_with_sweep_and_factorization(tmp_path):
+    from peeklens import schema
+
+    sw, acts = _small_sweep(0)
+    q = pl.quality(acts, max_iter=10)
+    assert set(q.terms) == set(q.used) and q.score == pytest.approx(np.mean(list(q.terms.values())))
+    sw.quality = q
+    back = pl.load(pl.save(sw, tmp_path / "s.peeklens")).quality
+    assert isinstance(back, Quality)
+    assert back.score == q.score and back.used == q.used and back.terms == q.terms
+    assert back.components == q.components and back.fingerprint == q.fingerprint
+    assert back.calibration == q.calibration and back.layers == q.layers and back.n_samples == 60
+    meta = pl.io.read_meta(tmp_path / "s.peeklens")
+    assert meta["quality"]["score"] == q.score and "quality" not in meta["fits"]["2"]
+    # a Factorization carries it too; a NaN component is stored as null and read back as NaN
+    fit = sw[3]
+    fit.quality = Quality(0.5, {"x": float("nan"), "y": 1.0}, ["y"], ["relu"], 60, "ab", {}, 0.1, {"y": 0.5})
+    fmeta, arrays = schema.to_payload(fit)
+    assert fmeta["quality"]["components"] == {"x": None, "y": 1.0}
+    json.dumps(fmeta, allow_nan=False)  # strict JSON: the browser's JSON.parse reads it
+    fback = schema.from_payload(fmeta, arrays.__getitem__).quality
+    assert math.isnan(fback.components["x"]) and fback.terms == {"y": 0.5}
+    # pl.compare takes loaded results that carry a score
+    worse = Quality(-5.0, dict(q.components), list(q.used), list(q.layers), 60, q.fingerprint)
+    assert pl.compare({"b": worse, "a": pl.load(tmp_path / "s.peeklens")}).names == ["a", "b"]
+    # files without the section (older files, results never scored) still read, with no quality
+    sw.quality = None
+    plain = pl.save(sw, tmp_path / "plain.peeklens")
+    assert "quality" not in pl.io.read_meta(plain) and pl.load(plain).quality is None
+    with pytest.raises(pl.InputError, match="carries no quality score"):
+        pl.compare({"a": pl.load(plain)})
+
+
+def test_quality_section_errors():
+    from peeklens import schema
+
+    sw, _ = _small_sweep(0)
+    sw.quality = {"score": 1.0}  # not a Quality
+    with pytest.raises(pl.InputError, match="set it to the Quality of pl.quality"):
+        schema.to_payload(sw)
+    sw.quality = _q(1.0)
+    meta, arrays = schema.to_payload(sw)
+    for bad, match in [({"score": "high", "components": {}, "used": []}, "score must be a number"),
+                       ({"score": 1.0, "components": {}, "used": ["x"]}, r"\['x'\] are listed in 'used'"),
+                       ({"components": {}, "used": []}, "has no 'score'"),
+                       ([1, 2], "must be an object")]:
+        with pytest.raises(pl.FileFormatError, match=match):
+            schema.from_payload({**meta, "quality": bad}, arrays.__getitem__, where="x.peeklens")
+
+
+def test_compare_widget_carries_quality():
+    from peeklens.widgets import Compare
+
+    sa, sb = _small_sweep(0)[0], _small_sweep(1)[0]
+    qa, qb = _q(0.2), _q(1.5)
+    # default: each sweep's own quality
+    sa.quality = qa
+    w = Compare({"a": sa, "b": sb})
+    assert w.networks[0]["meta"]["quality"]["score"] == 0.2 and "quality" not in w.networks[1]["meta"]
+    assert w.noise is None
+    # a Comparison: its scores and its noise threshold
+    c = pl.compare({"a": qa, "b": qb}, noise=2.0)
+    w = Compare({"a": sa, "b": sb}, quality=c)
+    scores = {n["name"]: n["meta"]["quality"]["score"] for n in w.networks}
+    assert scores == {"a": 0.2, "b": 1.5} and w.noise == 2.0
+    assert sa.quality is qa  # the caller's sweep is left alone
+    with pytest.raises(pl.InputError, match="not compared"):
+        Compare({"a": sa}, quality={"zz": qa})
+    with pytest.raises(pl.InputError, match="quality must be a Comparison"):
+        Compare({"a": sa}, quality=[qa])
+
+
+def test_report_embeds_quality():
+    import base64
+    import re
+    import zipfile
+
+    from peeklens.report import render_report
+
+    sa, _ = _small_sweep(0)
+    sb, _ = _small_sweep(1)
+    sa.quality, sb.quality = _q(0.25), _q(-0.5)
+    fit = sb[2]
+    fit.quality = _q(0.75)
+    html = render_report({"a": sa, "b": sb, "fit": fit})
+    assert "label-free quality score" in html
+    found = {}
+    for m in re.finditer(r'data-kind="sweep" data-label="([^"]*)">([A-Za-z0-9+/=]+)</script>', html):
+        with zipfile.ZipFile(io.BytesIO(base64.b64decode(m.group(2)))) as zf:
+            found[m.group(1)] = json.loads(zf.read("meta.json"))["quality"]["score"]
+    assert found == {"a": 0.25, "b": -0.5, "fit": 0.75}
+
+
+@pytest.mark.slow
+def test_studies_score_each_network_and_the_report_carries_it(mnist_test, tmp_path):
+    """run_study scores every network on its first test images; files and report carry the score."""
+    import base64
+    import re
+    import zipfile
+
+    from peeklens.studies import run_study
+
+    torch.set_num_threads(1)
+    res = run_study("demo", samples=300, ranks=[3], train_samples=3000, cache=tmp_path / "cache", progress=False,
+                    max_iter=10, out=tmp_path / "out", root=_data_dir())
+    scores = {}
+    for r in res.results:
+        q = r.sweep.quality
+        assert isinstance(q, Quality) and q.n_samples == 300 and math.isfinite(q.score)
+        assert r.seconds["quality"] > 0
+        scores[r.label] = q.score
+        assert pl.load(res.files[r.label]).quality.score == q.score  # the saved file carries it
+    fps = {r.sweep.quality.fingerprint for r in res.results}
+    assert len(fps) == 1  # same test images and layers: comparable
+    html = Path(res.files["report"]).read_text()
+    embedded = {}
+    for m in re.finditer(r'data-kind="sweep" data-label="([^"]*)">([A-Za-z0-9+/=]+)</script>', html):
+        with zipfile.ZipFile(io.BytesIO(base64.b64decode(m.group(2)))) as zf:
+            embedded[m.group(1)] = json.loads(zf.read("meta.json"))["quality"]["score"]
+    assert embedded == scores
+    assert "quality score" in html  # the summary table's column

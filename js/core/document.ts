@@ -27,6 +27,7 @@ import {
   type ViewHandle,
   viewExport,
 } from "../views/index";
+import { qualityOf } from "./quality";
 import { Results } from "./results";
 import { ZipSource } from "./source";
 import type { ByteSource } from "./zip";
@@ -72,7 +73,7 @@ function errorBox(el: HTMLElement, err: unknown, replace = true): void {
   el.appendChild(box);
 }
 
-/** One network of a comparison: its RMSE per rank and latent images (null for non-factorizations). */
+/** One network of a comparison: its RMSE per rank, latent images and quality score (null for non-factorizations). */
 export async function compareNetwork(r: Results, name = r.name): Promise<CompareNetwork | null> {
   if (!r.hasFits) {
     return null;
@@ -87,7 +88,13 @@ export async function compareNetwork(r: Results, name = r.name): Promise<Compare
       }
     }
   }
-  return { name, ranks: r.ranks, rmse: ex.rmse, galleries: galleries.length === r.ranks.length ? galleries : [] };
+  return {
+    name,
+    ranks: r.ranks,
+    rmse: ex.rmse,
+    galleries: galleries.length === r.ranks.length ? galleries : [],
+    quality: qualityOf(r.meta),
+  };
 }
 
 /** The comparison of several results: sweeps side by side, spectra overlaid (names default to the sources'). */
@@ -430,7 +437,8 @@ export class PeeklensView {
       "p",
       "pl-muted",
       this.options.compareIntro ??
-        "Overlay other saved results from this folder (sweeps of networks trained differently, spectra).",
+        "Overlay other saved results from this folder (sweeps of networks trained differently, spectra); " +
+          "networks saved with their quality score (pl.quality) are ranked by it.",
     );
     el.appendChild(intro);
     const list = h("div", "pl-lab-siblings");

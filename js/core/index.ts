@@ -12,3 +12,4 @@ export * from "./derive";
 export * from "./results";
 export * from "./interpret";
 export * from "./document";
+export * from "./quality";

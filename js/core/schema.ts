@@ -118,6 +118,26 @@ export interface SampleMeta {
   display?: DisplayMeta | null;
 }
 
+/**
+ * The network's label-free training-quality score (`pl.quality`): the optional `quality` section of
+ * a Sweep or Factorization payload. Non-finite numbers are stored as null.
+ */
+export interface QualityMeta {
+  score: number | null;
+  components: Record<string, number | null>;
+  /** The components the score is made of. */
+  used: string[];
+  /** Per used component its standardized term (higher = better trained); the score is their mean. */
+  terms?: Record<string, number | null>;
+  layers?: string[];
+  n_samples?: number;
+  /** Hash of the test inputs and layers: equal fingerprints mean comparable scores. */
+  fingerprint?: string;
+  /** What the calibration study measured (held-out `rho`, `rho_ci`, `tau`, `tau_ci`, `seed_noise`...). */
+  calibration?: Record<string, unknown>;
+  seconds?: number;
+}
+
 export interface Meta extends Partial<SampleMeta> {
   format: string;
   format_version: number;
@@ -135,6 +155,8 @@ export interface Meta extends Partial<SampleMeta> {
   interrupted?: boolean;
   // Factorization
   fit?: FitMeta & SampleMeta;
+  // Sweep / Factorization, optional
+  quality?: QualityMeta | null;
   // Activations / Spectrum
   names?: string[];
   blocks?: Omit<BlockInfo, "name">[];

@@ -17,5 +17,13 @@ export {
 export type { ColumnMode, LayerView } from "./neuron_heatmaps";
 export { renderSpectrumPlot, groupByLayer } from "./spectrum_plot";
 export type { SpectrumOptions } from "./spectrum_plot";
-export { renderCompare, unionRanks, networkColors } from "./compare";
+export {
+  renderCompare,
+  unionRanks,
+  networkColors,
+  qualityRanking,
+  renderQualityPanel,
+  confidenceNote,
+} from "./compare";
+export type { QualityRanking } from "./compare";
 export * from "./export";

@@ -139,11 +139,33 @@ export interface CompareNetwork {
   rmse: Float32Array;
   /** Latent images per rank (same order as `ranks`); may be empty. */
   galleries: GalleryData[];
+  /** The network's quality score (the schema's `quality` section), if measured. */
+  quality?: NetworkQuality | null;
+}
+
+/** A network's label-free quality score, as the compare view draws it. */
+export interface NetworkQuality {
+  score: number;
+  /** The components the score is made of, in order, with their raw values. */
+  components: { name: string; value: number; term: number | null }[];
+  /** Hash of the test inputs and layers (equal = comparable scores); "" if unknown. */
+  fingerprint: string;
+  /** Held-out Spearman rho of the score against test accuracy, with its 95 % interval. */
+  rho: number | null;
+  rhoCI: [number, number] | null;
+  tau: number | null;
+  tauCI: [number, number] | null;
+  /** Which training regimes the rho was measured on. */
+  heldOut: string;
+  /** Score differences up to this are within the seed noise (calibration), or null. */
+  seedNoise: number | null;
 }
 
 export interface CompareData {
   networks: CompareNetwork[];
   spectra: SpectrumData | null;
+  /** Seed-noise threshold for "within noise" (default: the networks' calibrated `seedNoise`). */
+  noise?: number | null;
 }
 
 /** What every render function returns. */

@@ -28,9 +28,19 @@ import numpy as np
 from .activations import Activations
 from .errors import InputError
 from .nmf import factorize
+from .results import Factorization, Sweep
 from .spectra import spectrum
 
-__all__ = ["Quality", "Comparison", "quality", "compare", "components", "summarize", "CALIBRATION", "SCORE"]
+__all__ = [
+    "Quality",
+    "Comparison",
+    "quality",
+    "compare",
+    "components",
+    "summarize",
+    "CALIBRATION",
+    "SCORE",
+]
 
 # The score: the mean of these components (all scale-free; higher = better trained).
 # Chosen by benchmarks/quality_zoo.py on the selection regimes; see docs/quality.md.
@@ -64,6 +74,17 @@ RANKS: tuple[int, ...] = (10, 30)
 #: The noise floor used by :func:`compare` when no seed spread is given: the median absolute
 #: difference of the score between seeds of one regime, measured by the calibration study.
 SEED_NOISE: float = float(CALIBRATION.get("seed_noise", 0.02))
+
+
+def _finite(v):
+    """``v`` (JSON-like) with every non-finite float replaced by ``None``."""
+    if isinstance(v, Mapping):
+        return {str(k): _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
 
 
 def _fingerprint(acts: Activations, layers: Sequence[str]) -> str:
@@ -231,17 +252,18 @@ def summarize(comp: Mapping[str, float], layers: Sequence[str]) -> dict[str, flo
     return out
 
 
-def _score(comp: Mapping[str, float], spec: Mapping) -> float:
-    """Mean of the chosen components, each standardized by the calibration networks' mean and spread."""
+def _terms(comp: Mapping[str, float], spec: Mapping) -> dict[str, float]:
+    """Each chosen component standardized by the calibration networks' mean and spread, signed so that
+    higher = better trained: the terms the score averages."""
     n = len(spec["components"])
     center = spec.get("center", [0.0] * n)
     scale = spec.get("scale", [1.0] * n)
-    vals = []
+    out = {}
     for name, sign, m, d in zip(spec["components"], spec["signs"], center, scale):
         if name not in comp:
             raise InputError(f"the score needs component {name!r}, which was not measured")
-        vals.append(float(sign) * (float(comp[name]) - float(m)) / float(d))
-    return float(np.mean(vals))
+        out[name] = float(sign) * (float(comp[name]) - float(m)) / float(d)
+    return out
 
 
 @dataclass(eq=False)
@@ -270,6 +292,9 @@ class Quality:
         their 95 % bootstrap intervals), empty when not calibrated.
     seconds : float
         Wall time of the measurement.
+    terms : dict of str to float
+        Per used component its standardized term (z-score against the calibration networks, signed
+        so that higher = better trained): the score is their mean.
     """
 
     score: float
@@ -280,6 +305,7 @@ class Quality:
     fingerprint: str
     calibration: dict = field(default_factory=dict)
     seconds: float = 0.0
+    terms: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         """A JSON-ready dict of everything."""
@@ -292,7 +318,76 @@ class Quality:
             "fingerprint": self.fingerprint,
             "calibration": dict(self.calibration),
             "seconds": self.seconds,
+            "terms": dict(self.terms),
         }
+
+    def to_json(self) -> dict:
+        """:meth:`as_dict` with every non-finite number as ``None``: the schema's ``quality`` section.
+
+        Examples
+        --------
+        >>> q = Quality(1.5, {"a": float("nan"), "b": 2.0}, ["b"], ["relu"], 60, "ab12")
+        >>> q.to_json()["components"]
+        {'a': None, 'b': 2.0}
+        """
+        return _finite(self.as_dict())
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Quality:
+        """The :class:`Quality` of :meth:`as_dict` or :meth:`to_json` (``None`` numbers read as NaN).
+
+        Raises :class:`~peeklens.InputError` naming the field that is missing or of the wrong type.
+
+        Examples
+        --------
+        >>> q = Quality(1.5, {"a": 0.25, "b": 2.0}, ["b"], ["relu"], 60, "ab12", {"rho": 0.8})
+        >>> back = Quality.from_dict(q.to_json())
+        >>> back.score, back.components, back.calibration
+        (1.5, {'a': 0.25, 'b': 2.0}, {'rho': 0.8})
+        """
+        if not isinstance(d, Mapping):
+            raise InputError(f"a quality section must be an object, got {type(d).__name__}")
+
+        def num(v, what: str) -> float:
+            if v is None:
+                return float("nan")
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise InputError(f"quality {what} must be a number, got {v!r}")
+            return float(v)
+
+        def names(v, what: str) -> list[str]:
+            if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+                raise InputError(f"quality {what!r} must be a list of names, got {v!r}")
+            return list(v)
+
+        for key in ("score", "components", "used"):
+            if key not in d:
+                raise InputError(f"the quality section has no {key!r} (it has {sorted(d)})")
+        comp = d["components"]
+        if not isinstance(comp, Mapping):
+            raise InputError(f"quality 'components' must be an object of numbers, got {type(comp).__name__}")
+        components = {str(k): num(v, f"component {k!r}") for k, v in comp.items()}
+        used = names(d["used"], "used")
+        missing = [u for u in used if u not in components]
+        if missing:
+            raise InputError(f"quality components {missing} are listed in 'used' but not measured")
+        cal = d.get("calibration") or {}
+        if not isinstance(cal, Mapping):
+            raise InputError(f"quality 'calibration' must be an object, got {type(cal).__name__}")
+        terms = d.get("terms") or {}
+        if not isinstance(terms, Mapping):
+            raise InputError(f"quality 'terms' must be an object of numbers, got {type(terms).__name__}")
+        return cls(
+            num(d["score"], "score"),
+            components,
+            used,
+            names(d.get("layers", []), "layers"),
+            int(num(d.get("n_samples", 0), "n_samples")),
+            str(d.get("fingerprint", "")),
+            dict(cal),
+            num(d.get("seconds", 0.0), "seconds"),
+            {str(k): num(v, f"term {k!r}") for k, v in terms.items()},
+        )
 
     def __repr__(self) -> str:
         lines = [f"Quality score {self.score:.4f}  (label-free; higher = better trained)"]
@@ -338,10 +433,10 @@ def quality(
 
     Notes
     -----
-    Cost on the paper's workload (2 layers, 1440 + 320 neurons, 2,000 MNIST test inputs, one CPU
-    core): about 2-4 s (measured on the project's shared 2-core machine under load; the
-    calibration run's median is in docs/quality.md): two coupled factorizations (ranks 10 and
-    30), the layers' exact spectra and a few Gram matrices.  Cheap enough for every checkpoint.
+    Cost on the paper's workload (2 layers, 1440 + 320 neurons, 2,000 MNIST test inputs, one
+    thread): 1.6 s of CPU time, 8-9 s of wall time on the project's shared 2-core machine at a load
+    average of 15 (docs/quality.md): two coupled factorizations (ranks 10 and 30), the layers'
+    exact spectra and a few Gram matrices.  Cheap enough for every checkpoint.
     It needs at least 30 inputs; the calibration used 2,000.
 
     Examples
@@ -349,7 +444,7 @@ def quality(
     >>> import numpy as np, peeklens as pl
     >>> rng = np.random.default_rng(0)
     >>> acts = pl.Activations.from_arrays({"relu": rng.random((40, 60)), "relu_1": rng.random((20, 60))})
-    >>> q = pl.quality(acts, max_iter=20)
+    >>> q = quality(acts, max_iter=20)  # pl.quality
     >>> isinstance(q.score, float) and set(q.used) <= set(q.components)
     True
     """
@@ -364,7 +459,8 @@ def quality(
         )
     ranks = list(RANKS)
     comp = components(acts, layers=layers, ranks=ranks, seed=seed, device=device, max_iter=max_iter)
-    score = _score(comp, SCORE)
+    terms = _terms(comp, SCORE)
+    score = float(np.mean(list(terms.values())))
     return Quality(
         score,
         comp,
@@ -374,6 +470,7 @@ def quality(
         _fingerprint(acts, layers),
         dict(CALIBRATION),
         round(time.perf_counter() - t0, 3),
+        terms,
     )
 
 
@@ -450,8 +547,9 @@ def compare(
 
     Parameters
     ----------
-    networks : dict of str to Activations or Quality
-        Each network's captured activations (scored here) or its :class:`Quality`.
+    networks : dict of str to Activations, Quality, Sweep or Factorization
+        Each network's captured activations (scored here), its :class:`Quality`, or a result carrying
+        one (``sweep.quality``, e.g. a ``.peeklens`` file saved with it, ``pl.load(path)``).
     noise : float, optional
         Score differences up to this are "within noise" (default :data:`SEED_NOISE`, the seed
         spread measured by the calibration study).
@@ -480,8 +578,17 @@ def compare(
             qs[name] = obj
         elif isinstance(obj, Activations):
             qs[name] = quality(obj, **quality_kwargs)
+        elif isinstance(obj, (Sweep, Factorization)):
+            if obj.quality is None:
+                raise InputError(
+                    f"network {name!r}: this {type(obj).__name__} carries no quality score; set "
+                    f"result.quality = pl.quality(acts) before saving it, or pass the activations"
+                )
+            qs[name] = obj.quality
         else:
-            raise InputError(f"network {name!r}: expected Activations or Quality, got {type(obj).__name__}")
+            raise InputError(
+                f"network {name!r}: expected Activations, Quality, Sweep or Factorization, got {type(obj).__name__}"
+            )
     prints = {}
     for name, q in qs.items():
         prints.setdefault((q.fingerprint, tuple(q.used)), []).append(name)

@@ -60,7 +60,7 @@ def _sweeps(results) -> dict[str, Sweep]:
     out = {}
     for label, sw in results.items():
         if isinstance(sw, Factorization):
-            sw = Sweep({sw.rank: sw})
+            sw = Sweep({sw.rank: sw}, quality=sw.quality)
         if not isinstance(sw, Sweep) or not len(sw):
             raise InputError(f"entry {label!r}: a report needs a Sweep with at least one finished rank")
         out[str(label)] = sw
@@ -165,7 +165,9 @@ def render_report(
         "factors heatmaps with each layer's utilisation. Click a tile to see its spatial maps.</p>"
         + _interpretation_note(sweeps)
         + '<div id="pl-report-networks"></div>'
-        "<h2>Comparison</h2><p>RMSE against rank of every network in one chart, the top singular values per "
+        "<h2>Comparison</h2><p>The networks ranked by their label-free quality score when it was measured "
+        "(<code>pl.quality</code>: its components, how far to trust it, and which differences are within the noise "
+        "between training seeds), RMSE against rank of every network in one chart, the top singular values per "
         "layer (semi-log), and the latent images side by side.</p>"
         '<div id="pl-report-compare"></div>'
     )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .quality import Quality
 
 __all__ = ["Factorization", "Sweep"]
 
@@ -55,6 +59,9 @@ class Factorization:
     interpretation : dict of str to peeklens.interpret.Explanation or None
         Per layer block, what its factors mean (maximized images, attribution heatmaps of the top
         inputs), added by :func:`peeklens.explain`; saved as the schema's ``interpretation`` section.
+    quality : Quality or None
+        The network's label-free training-quality score (``fit.quality = pl.quality(acts)``), saved
+        with the fit (the schema's ``quality`` section) and shown by the comparison views.
     """
 
     F: np.ndarray
@@ -71,6 +78,7 @@ class Factorization:
     inputs: dict[str, np.ndarray] | None = None
     spatial: dict[str, np.ndarray] | None = None
     interpretation: dict | None = None
+    quality: Quality | None = None
 
     @property
     def rank(self) -> int:
@@ -141,12 +149,16 @@ class Sweep(Mapping[int, Factorization]):
         requested rank finished; the finished ranks are kept.
     requested : list of int
         The ranks that were asked for.
+    quality : Quality or None
+        The network's label-free training-quality score (``sweep.quality = pl.quality(acts)``), saved
+        with the sweep (the schema's ``quality`` section) and shown by the comparison views.
     """
 
     fits: dict[int, Factorization]
     interrupted: bool = False
     requested: list[int] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    quality: Quality | None = None
 
     def __post_init__(self) -> None:
         self.fits = {int(r): self.fits[r] for r in sorted(self.fits)}

@@ -63,6 +63,16 @@ The *sample* fields (data the factorization does not own, kept for display only)
       shown as ``(v - lo) / (hi - lo)`` clipped to [0, 1] (the one thumbnail normalisation);
     - ``class_names``: names of the label classes, or null (the class index is shown).
 
+``quality`` (Sweep and Factorization payloads; absent when not measured)
+    The network's label-free training-quality score (:func:`peeklens.quality`), set on the result
+    as ``sweep.quality = pl.quality(acts)`` and saved with it: ``score``, ``components`` (name ->
+    number), ``used`` (the components the score is made of), ``layers``, ``n_samples``,
+    ``fingerprint`` (hash of the test inputs and layers: equal fingerprints mean comparable scores),
+    ``calibration`` (what the calibration study measured: held-out Spearman ``rho`` and Kendall ``tau``
+    with their 95 % intervals ``rho_ci`` / ``tau_ci``, ``seed_noise``: score differences up to it are
+    within the noise between seeds) and ``seconds``.  Non-finite numbers are stored as null.  The
+    comparison views rank networks by ``score``.
+
 ``type == "Activations"``
     ``names``, ``blocks`` (``info()`` of each: ``kind``, ``shape``, ``transform``, ``signed``), ``arrays``
     (keys, features x samples), ``labels``, ``info``, ``sample_info`` (null, or name -> key of a per-sample
@@ -354,6 +364,7 @@ def to_payload(
 
     a = _Arrays()
     body = _describe(obj, a, include_inputs, int(top_k), class_names)
+    body.update(_quality_section(obj))
     arrays = {}
     for k, arr in a.arrays.items():
         if arr.dtype.byteorder == ">":
@@ -371,6 +382,33 @@ def to_payload(
         "dtypes": {k: v.dtype.str for k, v in arrays.items()},
     }
     return meta, arrays
+
+
+def _quality_section(obj) -> dict:
+    """``{"quality": ...}`` for a Sweep or Factorization whose ``quality`` is set, else ``{}``."""
+    from .quality import Quality
+
+    q = getattr(obj, "quality", None) if isinstance(obj, (Sweep, Factorization)) else None
+    if q is None:
+        return {}
+    if not isinstance(q, Quality):
+        raise InputError(
+            f"{type(obj).__name__}.quality is a {type(q).__name__}; set it to the Quality of pl.quality(acts)"
+        )
+    return {"quality": q.to_json()}
+
+
+def _with_quality(obj, meta: Mapping, where: str):
+    """``obj`` with its ``quality`` read from ``meta`` (files without the section read as before)."""
+    from .quality import Quality
+
+    section = meta.get("quality")
+    if section is not None:
+        try:
+            obj.quality = Quality.from_dict(section)
+        except InputError as e:
+            raise FileFormatError(f"{where}: bad quality section ({e})") from e
+    return obj
 
 
 def check_header(meta, where: str) -> int:
@@ -484,15 +522,19 @@ def from_payload(meta: Mapping, get_array: Callable[[str], np.ndarray], *, where
         if kind == "Factorization":
             m = meta["fit"]
             labels, inputs = _load_shared(get, m)
-            return _load_fit(get, where, m, labels, inputs)
+            return _with_quality(_load_fit(get, where, m, labels, inputs), meta, where)
         if kind == "Sweep":
             labels, inputs = _load_shared(get, meta)
             fits = {int(k): _load_fit(get, where, m, labels, inputs) for k, m in meta["fits"].items()}
-            return Sweep(
-                fits,
-                interrupted=bool(meta.get("interrupted")),
-                requested=[int(x) for x in meta.get("requested", list(fits))],
-                meta=meta.get("info") or {},
+            return _with_quality(
+                Sweep(
+                    fits,
+                    interrupted=bool(meta.get("interrupted")),
+                    requested=[int(x) for x in meta.get("requested", list(fits))],
+                    meta=meta.get("info") or {},
+                ),
+                meta,
+                where,
             )
         if kind == "Spectrum":
             names = meta["names"]

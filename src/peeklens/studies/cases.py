@@ -34,6 +34,8 @@ from ..errors import InputError
 from ..io import save as _save
 from ..nmf import sweep as _sweep
 from ..nmf.distributed import broadcast_module, gather_for_save, shard
+from ..quality import RANKS as _QUALITY_RANKS
+from ..quality import quality as _quality
 from ..results import Sweep
 from ..spectra import Spectrum
 from ..spectra import spectrum as _spectrum
@@ -220,6 +222,13 @@ def _slug(text: str) -> str:
     return out.strip("-")
 
 
+#: Test images the studies' quality score is measured on (the first ones; the calibration's number).
+QUALITY_SAMPLES = 2000
+#: Networks whose studies measure the quality score: the calibrated architectures, where it is cheap
+#: (a few CPU seconds for the paper network; AlexNet's five wide layers took 38 s each under load).
+QUALITY_NETWORKS = ("paper", "smallcnn")
+
+
 def run_regime(
     regime: Regime,
     test: tuple[torch.Tensor, torch.Tensor],
@@ -284,6 +293,10 @@ def run_regime(
     t3 = time.perf_counter()
     sv = _spectrum(acts, k=spectrum_k, blocks=acts.layer_names, device=device, distributed=distributed)
     t4 = time.perf_counter()
+    if regime.network in QUALITY_NETWORKS and not distributed and acts.n_samples >= max(_QUALITY_RANKS):
+        # the label-free quality score, on the first QUALITY_SAMPLES test images as calibrated (docs/quality.md)
+        sw.quality = _quality(acts.subset(slice(0, QUALITY_SAMPLES)), device=device)
+    t5 = time.perf_counter()
     sw.meta.update({"label": regime.label, "accuracy": acc, "regime": regime.key()})
     return RegimeResult(
         regime,
@@ -297,6 +310,7 @@ def run_regime(
             "capture": round(t2 - t1, 2),
             "sweep": round(t3 - t2, 2),
             "spectrum": round(t4 - t3, 2),
+            "quality": round(t5 - t4, 2),
             "cached_model": tm.cached,
         },
     )
@@ -458,6 +472,8 @@ def _report_words(res: StudyResult, files: dict) -> dict:
         "test accuracy": [f"{r.accuracy * 100:.1f} %" for r in res.results],
         "paper": [f"{r.paper_accuracy:g} %" if r.paper_accuracy is not None else None for r in res.results],
     }
+    if any(r.sweep.quality is not None for r in res.results):
+        table["quality score"] = [f"{r.sweep.quality.score:+.2f}" if r.sweep.quality else None for r in res.results]
     for k in ranks:
         table[f"RMSE r={k}"] = [f"{r.sweep[k].rmse:.5f}" for r in res.results]
     for n in res.results[0].spectrum.entropy_rank if res.results[0].spectrum is not None else []:

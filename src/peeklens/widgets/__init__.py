@@ -296,8 +296,9 @@ class SpectrumPlot(anywidget.AnyWidget):
 
 
 class Compare(anywidget.AnyWidget):
-    """Several networks side by side: RMSE-vs-rank curves in one chart, spectra in one chart per
-    layer, and their latent galleries next to each other at the chosen rank.
+    """Several networks side by side: networks ranked by their quality score, RMSE-vs-rank curves in
+    one chart, spectra in one chart per layer, and their latent galleries next to each other at the
+    chosen rank.
 
     Parameters
     ----------
@@ -306,6 +307,12 @@ class Compare(anywidget.AnyWidget):
     spectra : dict of str to Spectrum, optional
     layers : list of str, optional
         Spectrum blocks to show.
+    quality : Comparison or dict of str to Quality, optional
+        The networks' label-free quality scores (``pl.compare({...})`` or ``{name: pl.quality(acts)}``);
+        default: each sweep's own ``quality``.  When any network has one, a ranked score panel shows
+        the scores, their components, the calibration's confidence and the pairs within the seed noise
+        (``Comparison.noise``, else the calibration's ``seed_noise``).  Networks without a score are
+        listed as unscored.
     """
 
     _esm = _bundle("compare")
@@ -313,11 +320,28 @@ class Compare(anywidget.AnyWidget):
     networks = t.List(t.Dict()).tag(sync=True)
     spectra = t.List(t.Dict()).tag(sync=True)
     layers = t.List(t.Unicode(), allow_none=True, default_value=None).tag(sync=True)
+    noise = t.Float(None, allow_none=True).tag(sync=True)
 
     def __init__(
-        self, sweeps: Mapping[str, Sweep], spectra=None, *, layers=None, rank: int | None = None, **kwargs
+        self,
+        sweeps: Mapping[str, Sweep],
+        spectra=None,
+        *,
+        layers=None,
+        rank: int | None = None,
+        quality=None,
+        **kwargs,
     ) -> None:
-        nets = _payload.compare_payloads(sweeps)
+        from ..quality import Comparison
+
+        if isinstance(quality, Comparison):
+            kwargs.setdefault("noise", quality.noise)
+            quality = quality.qualities
+        if quality is not None and not isinstance(quality, Mapping):
+            raise InputError(
+                f"quality must be a Comparison (pl.compare) or a dict of name -> Quality, got {type(quality).__name__}"
+            )
+        nets = _payload.compare_payloads(sweeps, quality)
         self.sweeps = {str(k): _payload.as_sweep(v) for k, v in sweeps.items()}
         specs = _payload.spectrum_payloads(spectra) if spectra is not None else []
         all_ranks = sorted({r for sw in self.sweeps.values() for r in sw.ranks})

@@ -40,7 +40,7 @@ def as_sweep(obj) -> Sweep:
             raise InputError("this sweep has no finished ranks; nothing to show (run pl.sweep to the end)")
         return obj
     if isinstance(obj, Factorization):
-        return Sweep({obj.rank: obj})
+        return Sweep({obj.rank: obj}, quality=obj.quality)
     raise InputError(
         f"expected a peeklens Sweep or Factorization, got {type(obj).__name__}; "
         "make one with pl.sweep(acts, ranks=...) or pl.factorize(acts, rank=...)"
@@ -138,13 +138,23 @@ def spectrum_payloads(spectra) -> list[dict]:
     return out
 
 
-def compare_payloads(sweeps: Mapping[str, Sweep]) -> list[dict]:
-    """Per network ``{"name", "meta", "arrays"}``: the sweep's metadata and its input-side loadings."""
+def compare_payloads(sweeps: Mapping[str, Sweep], quality: Mapping | None = None) -> list[dict]:
+    """Per network ``{"name", "meta", "arrays"}``: the sweep's metadata and its input-side loadings.
+
+    ``quality`` (name -> :class:`~peeklens.Quality`) replaces the sweeps' own ``quality`` (the
+    schema's ``quality`` section of ``meta``) for the networks it names.
+    """
     if not isinstance(sweeps, Mapping) or not sweeps:
         raise InputError("Compare needs a dict of name -> Sweep, e.g. {'25%': sweep25, '100%': sweep100}")
+    quality = dict(quality or {})
+    unknown = [k for k in quality if k not in sweeps]
+    if unknown:
+        raise InputError(f"quality names networks {unknown} that are not compared; the networks are {list(sweeps)}")
     out = []
     for name, sw in sweeps.items():
         sw = as_sweep(sw)
+        if name in quality:
+            sw = Sweep(sw.fits, interrupted=sw.interrupted, requested=sw.requested, meta=sw.meta, quality=quality[name])
         meta, arrays = schema.to_payload(sw, include_inputs=False, top_k=0)
         inputs = set(next(iter(sw.values())).input_names)
         keys = [k for f in _fits(meta) for n, k in zip(f["names"], f["W"]) if n in inputs]
