@@ -1,26 +1,104 @@
-"""Execute every tutorial notebook at a small size (PEEKLENS_NOTEBOOK_SMALL=1) so they never rot."""
+"""The tutorial notebooks: committed executed at full size (outputs, widget state, a PNG per widget) and not
+stale, and executed afresh at a small size (PEEKLENS_NOTEBOOK_SMALL=1) so that they never rot.
+
+``notebooks/make_notebooks.py`` writes them; ``python scripts/execute_notebooks.py`` executes them and records
+what produced the outputs (the hash of the cells and of the solver sources). When a change to the generator or
+to the solvers makes the committed outputs stale, these tests say so and name that command.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.ipynb"))
+REPO = Path(__file__).resolve().parents[1]
+
+#: The tutorials, by number: notebooks/<number>-*.ipynb (written by notebooks/make_notebooks.py).
+TUTORIALS = ["01", "02", "03", "04", "05"]
+
+_spec = importlib.util.spec_from_file_location("_peeklens_execute_notebooks", REPO / "scripts" / "execute_notebooks.py")
+ex = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ex)
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("0*.ipynb"))
+RERUN = "python scripts/execute_notebooks.py"
 
 
-def test_all_five_notebooks_exist_and_are_stored_clean():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+@pytest.fixture(scope="module")
+def generated():
+    return ex.generate()
+
+
+def _fix(name: str) -> str:
+    return f"run `{RERUN} {name[:2]}` (full size) and commit notebooks/{name}"
+
+
+def test_the_tutorials_are_committed_and_generated():
+    assert [p.name[:2] for p in NOTEBOOKS] == TUTORIALS
+    assert sorted(ex.generate()) == [p.name for p in NOTEBOOKS]
     for p in NOTEBOOKS:
         nb = nbformat.read(p, as_version=4)
         nbformat.validate(nb)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                assert not cell.outputs and cell.execution_count is None, f"{p.name} is stored with outputs"
         text = "\n".join(c.source for c in nb.cells)
         assert "peeklens.widgets" in text  # every tutorial shows the interactive views
         assert "(not yet measured)" not in text, f"{p.name} lacks its measured numbers"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_cells_are_what_the_generator_writes(path, generated):
+    nb = nbformat.read(path, as_version=4)
+    want = generated[path.name]
+    got = [(c.cell_type, c.source) for c in nb.cells]
+    assert got == [(c.cell_type, c.source) for c in want.cells], (
+        f"notebooks/{path.name} differs from what notebooks/make_notebooks.py writes: {_fix(path.name)}"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_outputs_are_full_size_and_not_stale(path, generated):
+    nb = nbformat.read(path, as_version=4)
+    stamp = nb.metadata.get("peeklens")
+    assert stamp, f"notebooks/{path.name} was not executed by {RERUN}: {_fix(path.name)}"
+    assert stamp["size"] == "full", f"notebooks/{path.name} holds a small run: {_fix(path.name)}"
+    assert stamp["cells_sha256"] == ex.cells_hash(generated[path.name]), (
+        f"the cells of notebooks/{path.name} changed since its outputs were made: {_fix(path.name)}"
+    )
+    assert stamp["solver_sha256"] == ex.solver_hash(), (
+        f"the solver sources ({', '.join(ex.SOLVER_SOURCES)}) changed since notebooks/{path.name} was executed, "
+        f"so its numbers may be stale: {_fix(path.name)}"
+    )
+    for key in ("peeklens_version", "git_commit", "execution_wall_s"):
+        assert stamp.get(key), key
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), f"notebooks/{path.name} has cells that did not run"
+    outputs = [o for c in code for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"], f"notebooks/{path.name} stores an error"
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "full-size run" in printed
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_widget_has_its_state_and_a_png(path):
+    nb = nbformat.read(path, as_version=4)
+    state = ex.widget_state(nb)["state"]
+    views = list(ex.widget_outputs(nb))
+    assert views, f"notebooks/{path.name} stores no widget view"
+    peeklens_views = 0
+    for _, out in views:
+        model = out["data"][ex.WIDGET_VIEW]["model_id"]
+        assert model in state, f"notebooks/{path.name}: the state of widget {model} is missing"
+        png = out["data"].get("image/png", "")
+        assert png.startswith("iVBORw0KGgo"), f"notebooks/{path.name}: a widget output has no PNG fallback"
+        assert len(png) > 2000  # a picture, not a blank square
+        peeklens_views += any(
+            state[m]["model_module"] == "anywidget" for m in [model, *ex._children(state[model])] if m in state
+        )
+    assert peeklens_views, f"notebooks/{path.name} shows no peeklens widget"
+    # every stored anywidget carries its front end, so that the view draws without peeklens installed
+    assert all(m["state"].get("_esm") for m in state.values() if m["model_module"] == "anywidget")
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +117,16 @@ def notebook_env(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path, notebook_env, tmp_path):
+@pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(name, generated, notebook_env, tmp_path):
+    """A fresh copy from the generator (not the committed file) runs top to bottom at the small size."""
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
+    nb = generated[name]
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "small run" in text
-    widgets = [o for o in outputs if o.output_type == "display_data"
-               and "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    assert widgets, f"{path.name} displayed no widget"
+    widgets = [o for o in outputs if o.output_type == "display_data" and ex.WIDGET_VIEW in o.get("data", {})]
+    assert widgets, f"{name} displayed no widget"
