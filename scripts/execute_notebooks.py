@@ -186,6 +186,115 @@ def _children(model: dict) -> list[str]:
     return out
 
 
+def _buffer_array(model: dict, key: str):
+    import numpy as np
+
+    meta = model["state"]["meta"]
+    for b in model.get("buffers", []):
+        if b["path"] == ["arrays", key]:
+            raw = base64.b64decode(b["data"])
+            return np.frombuffer(raw, dtype=np.dtype(meta["dtypes"][key])).reshape(meta["shapes"][key])
+    return None
+
+
+def _set_buffer(model: dict, key: str, arr) -> None:
+    import numpy as np
+
+    meta = model["state"]["meta"]
+    arr = np.ascontiguousarray(arr, dtype=np.dtype(meta["dtypes"][key]))
+    meta["shapes"][key] = list(arr.shape)
+    for b in model.get("buffers", []):
+        if b["path"] == ["arrays", key]:
+            b["data"] = base64.b64encode(arr.tobytes()).decode()
+
+
+def _sweep_models(state: dict) -> list[dict]:
+    """The stored peeklens views of one sweep (rank explorer, gallery, heatmaps): a Sweep ``meta`` and ``ranks``."""
+    return [
+        m
+        for m in state.values()
+        if m.get("model_module") == "anywidget"
+        and isinstance(m["state"].get("meta"), dict)
+        and m["state"]["meta"].get("type") == "Sweep"
+        and m["state"].get("ranks")
+    ]
+
+
+def keep_ranks(model: dict, kept: list[int]) -> None:
+    """Restrict one stored sweep view to the ranks ``kept``: their fits, arrays and display images stay exactly as
+    the kernel sent them (so those ranks draw the same), the other ranks' go. The display images keep the samples
+    that are among the top inputs of a kept rank's factors, chosen as the views choose them (largest loading,
+    then smallest index; ``topInputsAmong`` in js/core/derive.ts), so the thumbnails do not change either."""
+    import numpy as np
+
+    st = model["state"]
+    meta = st["meta"]
+    drop = [r for r in st["ranks"] if r not in kept]
+    d = meta.get("display") or {}
+    cand = _buffer_array(model, d["samples"]) if d.get("samples") else None
+    if cand is not None:
+        need: set[int] = set()
+        for r in kept:
+            F = _buffer_array(model, meta["fits"][str(r)]["F"])
+            if F is None:
+                cand = None  # a view without F (the rank explorer) has no display images to trim
+                break
+            vals = F[cand.astype(np.int64)]  # (candidates, rank)
+            for c in range(F.shape[1]):
+                order = np.lexsort((cand, -vals[:, c]))  # largest first, then the smallest index
+                need.update(int(cand[j]) for j in order[: d["top_k"]])
+        if cand is not None:
+            cols = np.array([j for j, s in enumerate(cand) if int(s) in need], dtype=np.int64)
+            _set_buffer(model, d["samples"], cand[cols])
+            for key in d["images"]:
+                _set_buffer(model, key, _buffer_array(model, key)[:, cols])
+    gone: set[str] = set()
+    for r in drop:
+        fit = meta["fits"].pop(str(r), {})
+        gone.update(k for k in [fit.get("F"), *fit.get("W", []), fit.get("objective")] if k)
+    for k in gone:
+        meta.get("shapes", {}).pop(k, None)
+        meta.get("dtypes", {}).pop(k, None)
+        if isinstance(st.get("arrays"), dict):
+            st["arrays"].pop(k, None)
+    model["buffers"] = [
+        b for b in model.get("buffers", []) if not (b["path"][:1] == ["arrays"] and b["path"][1] in gone)
+    ]
+    for field in ("ranks", "requested"):
+        if isinstance(meta.get(field), list):
+            meta[field] = [r for r in meta[field] if r in kept]
+    st["ranks"] = [r for r in st["ranks"] if r in kept]
+
+
+def fit_state_budget(nb, budget_mib: float) -> dict:
+    """Keep the stored widget state under ``budget_mib``: when it is larger, every stored sweep view keeps its
+    current rank and as many of its other ranks (in order) as fit. Returns what was kept, by widget class."""
+    state = widget_state(nb)["state"]
+    models = _sweep_models(state)
+    size = len(json.dumps(state))
+    if size <= budget_mib * 2**20 or not models:
+        return {}
+    full = {id(m): copy.deepcopy(m) for m in models}
+    n_max = max(len(m["state"]["ranks"]) for m in models)
+    kept = {}
+    for n in range(n_max - 1, 0, -1):
+        kept = {}
+        for m in models:
+            orig = full[id(m)]
+            ranks = orig["state"]["ranks"]
+            cur = orig["state"].get("rank", ranks[0])
+            order = [cur, *[r for r in ranks if r != cur]]
+            m.clear()
+            m.update(copy.deepcopy(orig))
+            keep = sorted(order[:n])
+            keep_ranks(m, keep)
+            kept[f"{m['state'].get('_anywidget_id', 'view')}#{len(kept)}"] = keep
+        size = len(json.dumps(state))
+        if size <= budget_mib * 2**20:
+            break
+    return kept
+
+
 def prune_state(nb) -> None:
     """Keep only the models a shown view needs (its references, transitively, and the links between them).
 
@@ -331,13 +440,13 @@ def render_pngs(nb, *, width: int = 1000, workdir: Path | None = None) -> int:
 # ------------------------------------------------------------------------------------------------- driver
 
 
-def _stamp(nb, *, key: dict, wall_s: float, small: bool) -> None:
+def _stamp(nb, *, key: dict, wall_s: float, small: bool, commit: str) -> None:
     import peeklens
 
     nb.metadata["peeklens"] = {
         "generated_by": "python scripts/execute_notebooks.py",
         "peeklens_version": peeklens.__version__,
-        "git_commit": _git_commit(),
+        "git_commit": commit,
         "cells_sha256": key["cells"],
         "solver_sha256": key["solver"],
         "solver_sources": list(SOLVER_SOURCES),
@@ -351,7 +460,9 @@ def _size(path: Path) -> str:
     return f"{path.stat().st_size / 2**20:.2f} MiB"
 
 
-def run(names, *, small: bool, force: bool, render_only: bool, timeout: int, out_dir: Path) -> list[dict]:
+def run(
+    names, *, small: bool, force: bool, render_only: bool, timeout: int, out_dir: Path, budget_mib: float = 8.0
+) -> list[dict]:
     """Generate, execute (or reuse the stored execution), render and write each notebook; one report per notebook."""
     _check_bundles()
     books = generate(names)
@@ -362,14 +473,15 @@ def run(names, *, small: bool, force: bool, render_only: bool, timeout: int, out
     for name, nb in books.items():
         try:
             reports.append(_one(name, nb, solver=solver, cache=cache, small=small, force=force,
-                                render_only=render_only, timeout=timeout, out_dir=out_dir))  # fmt: skip
+                                render_only=render_only, timeout=timeout, out_dir=out_dir,
+                                budget_mib=budget_mib))  # fmt: skip
         except Exception as e:  # noqa: BLE001 - report it and go on with the next notebook
             print(f"[failed] {name}: {type(e).__name__}: {e}", flush=True)
             reports.append({"name": name, "failed": f"{type(e).__name__}: {e}"})
     return reports
 
 
-def _one(name, nb, *, solver, cache, small, force, render_only, timeout, out_dir) -> dict:
+def _one(name, nb, *, solver, cache, small, force, render_only, timeout, out_dir, budget_mib) -> dict:
     key = {"cells": cells_hash(nb), "solver": solver}
     cached = cache / name
     t0 = time.perf_counter()
@@ -382,29 +494,40 @@ def _one(name, nb, *, solver, cache, small, force, render_only, timeout, out_dir
         if render_only:
             raise RuntimeError(f"{name}: no stored execution matches the current sources; run without --render-only")
         print(f"[execute] {name} ({'small' if small else 'full'} size) ...", flush=True)
+        commit = _git_commit()  # the code the kernel runs
         wall = execute(nb, small=small, timeout=timeout)
         nb.metadata["peeklens_cache_key"], nb.metadata["peeklens_wall_s"] = key, round(wall, 1)
+        nb.metadata["peeklens_commit"] = commit
         nbformat.write(nb, cached)
         print(f"[execute] {name}: {wall:.0f} s", flush=True)
     else:
         print(f"[execute] {name}: reusing the execution stored in {cached.relative_to(REPO)} ({wall:.0f} s)")
     nb = copy.deepcopy(nb)
-    for k in ("peeklens_cache_key", "peeklens_wall_s"):
+    commit = nb.metadata.get("peeklens_commit") or _git_commit()
+    for k in ("peeklens_cache_key", "peeklens_wall_s", "peeklens_commit"):
         nb.metadata.pop(k, None)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     if errors:
         raise RuntimeError(f"{name} raised: {errors[0].get('ename')}: {errors[0].get('evalue')}")
     prune_state(nb)
     t1 = time.perf_counter()
-    n = render_pngs(nb)
+    n = render_pngs(nb)  # from the whole state: the pictures show what the kernel's widgets showed
     render_s = time.perf_counter() - t1
-    _stamp(nb, key=key, wall_s=wall, small=small)
+    full_mib = len(json.dumps(widget_state(nb))) / 2**20
+    kept = fit_state_budget(nb, budget_mib)
+    _stamp(nb, key=key, wall_s=wall, small=small, commit=commit)
+    nb.metadata["peeklens"]["widget_state"] = {
+        "budget_mib": budget_mib,
+        "unslimmed_mib": round(full_mib, 2),
+        "ranks_kept": kept or "all",
+    }
     nbformat.validate(nb)
     out = out_dir / name
     nbformat.write(nb, out)
     state_bytes = len(json.dumps(widget_state(nb)))
     rep = {"name": name, "execute_s": round(wall, 1), "reused": reused, "render_s": round(render_s, 1),
            "widgets": n, "size": _size(out), "widget_state": f"{state_bytes / 2**20:.2f} MiB",
+           "unslimmed_state": f"{full_mib:.2f} MiB", "ranks_kept": kept or "all",
            "total_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
     print(f"[done] {out.relative_to(REPO) if out.is_relative_to(REPO) else out}: {rep}", flush=True)
     return rep
@@ -416,6 +539,10 @@ def main(argv=None) -> None:
     ap.add_argument("--small", action="store_true", help="small size (PEEKLENS_NOTEBOOK_SMALL=1), a quick check")
     ap.add_argument("--force", action="store_true", help="execute again even when a stored execution matches")
     ap.add_argument("--render-only", action="store_true", help="only re-draw the PNGs from stored executions")
+    ap.add_argument(
+        "--budget", type=float, default=8.0,
+        help="MiB of widget state per notebook (default 8); above it the stored views keep fewer ranks",
+    )  # fmt: skip
     ap.add_argument("--timeout", type=int, default=7200, help="seconds per cell (default 7200)")
     ap.add_argument(
         "--out",
@@ -426,7 +553,10 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     out_dir = a.out or (CACHE / "small-out" if a.small else NOTEBOOKS)
     out_dir.mkdir(parents=True, exist_ok=True)
-    reports = run(a.names, small=a.small, force=a.force, render_only=a.render_only, timeout=a.timeout, out_dir=out_dir)
+    reports = run(
+        a.names, small=a.small, force=a.force, render_only=a.render_only, timeout=a.timeout, out_dir=out_dir,
+        budget_mib=a.budget,
+    )  # fmt: skip
     print(json.dumps(reports, indent=1))
     if any("failed" in r for r in reports):
         raise SystemExit(1)
