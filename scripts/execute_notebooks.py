@@ -101,9 +101,11 @@ def solver_hash() -> str:
 
 
 def _git_commit() -> str:
+    """HEAD, with ``-dirty`` when tracked files other than the notebooks themselves differ from it."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)notebooks/*.ipynb"], cwd=REPO,
                                capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
