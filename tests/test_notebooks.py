@@ -8,6 +8,7 @@ to the solvers makes the committed outputs stale, these tests say so and name th
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def test_notebook_runs(name, generated, notebook_env, tmp_path):
     """A fresh copy from the generator (not the committed file) runs top to bottom at the small size."""
     from nbclient import NotebookClient
 
-    nb = generated[name]
+    nb = copy.deepcopy(generated[name])
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
