@@ -389,6 +389,17 @@ def _json_script(obj) -> str:
     return json.dumps(obj).replace("</", "<\\/")
 
 
+def _wait_until_settled(el, *, every_ms: int = 300, times: int = 3, limit_s: float = 90) -> None:
+    """Wait until the element's markup and size stop changing (the views draw asynchronously)."""
+    probe = "e => e.innerHTML.length + ':' + Math.round(e.getBoundingClientRect().height)"
+    last, same, t0 = None, 0, time.monotonic()
+    while same < times and time.monotonic() - t0 < limit_s:
+        el.page.wait_for_timeout(every_ms)
+        now = el.evaluate(probe)
+        same = same + 1 if now == last else 0
+        last = now
+
+
 def render_pngs(nb, *, width: int = 1000, workdir: Path | None = None) -> int:
     """Add an ``image/png`` (a screenshot of the live view) to every widget output of ``nb``; returns how many."""
     from playwright.sync_api import sync_playwright
@@ -430,7 +441,9 @@ def render_pngs(nb, *, width: int = 1000, workdir: Path | None = None) -> int:
                     return !!w && (el.querySelector('canvas, svg') !== null || el.innerText.trim().length > 0); }""",
                 arg=f"out-{i}", timeout=60_000,
             )  # fmt: skip
-            page.wait_for_timeout(400)  # let the views finish their first frame (fonts, canvas draws)
+            _wait_until_settled(el)
+            if el.locator(".pl-error").count():
+                raise RuntimeError(f"a view drew an error: {el.locator('.pl-error').first.inner_text()}")
             png = el.screenshot(type="png", animations="disabled")
             out["data"]["image/png"] = base64.b64encode(png).decode()
             out.setdefault("metadata", {}).setdefault("image/png", {})["peeklens_fallback"] = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 from pathlib import Path
 
 import nbformat
@@ -131,3 +132,59 @@ def test_notebook_runs(name, generated, notebook_env, tmp_path):
     assert "small run" in text
     widgets = [o for o in outputs if o.output_type == "display_data" and ex.WIDGET_VIEW in o.get("data", {})]
     assert widgets, f"{name} displayed no widget"
+
+
+def _dashboard_state(ranks, rank):
+    import numpy as np
+    from ipywidgets.embed import embed_data
+
+    import peeklens as pl
+    from peeklens.widgets import Dashboard
+
+    rng = np.random.default_rng(0)
+    acts = pl.Activations.from_arrays(
+        {"input:0": rng.random((16, 60)), "relu": rng.random((8, 60))}, shapes={"input:0": (4, 4)}
+    )
+    dash = Dashboard(pl.sweep(acts, ranks=ranks, max_iter=5, progress=False), rank=rank)
+    data = embed_data(views=[dash])
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {ex.WIDGET_STATE: data["manager_state"]}
+    return nb
+
+
+def test_a_slimmed_widget_state_keeps_its_ranks_exactly():
+    """Over the budget, the stored sweep views keep their current rank: its arrays byte for byte, and the display
+    images of every top input the views pick for it (the others' go)."""
+    import numpy as np
+
+    nb = _dashboard_state([2, 3, 4], rank=3)
+    state = ex.widget_state(nb)["state"]
+    gallery = next(m for m in state.values() if any(b["path"] == ["arrays", "r2.F"] for b in m.get("buffers", [])))
+    before = {tuple(b["path"]): b["data"] for b in gallery["buffers"]}
+    F = ex._buffer_array(gallery, "r3.F").copy()
+    samples = ex._buffer_array(gallery, "display.samples").copy()
+    images = ex._buffer_array(gallery, "display.image.0").copy()
+
+    kept = ex.fit_state_budget(nb, budget_mib=0.0001)  # nothing fits: the current rank alone
+    assert kept and all(v == [3] for v in kept.values())
+    for m in ex._sweep_models(state):
+        assert m["state"]["ranks"] == [3] and list(m["state"]["meta"]["fits"]) == ["3"]
+    after = {tuple(b["path"]): b["data"] for b in gallery["buffers"]}
+    assert after[("arrays", "r3.F")] == before[("arrays", "r3.F")]
+    assert after[("arrays", "r3.W.0")] == before[("arrays", "r3.W.0")]
+    assert not [p for p in after if p[1].startswith(("r2.", "r4."))]
+    # every factor's top 8 among the original display samples (largest loading, then smallest index) is kept
+    new_samples = ex._buffer_array(gallery, "display.samples")
+    for c in range(F.shape[1]):
+        order = sorted(samples, key=lambda s: (-F[s, c], s))[:8]
+        assert set(order) <= set(new_samples.tolist())
+    assert len(new_samples) < len(samples)
+    cols = [list(samples).index(s) for s in new_samples]
+    np.testing.assert_array_equal(ex._buffer_array(gallery, "display.image.0"), images[:, cols])
+
+
+def test_a_state_within_the_budget_is_left_whole():
+    nb = _dashboard_state([2, 3], rank=2)
+    before = json.dumps(ex.widget_state(nb))
+    assert ex.fit_state_budget(nb, budget_mib=50) == {}
+    assert json.dumps(ex.widget_state(nb)) == before
