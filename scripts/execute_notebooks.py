@@ -91,6 +91,16 @@ def cells_hash(nb) -> str:
     return h.hexdigest()
 
 
+def views_hash() -> str:
+    """sha256 of what the stored widgets are made of: the Python widget classes and their built bundles (the
+    state carries each bundle as ``_esm``). A change re-executes on the next run, but does not make CI fail."""
+    h = hashlib.sha256()
+    files = sorted([*(REPO / "src/peeklens/widgets").rglob("*.py"), *(REPO / "src/peeklens/static").glob("*.js")])
+    for p in files:
+        h.update(p.relative_to(REPO).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def solver_hash() -> str:
     """sha256 of the solver sources (:data:`SOLVER_SOURCES`), file by file in path order."""
     h = hashlib.sha256()
@@ -465,6 +475,7 @@ def _stamp(nb, *, key: dict, wall_s: float, small: bool, commit: str) -> None:
         "cells_sha256": key["cells"],
         "solver_sha256": key["solver"],
         "solver_sources": list(SOLVER_SOURCES),
+        "views_sha256": key.get("views", ""),
         "size": "small" if small else "full",
         "execution_wall_s": round(wall_s, 1),
         "executed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -481,13 +492,13 @@ def run(
     """Generate, execute (or reuse the stored execution), render and write each notebook; one report per notebook."""
     _check_bundles()
     books = generate(names)
-    solver = solver_hash()
+    solver, views = solver_hash(), views_hash()
     cache = CACHE / ("small" if small else "full")
     cache.mkdir(parents=True, exist_ok=True)
     reports = []
     for name, nb in books.items():
         try:
-            reports.append(_one(name, nb, solver=solver, cache=cache, small=small, force=force,
+            reports.append(_one(name, nb, solver=solver, views=views, cache=cache, small=small, force=force,
                                 render_only=render_only, timeout=timeout, out_dir=out_dir,
                                 budget_mib=budget_mib))  # fmt: skip
         except Exception as e:  # noqa: BLE001 - report it and go on with the next notebook
@@ -496,15 +507,19 @@ def run(
     return reports
 
 
-def _one(name, nb, *, solver, cache, small, force, render_only, timeout, out_dir, budget_mib) -> dict:
-    key = {"cells": cells_hash(nb), "solver": solver}
+def _one(name, nb, *, solver, views, cache, small, force, render_only, timeout, out_dir, budget_mib) -> dict:
+    key = {"cells": cells_hash(nb), "solver": solver, "views": views}
     cached = cache / name
     t0 = time.perf_counter()
     reused = False
     if cached.exists() and not force:
         old = nbformat.read(cached, as_version=4)
-        if old.metadata.get("peeklens_cache_key") == key:
+        old_key = old.metadata.get("peeklens_cache_key", {})
+        if old_key == key:
             nb, wall, reused = old, old.metadata.get("peeklens_wall_s", 0.0), True
+        else:
+            changed = [k for k in key if old_key.get(k) != key[k]]
+            print(f"[execute] {name}: {', '.join(changed)} changed since the stored execution", flush=True)
     if not reused:
         if render_only:
             raise RuntimeError(f"{name}: no stored execution matches the current sources; run without --render-only")
