@@ -91,23 +91,46 @@ def cells_hash(nb) -> str:
     return h.hexdigest()
 
 
-def views_hash() -> str:
-    """sha256 of what the stored widgets are made of: the Python widget classes and their built bundles (the
-    state carries each bundle as ``_esm``). A change re-executes on the next run, but does not make CI fail."""
+#: What the widgets' synced data is made of: a change here re-executes on the next run (CI does not fail for it).
+PAYLOAD_SOURCES = ("src/peeklens/widgets", "src/peeklens/schema.py")
+STATIC = REPO / "src" / "peeklens" / "static"
+
+
+def _hash_files(files) -> str:
     h = hashlib.sha256()
-    files = sorted([*(REPO / "src/peeklens/widgets").rglob("*.py"), *(REPO / "src/peeklens/static").glob("*.js")])
-    for p in files:
+    for p in sorted(files):
         h.update(p.relative_to(REPO).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def views_hash() -> str:
+    """sha256 of the Python side of the widgets and of the payload schema (:data:`PAYLOAD_SOURCES`). The drawing
+    itself (the built bundles) is not in it: :func:`refresh_bundles` puts the current bundles into the stored state."""
+    files = [f for s in PAYLOAD_SOURCES for f in ((REPO / s).rglob("*.py") if (REPO / s).is_dir() else [REPO / s])]
+    return _hash_files(files)
+
+
+def refresh_bundles(nb) -> int:
+    """Put the current build of every peeklens widget's front end (``src/peeklens/static/<widget>.js``) into the
+    stored state as its ``_esm``, so that a change of the drawing alone needs no new execution. Returns how many."""
+    import re
+
+    n = 0
+    for m in widget_state(nb)["state"].values():
+        wid = m.get("state", {}).get("_anywidget_id", "")
+        if m.get("model_module") != "anywidget" or not wid.startswith("peeklens."):
+            continue
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", wid.rsplit(".", 1)[-1]).lower()
+        bundle = STATIC / f"{snake}.js"
+        if bundle.exists():
+            m["state"]["_esm"] = bundle.read_text()
+            n += 1
+    return n
 
 
 def solver_hash() -> str:
     """sha256 of the solver sources (:data:`SOLVER_SOURCES`), file by file in path order."""
-    h = hashlib.sha256()
-    files = sorted(p for s in SOLVER_SOURCES for p in (REPO / s).rglob("*.py"))
-    for p in files:
-        h.update(p.relative_to(REPO).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
+    return _hash_files(p for s in SOLVER_SOURCES for p in (REPO / s).rglob("*.py"))
 
 
 def _git_commit() -> str:
@@ -487,13 +510,21 @@ def _size(path: Path) -> str:
 
 
 def run(
-    names, *, small: bool, force: bool, render_only: bool, timeout: int, out_dir: Path, budget_mib: float = 8.0
+    names,
+    *,
+    small: bool,
+    force: bool,
+    render_only: bool,
+    timeout: int,
+    out_dir: Path,
+    budget_mib: float = 8.0,
+    cache_dir: Path | None = None,
 ) -> list[dict]:
     """Generate, execute (or reuse the stored execution), render and write each notebook; one report per notebook."""
     _check_bundles()
     books = generate(names)
     solver, views = solver_hash(), views_hash()
-    cache = CACHE / ("small" if small else "full")
+    cache = (cache_dir or CACHE) / ("small" if small else "full")
     cache.mkdir(parents=True, exist_ok=True)
     reports = []
     for name, nb in books.items():
@@ -540,6 +571,7 @@ def _one(name, nb, *, solver, views, cache, small, force, render_only, timeout, 
     if errors:
         raise RuntimeError(f"{name} raised: {errors[0].get('ename')}: {errors[0].get('evalue')}")
     prune_state(nb)
+    refresh_bundles(nb)
     t1 = time.perf_counter()
     n = render_pngs(nb)  # from the whole state: the pictures show what the kernel's widgets showed
     render_s = time.perf_counter() - t1
@@ -573,6 +605,10 @@ def main(argv=None) -> None:
         "--budget", type=float, default=8.0,
         help="MiB of widget state per notebook (default 8); above it the stored views keep fewer ranks",
     )  # fmt: skip
+    ap.add_argument(
+        "--cache", type=Path, default=None,
+        help="where the executions are kept between runs (default build/notebooks; another checkout's works)",
+    )  # fmt: skip
     ap.add_argument("--timeout", type=int, default=7200, help="seconds per cell (default 7200)")
     ap.add_argument(
         "--out",
@@ -585,7 +621,7 @@ def main(argv=None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     reports = run(
         a.names, small=a.small, force=a.force, render_only=a.render_only, timeout=a.timeout, out_dir=out_dir,
-        budget_mib=a.budget,
+        budget_mib=a.budget, cache_dir=a.cache,
     )  # fmt: skip
     print(json.dumps(reports, indent=1))
     if any("failed" in r for r in reports):
