@@ -188,3 +188,19 @@ def test_a_state_within_the_budget_is_left_whole():
     before = json.dumps(ex.widget_state(nb))
     assert ex.fit_state_budget(nb, budget_mib=50) == {}
     assert json.dumps(ex.widget_state(nb)) == before
+
+
+def test_the_stored_views_get_the_current_bundles():
+    """A change of the drawing alone needs no new execution: the built bundle replaces a stored ``_esm``."""
+    bundle = ex.STATIC / "latent_gallery.js"
+    if not bundle.exists():
+        pytest.skip("the widget bundles are not built (npm run build:widgets)")
+    nb = nbformat.v4.new_notebook()
+    state = {
+        "a": {"model_module": "anywidget", "state": {"_anywidget_id": "peeklens.widgets.LatentGallery", "_esm": "old"}},
+        "b": {"model_module": "anywidget", "state": {"_anywidget_id": "other.Widget", "_esm": "theirs"}},
+    }
+    nb.metadata["widgets"] = {ex.WIDGET_STATE: {"version_major": 2, "version_minor": 0, "state": state}}
+    assert ex.refresh_bundles(nb) == 1
+    assert state["a"]["state"]["_esm"] == bundle.read_text()
+    assert state["b"]["state"]["_esm"] == "theirs"
