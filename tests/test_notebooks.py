@@ -202,5 +202,6 @@ def test_the_stored_views_get_the_current_bundles():
     }
     nb.metadata["widgets"] = {ex.WIDGET_STATE: {"version_major": 2, "version_minor": 0, "state": state}}
     assert ex.refresh_bundles(nb) == 1
-    assert state["a"]["state"]["_esm"] == bundle.read_text()
-    assert state["b"]["state"]["_esm"] == "theirs"
+    stored = ex.widget_state(nb)["state"]
+    assert stored["a"]["state"]["_esm"] == bundle.read_text()
+    assert stored["b"]["state"]["_esm"] == "theirs"
