@@ -94,3 +94,31 @@ def test_nothing_came_from_the_network(page):
     assert outside == [], outside
     # the manager and the modules were loaded from the site's _static
     assert any(u.endswith("peeklens-widgets/anywidget/index.js") for u in page.requests), page.requests
+
+
+def _pages_with_widgets():
+    return [
+        p.stem
+        for p in sorted((REPO / "notebooks").glob("0*.ipynb"))
+        if nbformat.read(p, as_version=4).metadata.get("widgets")
+    ]
+
+
+@pytest.mark.parametrize("stem", _pages_with_widgets())
+def test_every_tutorial_page_draws_without_errors(site, browser, stem):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, offline=True)
+    requests: list[str] = []
+    ctx.on("request", lambda r: requests.append(r.url))
+    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:", "blob:")) else r.abort())
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        pg.goto((site / "_generated" / "tutorials" / f"{stem}.html").as_uri())
+        pg.wait_for_selector(".pl-view", timeout=90_000)
+        pg.wait_for_timeout(3000)  # the other views of the page
+        assert pg.locator(".pl-error").count() == 0, pg.locator(".pl-error").first.inner_text()
+        assert errors == []
+        assert [u for u in requests if not u.startswith(("file:", "data:", "blob:"))] == []
+    finally:
+        ctx.close()
