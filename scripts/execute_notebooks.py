@@ -8,15 +8,20 @@
 For each notebook:
 
 1. generate it from ``notebooks/make_notebooks.py`` (the source of truth) and ``notebooks/numbers.json``;
-2. execute it with nbclient (``store_widget_state=True``; progress bars off so that no tqdm widget is stored),
-   keeping the executed copy in ``build/notebooks/`` keyed by the hash of its cell sources and of the solver
-   sources, so that an interrupted run resumes with the notebooks not yet done;
-3. add to every widget output an ``image/png`` fallback drawn by the widgets' own front end: the stored
-   widget state is loaded into a page by the Jupyter widgets HTML manager (the same one the docs use, from
-   ``docs/_static_src``'s vendoring, see :func:`vendor_widget_js`), opened in headless Chromium, and each
-   view's element is screenshotted, so code hosts, nbviewer and VS Code show a picture where no widget runs;
-4. record in ``metadata["peeklens"]`` what produced it (peeklens version, git commit, the hashes, the size,
-   the wall time), and write ``notebooks/<name>.ipynb``.
+2. execute it with nbclient (``store_widget_state=True``; the kernel imports this checkout's ``src``), keeping
+   the executed copy in ``build/notebooks/`` (or ``--cache``) keyed by the hash of its cells, of the solver
+   sources and of the widgets' payload sources, so that an interrupted run resumes with the notebooks not yet
+   done and a rerun after a change of the drawing alone executes nothing;
+3. put the current widget bundles into the stored state (``_esm``), drop the models no output shows, and add to
+   every widget output an ``image/png`` drawn by the widgets' own front end: the stored state is loaded by the
+   Jupyter widgets HTML manager (vendored as the docs vendor it, :func:`vendor_widget_js`) into a page opened
+   in headless Chromium, and each view's element is screenshotted, so that code hosts, nbviewer and VS Code
+   show a picture where no widget runs (progress bars included: they are widgets too);
+4. keep the widget state under ``--budget`` MiB (default 8): above it, the stored sweep views keep their
+   current rank and as many further ranks as fit, byte for byte (:func:`fit_state_budget`; the PNGs are drawn
+   before, from the whole state);
+5. record in ``metadata["peeklens"]`` what produced it (peeklens version, git commit at execution, the hashes,
+   the size, the wall time, what the budget kept), and write ``notebooks/<name>.ipynb``.
 
 ``tests/test_notebooks.py`` checks that the committed notebooks carry outputs, widget state and PNGs, that
 their cells equal what the generator writes and that the recorded hashes match the current sources; when
