@@ -28,5 +28,6 @@ python -m ruff check src tests benchmarks scripts notebooks docs || status=1
 echo "[test] documentation site (sphinx -W: broken references fail)"
 PEEKLENS_SKIP_SETUP=1 bash scripts/docs.sh || status=1
 echo "[test] Python tests"
+export PEEKLENS_DOCS_HTML="$(pwd)/docs/_build/html"   # the docs browser test reads the site just built
 python -m pytest tests src/peeklens "$@" || status=$?
 exit $status
