@@ -103,13 +103,12 @@ def test_objective_never_increases(solver):
     )
 
 
-@pytest.mark.parametrize("seed", [3, 4])
+@pytest.mark.parametrize("seed", [3, 4, 5])
 @pytest.mark.parametrize(
     "solver, kwargs",
     [
         ("hals", {"tol": 1e-9, "max_iter": 2000}),
-        # the default solver converges more slowly on semi-NMF than on NMF: more and longer refinement rounds
-        ("compressed", {"tol": 1e-9, "max_iter": 300, "solver_options": {"refine": 30, "round_iter": 50}}),
+        ("compressed", {}),  # the defaults (longer rounds when a block is signed)
     ],
 )
 def test_planted_signed_layer_is_fitted(solver, kwargs, seed):
