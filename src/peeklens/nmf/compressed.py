@@ -38,6 +38,7 @@ from . import hals
 from ._linalg import (
     Sketch,
     clamp_unsigned,
+    gram_solve,
     hals_rows,
     loadings_update,
     one_thread,
@@ -206,8 +207,13 @@ def solve(
         best = (exact[-1], Ft.clone(), Vt.clone(), Ct, G)
         if fused:
             with one_thread(problem.device):
+                basis = [(L0, B0)]
                 widened = _widen(L0, B0, Y, P)
-            basis = [(L0, B0)] + ([widened] if widened is not None else [])
+                if widened is not None:
+                    basis.append(widened)
+                rest = _exact_part(basis, Ft, Ct, G)
+                if rest is not None:
+                    basis.append(rest)
         else:  # the widened basis [L0, Q] is kept in two parts: no copy of the (features x k) basis
             with one_thread(problem.device):
                 Q = _orth_against(L0, torch.cat([Vt, Ct], dim=0).T)
@@ -309,6 +315,32 @@ def _widen(L: torch.Tensor, B: torch.Tensor, Y: torch.Tensor, P: torch.Tensor):
     proj = (P.double() / scale).T - YL @ B.double()  # p x samples: Y_perp^T X_w
     QB = (Wt @ proj) / S[:, None]
     return U.to(L.dtype).contiguous(), QB.to(B.dtype).contiguous()
+
+
+def _exact_part(basis, Ft: torch.Tensor, Ct: torch.Tensor, G: torch.Tensor):
+    """``(U, Z)``: the part of the round's exact ``X_w F`` outside the basis, as one more basis part.
+
+    ``U`` is an orthonormal basis of ``(I - sum L_i L_i^T) X_w F`` and ``Z = U^T X_w F (F^T F)^+ F^T``
+    stands in for ``U^T X_w`` (unknown without another pass) by its projection on ``F``'s row space:
+    exact for products with ``F`` itself, so the compressed loadings update starts from the exact
+    ``X_w F``, as in a two-pass round.  ``None`` when nothing is outside.
+    """
+    E = Ct.T.double()  # M x r
+    for L, _ in basis:
+        Ld = L.double()
+        E = E - Ld @ (Ld.T @ E)
+    U, S, _ = torch.linalg.svd(E, full_matrices=False)
+    keep = S > 1e-6 * float(torch.linalg.vector_norm(Ct.double()))
+    if not bool(keep.any()):
+        return None
+    U = U[:, keep]
+    for L, _ in basis:  # once more against the basis, for accuracy
+        Ld = L.double()
+        U = U - Ld @ (Ld.T @ U)
+    U = torch.linalg.qr(U, mode="reduced").Q
+    coef = gram_solve(G, (Ct.double() @ U).to(G.dtype)).double()  # G^+ (X_w F)^T U  (r x p)
+    Z = coef.T @ Ft.double()  # p x samples
+    return U.to(Ct.dtype).contiguous(), Z.to(Ct.dtype).contiguous()
 
 
 def _not_paying(exact: list[float], stop: float) -> bool:
