@@ -32,6 +32,14 @@ a scaling run: samples 1k -> 60k (the MNIST training set through the same networ
 up to 50k (synthetic non-negative low-rank data), rank 20.
 
 The machine may be shared: the script prints ``os.getloadavg()`` next to the timings.
+
+``--whole-call`` prints only the table of issue 19 (section 4): for each rank, scikit-learn
+``NMF(solver="cd", init="random", max_iter=200, tol=0)`` and the WHOLE default ``pl.factorize`` call
+(checks, sketch, init, solver, errors), both in this process, each run ``--reps`` times (median);
+wall seconds (``time.perf_counter``) and CPU seconds (``time.process_time``, less sensitive to other
+processes on a shared machine) and both ratios.  Set ``OMP_NUM_THREADS`` (the same for both)::
+
+    OMP_NUM_THREADS=1 PEEKLENS_DATA=../shared/data python benchmarks/bench_solvers.py --whole-call --reps 3
 """
 
 from __future__ import annotations
@@ -278,6 +286,10 @@ def main(argv=None):
         default=3,
         help="repeat the default call with seeds 0..N-1 and show the spread of its time to target (0: skip)",
     )
+    ap.add_argument("--whole-call", action="store_true", help="only the whole-call table against sklearn-cd")
+    ap.add_argument("--reps", type=int, default=3, help="runs of each config in --whole-call (median)")
+    ap.add_argument("--sklearn-reps", type=int, default=None, help="runs of sklearn in --whole-call (default --reps)")
+    ap.add_argument("--save-acts", help="write the captured blocks to this npz (for --acts)")
     args = ap.parse_args(argv)
     ranks = (
         [int(r) for r in args.ranks.split(",")] if args.ranks else ([10, 50] if args.quick else [10, 20, 30, 40, 50])
@@ -293,6 +305,11 @@ def main(argv=None):
         args.no_scaling = True
     else:
         net, xtr, acts = paper_workload(args)
+    if args.save_acts:
+        np.savez(args.save_acts, **{n.replace(":", "_"): np.ascontiguousarray(acts[n].data) for n in acts.names})
+    if args.whole_call:
+        whole_call(acts, ranks, args)
+        return 0
     targets = {int(k): tuple(v) for k, v in json.load(open(args.targets)).items()} if args.targets else {}
     X = acts.stacked().T.copy()  # samples x features, float32, for scikit-learn
     data_bytes = X.nbytes
@@ -366,6 +383,65 @@ def main(argv=None):
     if not args.no_scaling:
         scaling(net, xtr, args)
     print(f"\nload average at the end {os.getloadavg()}")
+
+
+def timed(fn):
+    """(result, wall seconds, CPU seconds of this process) of ``fn()``."""
+    t, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t, time.process_time() - c
+
+
+def whole_call(acts, ranks, args):
+    """The table of issue 19, section 4: sklearn-cd (200 iterations) against the whole default call."""
+    from sklearn.decomposition import NMF
+
+    X = acts.stacked().T.copy()  # samples x features, float32, for scikit-learn
+    pl.factorize(acts, 2)  # load torch's kernels once, outside the timings
+    skl_reps = args.sklearn_reps or args.reps
+    print(
+        f"== whole default pl.factorize call vs sklearn NMF(solver='cd', init='random', max_iter=200, tol=0); "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, torch threads {torch.get_num_threads()}, "
+        f"median of {skl_reps} sklearn / {args.reps} peeklens runs"
+    )
+    head = (
+        f"  {'rank':>4} {'skl wall':>9} {'skl cpu':>8} {'skl objective':>14} {'pl wall':>8} {'pl cpu':>7} "
+        f"{'pl objective':>13} {'vs skl':>9} {'wall x':>7} {'cpu x':>6} {'passes':>6} {'rounds':>6} {'load':>5}"
+    )
+    print(head)
+    rows = []
+    for r in ranks:
+        skl = []
+        for _ in range(skl_reps):
+
+            def run(r=r):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    m = NMF(r, solver="cd", init="random", max_iter=200, tol=0, random_state=0)
+                    return m.fit_transform(X), m.components_
+
+            (W, H), wall, cpu = timed(run)
+            skl.append((wall, cpu, objective_np(X, W, H)))
+        mine = []
+        for _ in range(args.reps):
+            fit, wall, cpu = timed(lambda r=r: pl.factorize(acts, r, device=args.device))
+            mine.append((wall, cpu, fit_objective(acts, fit), fit.settings))
+        sw, sc = float(np.median([x[0] for x in skl])), float(np.median([x[1] for x in skl]))
+        target = skl[0][2]
+        pw, pc = float(np.median([x[0] for x in mine])), float(np.median([x[1] for x in mine]))
+        obj, st = mine[0][2], mine[0][3]
+        rows.append((r, sw, sc, target, pw, pc, obj))
+        print(
+            f"  {r:4d} {sw:9.2f} {sc:8.2f} {target:14.7g} {pw:8.3f} {pc:7.3f} {obj:13.7g} {obj / target - 1:+9.4%} "
+            f"{sw / pw:6.1f}x {sc / pc:5.1f}x {st['passes']['total']:6.0f} {st.get('refinements', '-')!s:>6} "
+            f"{os.getloadavg()[0]:5.1f}"
+        )
+        sys.stdout.flush()
+    print(
+        "  (vs skl: the default's final objective relative to sklearn-cd's; it REACHES sklearn's objective "
+        "where this is <= 0; wall x / cpu x: sklearn seconds / pl.factorize seconds)"
+    )
+    return rows
 
 
 def seed_spread(acts, summary, n_seeds, device):

@@ -103,14 +103,22 @@ def test_objective_never_increases(solver):
     )
 
 
-@pytest.mark.parametrize("seed", [3, 4])
+#: seeds 9 and 10: the default solver ends at 1.6-1.8e-3 (issue 15). Near an exact fit the objective is
+#: ~1e-6 of ||X||^2, below what its Gram-matrix formula resolves from float32 products (~1e-7 of ||X||^2
+#: per term), so the rounds' exact objectives and stopping decisions are noise there (hals gets there
+#: by running 2000 iterations).
+NEAR_EXACT = pytest.mark.xfail(strict=False, reason="compressed: Gram-formula objective noise near an exact fit")
+
+
+HALS = ("hals", {"tol": 1e-9, "max_iter": 2000})
+DEFAULT = ("compressed", {})  # the defaults (longer rounds when a block is signed)
+
+
 @pytest.mark.parametrize(
-    "solver, kwargs",
-    [
-        ("hals", {"tol": 1e-9, "max_iter": 2000}),
-        # the default solver converges more slowly on semi-NMF than on NMF: more and longer refinement rounds
-        ("compressed", {"tol": 1e-9, "max_iter": 300, "solver_options": {"refine": 30, "round_iter": 50}}),
-    ],
+    "solver, kwargs, seed",
+    [(*HALS, seed) for seed in (3, 4, 9, 10)]
+    + [(*DEFAULT, seed) for seed in (3, 4, 5)]
+    + [pytest.param(*DEFAULT, seed, marks=NEAR_EXACT) for seed in (9, 10)],
 )
 def test_planted_signed_layer_is_fitted(solver, kwargs, seed):
     acts, r = planted(seed)

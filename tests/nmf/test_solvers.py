@@ -319,3 +319,23 @@ def test_compressed_default_keeps_the_better_of_two_starts(medium):
         assert "also_random" not in alone[init].settings
     best = min(alone.values(), key=lambda f: f.objective[-1])
     assert both.objective[-1] == pytest.approx(best.objective[-1], rel=1e-3)
+
+
+def test_rounds_stop_when_further_ones_stop_paying():
+    from peeklens.nmf.compressed import _not_paying
+
+    assert not _not_paying([10.0], 1e-3)
+    assert _not_paying([10.0, 9.9995], 1e-3)  # the last round gained 5e-5 < 1e-3
+    assert not _not_paying([10.0, 9.0], 1e-3)
+    # gains 10 %, then 1 %: all further rounds (ratio 0.1) would add about 0.1 %: still worth it at 1e-3
+    assert not _not_paying([10.0, 9.0, 8.91], 1e-3)
+    assert _not_paying([10.0, 9.0, 8.91], 2e-3)
+    assert not _not_paying([10.0, 9.0, 8.91], 0.0)  # stop=0 never stops
+
+
+def test_default_stopping_rule_saves_rounds_at_little_cost(medium):
+    """stop=10*tol by default; stop=0 runs the rounds until tol: the rule ends earlier, within 0.1 %."""
+    fit = pl.factorize(medium, 6)
+    full = pl.factorize(medium, 6, solver_options={"stop": 0.0})
+    assert fit.settings["refinements"] <= full.settings["refinements"]
+    assert exact_objective(medium, fit) <= 1.001 * exact_objective(medium, full)

@@ -169,8 +169,13 @@ def factorize(
         Extra options of the solver. ``"compressed"`` takes ``oversample`` (20) and
         ``power_iter`` (2) of the sketch; ``refine`` (5), the most refinement rounds (each two
         passes over the data; they stop early when the exact objective changes by less than
-        ``tol``); ``start_iter`` (20) and ``round_iter`` (20), the compressed iterations of the
-        start and of each round; ``start_tol`` (``10 * tol``) and ``round_tol`` (``tol / 10``);
+        ``tol``, or when further rounds stop paying: the last one gained less than ``stop``,
+        relative, default ``10 * tol``, or the shrinking gains of the last two promise less
+        than that in all); ``fused`` (False): one pass per round instead of two (for blocks on
+        disk: ``{"fused": True, "power_iter": 0, "refine": 3}`` reads the data 6 times in all,
+        at an objective a few tenths of a percent higher); ``start_iter`` (20) and
+        ``round_iter`` (20; 60 when a block is signed), the compressed iterations of the start
+        and of each round; ``start_tol`` (``10 * tol``) and ``round_tol`` (``tol / 10``);
         ``exact_iter`` (0), plain HALS iterations at the end; ``extrapolate`` (True) and
         ``also_random``. ``"hals"`` takes ``max_inner`` (row sweeps per pass over the data;
         chosen from the sizes by default). ``"mu"`` takes none. :data:`SOLVER_OPTIONS` lists

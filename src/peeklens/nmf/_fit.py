@@ -27,7 +27,7 @@ from . import compressed, hals, mu
 from ._init import extend_factors, nndsvda_init
 from ._linalg import Sketch, fit_signed_loadings, range_sketch
 from ._options import check_solver, check_solver_options
-from ._problem import Problem, SolverResult, block_errors, check_blocks, explicit_init, make_problem, random_init
+from ._problem import Problem, SolverResult, block_errors, explicit_init, make_problem, random_init
 
 __all__ = [
     "INITS",
@@ -160,10 +160,11 @@ class SweepState:
     def get_problem(self) -> Problem:
         """The blocks on the device (checked and moved once)."""
         if self.problem is None:
-            if self.comm is None:  # connect() checked a distributed fit's blocks on every process
-                check_blocks(self.acts)
-            self.problem = make_problem(self.acts, self.weights, self.device, comm=self.comm)
-            self.problem.passes += 1.0  # the check for NaN, Inf and negative values read every block
+            # one read of every block: the checks (NaN, Inf, negative values), the norms and the sums;
+            # connect() checked a distributed fit's blocks on every process (one more read)
+            self.problem = make_problem(self.acts, self.weights, self.device, comm=self.comm, check=self.comm is None)
+            if self.comm is not None:
+                self.problem.passes += 1.0
         return self.problem
 
     def release(self) -> None:

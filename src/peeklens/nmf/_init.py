@@ -48,7 +48,10 @@ def nndsvd_factors(U: torch.Tensor, S: torch.Tensor, V: torch.Tensor, fill: floa
 
 
 def _data_mean(problem: Problem) -> float:
-    """Mean entry of the stacked weighted matrix."""
+    """Mean entry of the stacked weighted matrix (no pass when the problem's first read kept the sums)."""
+    if problem.sums is not None:
+        total = sum(s * t for s, t in zip(sqrt_weights(problem), problem.sums))
+        return total / (sum(problem.n_features) * problem.n_samples)
     total = sum(s * _sum(Xb) for s, Xb in zip(sqrt_weights(problem), problem.X))
     count_pass(problem)
     total = reduce_floats(problem, [total])[0]

@@ -22,6 +22,7 @@ __all__ = [
     "row_slices",
     "xw_mm",
     "xwt_mm",
+    "xw_both",
     "xw_mm_reduced",
     "sample_gaussian",
     "orth_samples",
@@ -57,6 +58,44 @@ def xw_mm(problem: Problem, B: torch.Tensor) -> torch.Tensor:
         part = big_mm(Xb, B)
         out[sl] = part if s == 1.0 else part * s
     return out
+
+
+def xw_both(problem: Problem, Ft: torch.Tensor, Y: torch.Tensor, elements: int = 1 << 22):
+    """``((X_w F)^T, X_w^T Y)`` in ONE read of the data: ``Ft`` (r x samples, contiguous), ``Y``
+    (total features x p).
+
+    Each block is read a band at a time along its contiguous axis (a band of samples for the
+    samples-major blocks that ``capture(storage=)`` writes), and both products take their share
+    of the band while it is in memory: for blocks on disk this costs one pass, not two.  In a
+    distributed fit ``(X_w F)^T`` is summed over the processes (``X_w^T Y`` holds this process's rows).
+    """
+    M, r, p = sum(problem.n_features), Ft.shape[0], Y.shape[1]
+    Ct = torch.empty((r, M), dtype=Ft.dtype, device=Ft.device)
+    P = torch.zeros((problem.n_local, p), dtype=Ft.dtype, device=Ft.device)
+    F = None
+    count_pass(problem)
+    for sl, s, Xb in zip(row_slices(problem), sqrt_weights(problem), problem.X):
+        Yb = Y[sl].contiguous()
+        m, n = Xb.shape
+        if not Xb.is_contiguous() and Xb.T.is_contiguous():  # samples-major: bands of samples
+            acc = torch.zeros((r, m), dtype=Ft.dtype, device=Ft.device)
+            step = max(1, elements // max(m, 1))
+            for j in range(0, n, step):
+                band = Xb.T[j : j + step]  # (samples x features), contiguous
+                acc.addmm_(Ft[:, j : j + step], band)
+                if s != 0.0:
+                    P[j : j + step].addmm_(band, Yb, alpha=s)
+        else:  # features-major (or any other layout): bands of features
+            F = Ft.T.contiguous() if F is None else F
+            acc = torch.empty((r, m), dtype=Ft.dtype, device=Ft.device)
+            step = max(1, elements // max(n, 1))
+            for i in range(0, m, step):
+                band = Xb[i : i + step]
+                acc[:, i : i + step] = big_mm(band, F).T
+                if s != 0.0:
+                    P.add_(big_mm(band.T, Yb[i : i + step]), alpha=s)
+        Ct[:, sl] = acc if s == 1.0 else acc * s
+    return reduce_sum(problem, Ct), P
 
 
 def xwt_mm(problem: Problem, Q: torch.Tensor) -> torch.Tensor:

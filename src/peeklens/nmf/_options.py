@@ -46,14 +46,20 @@ SOLVER_OPTIONS: dict[str, dict[str, Option]] = {
     "compressed": {
         "oversample": Option(non_negative_int, "extra columns of the sketch beyond the rank (20)"),
         "power_iter": Option(non_negative_int, "power iterations of the sketch (2)"),
-        "refine": Option(non_negative_int, "most refinement rounds, each two passes over the data (5)"),
+        "refine": Option(non_negative_int, "most refinement rounds, each two passes over the data (one if fused) (5)"),
         "start_iter": Option(positive_int, "compressed iterations of the start (20)"),
-        "round_iter": Option(positive_int, "compressed iterations of each refinement round (20)"),
+        "round_iter": Option(
+            _optional(positive_int), "compressed iterations of each refinement round (20; 60 with a signed block)"
+        ),
         "start_tol": Option(_optional(_tolerance), "tolerance of the start (10 * tol)"),
         "round_tol": Option(_optional(_tolerance), "tolerance of each round (tol / 10)"),
         "exact_iter": Option(non_negative_int, "plain HALS iterations on the real data at the end (0)"),
         "extrapolate": Option(boolean, "extrapolate the compressed iterations (True)"),
         "also_random": Option(boolean, "also start from the paper's random start, keep the better"),
+        "stop": Option(
+            _optional(_tolerance), "stop the rounds once further ones would lower the objective by less (10 * tol)"
+        ),
+        "fused": Option(boolean, "one pass per refinement round instead of two (widening one round late)"),
     },
 }
 

@@ -34,6 +34,8 @@ __all__ = [
     "block_sq_from_grams",
     "objective_from_grams",
     "check_blocks",
+    "refuse",
+    "scan",
     "is_signed",
     "finite_min_max",
     "chunked_norm2",
@@ -66,6 +68,8 @@ class Problem:
     comm: object | None = None
     #: passes over the data so far, in units of "every block read once" (see :func:`count_pass`)
     passes: float = 0.0
+    #: ``sum(X_b)`` per block (unweighted; summed over processes) when the first pass computed it
+    sums: list[float] | None = None
 
     def __post_init__(self) -> None:
         if not self.signed:
@@ -145,19 +149,49 @@ def check_blocks(acts: Activations) -> None:
     for name, b in acts.blocks.items():
         data = b.data
         if data.size == 0:
-            raise InputError(f"block {name!r} is empty (shape {tuple(data.shape)}); capture at least one sample")
-        lo, hi = finite_min_max(data)
-        if lo is None:
-            raise InputError(
-                f"block {name!r} contains NaN or Inf values; check the model and the data "
-                "(e.g. torch.isfinite on the inputs) before factorizing"
-            )
-        if lo < 0 and not is_signed(b):
-            raise NonNegativityError(
-                f"block {name!r} has negative values (min {lo:.4g}); a non-negative factorization "
-                "cannot fit it. Capture with nonneg='shift', 'split' or 'abs', or undo the input "
-                "normalization with input_transform="
-            )
+            refuse(name, None, is_signed(b), empty=tuple(data.shape))
+        lo, _hi = finite_min_max(data)
+        refuse(name, lo, is_signed(b))
+
+
+def refuse(name: str, lo: float | None, signed: bool, empty: tuple | None = None) -> None:
+    """The clear error for block ``name`` given its minimum (``None``: a NaN or Inf), if it needs one."""
+    if empty is not None:
+        raise InputError(f"block {name!r} is empty (shape {empty}); capture at least one sample")
+    if lo is None:
+        raise InputError(
+            f"block {name!r} contains NaN or Inf values; check the model and the data "
+            "(e.g. torch.isfinite on the inputs) before factorizing"
+        )
+    if lo < 0 and not signed:
+        raise NonNegativityError(
+            f"block {name!r} has negative values (min {lo:.4g}); a non-negative factorization "
+            "cannot fit it. Capture with nonneg='shift', 'split' or 'abs', or undo the input "
+            "normalization with input_transform="
+        )
+
+
+def scan(t: torch.Tensor, elements: int = 1 << 22) -> tuple[float | None, float, float]:
+    """``(min, ||t||^2, sum)`` of a 2-D tensor in ONE read, a band of rows along its contiguous axis at a
+    time (memory maps stream); ``min`` is ``None`` when ``t`` holds a NaN or Inf.
+
+    The checks of a fit (NaN, Inf, negative values), the block norms and NNDSVDa's mean all come from
+    this one pass.  Norms and sums are float32 along the contiguous axis, added in float64 (as
+    :func:`chunked_norm2`).
+    """
+    if not t.is_contiguous() and t.T.is_contiguous():
+        t = t.T
+    rows = max(1, elements // max(1, t.shape[1]))
+    lo, hi, n2, total = math.inf, -math.inf, 0.0, 0.0
+    for i in range(0, t.shape[0], rows):
+        band = t[i : i + rows].float()
+        blo, bhi = (float(v) for v in torch.aminmax(band))
+        if not (math.isfinite(blo) and math.isfinite(bhi)):
+            return None, math.nan, math.nan
+        lo, hi = min(lo, blo), max(hi, bhi)
+        n2 += float(torch.linalg.vector_norm(band, dim=1).double().square().sum())
+        total += float(band.sum(dim=1).double().sum())
+    return lo, n2, total
 
 
 def finite_min_max(data: np.ndarray, chunk: int = 1 << 24):
@@ -186,11 +220,15 @@ def finite_min_max(data: np.ndarray, chunk: int = 1 << 24):
     return lo, hi
 
 
-def make_problem(acts: Activations, weights: Mapping[str, float] | None, device, comm=None) -> Problem:
-    """Move the blocks to ``device`` as float32 tensors (no copy on CPU).
+def make_problem(
+    acts: Activations, weights: Mapping[str, float] | None, device, comm=None, check: bool = False
+) -> Problem:
+    """Move the blocks to ``device`` as float32 tensors (no copy on CPU), reading each once.
 
+    That one read (:func:`scan`, before the move) gives the block norms and sums and, with
+    ``check=True``, refuses NaN, Inf and negative values (as :func:`check_blocks`) naming the block.
     With ``comm`` (a distributed fit), ``acts`` holds this process's samples and the block norms
-    are summed over the processes.
+    and sums are added over the processes.
     """
     dev = resolve_device(device)
     weights = dict(weights or {})
@@ -205,12 +243,17 @@ def make_problem(acts: Activations, weights: Mapping[str, float] | None, device,
         ws.append(w)
     if not any(ws):
         raise InputError("every block has weight 0; give at least one block a positive weight")
-    X, norms2 = [], []
+    X, norms2, sums = [], [], []
     for n in acts.names:
         data = np.asarray(acts[n].data, dtype=np.float32)  # a memory map stays a memory map
+        if check and data.size == 0:
+            refuse(n, None, is_signed(acts[n]), empty=tuple(data.shape))
         with warnings.catch_warnings():  # read-only memory maps: the solvers never write to X
             warnings.filterwarnings("ignore", message=".*not writable.*")
             t = torch.from_numpy(data)  # any strides; blocks are often (features x samples) views
+        lo, n2, total = scan(t)
+        if check:
+            refuse(n, lo, is_signed(acts[n]))
         try:
             t = t.to(dev)
         except torch.OutOfMemoryError as e:  # pragma: no cover - needs a GPU
@@ -219,11 +262,14 @@ def make_problem(acts: Activations, weights: Mapping[str, float] | None, device,
                 "(max_samples=), pool the layer (pool=), or factorize on the CPU"
             ) from e
         X.append(t)
-        norms2.append(chunked_norm2(t))
+        norms2.append(n2)
+        sums.append(total)
     if comm is not None:
-        norms2 = comm.sum_floats(norms2)
+        both = comm.sum_floats(norms2 + sums)
+        norms2, sums = both[: len(X)], both[len(X) :]
     signed = [is_signed(acts[n]) for n in acts.names]
-    return Problem(list(acts.names), X, ws, norms2, dev, signed=signed, comm=comm, passes=1.0)  # the norms
+    # one pass: the norms, sums and (with check) the checks
+    return Problem(list(acts.names), X, ws, norms2, dev, signed=signed, comm=comm, passes=1.0, sums=sums)
 
 
 def count_pass(problem: Problem, blocks=None) -> None:

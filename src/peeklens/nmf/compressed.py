@@ -38,6 +38,7 @@ from . import hals
 from ._linalg import (
     Sketch,
     clamp_unsigned,
+    gram_solve,
     hals_rows,
     loadings_update,
     one_thread,
@@ -45,6 +46,7 @@ from ._linalg import (
     row_slices,
     signed_slices,
     sqrt_weights,
+    xw_both,
     xw_mm,
     xwt_mm,
 )
@@ -58,6 +60,8 @@ DEFAULT_REFINE = 5
 DEFAULT_EXACT_ITER = 0
 DEFAULT_START_ITER = 20
 DEFAULT_ROUND_ITER = 20
+#: compressed iterations per round when a block is signed: semi-NMF converges more slowly
+SIGNED_ROUND_ITER = 60
 
 
 def sketch_size(problem: Problem, rank: int, oversample: int = DEFAULT_OVERSAMPLE) -> int:
@@ -88,9 +92,11 @@ def solve(
     extrapolate: bool = True,
     also_random: bool = False,
     start_iter: int = DEFAULT_START_ITER,
-    round_iter: int = DEFAULT_ROUND_ITER,
+    round_iter: int | None = None,
     start_tol: float | None = None,
     round_tol: float | None = None,
+    stop: float | None = None,
+    fused: bool = False,
     info: dict | None = None,
 ) -> SolverResult:
     """Compressed HALS on a sketch, refined around the current factors, finished on the real data.
@@ -109,7 +115,13 @@ def solve(
        basis the compressed gradient of ``F`` is exact at the current point, so the rounds
        converge to a minimum of the real objective, not of the sketch's.  A round that ends
        above the best exact objective so far is undone and the rounds stop
-       (``info["went_back"]``).
+       (``info["went_back"]``).  The rounds also stop when further rounds stop paying
+       (:func:`_not_paying`): the last one lowered the exact objective by less than ``stop``
+       (relative; default ``10 * tol``), or the gains of the last rounds shrink so fast that all
+       further rounds together would gain less.  ``fused=True`` makes each round ONE pass over the
+       data instead of two: the widening products are read in the same pass as the exact product,
+       so the sketch is widened by the loadings and the previous round's ``X_w F`` (one round
+       late; converges more slowly per round, for blocks on disk where passes dominate).
     3. ``exact_iter`` ordinary HALS iterations on the real data (default 0: the rounds already
        end on an exact update).
 
@@ -142,7 +154,10 @@ def solve(
             callback(len(objective), obj)
 
     s_iter = max(1, min(max_iter, int(start_iter)))
+    if round_iter is None:
+        round_iter = SIGNED_ROUND_ITER if problem.any_signed else DEFAULT_ROUND_ITER
     r_iter = max(1, min(max_iter, int(round_iter)))
+    stop = 10 * tol if stop is None else float(stop)
     s_tol = 10 * tol if start_tol is None else start_tol
     r_tol = (tol / 10 if tol > 0 else 0.0) if round_tol is None else round_tol
     first = _phase(problem, [(L0, B0)], Ft, Vt, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate, signed=signed)
@@ -159,13 +174,20 @@ def solve(
         record(obj)
     info["start_kept"] = kept
 
-    # refinement rounds: exact pass, exact loadings update, widened sketch, compressed iterations
+    # refinement rounds, ONE pass each: (X_w F)^T for the exact loadings update and objective, and in
+    # the same read X_w^T Y for the widened sketch, Y = [the loadings, the last round's X_w F]
     exact: list[float] = []
     exact_steps: list[int] = []  # which entries of the objective are exact (1-based iterations)
     rounds, n_rounds = 0, max(int(refine), 1)
     best = None  # (exact objective, Ft, Vt, Ct, G) of the lowest exact point so far
+    prev_Ct = None
     for rounds in range(1, n_rounds + 1):
-        Ct, G = _exact_products(problem, Ft)  # (X_w F)^T (r x M) and F^T F, exact
+        last = rounds == n_rounds
+        if fused:
+            Y = None if last else (Vt if prev_Ct is None else torch.cat([Vt, prev_Ct], dim=0)).T.contiguous()
+            Ct, G, P = _round_products(problem, Ft, Y)
+        else:
+            Ct, G = _exact_products(problem, Ft)
         with one_thread(problem.device):
             loadings_update(Vt, Ct, G, signed, max_inner=1)
             exact.append(_objective(problem.weighted_norm2(), Vt, Ct, G))
@@ -180,16 +202,26 @@ def solve(
             exact_steps.append(len(objective))
             info["went_back"] = True
             break
-        if rounds == n_rounds or converged(exact, tol):
+        if last or converged(exact, tol) or _not_paying(exact, stop):
             break
         best = (exact[-1], Ft.clone(), Vt.clone(), Ct, G)
-        with one_thread(problem.device):
-            Q = _orth_against(L0, torch.cat([Vt, Ct], dim=0).T)
-        # the widened basis [L0, Q] is kept in two parts: no copy of the (features x k) basis
-        basis = [(L0, B0), (Q, xwt_mm(problem, Q).T.contiguous())]
+        if fused:
+            with one_thread(problem.device):
+                basis = [(L0, B0)]
+                widened = _widen(L0, B0, Y, P)
+                if widened is not None:
+                    basis.append(widened)
+                rest = _exact_part(basis, Ft, Ct, G)
+                if rest is not None:
+                    basis.append(rest)
+        else:  # the widened basis [L0, Q] is kept in two parts: no copy of the (features x k) basis
+            with one_thread(problem.device):
+                Q = _orth_against(L0, torch.cat([Vt, Ct], dim=0).T)
+            basis = [(L0, B0), (Q, xwt_mm(problem, Q).T.contiguous())]
         _phase(
             problem, basis, Ft, Vt, max_iter=r_iter, tol=r_tol, extrapolate=extrapolate, record=record, signed=signed
         )
+        prev_Ct = Ct
     info.update(
         compressed_iter=len(objective) - len(exact), refinements=rounds, sketch_k=sketch.k, exact_steps=exact_steps
     )
@@ -216,6 +248,19 @@ def solve(
     return SolverResult(
         res.F, res.W, objective + res.objective, done_steps + res.n_iter, res.converged, block_sq=res.block_sq
     )
+
+
+def _round_products(problem: Problem, Ft: torch.Tensor, Y: torch.Tensor | None):
+    """``((X_w F)^T, F^T F, X_w^T Y)`` from one pass over the data (``X_w F`` and ``F^T F`` summed
+    over the processes when distributed; ``X_w^T Y`` holds this process's samples).  ``Y=None``: the
+    first product only."""
+    if Y is None:
+        Ct, G = _exact_products(problem, Ft)
+        return Ct, G, None
+    Ct, P = xw_both(problem, Ft, Y)
+    with one_thread(problem.device):
+        G = reduce_sum(problem, Ft @ Ft.T)
+    return Ct, G, P
 
 
 def _exact_products(problem: Problem, Ft: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,6 +290,73 @@ def _orth_against(L: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         Y = Y - L @ (L.T @ Y)
         Y = torch.linalg.qr(Y, mode="reduced").Q
     return Y.contiguous()
+
+
+def _widen(L: torch.Tensor, B: torch.Tensor, Y: torch.Tensor, P: torch.Tensor):
+    """``(Q, Q^T X_w)``: an orthonormal basis ``Q`` of the part of ``Y``'s columns (total features x p)
+    orthogonal to the sketch's ``L``, and its products with the data from ``P = X_w^T Y`` (read in
+    the same pass as the round's exact product) and ``B = L^T X_w``: no pass of its own.
+
+    ``Y_perp = Y - L L^T Y = U S W^T`` (SVD, float64, columns of ``Y`` scaled to unit norm), so
+    ``Q = U = Y_perp W S^-1`` and ``Q^T X_w = S^-1 W^T (P^T - (Y^T L) B)``.  Directions with
+    ``S`` below 1e-3 of the largest are dropped (there the subtraction would lose the accuracy
+    of float32 products).  ``None`` when nothing is left.
+    """
+    scale = torch.linalg.vector_norm(Y, dim=0).double().clamp_min(1e-30)
+    Yd = Y.double() / scale
+    Ld = L.double()
+    YL = Yd.T @ Ld  # p x k
+    Yp = Yd - Ld @ YL.T
+    U, S, Wt = torch.linalg.svd(Yp, full_matrices=False)
+    keep = S > 1e-3 * S.max().clamp_min(1e-300)
+    if not bool(keep.any()):
+        return None
+    U, S, Wt = U[:, keep], S[keep], Wt[keep]
+    proj = (P.double() / scale).T - YL @ B.double()  # p x samples: Y_perp^T X_w
+    QB = (Wt @ proj) / S[:, None]
+    return U.to(L.dtype).contiguous(), QB.to(B.dtype).contiguous()
+
+
+def _exact_part(basis, Ft: torch.Tensor, Ct: torch.Tensor, G: torch.Tensor):
+    """``(U, Z)``: the part of the round's exact ``X_w F`` outside the basis, as one more basis part.
+
+    ``U`` is an orthonormal basis of ``(I - sum L_i L_i^T) X_w F`` and ``Z = U^T X_w F (F^T F)^+ F^T``
+    stands in for ``U^T X_w`` (unknown without another pass) by its projection on ``F``'s row space:
+    exact for products with ``F`` itself, so the compressed loadings update starts from the exact
+    ``X_w F``, as in a two-pass round.  ``None`` when nothing is outside.
+    """
+    E = Ct.T.double()  # M x r
+    for L, _ in basis:
+        Ld = L.double()
+        E = E - Ld @ (Ld.T @ E)
+    U, S, _ = torch.linalg.svd(E, full_matrices=False)
+    keep = S > 1e-6 * float(torch.linalg.vector_norm(Ct.double()))
+    if not bool(keep.any()):
+        return None
+    U = U[:, keep]
+    for L, _ in basis:  # once more against the basis, for accuracy
+        Ld = L.double()
+        U = U - Ld @ (Ld.T @ U)
+    U = torch.linalg.qr(U, mode="reduced").Q
+    coef = gram_solve(G, (Ct.double() @ U).to(G.dtype)).double()  # G^+ (X_w F)^T U  (r x p)
+    Z = coef.T @ Ft.double()  # p x samples
+    return U.to(Ct.dtype).contiguous(), Z.to(Ct.dtype).contiguous()
+
+
+def _not_paying(exact: list[float], stop: float) -> bool:
+    """Whether another round would not pay: the last round lowered the exact objective by less than
+    ``stop`` (relative), or the rounds' gains shrink so fast that all further rounds together
+    (a geometric series) would gain less than ``stop``."""
+    if stop <= 0 or len(exact) < 2:
+        return False
+    gain = (exact[-2] - exact[-1]) / max(abs(exact[-2]), 1e-300)
+    if gain < stop:
+        return True
+    if len(exact) < 3:
+        return False
+    before = (exact[-3] - exact[-2]) / max(abs(exact[-3]), 1e-300)
+    q = gain / before if before > 0 else 1.0
+    return q < 1 and gain * q / (1 - q) < stop
 
 
 def _objective(total2: float, Vt: torch.Tensor, Ct: torch.Tensor, G: torch.Tensor) -> float:
