@@ -227,7 +227,7 @@ export class Results {
    * Each factor's top input images (normalised for display), from the display section, or from the
    * full inputs of a version-1 file; null when neither is there.
    */
-  async topImages(F: Matrix): Promise<{ images: ImageStack; k: number } | null> {
+  async topImages(F: Matrix): Promise<{ images: ImageStack; k: number; samples: Int32Array } | null> {
     const inputs = this.inputBlocks;
     const d = this.display;
     if (d?.samples && d.images.length === inputs.length && d.top_k > 0) {
@@ -244,7 +244,7 @@ export class Results {
         }
       }
       const images = normaliseThumbnails(inputImages(chans, inputs[0].shape, cols), d.value_range);
-      return { images, k: Math.min(d.top_k, samples.length) };
+      return { images, k: Math.min(d.top_k, samples.length), samples: top };
     }
     const inp = await this.inputs();
     if (!inp) {
@@ -253,7 +253,8 @@ export class Results {
     const k = Math.min(8, F.rows);
     const all = new Int32Array(F.rows).map((_, i) => i);
     const top = topInputsAmong(F, all, k);
-    return { images: normaliseThumbnails(inputImages(inp.data, inputs[0].shape, top), valueRange(inp.data)), k };
+    const images = normaliseThumbnails(inputImages(inp.data, inputs[0].shape, top), valueRange(inp.data));
+    return { images, k, samples: top };
   }
 
   /** The latent image gallery of one rank: latent images, top inputs and class histograms. */
@@ -285,6 +286,7 @@ export class Results {
       latents,
       topInputs: top ? top.images : null,
       topK: top ? top.k : 0,
+      topSamples: top ? top.samples : null,
       histograms,
       nClasses,
       classNames: this.classNames,

@@ -1,5 +1,6 @@
 /** Latent image gallery (paper Fig. 2): one tile per factor. */
 import { viewExport } from "./export";
+import { hitsBadge, markGallery, wrapTopGrid } from "./gallery_marks";
 import {
   caption,
   clear,
@@ -18,6 +19,11 @@ import {
   stackCanvas,
 } from "./shared";
 import type { FactorCallbacks, FactorState, GalleryData, ViewHandle } from "./types";
+
+/** The gallery's state: the selected factor, and the samples to ring (the sample explorer's selection). */
+export interface GalleryState extends FactorState {
+  highlighted?: ArrayLike<number> | null;
+}
 
 export interface GalleryOptions {
   /** CSS size of a latent image; default 96 (64 in compact mode). */
@@ -147,10 +153,10 @@ function labelStrip(
 export function renderLatentGallery(
   el: HTMLElement,
   data: GalleryData,
-  state: FactorState,
+  state: GalleryState,
   callbacks: FactorCallbacks = {},
   options: GalleryOptions = {},
-): ViewHandle<FactorState> {
+): ViewHandle<GalleryState> {
   ensureStyles(el.ownerDocument);
   clear(el);
   const tileSize = options.tileSize ?? (options.compact ? 64 : 96);
@@ -206,6 +212,7 @@ export function renderLatentGallery(
       t.title = `${fmt(100 * s, 3)}% of the energy. ${GLOSSARY.energy}`;
     }
     tile.appendChild(t);
+    tile.appendChild(hitsBadge());
     tile.setAttribute(
       "aria-label",
       s !== undefined ? `factor ${r}, ${fmt(100 * s, 2)} percent of the energy` : `factor ${r}`,
@@ -215,7 +222,10 @@ export function renderLatentGallery(
     tile.appendChild(c);
     if (!options.compact) {
       const grid = topGrid(data, r, thumb);
-      if (grid) tile.appendChild(grid);
+      if (grid && data.topSamples) {
+        const cols = data.topK <= 4 ? data.topK : Math.ceil(data.topK / 2);
+        tile.appendChild(wrapTopGrid(grid, data.topSamples, r * data.topK, data.topK, cols));
+      } else if (grid) tile.appendChild(grid);
       if (data.histograms && data.nClasses > 0)
         tile.appendChild(histogram(data.histograms, r * data.nClasses, data.nClasses, data.classNames, tileSize));
     }
@@ -257,9 +267,11 @@ export function renderLatentGallery(
     root.dataset.factor = String(f);
   };
   select(state.factor);
+  markGallery(root, state.highlighted);
   return {
-    update(s: FactorState) {
+    update(s: GalleryState) {
       select(s.factor);
+      markGallery(root, s.highlighted);
     },
     destroy() {
       grid.removeEventListener("click", onClick);

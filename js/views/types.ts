@@ -46,6 +46,8 @@ export interface GalleryData {
   /** The top-k inputs of every factor, count = rank * topK (factor-major), or null. */
   topInputs: ImageStack | null;
   topK: number;
+  /** The sample index of every top input (rank * topK, factor-major, like `topInputs`), or null. */
+  topSamples?: Int32Array | null;
   /** Label counts of each factor's top inputs: rank x nClasses, or null without labels. */
   histograms: Int32Array | null;
   nClasses: number;

@@ -9,6 +9,7 @@ function render(props: RenderProps): Promise<() => void> {
     (results, rank, model) => results.galleryData(rank, { histK: Number(model.get("hist_k") ?? 50) }),
     renderLatentGallery,
     ["hist_k"],
+    { traits: ["highlighted"], read: (model) => ({ highlighted: model.get("highlighted") ?? [] }) },
   );
 }
 

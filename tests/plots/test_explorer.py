@@ -195,6 +195,23 @@ def test_link_gallery_tile_clicks_highlight_samples(sweep):
         link_gallery(ex, object())
 
 
+def test_link_gallery_selection_rings_samples_in_the_gallery(sweep):
+    ex = SampleExplorer(sweep)
+    gal = LatentGallery(sweep)
+    ex.selected = [3, 4]
+    link = link_gallery(ex, gal)
+    assert gal.highlighted == [3, 4]  # the selection made before linking is shown at once
+    ex.brush.selected = [[0.0, 0.0], [1e9, 1e9]]  # a brush over everything, as the page sends it
+    assert gal.highlighted == list(range(N))
+    ex.rank = 3  # a new F clears the selection, and so the rings
+    assert gal.highlighted == []
+    ex.selected = [7]
+    link.unlink()
+    ex.selected = [8, 9]
+    assert gal.highlighted == [7]
+    assert "highlighted" in gal.keys  # synced to the page
+
+
 def test_factorization_source_has_no_rank_slider(sweep):
     ex = SampleExplorer(sweep[3])
     assert ex.rank == 3 and ex.slider not in ex.children[0].children

@@ -5,7 +5,8 @@ projection), one colour and legend entry per class (labels, or predictions you p
 brush and lasso selectors: what you select in the page is ``explorer.selected`` in the kernel
 (a traitlet: ``explorer.observe(f, "selected")``). For a sweep, a rank slider swaps which
 factorization's ``F`` is shown. :func:`link_gallery` connects it to a
-:class:`~peeklens.widgets.LatentGallery`: clicking a tile marks that factor's top inputs in the scatter.
+:class:`~peeklens.widgets.LatentGallery` both ways: clicking a tile marks that factor's top inputs in the scatter,
+and the samples selected in the scatter are ringed among the gallery's top-input thumbnails.
 
 >>> import numpy as np, peeklens as pl
 >>> rng = np.random.default_rng(0)
@@ -565,6 +566,13 @@ class GalleryLink:
         ):
             self._rank_link = t.link((gallery, "rank"), (explorer, "rank"))
         gallery.observe(self._on_factor, "factor")
+        self._rings = gallery.has_trait("highlighted")
+        if self._rings:
+            explorer.observe(self._on_selected, "selected")
+            gallery.highlighted = list(explorer.selected)
+
+    def _on_selected(self, change) -> None:
+        self.gallery.highlighted = [int(i) for i in change["new"]]
 
     def _on_factor(self, change) -> None:
         if change["new"] is not None and change["new"] < self.explorer.rank:
@@ -573,13 +581,17 @@ class GalleryLink:
     def unlink(self) -> None:
         """Stop following the gallery."""
         self.gallery.unobserve(self._on_factor, "factor")
+        if self._rings:
+            self.explorer.unobserve(self._on_selected, "selected")
         if self._rank_link is not None:
             self._rank_link.unlink()
             self._rank_link = None
 
 
 def link_gallery(explorer: SampleExplorer, gallery) -> GalleryLink:
-    """Follow a gallery: clicking a tile (its ``factor``) rings that factor's top inputs in the scatter,
+    """Link the explorer and a gallery both ways: clicking a tile (its ``factor``) rings that factor's
+    top inputs in the scatter; brushing or lasso-selecting points (``explorer.selected``) rings those
+    samples among the gallery's top-input thumbnails and counts them per tile (``gallery.highlighted``);
     and the gallery's rank and the explorer's rank move together when they cover the same ranks.
 
     Parameters
@@ -608,6 +620,9 @@ def link_gallery(explorer: SampleExplorer, gallery) -> GalleryLink:
     >>> gal.rank = 3
     >>> ex.rank
     3
+    >>> ex.selected = [0, 5, 7]        # a brush over three points
+    >>> gal.highlighted
+    [0, 5, 7]
     """
     if not isinstance(explorer, SampleExplorer):
         raise InputError(f"link_gallery links a SampleExplorer, got {type(explorer).__name__}")

@@ -161,12 +161,20 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
         Top inputs counted in each factor's class histogram.
     class_names : list of str, optional
         Names of the label classes (shown as text).
+
+    Attributes
+    ----------
+    highlighted : list of int
+        Sample indices to mark: the top-input thumbnails of these samples get a ring and each tile
+        says how many of its top inputs are among them. :func:`peeklens.plots.link_gallery` sets it
+        to a :class:`~peeklens.plots.SampleExplorer`'s brush or lasso selection.
     """
 
     _esm = _bundle("latent_gallery")
     ranks = t.List(t.Int()).tag(sync=True)
     rank = t.Int(0).tag(sync=True)
     factor = t.Int(0).tag(sync=True)
+    highlighted = t.List(t.Int()).tag(sync=True)
     hist_k = t.Int(50).tag(sync=True)
     meta = t.Dict().tag(sync=True)
     arrays = t.Dict().tag(sync=True)
