@@ -146,6 +146,20 @@ class RankExplorer(_RankMixin, anywidget.AnyWidget):
         """The factorization at the current rank."""
         return self.sweep[self.rank]
 
+    def data(self) -> dict:
+        """What it draws: ``ranks``, ``rmse``, ``blocks``, ``errors`` (see :func:`peeklens.plots.rank_data`)."""
+        from ..plots.data import rank_data
+
+        return rank_data(self.sweep)
+
+    def to_frame(self):
+        """One row per rank: ``rmse`` and the relative error of every block, as a :class:`pandas.DataFrame`."""
+        import pandas as pd
+
+        d = self.data()
+        cols = {"rmse": d["rmse"], **{b: e for b, e in zip(d["blocks"], d["errors"])}}
+        return pd.DataFrame(cols, index=pd.Index(d["ranks"], name="rank"))
+
 
 class LatentGallery(_FactorMixin, anywidget.AnyWidget):
     """One tile per factor (paper Fig. 2): the folded input-side loadings, the top-k inputs
@@ -207,8 +221,18 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
             )
         ranks = list(self.sweep.ranks)
         super().__init__(meta=meta, arrays=bufs, hist_k=int(hist_k), ranks=ranks, rank=ranks[0], **kwargs)
+        self.top_k = int(top_k)
         if rank is not None:
             self.rank = rank
+
+    def data(self, rank: int | None = None) -> dict:
+        """What it draws at ``rank`` (default: the current one): ``latent_images``, ``top_inputs``,
+        ``thumbnails``, ``class_histograms``, ``strength`` (see :func:`peeklens.plots.gallery_data`)."""
+        from ..plots.data import gallery_data
+
+        return gallery_data(
+            self.sweep[self._check_rank(self.rank if rank is None else rank)], top_k=self.top_k, hist_k=self.hist_k
+        )
 
 
 class NeuronHeatmaps(_FactorMixin, anywidget.AnyWidget):
@@ -255,6 +279,14 @@ class NeuronHeatmaps(_FactorMixin, anywidget.AnyWidget):
         if rank is not None:
             self.rank = rank
 
+    def data(self, rank: int | None = None) -> dict:
+        """What it draws at ``rank`` (default: the current one) for the selected factor: per layer
+        ``matrix``, ``unused_share``, ``spatial_maps`` (see :func:`peeklens.plots.heatmap_data`)."""
+        from ..plots.data import heatmap_data
+
+        fit = self.sweep[self._check_rank(self.rank if rank is None else rank)]
+        return heatmap_data(fit, self.layer_names, factor=min(self.factor, fit.rank - 1), threshold=self.threshold)
+
 
 class SpectrumPlot(anywidget.AnyWidget):
     """Top singular values per layer on a semi-log axis, several networks overlaid.
@@ -276,6 +308,7 @@ class SpectrumPlot(anywidget.AnyWidget):
     title = t.Unicode("").tag(sync=True)
 
     def __init__(self, spectra, *, layers=None, k: int | None = None, title: str = "", **kwargs) -> None:
+        self._spectra = spectra
         super().__init__(
             spectra=_payload.spectrum_payloads(spectra),
             layers=None if layers is None else list(layers),
@@ -283,6 +316,19 @@ class SpectrumPlot(anywidget.AnyWidget):
             title=title,
             **kwargs,
         )
+
+    def to_frame(self):
+        """The singular values it draws: ``network, block, index, value`` (:func:`peeklens.plots.spectrum_frame`)."""
+        from ..plots.data import spectrum_frame
+
+        df = spectrum_frame(self._spectra)
+        if self.layers is not None:
+            df = df[df["block"].isin(self.layers)]
+        if self.k:
+            df = df[df["index"] < self.k]
+        return df.reset_index(drop=True)
+
+    data = to_frame
 
 
 class Compare(anywidget.AnyWidget):
@@ -316,6 +362,34 @@ class Compare(anywidget.AnyWidget):
         )
         if rank is not None:
             self.rank = rank
+
+    def to_frame(self):
+        """RMSE and per-block relative errors of every network and rank (columns ``network, rank, rmse``
+        and one per block), as a :class:`pandas.DataFrame`; the spectra: ``SpectrumPlot(spectra).to_frame()``."""
+        import pandas as pd
+
+        from ..plots.data import rank_data
+
+        rows = []
+        for name, sw in self.sweeps.items():
+            d = rank_data(sw)
+            cols = {"network": name, "rank": d["ranks"], "rmse": d["rmse"]}
+            cols.update({b: e for b, e in zip(d["blocks"], d["errors"])})
+            rows.append(pd.DataFrame(cols))
+        return pd.concat(rows, ignore_index=True)
+
+    def data(self) -> dict:
+        """Per network what its rank explorer and gallery draw at the current rank:
+        ``{name: {"ranks", "rmse", "blocks", "errors", "latent_images"}}``."""
+        from ..plots.data import rank_data
+        from ..views import latent_images
+
+        out = {}
+        for name, sw in self.sweeps.items():
+            out[name] = rank_data(sw)
+            if self.rank in sw.ranks and sw[self.rank].input_names:
+                out[name]["latent_images"] = latent_images(sw[self.rank])
+        return out
 
     @t.validate("rank")
     def _valid_rank(self, proposal):
