@@ -228,8 +228,31 @@ export function spatialMaps(
 }
 
 /**
- * How much of a layer the factors use: a neuron is negligible when its loading on every factor is
- * below `threshold` times the layer's largest loading.
+ * A tensor block's neuron loadings (as `peeklens.nmf.tensor.tensor_loadings`): the Khatri-Rao
+ * product of its channel factor C (channels x rank) and spatial factor S (positions x rank), row
+ * `c * positions + p` = C[c, :] * S[p, :], so it reads like a matrix model's (C·H·W x rank) loadings.
+ */
+export function tensorLoadings(C: Matrix, S: Matrix): Matrix {
+  const rank = C.cols;
+  if (S.cols !== rank) {
+    throw new Error(`channel factor has ${rank} columns but spatial factor ${S.cols}`);
+  }
+  const out = new Float32Array(C.rows * S.rows * rank);
+  for (let c = 0; c < C.rows; c++) {
+    for (let p = 0; p < S.rows; p++) {
+      const o = (c * S.rows + p) * rank;
+      for (let r = 0; r < rank; r++) {
+        out[o + r] = C.data[c * rank + r] * S.data[p * rank + r];
+      }
+    }
+  }
+  return { rows: C.rows * S.rows, cols: rank, data: out };
+}
+
+/**
+ * How much of a layer the factors use: a neuron is negligible when the magnitude of its loading on
+ * every factor is below `threshold` times the layer's largest magnitude (|loading|: a signed block's
+ * negative loadings count as used).
  */
 export function utilisation(
   O: Matrix,
@@ -238,14 +261,14 @@ export function utilisation(
 ): { unusedShare: number; unused: Uint8Array; unusedChannels: number[] | null } {
   let peak = -Infinity;
   for (let i = 0; i < O.rows * O.cols; i++) {
-    peak = Math.max(peak, O.data[i]);
+    peak = Math.max(peak, Math.abs(O.data[i]));
   }
   const unused = new Uint8Array(O.rows);
   let count = 0;
   for (let i = 0; i < O.rows; i++) {
     let m = -Infinity;
     for (let r = 0; r < O.cols; r++) {
-      m = Math.max(m, O.data[i * O.cols + r]);
+      m = Math.max(m, Math.abs(O.data[i * O.cols + r]));
     }
     unused[i] = peak > 0 ? (m < threshold * peak ? 1 : 0) : 1;
     count += unused[i];

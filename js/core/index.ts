@@ -10,4 +10,5 @@ export * from "./sha256";
 export * from "./source";
 export * from "./derive";
 export * from "./results";
+export * from "./interpret";
 export * from "./document";

@@ -13,10 +13,12 @@ import {
   latentImages,
   type Matrix,
   normaliseThumbnails,
+  tensorLoadings,
   topInputsAmong,
   utilisation,
   valueRange,
 } from "./derive";
+import { galleryInterpretation } from "./interpret";
 import {
   type BlockInfo,
   type DisplayMeta,
@@ -58,6 +60,8 @@ export interface ViewOptions {
   histK?: number;
   /** Neuron utilisation threshold (default 0.01). */
   threshold?: number;
+  /** The explained layer the gallery shows (default: the first in the file). */
+  interpretLayer?: string;
 }
 
 export class Results {
@@ -253,8 +257,11 @@ export class Results {
     const k = Math.min(8, F.rows);
     const all = new Int32Array(F.rows).map((_, i) => i);
     const top = topInputsAmong(F, all, k);
-    const images = normaliseThumbnails(inputImages(inp.data, inputs[0].shape, top), valueRange(inp.data));
-    return { images, k, samples: top };
+    return {
+      images: normaliseThumbnails(inputImages(inp.data, inputs[0].shape, top), valueRange(inp.data)),
+      k,
+      samples: top,
+    };
   }
 
   /** The latent image gallery of one rank: latent images, top inputs and class histograms. */
@@ -264,10 +271,11 @@ export class Results {
       return null;
     }
     const f = this.fit(rank);
-    const [F, allW, labels] = await Promise.all([
+    const [F, allW, labels, allS] = await Promise.all([
       this.F(rank),
       Promise.all(f.names.map((n) => this.loadings(rank, n))),
       this.labels(),
+      Promise.all(f.names.map((n) => this.spatial(rank, n))),
     ]);
     const latents = latentImages(
       inputs.map((b) => allW[f.names.indexOf(b.name)]),
@@ -290,7 +298,21 @@ export class Results {
       histograms,
       nClasses,
       classNames: this.classNames,
-      strength: factorStrength(F, allW),
+      // tensor blocks: the factor's neuron loadings are channel x position products
+      strength: factorStrength(
+        F,
+        allW.map((W, i) => {
+          const S = allS[i];
+          return S ? tensorLoadings(W, S) : W;
+        }),
+      ),
+      interpretation: await galleryInterpretation(
+        this.source,
+        f,
+        top ? top.samples : null,
+        top ? top.k : 0,
+        options.interpretLayer,
+      ),
     };
   }
 
@@ -323,16 +345,38 @@ export class Results {
       : this.layerBlocks;
     const layers: LayerData[] = await Promise.all(
       chosen.map(async (b) => {
-        const O = await this.loadings(rank, b.name);
-        return {
+        const [O, S] = await Promise.all([this.loadings(rank, b.name), this.spatial(rank, b.name)]);
+        const layer: LayerData = {
           name: b.name,
           shape: b.shape,
           loadings: f32(O.data),
-          unusedShare: utilisation(O, b.shape, threshold).unusedShare,
+          unusedShare: utilisation(S ? tensorLoadings(O, S) : O, b.shape, threshold).unusedShare,
         };
+        if (S) layer.spatial = f32(S.data);
+        if (this.isSigned(rank, b.name)) layer.signed = true;
+        return layer;
       }),
     );
     return { rank, layers, threshold };
+  }
+
+  /**
+   * Tensor model: the spatial factor (positions x rank) of tensor block `block` at `rank`, whose
+   * {@link loadings} are then its channel factor; null for a matrix block or a matrix-model fit.
+   */
+  async spatial(rank: number, block: string): Promise<Matrix | null> {
+    const f = this.fit(rank);
+    const key = f.spatial?.[String(f.names.indexOf(block))];
+    return key ? asMatrix(await this.array(key), `spatial factor of ${JSON.stringify(block)}`) : null;
+  }
+
+  /** Whether `block` is signed (semi-NMF) at `rank`: its block info, or the fit's `settings.signed` in older files. */
+  isSigned(rank: number, block: string): boolean {
+    const f = this.fit(rank);
+    const info = f.blocks[f.names.indexOf(block)];
+    if (info && typeof info.signed === "boolean") return info.signed;
+    const listed = f.settings?.signed;
+    return Array.isArray(listed) && listed.includes(block);
   }
 
   /** Singular values per block (Spectrum payloads), or null. */

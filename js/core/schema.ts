@@ -44,6 +44,8 @@ export interface BlockInfo {
   shape: number[];
   kind: string;
   n_features: number;
+  /** A signed block (semi-NMF loadings of both signs); absent in older files (then see `settings.signed`). */
+  signed?: boolean;
 }
 
 /** One factorization (a *fit* of the schema). */
@@ -62,6 +64,39 @@ export interface FitMeta {
   blocks: Omit<BlockInfo, "name">[];
   /** Tensor model only: block position -> key of its spatial factor (positions x rank). */
   spatial?: Record<string, string> | null;
+  /** What the factors of some layers mean (`pl.explain`); absent in files without it. */
+  interpretation?: InterpretationMeta[] | null;
+}
+
+/**
+ * One explained layer of a fit (`peeklens.interpret.Explanation`): keys of arrays with one row per
+ * explained factor (`factors`), or null when that part was not computed.
+ */
+export interface InterpretationMeta {
+  layer: string;
+  rank: number;
+  /** Attribution method ("spatial", "guided_backprop", ...) or null. */
+  method: string | null;
+  value_range: [number, number];
+  top_k: number;
+  interrupted: boolean;
+  settings?: Record<string, unknown>;
+  /** (m,) int64: the explained factors. */
+  factors: string;
+  /** (m, n, H, W, C) uint8, C 1 or 3: the maximizing inputs as pictures (0..255 over value_range). */
+  maximized: string | null;
+  /** (m, n) float32 and (m,) float32: the factor's activation of them and of its top captured input. */
+  maximized_scores: string | null;
+  reference: string | null;
+  /** (m, top_k) int64: the attributed samples (each factor's top inputs). */
+  samples: string | null;
+  /** (m, top_k, H, W) uint8: heatmaps divided by their maximum `heat_scale` (m, top_k) float32, times 255. */
+  heatmaps: string | null;
+  heat_scale: string | null;
+  /** (m, top_k) float32: the factor's activation of each attributed sample. */
+  scores: string | null;
+  /** (m, top_k, 4) int32: top, left, height, width of the hottest region. */
+  boxes: string | null;
 }
 
 /** The samples the views show (thumbnails), see `peeklens.schema`. */

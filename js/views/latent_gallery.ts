@@ -1,5 +1,6 @@
 /** Latent image gallery (paper Fig. 2): one tile per factor. */
 import { viewExport } from "./export";
+import { addMaximized, hasMaximized, interpretCaption, overlayToggle } from "./gallery_interpret";
 import { hitsBadge, markGallery, wrapTopGrid } from "./gallery_marks";
 import {
   caption,
@@ -160,13 +161,16 @@ export function renderLatentGallery(
   ensureStyles(el.ownerDocument);
   clear(el);
   const tileSize = options.tileSize ?? (options.compact ? 64 : 96);
+  const rowWidth = !options.compact && hasMaximized(data) ? 2 * tileSize : tileSize; // wider tiles: larger thumbnails
   const thumb =
-    options.thumbSize ?? Math.floor(tileSize / Math.max(1, data.topK <= 4 ? data.topK : Math.ceil(data.topK / 2)));
+    options.thumbSize ?? Math.floor(rowWidth / Math.max(1, data.topK <= 4 ? data.topK : Math.ceil(data.topK / 2)));
   const root = h("div", "pl-view pl-latent-gallery");
   const title = data.title ?? `Latent images (rank ${data.rank})`;
   const head = h("div", "pl-head");
   head.appendChild(h("h4", "", title));
   head.appendChild(viewExport(() => root, title));
+  const toggle = options.compact ? null : overlayToggle(root, data); // pl.explain's attribution overlay
+  if (toggle) head.appendChild(toggle);
   root.appendChild(head);
   const lat = data.latents;
   if (!options.compact) {
@@ -188,11 +192,14 @@ export function renderLatentGallery(
     ].join("");
     cap.appendChild(h("span", "", rest));
     root.appendChild(cap);
+    const interp = interpretCaption(data);
+    if (interp) root.appendChild(interp);
   } else if (data.strength) {
     root.appendChild(caption("% = share of the model's energy carried by the factor"));
   }
   const grid = h("div", "pl-gallery");
   grid.style.setProperty("--pl-tile-w", `${tileSize + 12}px`);
+  if (!options.compact && hasMaximized(data)) grid.style.setProperty("--pl-tile-w", `${2 * tileSize + 16}px`);
   grid.setAttribute("role", "group");
   grid.setAttribute(
     "aria-label",
@@ -220,6 +227,7 @@ export function renderLatentGallery(
     const c = stackCanvas(lat, r, tileSize, lat.channels >= 3 ? GREYS : CMAP, 0, 1);
     c.className = "pl-latent";
     tile.appendChild(c);
+    if (!options.compact) addMaximized(tile, c, data, r, tileSize); // beside the latent image
     if (!options.compact) {
       const grid = topGrid(data, r, thumb);
       if (grid && data.topSamples) {

@@ -5,6 +5,7 @@ import {
   clear,
   CMAP,
   type ColorScale,
+  DIVERGING,
   scaleValues,
   colorBar,
   displayName,
@@ -17,26 +18,54 @@ import {
   keepKeys,
   makeCanvas,
   putPixels,
+  signedRange,
   textWidth,
   Tooltip,
 } from "./shared";
 import type { FactorCallbacks, FactorState, HeatmapData, LayerData, ViewHandle } from "./types";
 
-/** Share of neurons whose loadings are below threshold * (layer max) on every factor. */
+/** Share of neurons whose loadings' magnitudes are below threshold * (layer's largest magnitude) on every factor. */
 export function unusedShare(loadings: Float32Array, rank: number, threshold = 0.01): number {
   const n = rank > 0 ? Math.floor(loadings.length / rank) : 0;
   if (n === 0) return 0;
   let peak = 0;
-  for (let i = 0; i < loadings.length; i++) if (loadings[i] > peak) peak = loadings[i];
+  for (let i = 0; i < loadings.length; i++) if (Math.abs(loadings[i]) > peak) peak = Math.abs(loadings[i]);
   if (!(peak > 0)) return 1;
   const cut = threshold * peak;
   let unused = 0;
   for (let i = 0; i < n; i++) {
     let mx = 0;
-    for (let r = 0; r < rank; r++) mx = Math.max(mx, loadings[i * rank + r]);
+    for (let r = 0; r < rank; r++) mx = Math.max(mx, Math.abs(loadings[i * rank + r]));
     if (mx < cut) unused++;
   }
   return unused / n;
+}
+
+/** Whether a layer is a tensor block of the tensor model (channel factor in `loadings`, spatial factor in `spatial`). */
+export function isTensor(layer: LayerData): boolean {
+  return !!layer.spatial && layer.shape.length === 3;
+}
+
+/**
+ * A layer's neuron x rank loadings, row-major: `loadings` itself, or for a tensor block the products
+ * channel x position (row `c * H·W + p` = C[c, :] * S[p, :], as `peeklens.views.neuron_factor_matrix`).
+ */
+export function neuronLoadings(layer: LayerData, rank: number): Float32Array {
+  if (!isTensor(layer) || !layer.spatial) return layer.loadings;
+  const C = layer.loadings,
+    S = layer.spatial;
+  const nc = Math.floor(C.length / Math.max(1, rank)),
+    np = Math.floor(S.length / Math.max(1, rank));
+  const out = new Float32Array(nc * np * rank);
+  for (let c = 0; c < nc; c++)
+    for (let p = 0; p < np; p++)
+      for (let r = 0; r < rank; r++) out[(c * np + p) * rank + r] = C[c * rank + r] * S[p * rank + r];
+  return out;
+}
+
+/** The unused share of a layer: the one given, else computed over its neurons (tensor blocks: channel x position). */
+export function layerUnusedShare(layer: LayerData, rank: number, threshold = 0.01): number {
+  return layer.unusedShare ?? unusedShare(neuronLoadings(layer, rank), rank, threshold);
 }
 
 /** Column `factor` of a neurons x rank matrix, folded to C x H x W (dense layers: 1 x 1 x N). */
@@ -45,9 +74,10 @@ export function foldFactor(
   rank: number,
   factor: number,
 ): { data: Float32Array; c: number; h: number; w: number } {
-  const n = Math.floor(layer.loadings.length / Math.max(1, rank));
+  const L = neuronLoadings(layer, rank);
+  const n = Math.floor(L.length / Math.max(1, rank));
   const col = new Float32Array(n);
-  for (let i = 0; i < n; i++) col[i] = layer.loadings[i * rank + factor];
+  for (let i = 0; i < n; i++) col[i] = L[i * rank + factor];
   const s = layer.shape;
   if (s.length === 3) return { data: col, c: s[0], h: s[1], w: s[2] };
   if (s.length === 2) return { data: col, c: 1, h: s[0], w: s[1] };
@@ -71,7 +101,8 @@ export type ColumnMode = "neurons" | "mean" | "max";
 
 /**
  * Loadings of a convolutional layer ([C, H, W]) aggregated per channel: a C x rank matrix
- * (row-major, like `loadings`) of the mean or the maximum over each channel's H x W neurons.
+ * (row-major, like `loadings`) of the mean or the maximum over each channel's H x W neurons (for a
+ * signed layer, "max" is the loading of largest magnitude, with its sign).
  * Layers without channels are returned unchanged (one "channel" per neuron).
  */
 export function aggregateChannels(
@@ -91,7 +122,8 @@ export function aggregateChannels(
       for (let r = 0; r < rank; r++) {
         const v = L[base + r];
         if (how === "max") {
-          if (p === 0 || v > out[c * rank + r]) out[c * rank + r] = v;
+          const better = layer.signed ? Math.abs(v) > Math.abs(out[c * rank + r]) : v > out[c * rank + r];
+          if (p === 0 || better) out[c * rank + r] = v;
         } else out[c * rank + r] += v;
       }
     }
@@ -111,6 +143,7 @@ const FIT_WIDTH = 640;
 /** Read-out of one matrix cell, as the tooltip shows it (also used by tests). */
 export function cellText(layer: LayerData, mode: ColumnMode, factor: number, col: number, value: number): string[] {
   const head = `${displayName(layer.name)} · factor ${factor}`;
+  if (isTensor(layer)) return [head, `channel ${col}`, `channel loading ${fmt(value, 4)}`];
   if (mode === "neurons") return [head, describeNeuron(layer.shape, col), `loading ${fmt(value, 4)}`];
   const hw = layer.shape.length === 3 ? layer.shape[1] * layer.shape[2] : 1;
   return [head, `channel ${col}`, `${mode} over its ${hw} neurons: ${fmt(value, 4)}`];
@@ -173,6 +206,24 @@ export function renderNeuronHeatmaps(
         "and the selected factor's loadings folded back to the layer's channels. Click a row or use ↑/↓ on the matrix to select a factor; hover for values.",
     ),
   );
+  // tensor-model and signed layers say how they differ (matrix fits of non-negative blocks show no more)
+  if (data.layers.some(isTensor))
+    root.appendChild(
+      caption(
+        "Tensor model layers (CP): the matrix shows channels × factors (the channel factor), and every factor has one " +
+          "spatial map of where in the layer (y × x) it acts, each scaled to its own peak; a neuron's loading is its " +
+          "channel's loading times its position's. Click a map to select its factor.",
+        "pl-caption-tensor",
+      ),
+    );
+  if (data.layers.some((l) => l.signed))
+    root.appendChild(
+      caption(
+        "Signed layers (semi-NMF): loadings take both signs, coloured blue (negative) – white (0) – red (positive) " +
+          "on a range symmetric around 0.",
+        "pl-caption-signed",
+      ),
+    );
   const show = (ev: MouseEvent, lines: string[]) => tip().show(ev, lines);
   const body = h("div", "pl-heat");
   root.appendChild(body);
@@ -189,15 +240,26 @@ export function renderNeuronHeatmaps(
 
   data.layers.forEach((layer, index) => {
     const n = Math.floor(layer.loadings.length / Math.max(1, rank));
-    const conv = layer.shape.length === 3;
+    // a tensor block's matrix has one column per channel (its channel factor): no neuron / channel toggle
+    const tensor = isTensor(layer);
+    const conv = layer.shape.length === 3 && !tensor;
+    const signed = !!layer.signed;
     const sec = h("div", "pl-layer");
     sec.dataset.layer = layer.name;
-    const title = h("div", "pl-layer-title", `${displayName(layer.name)}  (${layer.shape.join("×")}, ${n} neurons)`);
+    if (tensor) sec.dataset.model = "tensor";
+    if (signed) sec.dataset.signed = "true";
+    const title = h(
+      "div",
+      "pl-layer-title",
+      tensor
+        ? `${displayName(layer.name)}  (${layer.shape.join("×")}, tensor model: ${layer.shape[0]} channels × ${layer.shape[1]}×${layer.shape[2]} positions)`
+        : `${displayName(layer.name)}  (${layer.shape.join("×")}, ${n} neurons${signed ? ", signed" : ""})`,
+    );
     title.title = layer.name;
     sec.appendChild(title);
 
     // utilisation
-    const share = layer.unusedShare ?? unusedShare(layer.loadings, rank, threshold);
+    const share = layerUnusedShare(layer, rank, threshold);
     const util = h("div", "pl-util");
     const barOuter = h("div", "pl-util-bar");
     const barInner = h("div");
@@ -208,7 +270,9 @@ export function renderNeuronHeatmaps(
       h(
         "span",
         "pl-util-text",
-        `${fmt(100 * share, 3)}% of neurons unused (below ${fmt(100 * threshold, 2)}% of the layer maximum on every factor)`,
+        signed
+          ? `${fmt(100 * share, 3)}% of neurons unused (|loading| below ${fmt(100 * threshold, 2)}% of the layer's largest on every factor)`
+          : `${fmt(100 * share, 3)}% of neurons unused (below ${fmt(100 * threshold, 2)}% of the layer maximum on every factor)`,
       ),
     );
     util.title = GLOSSARY.unused;
@@ -348,7 +412,7 @@ export function renderNeuronHeatmaps(
     mat.setAttribute("role", "img");
     mat.setAttribute(
       "aria-label",
-      `${displayName(layer.name)}: loadings of ${n} neurons on ${rank} factors; arrow up and down select a factor`,
+      `${displayName(layer.name)}: loadings of ${n} ${tensor ? "channels" : "neurons"} on ${rank} factors; arrow up and down select a factor`,
     );
     const hl = h("div", "pl-row-highlight");
     Object.assign(hl.style, {
@@ -384,23 +448,35 @@ export function renderNeuronHeatmaps(
       }
       values = M;
       let peak = 0;
-      for (let i = 0; i < cols * rank; i++) if (M[i] > peak) peak = M[i];
+      // signed layers: the diverging map over [-m, m] (m the largest magnitude), white = 0
+      let low = 0;
+      if (signed) [low, peak] = signedRange(M.subarray(0, cols * rank));
+      else for (let i = 0; i < cols * rank; i++) if (M[i] > peak) peak = M[i];
       const t = new Float32Array(cols * rank);
       for (let i = 0; i < cols; i++) for (let r = 0; r < rank; r++) t[r * cols + i] = M[i * rank + r];
       mat.width = Math.max(1, cols);
       mat.height = Math.max(1, rank);
       const top = scale === "sqrt" ? Math.sqrt(peak) : peak;
-      putPixels(mat, imageToRGBA(scaleValues(t, scale), 0, rank, cols, 1, CMAP, 0, top || 1), cols, rank);
+      const lut = signed ? DIVERGING : CMAP;
+      mat.dataset.cmap = signed ? "diverging" : "viridis";
+      putPixels(
+        mat,
+        imageToRGBA(scaleValues(t, scale, signed), 0, rank, cols, 1, lut, signed ? -top : 0, top || 1),
+        cols,
+        rank,
+      );
       clear(cbBox);
       clear(cbBelow);
-      const cbLabel = mode === "neurons" ? "loading" : `channel ${mode} of the loadings`;
+      const cbLabel = tensor ? "channel loading" : mode === "neurons" ? "loading" : `channel ${mode} of the loadings`;
+      const cbOpts = signed ? { scale, lut: DIVERGING } : { scale };
       if (matH >= 140)
         cbBox.appendChild(
-          colorBar(0, peak || 1, { vertical: true, length: Math.min(matH, 260), label: cbLabel, scale }),
+          colorBar(low, peak || 1, { vertical: true, length: Math.min(matH, 260), label: cbLabel, ...cbOpts }),
         );
-      else cbBelow.appendChild(colorBar(0, peak || 1, { length: 220, label: cbLabel, scale }));
-      xTitle.textContent =
-        mode === "neurons"
+      else cbBelow.appendChild(colorBar(low, peak || 1, { length: 220, label: cbLabel, ...cbOpts }));
+      xTitle.textContent = tensor
+        ? "channel (the CP model's channel factor)"
+        : mode === "neurons"
           ? conv
             ? `neuron (ordered channel × y × x; ticks mark where each channel starts)`
             : layer.shape.length === 2
@@ -410,7 +486,7 @@ export function renderNeuronHeatmaps(
       layout();
     };
     const layout = () => {
-      const fitW = mode === "neurons" ? FIT_WIDTH : Math.max(160, Math.min(FIT_WIDTH, cols * 48));
+      const fitW = mode === "neurons" && !tensor ? FIT_WIDTH : Math.max(160, Math.min(FIT_WIDTH, cols * 48));
       const cssW = Math.round(fitW * zoom);
       mat.style.width = `${cssW}px`;
       mat.style.height = `${matH}px`;
@@ -423,7 +499,7 @@ export function renderNeuronHeatmaps(
       const colW = cssW / Math.max(1, cols);
       const ticks: { at: number; label: string }[] = [];
       const room = (label: string) => textWidth(label, FONT.tick) + 10;
-      if (mode !== "neurons") {
+      if (mode !== "neurons" || tensor) {
         const step = Math.max(1, Math.ceil(room(String(cols - 1)) / colW));
         for (let c = 0; c < cols; c += step) ticks.push({ at: (c + 0.5) * colW, label: String(c) });
       } else if (conv) {
@@ -520,6 +596,10 @@ export function renderNeuronHeatmaps(
   el.appendChild(root);
 
   const drawMaps = (layer: LayerData, part: LayerParts, factor: number) => {
+    if (isTensor(layer)) {
+      drawSpatialFactor(layer, part, factor);
+      return;
+    }
     clear(part.maps);
     part.maps.dataset.factor = String(factor);
     if (factor < 0 || factor >= rank) {
@@ -529,19 +609,22 @@ export function renderNeuronHeatmaps(
     }
     const f = foldFactor(layer, rank, factor);
     let mx = 0;
-    for (let i = 0; i < f.data.length; i++) mx = Math.max(mx, f.data[i]);
+    let low = 0;
+    if (layer.signed) [low, mx] = signedRange(f.data);
+    else for (let i = 0; i < f.data.length; i++) mx = Math.max(mx, f.data[i]);
+    const lut = layer.signed ? DIVERGING : CMAP;
     part.mapsBar.textContent =
       f.h === 1 ? `factor ${factor}: loading of every neuron` : `factor ${factor}: loadings per channel (y × x)`;
     const hw = f.h * f.w;
     const scale = part.scale();
-    const shown = scaleValues(f.data, scale);
+    const shown = scaleValues(f.data, scale, layer.signed);
     const top = scale === "sqrt" ? Math.sqrt(mx) : mx;
     const css = f.h === 1 ? Math.min(640, Math.max(160, f.w * 4)) : Math.max(48, Math.min(96, f.w * 5));
     for (let c = 0; c < f.c; c++) {
       const box = h("div", "pl-map");
       const cv = makeCanvas(f.w, f.h, css, f.h === 1 ? 18 : Math.round(css * (f.h / f.w)));
       cv.dataset.channel = String(c);
-      putPixels(cv, imageToRGBA(shown, c * hw, f.h, f.w, 1, CMAP, 0, top || 1), f.w, f.h);
+      putPixels(cv, imageToRGBA(shown, c * hw, f.h, f.w, 1, lut, layer.signed ? -top : 0, top || 1), f.w, f.h);
       cv.addEventListener("mousemove", (ev: MouseEvent) => {
         const rect = cv.getBoundingClientRect();
         const x = Math.min(
@@ -563,13 +646,72 @@ export function renderNeuronHeatmaps(
       part.maps.appendChild(box);
     }
     part.maps.appendChild(
-      colorBar(0, mx || 1, {
+      colorBar(low, mx || 1, {
         vertical: f.h > 1,
         length: f.h > 1 ? Math.max(48, Math.round(css * (f.h / f.w))) : 160,
         label: f.h > 1 ? "" : "loading",
         scale,
+        ...(layer.signed ? { lut: DIVERGING } : {}),
       }),
     );
+  };
+
+  /**
+   * A tensor block's spatial factor: one H x W map per factor (each scaled to its own peak, so every
+   * factor's "where" is visible), the selected factor outlined; clicking a map selects its factor.
+   */
+  const drawSpatialFactor = (layer: LayerData, part: LayerParts, factor: number) => {
+    clear(part.maps);
+    part.maps.dataset.factor = String(factor);
+    const S = layer.spatial ?? new Float32Array(0);
+    const H = layer.shape[1],
+      Wd = layer.shape[2],
+      P = H * Wd;
+    const on = factor >= 0 && factor < rank;
+    part.mapsBar.textContent = `spatial factor: where in the layer (y × x) each factor acts${on ? `; factor ${factor} outlined` : ""}`;
+    const scale = part.scale();
+    const css = Math.max(64, Math.min(96, Wd * 5));
+    const cssH = Math.max(2, Math.round(css * (H / Math.max(1, Wd))));
+    for (let r = 0; r < rank; r++) {
+      const col = new Float32Array(P);
+      let mx = 0;
+      for (let p = 0; p < P; p++) {
+        col[p] = S[p * rank + r];
+        mx = Math.max(mx, col[p]);
+      }
+      const rel = new Float32Array(P);
+      for (let p = 0; p < P; p++) rel[p] = mx > 0 ? col[p] / mx : 0;
+      const box = h("div", "pl-map pl-factor-map");
+      box.dataset.factor = String(r);
+      // the selected map is framed in red (a border, so that the PNG export paints it too)
+      box.style.padding = "1px";
+      box.style.border = `2px solid ${r === factor ? "#d62728" : "transparent"}`;
+      box.style.borderRadius = "3px";
+      const cv = makeCanvas(Wd, H, css, cssH);
+      cv.className = "pl-spatial";
+      cv.dataset.factor = String(r);
+      cv.style.cursor = "pointer";
+      cv.setAttribute("aria-label", `${displayName(layer.name)}: spatial map of factor ${r}, ${H} × ${Wd}`);
+      putPixels(cv, imageToRGBA(scaleValues(rel, scale), 0, H, Wd, 1, CMAP, 0, 1), Wd, H);
+      cv.addEventListener("mousemove", (ev: MouseEvent) => {
+        const rect = cv.getBoundingClientRect();
+        const x = Math.min(Wd - 1, Math.max(0, Math.floor(((ev.clientX - rect.left) / Math.max(1, rect.width)) * Wd)));
+        const y = Math.min(H - 1, Math.max(0, Math.floor(((ev.clientY - rect.top) / Math.max(1, rect.height)) * H)));
+        const v = col[y * Wd + x];
+        show(ev, [
+          `${displayName(layer.name)} · factor ${r}`,
+          `y ${y}, x ${x}`,
+          `spatial loading ${fmt(v, 4)} (${fmt(mx > 0 ? (100 * v) / mx : 0, 3)}% of the map's peak)`,
+        ]);
+      });
+      cv.addEventListener("mouseleave", () => tip().hide());
+      cv.addEventListener("click", () => select(r));
+      const lab = h("span", r === factor ? "pl-on" : "", `factor ${r}`);
+      if (r === factor) Object.assign(lab.style, { fontWeight: "bold", color: "#d62728" });
+      box.append(cv, lab);
+      part.maps.appendChild(box);
+    }
+    part.maps.appendChild(colorBar(0, 1, { vertical: true, length: Math.max(48, cssH), label: "÷ peak", scale }));
   };
 
   const apply = (factor: number) => {

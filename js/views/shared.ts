@@ -47,6 +47,34 @@ export const BLUES = buildLut([
  * Input images (top inputs) keep their own grey or RGB values.
  */
 export const CMAP = VIRIDIS;
+/**
+ * The one colour table of the views for signed values (semi-NMF loadings): blue (negative) - white
+ * (0) - red (positive), ColorBrewer's RdBu reversed, a perceptually ordered diverging map. Drawn
+ * over a range symmetric around 0 (see {@link signedRange}), so white is always 0.
+ */
+export const DIVERGING = buildLut([
+  [5, 48, 97],
+  [33, 102, 172],
+  [67, 147, 195],
+  [146, 197, 222],
+  [209, 229, 240],
+  [247, 247, 247],
+  [253, 219, 199],
+  [244, 165, 130],
+  [214, 96, 77],
+  [178, 24, 43],
+  [103, 0, 31],
+]);
+
+/** The colour range of signed values: [-m, m] with m the largest magnitude (1 when all are 0). */
+export function signedRange(values: ArrayLike<number>): [number, number] {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(values[i]);
+    if (a > m) m = a;
+  }
+  return m > 0 ? [-m, m] : [-1, 1];
+}
 
 /** Categorical colours (Tableau 10) for lines. */
 export const PALETTE = [
@@ -563,11 +591,17 @@ export const GLOSSARY = {
 /** How values map to colours: linear, or square root (shows small loadings next to a few large ones). */
 export type ColorScale = "linear" | "sqrt";
 
-/** Values mapped for colouring on `scale` (the square root of non-negative values; others unchanged). */
-export function scaleValues(values: Float32Array, scale: ColorScale): Float32Array {
+/**
+ * Values mapped for colouring on `scale` (the square root of non-negative values; others unchanged).
+ * With `signed` the square root keeps the sign, sign(v)·√|v|, for the diverging map around 0.
+ */
+export function scaleValues(values: Float32Array, scale: ColorScale, signed = false): Float32Array {
   if (scale !== "sqrt") return values;
   const out = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = Math.sqrt(Math.max(0, values[i]));
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    out[i] = signed && v < 0 ? -Math.sqrt(-v) : Math.sqrt(Math.max(0, v));
+  }
   return out;
 }
 
@@ -599,7 +633,14 @@ export function colorBar(
   const L = opts.length ?? 160,
     T = opts.thickness ?? 10;
   const sq = opts.scale === "sqrt";
+  // a square-root bar over a range around 0 (signed values) is sign(v)·√|v| along the bar
+  const root2 = (v: number) => (v < 0 ? -Math.sqrt(-v) : Math.sqrt(v));
   const pos = (v: number) => {
+    if (sq && vmin < 0 && vmax > vmin) {
+      const lo = root2(vmin),
+        hi = root2(vmax);
+      return Math.max(0, Math.min(1, (root2(Math.max(vmin, Math.min(vmax, v))) - lo) / (hi - lo)));
+    }
     const lin = vmax > vmin ? Math.max(0, Math.min(1, (v - vmin) / (vmax - vmin))) : 0;
     return sq ? Math.sqrt(lin) : lin;
   };
@@ -625,6 +666,20 @@ export function colorBar(
   if (opts.ticks !== false && ticks.length < 2 && vmax > vmin) {
     ticks.push(vmax);
     labels.push(fmt(vmax));
+  }
+  if (opts.ticks !== false && vmin < 0 && vmax > 0) {
+    // a range around 0 (signed values): both ends and 0 labelled, round ticks between where they have room
+    const gap = opts.vertical ? 14 : Math.max(textWidth(fmt(vmin), FONT.tick), textWidth(fmt(vmax), FONT.tick)) + 8;
+    const kept: { t: number; label: string }[] = [
+      { t: vmin, label: fmt(vmin) },
+      { t: 0, label: "0" },
+      { t: vmax, label: fmt(vmax) },
+    ];
+    for (const t of nice)
+      if (kept.every((k) => Math.abs(pos(t) - pos(k.t)) * L >= gap)) kept.push({ t, label: tickLabel(t, step) });
+    kept.sort((a, b) => a.t - b.t);
+    ticks.splice(0, ticks.length, ...kept.map((k) => k.t));
+    labels.splice(0, labels.length, ...kept.map((k) => k.label));
   }
   const id = `pl-cb-${Math.random().toString(36).slice(2, 9)}`;
   const vertical = !!opts.vertical;

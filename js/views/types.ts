@@ -56,6 +56,31 @@ export interface GalleryData {
   /** Optional share of the model energy per factor (sums to 1). */
   strength?: Float32Array | null;
   title?: string;
+  /** Optional: what the factors of one layer mean (maximized images, attribution heatmaps), see js/core/interpret.ts. */
+  interpretation?: GalleryInterpretation | null;
+}
+
+/** One layer's factor interpretation, aligned with a gallery's tiles and top-input thumbnails. */
+export interface GalleryInterpretation {
+  /** The explained layer, and every explained layer of this fit. */
+  layer: string;
+  layers: string[];
+  /** Attribution method, or null without heatmaps. */
+  method: string | null;
+  /** Maximized images per factor (count = rank * nImages, factor-major, values in [0, 1]), or null. */
+  maximized: ImageStack | null;
+  nImages: number;
+  /** Per factor: 1 when it was explained (an interrupted run leaves some out). */
+  explained: Uint8Array;
+  /** Per factor: the factor's activation of its (first) maximized image relative to its top input; NaN when unknown. */
+  relScore: Float32Array;
+  /** Heatmaps of the thumbnails (count = rank * topK, same order as `topInputs`, values in [0, 1]), or null. */
+  heat: ImageStack | null;
+  /** Per thumbnail: 1 when it has a heatmap. */
+  hasHeat: Uint8Array;
+  /** Per thumbnail: top, left, height, width of the hottest region (input pixels), or null. */
+  boxes: Int32Array | null;
+  interrupted: boolean;
 }
 
 export interface FactorState {
@@ -72,10 +97,18 @@ export interface LayerData {
   name: string;
   /** Per-sample shape of the layer: [C, H, W], [H, W] or [N]. */
   shape: number[];
-  /** neurons x rank, row-major, raw (non-negative) loadings. */
+  /** neurons x rank, row-major, raw loadings (non-negative unless `signed`; channels x rank with `spatial`). */
   loadings: Float32Array;
   /** Share of neurons whose loadings are negligible on every factor (computed here when absent). */
   unusedShare?: number;
+  /**
+   * Tensor model only (a layer of shape [C, H, W] fitted as a CP tensor): its spatial factor,
+   * positions (H·W) x rank, row-major; `loadings` is then the channel factor (C x rank), and a
+   * neuron's loading is the product of its channel's and its position's.
+   */
+  spatial?: Float32Array;
+  /** A signed block (semi-NMF): loadings of both signs, drawn with the diverging colour map around 0. */
+  signed?: boolean;
 }
 
 /** Neuron heatmaps of one factorization (paper Fig. 9). */

@@ -6,9 +6,13 @@ import type { RenderProps } from "./_model";
 function render(props: RenderProps): Promise<() => void> {
   return renderFactorView(
     props,
-    (results, rank, model) => results.galleryData(rank, { histK: Number(model.get("hist_k") ?? 50) }),
+    (results, rank, model) =>
+      results.galleryData(rank, {
+        histK: Number(model.get("hist_k") ?? 50),
+        interpretLayer: (model.get("interpret_layer") as string) || undefined, // pl.explain's layer
+      }),
     renderLatentGallery,
-    ["hist_k"],
+    ["hist_k", "interpret_layer"],
     { traits: ["highlighted"], read: (model) => ({ highlighted: model.get("highlighted") ?? [] }) },
   );
 }

@@ -24,7 +24,7 @@ from .errors import (
     NonNegativityError,
     PeeklensError,
 )
-from .interpret import attribute, invert, maximize
+from .interpret import attribute, explain, invert, maximize
 from .io import load, save
 from .nmf import factorize, sweep
 from .quality import Comparison, Quality, compare, quality
@@ -46,6 +46,7 @@ __all__ = [
     "maximize",
     "attribute",
     "invert",
+    "explain",
     # training quality without labels (peeklens.quality)
     "quality",
     "compare",

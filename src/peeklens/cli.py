@@ -2,6 +2,7 @@
 
     peeklens demo                       # paper network on 25 % and 100 % of MNIST -> HTML report
     peeklens study fraction|subset|ordered|alexnet [options]
+    peeklens explain RESULTS.peeklens   # maximized images and attributions of the factors, into the file
     peeklens --help / peeklens study fraction --help
 
 Errors in the input (a missing data directory, an impossible option) print one line and exit with
@@ -234,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                 help="mnist (28x28 grayscale) or cifar10 (32x32 RGB; the local subset has 5,169 "
                 "training and 1,017 test images) (default: mnist)",
             )
+    from .interpret.command import add_parser as add_explain_parser
+
+    add_explain_parser(sub)
     return ap
 
 
@@ -329,9 +333,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    name = "demo" if args.command == "demo" else args.study
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    name = "demo" if args.command == "demo" else getattr(args, "study", None)
     try:
+        if args.command == "explain":
+            from .interpret.command import run as run_explain
+
+            return run_explain(args, sys.stdout)
         return _run(args, name, sys.stdout)
     except _UsageError as exc:
         print(f"peeklens: error: {exc}", file=sys.stderr)

@@ -116,6 +116,18 @@ noscript{display:block;padding:8px;background:#fbe3e3}
 """
 
 
+def _interpretation_note(sweeps: Mapping[str, Sweep]) -> str:
+    """A paragraph on the explained factors (pl.explain / peeklens explain), or "" when there are none."""
+    layers = sorted({n for sw in sweeps.values() for f in sw.values() for n in (f.interpretation or {})})
+    if not layers:
+        return ""
+    return (
+        f"<p>Factors of layer {_esc(', '.join(layers))} are explained: beside each latent image, the input that "
+        "maximizes the factor's activation in that layer, and the <b>attribution</b> button over the gallery lays "
+        "on its top inputs where that activation comes from (the red box marks the hottest region).</p>"
+    )
+
+
 def render_report(
     results,
     *,
@@ -151,7 +163,8 @@ def render_report(
         "images of the factors at that rank (the input-side loadings folded back into images, their strongest "
         "test images and the classes of their top 50 inputs; labels are only shown, never used), and the neurons × "
         "factors heatmaps with each layer's utilisation. Click a tile to see its spatial maps.</p>"
-        '<div id="pl-report-networks"></div>'
+        + _interpretation_note(sweeps)
+        + '<div id="pl-report-networks"></div>'
         "<h2>Comparison</h2><p>RMSE against rank of every network in one chart, the top singular values per "
         "layer (semi-log), and the latent images side by side.</p>"
         '<div id="pl-report-compare"></div>'

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["Factorization", "Sweep"]
 
 
@@ -50,6 +52,9 @@ class Factorization:
     spatial : dict of str to numpy.ndarray or None
         Tensor model only (``settings["model"] == "tensor"``): per tensor block its spatial factor
         S (H*W positions x rank); ``loadings`` of those blocks is then the channel factor (channels x rank).
+    interpretation : dict of str to peeklens.interpret.Explanation or None
+        Per layer block, what its factors mean (maximized images, attribution heatmaps of the top
+        inputs), added by :func:`peeklens.explain`; saved as the schema's ``interpretation`` section.
     """
 
     F: np.ndarray
@@ -65,6 +70,7 @@ class Factorization:
     labels: np.ndarray | None = None
     inputs: dict[str, np.ndarray] | None = None
     spatial: dict[str, np.ndarray] | None = None
+    interpretation: dict | None = None
 
     @property
     def rank(self) -> int:
@@ -87,8 +93,25 @@ class Factorization:
         return [n for n, b in self.blocks.items() if b.get("kind") == "layer"]
 
     def reconstruct(self, name: str) -> np.ndarray:
-        """The model of block ``name``: ``W F^T`` (features x samples)."""
-        return self.loadings[name] @ self.F.T
+        """The model of block ``name``: ``W F^T`` (features x samples).
+
+        For a tensor block of a tensor-model fit ``W`` is the Khatri-Rao product of its channel and
+        spatial factors (:func:`peeklens.nmf.tensor.tensor_loadings`): the CP model unfolded to
+        (channels * positions x samples), rows in the block's (C, H, W) order.
+
+        Examples
+        --------
+        >>> import numpy as np, peeklens as pl
+        >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((12, 20))},
+        ...                                   shapes={"conv": (3, 2, 2)})
+        >>> pl.factorize(acts, 2, model="tensor", max_iter=5).reconstruct("conv").shape
+        (12, 20)
+        """
+        if name not in self.loadings:
+            raise InputError(f"no block named {name!r}; blocks are {list(self.loadings)}")
+        from .nmf.tensor import tensor_loadings  # here: peeklens.nmf imports this module
+
+        return tensor_loadings(self, name) @ self.F.T
 
     def plot(self, **kwargs):
         """Relative error per block as a bqplot Figure; see :func:`peeklens.plots.factorization_figure`."""

@@ -27,7 +27,27 @@ A *fit*
     features x rank loadings), ``objective`` (key), ``errors`` (per block), ``rmse``, ``n_iter``,
     ``converged``, ``seconds``, ``settings``, ``blocks`` (per block: ``kind`` "input"/"layer",
     per-sample ``shape``, ``n_features``), ``spatial`` (tensor model only: block position -> key of
-    its spatial factor, positions x rank; else null).
+    its spatial factor, positions x rank; else null); optionally ``interpretation`` (below).
+
+``interpretation`` of a fit (optional; absent or null when the factors were not explained)
+    A list, one entry per explained layer block (:func:`peeklens.explain`,
+    :class:`peeklens.interpret.Explanation`): ``layer``, ``rank``, ``method`` (attribution method
+    or null), ``value_range`` ``[lo, hi]``, ``top_k``, ``interrupted``, ``settings``, and keys (or null) of
+
+    - ``factors``: (m,) int64, the explained factors, one row of every array below per factor;
+    - ``maximized``: (m, n, H, W, C) uint8, C 1 or 3: the inputs that maximize each factor as
+      pictures, ``255 * clip((v - lo) / (hi - lo), 0, 1)`` (the thumbnails' normalisation);
+    - ``maximized_scores`` (m, n) and ``reference`` (m,) float32: the factor's activation of the
+      maximized inputs and of its top captured input;
+    - ``samples``: (m, top_k) int64, the attributed samples: each factor's top inputs (largest
+      ``F[:, r]``, as ``display``), which the views match to their thumbnails by sample index;
+    - ``heatmaps``: (m, top_k, H, W) uint8, attribution maps on the input grid divided by their maximum
+      ``heat_scale`` (m, top_k) float32, times 255; ``scores`` (m, top_k) float32, the factor's
+      activation of each sample; ``boxes`` (m, top_k, 4) int32, ``top, left, height, width`` of the
+      hottest region.
+
+    An optional key: files without it read as before, and readers that do not know it ignore it, so
+    the format version stays 2.
 
 The *sample* fields (data the factorization does not own, kept for display only)
     ``labels``: key of the per-sample labels (int64) or null; they never enter the factorization.
@@ -165,14 +185,46 @@ def _fit_meta(a: _Arrays, fit: Factorization, prefix: str) -> dict:
         "converged": bool(fit.converged),
         "seconds": float(fit.seconds),
         "settings": _jsonable(fit.settings),
-        "blocks": [_jsonable(fit.blocks.get(n, {})) for n in names],
+        # every block says whether it is signed (semi-NMF loadings of both signs), also for fits whose
+        # block descriptions predate the flag (then read from settings["signed"])
+        "blocks": [_jsonable({**fit.blocks.get(n, {}), "signed": views.is_signed(fit, n)}) for n in names],
         # tensor model: per tensor block its spatial factor (positions x rank), by block position
         "spatial": (
             {str(names.index(n)): a.put(f"{prefix}S.{names.index(n)}", S) for n, S in fit.spatial.items()}
             if getattr(fit, "spatial", None)
             else None
         ),
+        **_interpretation_meta(a, fit, prefix),
     }
+
+
+def _interpretation_meta(a: _Arrays, fit: Factorization, prefix: str) -> dict:
+    """``{"interpretation": [...]}`` for a fit explained by :func:`peeklens.explain`, else ``{}``."""
+    explained = getattr(fit, "interpretation", None)
+    if not explained:
+        return {}
+    out = []
+    for i, ex in enumerate(explained.values()):
+        entry = {k: _jsonable(v) for k, v in ex.meta().items() if k not in ex.ARRAY_FIELDS}
+        for name in ex.ARRAY_FIELDS:
+            arr = getattr(ex, name)
+            entry[name] = None if arr is None else a.put(f"{prefix}interp.{i}.{name}", arr)
+        out.append(entry)
+    return {"interpretation": out}
+
+
+def _load_interpretation(get, entries) -> dict | None:
+    """The fit's ``interpretation`` (layer -> Explanation) from its schema entries, or None."""
+    if not entries:
+        return None
+    from .interpret.results import Explanation
+
+    out = {}
+    for e in entries:
+        arrays = {n: get(e.get(n)) for n in Explanation.ARRAY_FIELDS}
+        meta = {k: v for k, v in e.items() if k not in Explanation.ARRAY_FIELDS and k != "type"}
+        out[str(e["layer"])] = Explanation.from_parts(meta, {k: v for k, v in arrays.items() if v is not None})
+    return out
 
 
 def _sample_meta(a: _Arrays, fits: Sequence[Factorization], include_inputs: bool, top_k: int, class_names) -> dict:
@@ -360,6 +412,9 @@ def _load_fit(get, where: str, m: dict, labels, inputs) -> Factorization:
             raise FileFormatError(f"{where}: loadings of {n!r} have shape {shape}, inconsistent with F {F.shape}")
     spatial = {names[int(i)]: get(k) for i, k in m["spatial"].items()} if m.get("spatial") else None
     extra = {"spatial": spatial} if spatial is not None else {}
+    interpretation = _load_interpretation(get, m.get("interpretation"))
+    if interpretation is not None:
+        extra["interpretation"] = interpretation
     return Factorization(
         F=F,
         loadings=loadings,

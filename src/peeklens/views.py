@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
+from .nmf.tensor import tensor_loadings, tensor_spatial_maps
 from .results import Factorization
 
 __all__ = [
@@ -21,6 +22,10 @@ __all__ = [
     "thumbnails",
     "class_histograms",
     "neuron_factor_matrix",
+    "is_tensor",
+    "is_signed",
+    "channel_factor_matrix",
+    "factor_spatial_maps",
     "spatial_maps",
     "utilisation",
     "factor_strength",
@@ -153,37 +158,141 @@ def class_histograms(fit: Factorization, k: int = 50, n_classes: int | None = No
     return out
 
 
+def is_tensor(fit: Factorization, layer: str) -> bool:
+    """Whether ``layer`` is a tensor block of a tensor-model fit (``loadings`` channels x rank plus ``spatial``).
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((12, 20))},
+    ...                                   shapes={"conv": (3, 2, 2)})
+    >>> fits = [pl.factorize(acts, 2, model=m, max_iter=5) for m in ("tensor", "matrix")]
+    >>> [is_tensor(f, "conv") for f in fits]
+    [True, False]
+    """
+    return layer in (fit.spatial or {})
+
+
+def is_signed(fit: Factorization, layer: str) -> bool:
+    """Whether ``layer`` is a signed block (semi-NMF: its loadings take both signs).
+
+    Read from the block description (``fit.blocks[layer]["signed"]``) or, for fits whose blocks do not
+    say, from ``fit.settings["signed"]``.
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> acts = pl.Activations.from_arrays({"h": np.random.default_rng(0).standard_normal((4, 20))}, signed=["h"])
+    >>> is_signed(pl.factorize(acts, 2, max_iter=5), "h")
+    True
+    """
+    info = fit.blocks.get(layer, {})
+    if "signed" in info:
+        return bool(info["signed"])
+    return layer in (fit.settings.get("signed") or [])
+
+
+def _check_layer(fit: Factorization, layer: str) -> None:
+    if layer not in fit.loadings:
+        raise InputError(f"no block named {layer!r}; blocks are {list(fit.loadings)}")
+
+
+def _normalized(M: np.ndarray, normalize: str | None) -> np.ndarray:
+    """Scale by the largest magnitude (of the matrix or of each column): signed values keep their sign."""
+    A = np.abs(M)
+    if normalize == "global":
+        m = float(A.max()) if A.size else 0.0
+        return M / m if m > 0 else M.copy()
+    if normalize == "column":
+        m = A.max(axis=0, keepdims=True)
+        return np.divide(M, m, out=np.zeros_like(M), where=m > 0)
+    if normalize is None:
+        return M.copy()
+    raise InputError(f"normalize must be 'global', 'column' or None, got {normalize!r}")
+
+
 def neuron_factor_matrix(fit: Factorization, layer: str, *, normalize: str | None = "global") -> np.ndarray:
     """The neurons x factors matrix ``O_j`` of one layer (paper Fig. 9).
+
+    For a tensor block (``model="tensor"``) the neurons' loadings are the CP model's outer products
+    channel x position: row ``c * positions + p`` of factor ``r`` is ``C[c, r] * S[p, r]``, so the
+    matrix has the same shape and meaning as the matrix model's (see
+    :func:`peeklens.nmf.tensor.tensor_loadings`).
 
     Parameters
     ----------
     normalize : {"global", "column", None}
-        Scale to [0, 1] by the layer's maximum (``"global"``), by each factor's maximum
-        (``"column"``), or not at all.
+        Scale by the layer's largest magnitude (``"global"``: values in [0, 1], or [-1, 1] for a
+        signed block), by each factor's largest magnitude (``"column"``), or not at all.
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((12, 20))},
+    ...                                   shapes={"conv": (3, 2, 2)})
+    >>> neuron_factor_matrix(pl.factorize(acts, 2, model="tensor", max_iter=5), "conv").shape
+    (12, 2)
     """
-    if layer not in fit.loadings:
-        raise InputError(f"no block named {layer!r}; blocks are {list(fit.loadings)}")
-    Oj = np.asarray(fit.loadings[layer], dtype=np.float32)
-    if normalize == "global":
-        m = float(Oj.max()) if Oj.size else 0.0
-        return Oj / m if m > 0 else Oj.copy()
-    if normalize == "column":
-        m = Oj.max(axis=0, keepdims=True)
-        return np.divide(Oj, m, out=np.zeros_like(Oj), where=m > 0)
-    if normalize is None:
-        return Oj.copy()
-    raise InputError(f"normalize must be 'global', 'column' or None, got {normalize!r}")
+    _check_layer(fit, layer)
+    return _normalized(np.asarray(tensor_loadings(fit, layer), dtype=np.float32), normalize)
+
+
+def channel_factor_matrix(fit: Factorization, layer: str, *, normalize: str | None = "global") -> np.ndarray:
+    """The channels x factors matrix of a tensor block: its CP channel factor ``C_j``.
+
+    What the views draw as the tensor lens' heatmap, beside one spatial map per factor
+    (:func:`factor_spatial_maps`). ``normalize`` as in :func:`neuron_factor_matrix`.
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((12, 20))},
+    ...                                   shapes={"conv": (3, 2, 2)})
+    >>> channel_factor_matrix(pl.factorize(acts, 2, model="tensor", max_iter=5), "conv").shape
+    (3, 2)
+    """
+    _check_layer(fit, layer)
+    if not is_tensor(fit, layer):
+        raise InputError(
+            f"block {layer!r} is not a tensor block (tensor blocks of this fit: {sorted(fit.spatial or {})}); "
+            "factorize with model='tensor', or use neuron_factor_matrix for a matrix block"
+        )
+    return _normalized(np.asarray(fit.loadings[layer], dtype=np.float32), normalize)
+
+
+def factor_spatial_maps(fit: Factorization, layer: str) -> np.ndarray:
+    """A tensor block's spatial factor folded to one (H x W) map per factor: (rank, H, W), float32.
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((12, 20))},
+    ...                                   shapes={"conv": (3, 2, 2)})
+    >>> factor_spatial_maps(pl.factorize(acts, 2, model="tensor", max_iter=5), "conv").shape
+    (2, 2, 2)
+    """
+    _check_layer(fit, layer)
+    return np.asarray(tensor_spatial_maps(fit, layer), dtype=np.float32)
 
 
 def spatial_maps(fit: Factorization, layer: str, factor: int) -> np.ndarray:
     """Factor ``factor``'s loadings on ``layer`` folded to (C, H, W): one small map per channel.
 
-    Dense layers (shape (N,)) give (1, 1, N).
+    Dense layers (shape (N,)) give (1, 1, N). For a tensor block the maps are the outer product of
+    the factor's channel and spatial loadings (``C[c, r] * S[:, r]`` for channel ``c``).
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> acts = pl.Activations.from_arrays({"conv": np.random.default_rng(0).random((12, 20))},
+    ...                                   shapes={"conv": (3, 2, 2)})
+    >>> spatial_maps(pl.factorize(acts, 2, model="tensor", max_iter=5), "conv", 1).shape
+    (3, 2, 2)
     """
+    _check_layer(fit, layer)
     if not 0 <= int(factor) < fit.rank:
         raise InputError(f"factor {factor} is out of range for rank {fit.rank}")
-    Oj = np.asarray(fit.loadings[layer], dtype=np.float32)[:, int(factor)]
+    Oj = np.asarray(tensor_loadings(fit, layer), dtype=np.float32)[:, int(factor)]
     shape = tuple(fit.blocks[layer]["shape"])
     if len(shape) == 3:
         return Oj.reshape(shape)
@@ -195,16 +304,26 @@ def spatial_maps(fit: Factorization, layer: str, factor: int) -> np.ndarray:
 def utilisation(fit: Factorization, layer: str, threshold: float = 0.01) -> dict:
     """How much of a layer the factors use.
 
-    A neuron is *negligible* when its loading on every factor is below ``threshold`` times the
-    layer's largest loading.
+    A neuron is *negligible* when the magnitude of its loading on every factor is below
+    ``threshold`` times the layer's largest magnitude (``|loading|``: signed blocks count negative
+    loadings as used). A tensor block's neurons are its channel x position outer products.
 
     Returns
     -------
     dict
         ``unused_share`` (fraction of negligible neurons), ``unused`` (bool mask per neuron) and,
         for convolutional layers, ``unused_channels`` (channels whose neurons are all negligible).
+
+    Examples
+    --------
+    >>> import numpy as np, peeklens as pl
+    >>> X = np.random.default_rng(0).random((4, 20)); X[3] = 0
+    >>> fit = pl.factorize(pl.Activations.from_arrays({"fc": X}), 2, max_iter=20)
+    >>> utilisation(fit, "fc")["unused"].tolist()
+    [False, False, False, True]
     """
-    Oj = np.asarray(fit.loadings[layer], dtype=np.float32)
+    _check_layer(fit, layer)
+    Oj = np.abs(np.asarray(tensor_loadings(fit, layer), dtype=np.float32))
     peak = float(Oj.max()) if Oj.size else 0.0
     unused = Oj.max(axis=1) < threshold * peak if peak > 0 else np.ones(Oj.shape[0], bool)
     out = {"unused_share": float(unused.mean()) if unused.size else 0.0, "unused": unused}
@@ -217,10 +336,11 @@ def utilisation(fit: Factorization, layer: str, threshold: float = 0.01) -> dict
 def factor_strength(fit: Factorization) -> np.ndarray:
     """Share of the (unweighted) model energy carried by each factor, summing to 1.
 
-    ``||F[:, r]|| * sqrt(sum_b ||W_b[:, r]||^2)`` normalized; useful to order tiles.
+    ``||F[:, r]|| * sqrt(sum_b ||W_b[:, r]||^2)`` normalized; useful to order tiles. For a tensor
+    block ``W_b`` is the Khatri-Rao product of its channel and spatial factors.
     """
     fn = np.linalg.norm(np.asarray(fit.F, dtype=np.float64), axis=0)
-    wn = np.sqrt(sum(np.sum(np.asarray(W, dtype=np.float64) ** 2, axis=0) for W in fit.loadings.values()))
+    wn = np.sqrt(sum(np.sum(np.asarray(tensor_loadings(fit, n), dtype=np.float64) ** 2, axis=0) for n in fit.loadings))
     s = fn * wn
     total = s.sum()
     return (s / total) if total > 0 else s

@@ -29,9 +29,12 @@ def report_file(tmp_path_factory, mnist_test):
     sweeps, spectra = {}, {}
     for seed, label in ((0, "net <b>A</b>"), (1, "net B")):
         torch.manual_seed(seed)
-        acts = pl.capture(PaperNet().eval(), TensorDataset(x[:300], y[:300]), layers=["relu", "relu_1"], progress=False)
+        net = PaperNet().eval()
+        acts = pl.capture(net, TensorDataset(x[:300], y[:300]), layers=["relu", "relu_1"], progress=False)
         sweeps[label] = pl.sweep(acts, [4, 8], max_iter=40, progress=False)
         spectra[label] = pl.spectrum(acts, k=10, blocks=["relu", "relu_1"])
+        if seed == 0:  # net A's factors at rank 4 explained (pl.explain): maximized images, attribution overlay
+            pl.explain(net, sweeps[label], "relu_1", ranks=[4], steps=8, progress=False)
     out = tmp_path_factory.mktemp("report") / "report.html"
     return write_report(
         sweeps, out, spectra=spectra, title="offline report", verdict="net A < net B at every rank", verdict_ok=True
@@ -89,6 +92,26 @@ def test_report_draws_offline(page):
     assert not blank
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report-offline.png"), full_page=False)
+
+
+def test_report_shows_explained_factors(page):
+    first, second = page.locator("#pl-report-networks details.pl-report-network").all()
+    gallery = first.locator(".pl-latent-gallery")
+    assert gallery.locator(".pl-tile .pl-pair canvas.pl-max").count() == 4  # beside each latent image
+    assert second.locator("canvas.pl-max").count() == 0 and second.locator("button.pl-interp-toggle").count() == 0
+    assert "Factors of layer relu_1 are explained" in page.locator("body").text_content()
+    pixels = "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data).join(',')"
+    top = gallery.locator("canvas.pl-top").first
+    before = top.evaluate(pixels)
+    toggle = gallery.locator("button.pl-interp-toggle")
+    toggle.focus()
+    page.keyboard.press("Enter")  # a button: the keyboard toggles it
+    assert toggle.get_attribute("aria-pressed") == "true"
+    assert top.evaluate(pixels) != before  # the heatmaps are laid over the thumbnails
+    ARTIFACTS.mkdir(exist_ok=True)
+    gallery.screenshot(path=str(ARTIFACTS / "report-gallery-interpret.png"))
+    page.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-pressed") == "false" and top.evaluate(pixels) == before
 
 
 def test_report_is_interactive(page):

@@ -53,3 +53,16 @@ def test_attribute_and_invert_on_cuda_match_the_cpu(paper):
         np.testing.assert_allclose(g.heatmaps, c.heatmaps, rtol=1e-3, atol=1e-4 * float(c.heatmaps.max()))
     inv = pl.invert(net, fit, "relu", 0, steps=200, device="cuda", progress=False)
     assert inv.cosine > 0.9
+
+
+def test_explain_on_cuda_is_deterministic_and_attributes_like_the_cpu(paper):
+    net, fit = paper
+    runs = []
+    for device in ("cuda", "cuda", "cpu"):
+        f = pl.Factorization(**{**fit.__dict__, "interpretation": None})
+        runs.append(pl.explain(net, f, "relu_1", steps=20, top_k=4, device=device, progress=False)[3])
+    a, b, c = runs
+    np.testing.assert_array_equal(a.maximized, b.maximized)
+    np.testing.assert_array_equal(a.samples, c.samples)
+    assert np.abs(a.heatmaps.astype(int) - c.heatmaps.astype(int)).max() <= 1  # uint8 levels
+    assert next(net.parameters()).device.type == "cpu"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Maximized", "Attribution", "Inversion", "display_images"]
+__all__ = ["Maximized", "Attribution", "Inversion", "Explanation", "display_images"]
 
 
 def display_images(x: np.ndarray) -> np.ndarray:
@@ -219,6 +219,115 @@ class Inversion(_Parts):
     def __repr__(self) -> str:
         return (
             f"Inversion(layer={self.layer!r}, factor={self.factor}, cosine={self.cosine:.4f}"
+            + (", interrupted" if self.interrupted else "")
+            + ")"
+        )
+
+
+@dataclass(eq=False)
+class Explanation(_Parts):
+    """What the factors of one layer mean, for the views: made by :func:`peeklens.explain`.
+
+    Kept on the factorization (``fit.interpretation[layer]``), saved by :func:`peeklens.save` as the
+    schema's ``interpretation`` section and shown by every front end in the latent gallery's tiles.
+    Pictures are stored small: images as uint8, heatmaps as uint8 with one float32 scale per map.
+    Rows follow ``factors`` (the factors that were explained, in order; an interrupted run keeps the
+    ones that finished).
+
+    Attributes
+    ----------
+    layer : str
+        The layer block whose factor directions ``O_layer[:, k]`` were explained.
+    rank : int
+        Rank of the factorization.
+    factors : numpy.ndarray
+        (m,) int64, the factor of each row.
+    method : str or None
+        Attribution method (:data:`ATTRIBUTION_METHODS`), None when not attributed.
+    value_range : list of float
+        ``[lo, hi]``: the maximized images are ``(v - lo) / (hi - lo)`` clipped to [0, 1], as thumbnails are.
+    top_k : int
+        Top inputs attributed per factor.
+    maximized : numpy.ndarray or None
+        (m, n, H, W, C) uint8, ``C`` 1 (grey) or 3 (RGB): the maximizing input(s) of each factor as pictures.
+    maximized_scores : numpy.ndarray or None
+        (m, n) float32, the factor's activation of each maximized input.
+    reference : numpy.ndarray or None
+        (m,) float32, the factor's activation of its top captured input.
+    samples : numpy.ndarray or None
+        (m, top_k) int64, the attributed samples: each factor's top inputs
+        (:func:`peeklens.views.top_inputs`), the thumbnails the gallery shows.
+    heatmaps : numpy.ndarray or None
+        (m, top_k, H, W) uint8, each map divided by its maximum (``heat_scale``) times 255.
+    heat_scale : numpy.ndarray or None
+        (m, top_k) float32, the maximum of each heatmap.
+    scores : numpy.ndarray or None
+        (m, top_k) float32, the factor's activation of each attributed sample.
+    boxes : numpy.ndarray or None
+        (m, top_k, 4) int32, ``top, left, height, width`` of the hottest region of each sample.
+    interrupted : bool
+        True when stopped by KeyboardInterrupt before every requested factor finished.
+    settings : dict
+        What :func:`peeklens.explain` used (steps, images per factor, seed, ...).
+    """
+
+    layer: str
+    rank: int
+    factors: np.ndarray
+    method: str | None = None
+    value_range: list = field(default_factory=lambda: [0.0, 1.0])
+    top_k: int = 0
+    maximized: np.ndarray | None = None
+    maximized_scores: np.ndarray | None = None
+    reference: np.ndarray | None = None
+    samples: np.ndarray | None = None
+    heatmaps: np.ndarray | None = None
+    heat_scale: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+    interrupted: bool = False
+    settings: dict = field(default_factory=dict)
+
+    #: The fields that hold arrays (the schema stores each under its own key).
+    ARRAY_FIELDS = (
+        "factors",
+        "maximized",
+        "maximized_scores",
+        "reference",
+        "samples",
+        "heatmaps",
+        "heat_scale",
+        "scores",
+        "boxes",
+    )
+
+    def row(self, factor: int) -> int:
+        """The row of ``factor`` in the arrays, or -1 when it was not explained.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> Explanation("relu", 3, np.array([2, 0])).row(0)
+        1
+        """
+        hit = np.flatnonzero(np.asarray(self.factors) == int(factor))
+        return int(hit[0]) if hit.size else -1
+
+    def heatmap(self, factor: int, j: int) -> np.ndarray:
+        """The ``j``-th attribution heatmap of ``factor`` in its original units (float32, H x W)."""
+        i = self.row(factor)
+        if i < 0 or self.heatmaps is None or self.heat_scale is None:
+            raise KeyError(f"factor {factor} has no heatmaps in this explanation (factors {self.factors.tolist()})")
+        return self.heatmaps[i, j].astype(np.float32) / 255.0 * np.float32(self.heat_scale[i, j])
+
+    def __repr__(self) -> str:
+        what = [
+            f"{self.maximized.shape[1]} maximized image(s)" if self.maximized is not None else "",
+            f"{self.method} heatmaps of {self.top_k} top inputs" if self.heatmaps is not None else "",
+        ]
+        return (
+            f"Explanation(layer={self.layer!r}, rank {self.rank}, factors {np.asarray(self.factors).tolist()}: "
+            + ", ".join(w for w in what if w)
             + (", interrupted" if self.interrupted else "")
             + ")"
         )

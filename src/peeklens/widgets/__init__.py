@@ -175,6 +175,9 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
         Top inputs counted in each factor's class histogram.
     class_names : list of str, optional
         Names of the label classes (shown as text).
+    interpret_layer : str, optional
+        When the sweep was explained (:func:`peeklens.explain`), the layer whose maximized images and
+        attribution overlays the tiles show (default: the first explained layer).
 
     Attributes
     ----------
@@ -190,6 +193,7 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
     factor = t.Int(0).tag(sync=True)
     highlighted = t.List(t.Int()).tag(sync=True)
     hist_k = t.Int(50).tag(sync=True)
+    interpret_layer = t.Unicode("").tag(sync=True)
     meta = t.Dict().tag(sync=True)
     arrays = t.Dict().tag(sync=True)
 
@@ -201,6 +205,7 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
         top_k: int = 8,
         hist_k: int = 50,
         class_names=None,
+        interpret_layer: str | None = None,
         _payload_=None,
         **kwargs,
     ) -> None:
@@ -224,6 +229,19 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
         self.top_k = int(top_k)
         if rank is not None:
             self.rank = rank
+        if interpret_layer is not None:
+            self.interpret_layer = interpret_layer
+
+    @t.validate("interpret_layer")
+    def _valid_interpret_layer(self, proposal):
+        layer = str(proposal["value"])
+        explained = sorted({n for f in self.sweep.values() for n in (f.interpretation or {})})
+        if layer and layer not in explained:
+            raise InputError(
+                f"interpret_layer={layer!r} was not explained; explained layers: {explained or 'none'} "
+                "(pl.explain(model, sweep, layer) adds one)"
+            )
+        return layer
 
     def data(self, rank: int | None = None) -> dict:
         """What it draws at ``rank`` (default: the current one): ``latent_images``, ``top_inputs``,
@@ -418,17 +436,30 @@ class Dashboard(ipywidgets.VBox):
     layers : list of str, optional
         Layers for the heatmaps.
     class_names : list of str, optional
+    interpret_layer : str, optional
+        The explained layer (:func:`peeklens.explain`) the gallery's tiles show.
     """
 
     def __init__(
-        self, sweep, spectrum=None, *, rank: int | None = None, top_k: int = 8, layers=None, class_names=None, **kwargs
+        self,
+        sweep,
+        spectrum=None,
+        *,
+        rank: int | None = None,
+        top_k: int = 8,
+        layers=None,
+        class_names=None,
+        interpret_layer: str | None = None,
+        **kwargs,
     ) -> None:
         self.sweep = _payload.as_sweep(sweep)
         payload = _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names)  # made once, shared
         self.explorer = RankExplorer(self.sweep, title="Rank explorer", _payload_=payload)
         first = next(iter(self.sweep.values()))
         self.gallery = (
-            LatentGallery(self.sweep, top_k=top_k, class_names=class_names, _payload_=payload)
+            LatentGallery(
+                self.sweep, top_k=top_k, class_names=class_names, interpret_layer=interpret_layer, _payload_=payload
+            )
             if first.input_names
             else None
         )

@@ -26,6 +26,7 @@ __all__ = [
     "layer_names",
     "spectrum_payloads",
     "compare_payloads",
+    "interpretation_keys",
     "Payload",
 ]
 
@@ -65,12 +66,23 @@ def gallery_keys(meta: dict) -> list[str]:
     """Arrays the latent gallery derives from: F and every loading of each rank, labels, display images."""
     keys = []
     for f in _fits(meta):
-        keys += [f["F"], *f["W"]]
+        keys += [f["F"], *f["W"], *(f.get("spatial") or {}).values()]  # tensor model: spatial factors too
     if meta.get("labels"):
         keys.append(meta["labels"])
     d = meta.get("display") or {}
     if d.get("samples"):
         keys += [d["samples"], *d["images"]]
+    return keys + interpretation_keys(meta)
+
+
+def interpretation_keys(meta: dict) -> list[str]:
+    """Arrays of the fits' ``interpretation`` sections (maximized images, heatmaps), shown in the gallery."""
+    from ..interpret.results import Explanation
+
+    keys = []
+    for f in _fits(meta):
+        for entry in f.get("interpretation") or []:
+            keys += [entry[n] for n in Explanation.ARRAY_FIELDS if entry.get(n)]
     return keys
 
 
@@ -89,10 +101,16 @@ def layer_names(sweep: Sweep, layers=None) -> list[str]:
 
 
 def heatmap_keys(meta: dict, layers: list[str]) -> list[str]:
-    """Arrays the neuron heatmaps derive from: the loadings of ``layers`` at every rank."""
+    """Arrays the neuron heatmaps derive from: the loadings of ``layers`` at every rank (and, for tensor
+    blocks of the tensor model, their spatial factors)."""
     keys = []
     for f in _fits(meta):
-        keys += [f["W"][f["names"].index(n)] for n in layers]
+        spatial = f.get("spatial") or {}
+        for n in layers:
+            i = f["names"].index(n)
+            keys.append(f["W"][i])
+            if str(i) in spatial:
+                keys.append(spatial[str(i)])
     return keys
 
 
