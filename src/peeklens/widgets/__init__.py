@@ -178,6 +178,9 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
     interpret_layer : str, optional
         When the sweep was explained (:func:`peeklens.explain`), the layer whose maximized images and
         attribution overlays the tiles show (default: the first explained layer).
+    decode : list of str or callable, optional
+        For token samples (``pl.capture(..., samples="tokens")``): a vocabulary or a tokenizer's
+        ``decode``; the tiles show each top token in its context (:func:`peeklens.schema.token_texts`).
 
     Attributes
     ----------
@@ -206,16 +209,22 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
         hist_k: int = 50,
         class_names=None,
         interpret_layer: str | None = None,
+        decode=None,
         _payload_=None,
         **kwargs,
     ) -> None:
         self.sweep = _payload.as_sweep(sweep)
-        if not next(iter(self.sweep.values())).input_names:
+        first = next(iter(self.sweep.values()))
+        tokens = decode is not None and "token" in (first.sample_info or {})
+        if not first.input_names and not tokens:
             raise InputError(
                 "the latent gallery needs input-channel blocks; capture with include_input=True "
-                "(pl.capture(model, data, include_input=True))"
+                "(pl.capture(model, data, include_input=True)), or for token samples pass decode= "
+                "(a vocabulary or tokenizer.decode) to show their text"
             )
-        meta, arrays = _payload_ or _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names)
+        meta, arrays = _payload_ or _payload.sweep_payload(
+            self.sweep, top_k=top_k, class_names=class_names, decode=decode
+        )
         bufs = _payload.buffers(arrays, _payload.gallery_keys(meta))
         nbytes = sum(len(b) for b in bufs.values())
         if nbytes > _LARGE_PAYLOAD:

@@ -47,9 +47,10 @@ def as_sweep(obj) -> Sweep:
     )
 
 
-def sweep_payload(sweep: Sweep, *, top_k: int = schema.DISPLAY_TOP_K, class_names=None) -> Payload:
-    """The schema payload of a sweep without the full inputs (the display section carries the thumbnails)."""
-    return schema.to_payload(sweep, include_inputs=False, top_k=top_k, class_names=class_names)
+def sweep_payload(sweep: Sweep, *, top_k: int = schema.DISPLAY_TOP_K, class_names=None, decode=None) -> Payload:
+    """The schema payload of a sweep without the full inputs (the display section carries the thumbnails,
+    or with ``decode`` the text of token samples)."""
+    return schema.to_payload(sweep, include_inputs=False, top_k=top_k, class_names=class_names, decode=decode)
 
 
 def buffers(arrays: Mapping[str, np.ndarray], keys: Iterable[str] | None = None) -> dict[str, bytes]:
