@@ -264,11 +264,47 @@ export class Results {
     };
   }
 
+  /** Token samples: each factor's top samples among the display section, with their text; null without text. */
+  async topTexts(F: Matrix): Promise<{ texts: string[]; k: number; samples: Int32Array } | null> {
+    const d = this.display;
+    const text = d?.text;
+    if (!d?.samples || !text || d.top_k <= 0) return null;
+    const samples = (await this.array(d.samples)).data;
+    const top = topInputsAmong(F, samples, d.top_k);
+    const texts = Array.from(top, (s) => text[search(samples, s)] ?? "");
+    return { texts, k: Math.min(d.top_k, samples.length), samples: top };
+  }
+
+  /** The gallery of token samples without input blocks: each factor's top tokens as text. */
+  private async tokenGallery(rank: number, options: ViewOptions): Promise<GalleryData | null> {
+    const f = this.fit(rank);
+    const [F, allW, labels] = await Promise.all([
+      this.F(rank),
+      Promise.all(f.names.map((n) => this.loadings(rank, n))),
+      this.labels(),
+    ]);
+    const tt = await this.topTexts(F);
+    if (!tt) return null;
+    const hist = labels ? classHistograms(F, labels, options.histK ?? 50) : null;
+    return {
+      rank,
+      latents: { data: new Float32Array(0), count: 0, height: 1, width: 1, channels: 1 },
+      topInputs: null,
+      topK: tt.k,
+      topSamples: tt.samples,
+      topTexts: tt.texts,
+      histograms: hist ? hist.counts : null,
+      nClasses: hist ? hist.nClasses : 0,
+      classNames: this.classNames,
+      strength: factorStrength(F, allW),
+    };
+  }
+
   /** The latent image gallery of one rank: latent images, top inputs and class histograms. */
   async galleryData(rank: number, options: ViewOptions = {}): Promise<GalleryData | null> {
     const inputs = this.inputBlocks;
     if (!inputs.length) {
-      return null;
+      return this.tokenGallery(rank, options);
     }
     const f = this.fit(rank);
     const [F, allW, labels, allS] = await Promise.all([
@@ -295,6 +331,7 @@ export class Results {
       topInputs: top ? top.images : null,
       topK: top ? top.k : 0,
       topSamples: top ? top.samples : null,
+      topTexts: (await this.topTexts(F))?.texts ?? null,
       histograms,
       nClasses,
       classNames: this.classNames,

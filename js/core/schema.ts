@@ -109,6 +109,8 @@ export interface DisplayMeta {
   /** Minimum and maximum of the full input blocks: thumbnails show (v - lo) / (hi - lo). */
   value_range: [number, number] | null;
   class_names: string[] | null;
+  /** Token samples: one text per entry of `samples`, the token in brackets with context (schema.token_texts). */
+  text?: string[] | null;
 }
 
 /** The *sample* fields: labels, full inputs (files only, optional) and the display section. */

@@ -66,7 +66,7 @@ export function markGallery(root: HTMLElement, highlighted: ArrayLike<number> | 
   let total = 0;
   root.querySelectorAll<HTMLElement>(".pl-tile").forEach((tile) => {
     let hits = 0;
-    const cells = tile.querySelectorAll<HTMLElement>(".pl-top-cell");
+    const cells = tile.querySelectorAll<HTMLElement>(".pl-top-cell, .pl-token-item");
     cells.forEach((cell) => {
       const hit = set.has(Number(cell.dataset.sample));
       cell.classList.toggle("pl-hit", hit);

@@ -2,6 +2,7 @@
 import { viewExport } from "./export";
 import { addMaximized, hasMaximized, interpretCaption, overlayToggle } from "./gallery_interpret";
 import { hitsBadge, markGallery, wrapTopGrid } from "./gallery_marks";
+import { tokenList } from "./gallery_tokens";
 import {
   caption,
   clear,
@@ -173,7 +174,9 @@ export function renderLatentGallery(
   if (toggle) head.appendChild(toggle);
   root.appendChild(head);
   const lat = data.latents;
-  if (!options.compact) {
+  if (!options.compact && lat.count === 0 && data.topTexts) {
+    root.appendChild(caption(`each factor's ${data.topK} top tokens, [the token] with its context in the input`));
+  } else if (!options.compact) {
     const cap = h("div", "pl-caption pl-legend-row");
     cap.title = GLOSSARY.energy;
     const parts = [lat.channels >= 3 ? "latent image (RGB)" : "latent image: the factor's input loadings, 0"];
@@ -224,10 +227,14 @@ export function renderLatentGallery(
       "aria-label",
       s !== undefined ? `factor ${r}, ${fmt(100 * s, 2)} percent of the energy` : `factor ${r}`,
     );
-    const c = stackCanvas(lat, r, tileSize, lat.channels >= 3 ? GREYS : CMAP, 0, 1);
-    c.className = "pl-latent";
-    tile.appendChild(c);
-    if (!options.compact) addMaximized(tile, c, data, r, tileSize); // beside the latent image
+    if (lat.count > r) {
+      const c = stackCanvas(lat, r, tileSize, lat.channels >= 3 ? GREYS : CMAP, 0, 1);
+      c.className = "pl-latent";
+      tile.appendChild(c);
+      if (!options.compact) addMaximized(tile, c, data, r, tileSize); // beside the latent image
+    }
+    if (!options.compact && data.topTexts && data.topK > 0)
+      tile.appendChild(tokenList(el.ownerDocument, data.topTexts, data.topSamples, r * data.topK, data.topK));
     if (!options.compact) {
       const grid = topGrid(data, r, thumb);
       if (grid && data.topSamples) {

@@ -48,6 +48,8 @@ export interface GalleryData {
   topK: number;
   /** The sample index of every top input (rank * topK, factor-major, like `topInputs`), or null. */
   topSamples?: Int32Array | null;
+  /** Token samples: the text of every top sample (rank * topK, like `topSamples`), token in brackets. */
+  topTexts?: string[] | null;
   /** Label counts of each factor's top inputs: rank x nClasses, or null without labels. */
   histograms: Int32Array | null;
   nClasses: number;
