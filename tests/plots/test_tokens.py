@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -11,9 +14,9 @@ import torch
 from torch import nn
 
 import peeklens as pl
-from peeklens import schema
+from peeklens import report, schema
 from peeklens.views import top_inputs
-from peeklens.widgets import LatentGallery
+from peeklens.widgets import Dashboard, LatentGallery
 
 VOCAB = ["<pad>", "the", "cat", "sat", "on", "mat", "dog", "ran", "far", "away"]
 
@@ -85,6 +88,17 @@ def test_saved_file_and_gallery_carry_the_text(capture, tmp_path):
     assert gal.meta["display"]["text"] == disp["text"]  # the widget syncs the same display section
     with pytest.raises(pl.InputError, match="decode="):
         LatentGallery(fit)
+    dash = Dashboard(fit, decode=VOCAB, top_k=3)
+    assert dash.gallery is not None and dash.gallery.meta["display"]["text"] == disp["text"]
+    assert Dashboard(fit).gallery is None
+    # the offline report embeds the file with the text (its gallery draws it with the same TypeScript)
+    html = report.render_report({"net": fit}, decode=VOCAB)
+    b64 = re.search(r'data-kind="sweep"[^>]*>([^<]+)</script>', html).group(1)
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(b64))) as z:
+        embedded = json.loads(z.read("meta.json"))
+    assert embedded["display"]["text"]
+    with zipfile.ZipFile(io.BytesIO(pl.io.to_bytes(fit, decode=VOCAB, top_k=3))) as z:
+        assert json.loads(z.read("meta.json"))["fit"]["display"]["text"] == disp["text"]
 
 
 def test_token_texts_checks_the_vocabulary():

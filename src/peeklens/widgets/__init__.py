@@ -447,6 +447,8 @@ class Dashboard(ipywidgets.VBox):
     class_names : list of str, optional
     interpret_layer : str, optional
         The explained layer (:func:`peeklens.explain`) the gallery's tiles show.
+    decode : list of str or callable, optional
+        Token samples: a vocabulary or a tokenizer's ``decode``; the gallery shows the top tokens as text.
     """
 
     def __init__(
@@ -459,17 +461,25 @@ class Dashboard(ipywidgets.VBox):
         layers=None,
         class_names=None,
         interpret_layer: str | None = None,
+        decode=None,
         **kwargs,
     ) -> None:
         self.sweep = _payload.as_sweep(sweep)
-        payload = _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names)  # made once, shared
+        # made once, shared
+        payload = _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names, decode=decode)
         self.explorer = RankExplorer(self.sweep, title="Rank explorer", _payload_=payload)
         first = next(iter(self.sweep.values()))
+        tokens = decode is not None and "token" in (first.sample_info or {})
         self.gallery = (
             LatentGallery(
-                self.sweep, top_k=top_k, class_names=class_names, interpret_layer=interpret_layer, _payload_=payload
+                self.sweep,
+                top_k=top_k,
+                class_names=class_names,
+                interpret_layer=interpret_layer,
+                decode=decode,
+                _payload_=payload,
             )
-            if first.input_names
+            if first.input_names or tokens
             else None
         )
         has_layers = bool(layers) or any(n not in first.input_names for n in first.blocks)
