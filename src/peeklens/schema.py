@@ -64,7 +64,12 @@ The *sample* fields (data the factorization does not own, kept for display only)
     - ``class_names``: names of the label classes, or null (the class index is shown);
     - ``text`` (optional): for token samples saved with ``decode=``, one string per entry of ``samples``:
       the token with a few tokens of context from the same input, the token in brackets
-      (:func:`token_texts`); ``images`` is then empty when the capture kept no input block.
+      (:func:`token_texts`); ``images`` is then empty when the capture kept no input block;
+    - ``patches`` (optional): for image-patch token samples saved with ``decode=PatchGrid(...)``, keys of
+      ``images`` (len(samples), h, w, C) float32 in [0, 1], each patch with a margin of its neighbours,
+      ``boxes`` (len(samples), 4) int32 ``top, left, height, width`` of the patch in it, and ``cells``
+      (len(samples), 2) int32, its row and column in the image's patch grid (-1: no patch, e.g. CLS)
+      (:func:`peeklens.patches.patch_crops`).
 
 ``type == "Activations"``
     ``names``, ``blocks`` (``info()`` of each: ``kind``, ``shape``, ``transform``, ``signed``), ``arrays``
@@ -103,6 +108,7 @@ from . import views
 from ._version import __version__
 from .activations import Activations, Block
 from .errors import FileFormatError, InputError
+from .patches import PatchGrid, patch_crops
 from .results import Factorization, Sweep
 from .spectra import Spectrum
 
@@ -267,7 +273,8 @@ def _sample_meta(
     elif class_names is not None:
         out["display"] = {"top_k": 0, "samples": None, "images": [], "value_range": None, "class_names": class_names}
     info = getattr(first, "sample_info", None)
-    if decode is not None and info is not None and "token" in info and first.n_samples:
+    patches = isinstance(decode, PatchGrid)
+    if decode is not None and info is not None and ("token" in info or patches) and first.n_samples:
         k = int(max(1, min(top_k, first.n_samples)))
         if out["display"] is None or not out["display"].get("samples"):
             idx = display_samples(fits, k)
@@ -280,7 +287,15 @@ def _sample_meta(
             }
         else:
             idx = display_samples(fits, out["display"]["top_k"])
-        out["display"]["text"] = token_texts(info, idx, decode)
+        if patches:
+            crops, boxes, cells = patch_crops(info, idx, decode)
+            out["display"]["patches"] = {
+                "images": a.put("display.patches.images", crops),
+                "boxes": a.put("display.patches.boxes", boxes),
+                "cells": a.put("display.patches.cells", cells),
+            }
+        else:
+            out["display"]["text"] = token_texts(info, idx, decode)
     return out
 
 

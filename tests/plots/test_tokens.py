@@ -15,6 +15,7 @@ from torch import nn
 
 import peeklens as pl
 from peeklens import report, schema
+from peeklens.patches import PatchGrid
 from peeklens.views import top_inputs
 from peeklens.widgets import Dashboard, LatentGallery
 
@@ -107,3 +108,47 @@ def test_token_texts_checks_the_vocabulary():
         schema.token_texts(info, [1], VOCAB)
     with pytest.raises(pl.InputError, match="no 'token'"):
         schema.token_texts({"sample": info["sample"], "position": info["position"]}, [0], VOCAB)
+
+
+class TinyViT(nn.Module):
+    """4x4-pixel patches of 8x8 images (a 2x2 grid) and a CLS token in front."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Conv2d(1, 6, 4, stride=4)
+        self.cls = nn.Parameter(torch.rand(1, 1, 6))
+        self.mlp = nn.Sequential(nn.Linear(6, 8), nn.ReLU())
+
+    def forward(self, x):
+        t = self.embed(x).flatten(2).transpose(1, 2)  # (batch, 4 patches, 6)
+        return self.mlp(torch.cat([self.cls.expand(x.shape[0], 1, 6), t], dim=1))
+
+
+def test_image_patch_samples_keep_their_patch_and_location(tmp_path):
+    g = torch.Generator().manual_seed(2)
+    images = torch.rand(10, 1, 8, 8, generator=g)
+    acts = pl.capture(TinyViT(), images, layers=["mlp.1"], samples="tokens", include_input=False, progress=False)
+    assert acts.n_samples == 10 * 5  # CLS + 4 patches per image
+    fit = pl.factorize(acts, rank=2, max_iter=20)
+    grid = PatchGrid(images.numpy(), patch=4, offset=1, context=1)
+    meta, arrays = schema.to_payload(fit, top_k=3, decode=grid)
+    d = meta["fit"]["display"]
+    samples = arrays[d["samples"]]
+    crops, boxes, cells = (arrays[d["patches"][k]] for k in ("images", "boxes", "cells"))
+    assert crops.shape == (len(samples), 12, 12, 1) and boxes.shape == (len(samples), 4)
+    lo, hi = float(images.min()), float(images.max())
+    info = acts.sample_info
+    for j, s in enumerate(samples):
+        img, p = int(info["sample"][s]), int(info["position"][s]) - 1
+        if p < 0:  # the CLS token: no patch
+            assert boxes[j].tolist() == [-1, -1, -1, -1] and cells[j].tolist() == [-1, -1] and not crops[j].any()
+            continue
+        row, col = divmod(p, 2)
+        assert cells[j].tolist() == [row, col] and boxes[j].tolist() == [4, 4, 4, 4]
+        patch = images[img, 0, 4 * row : 4 * row + 4, 4 * col : 4 * col + 4].numpy()
+        np.testing.assert_allclose(crops[j, 4:8, 4:8, 0], (patch - lo) / (hi - lo), rtol=1e-5, atol=1e-6)
+    gal = LatentGallery(fit, decode=grid, top_k=3)  # no input block: the gallery shows the patches
+    assert gal.meta["display"]["patches"]["images"] in gal.arrays
+    with pytest.raises(pl.InputError, match="8x8"):
+        schema.to_payload(fit, decode=PatchGrid(images.numpy(), patch=16))

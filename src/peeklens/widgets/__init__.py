@@ -215,7 +215,7 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
     ) -> None:
         self.sweep = _payload.as_sweep(sweep)
         first = next(iter(self.sweep.values()))
-        tokens = decode is not None and "token" in (first.sample_info or {})
+        tokens = _payload.shows_tokens(first, decode)
         if not first.input_names and not tokens:
             raise InputError(
                 "the latent gallery needs input-channel blocks; capture with include_input=True "
@@ -469,7 +469,7 @@ class Dashboard(ipywidgets.VBox):
         payload = _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names, decode=decode)
         self.explorer = RankExplorer(self.sweep, title="Rank explorer", _payload_=payload)
         first = next(iter(self.sweep.values()))
-        tokens = decode is not None and "token" in (first.sample_info or {})
+        tokens = _payload.shows_tokens(first, decode)
         self.gallery = (
             LatentGallery(
                 self.sweep,

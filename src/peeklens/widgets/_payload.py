@@ -22,6 +22,7 @@ __all__ = [
     "sweep_payload",
     "buffers",
     "gallery_keys",
+    "shows_tokens",
     "heatmap_keys",
     "layer_names",
     "spectrum_payloads",
@@ -73,7 +74,17 @@ def gallery_keys(meta: dict) -> list[str]:
     d = meta.get("display") or {}
     if d.get("samples"):
         keys += [d["samples"], *d["images"]]
+    if d.get("patches"):
+        keys += [d["patches"][k] for k in ("images", "boxes", "cells")]
     return keys + interpretation_keys(meta)
+
+
+def shows_tokens(fit: Factorization, decode) -> bool:
+    """Whether ``decode`` lets the gallery show this factorization's token samples (text, or image patches)."""
+    from ..patches import PatchGrid
+
+    info = fit.sample_info or {}
+    return decode is not None and bool(info) and ("token" in info or isinstance(decode, PatchGrid))
 
 
 def interpretation_keys(meta: dict) -> list[str]:
