@@ -275,7 +275,39 @@ export class Results {
     return { texts, k: Math.min(d.top_k, samples.length), samples: top };
   }
 
-  /** The gallery of token samples without input blocks: each factor's top tokens as text. */
+  /** Image-patch token samples: each factor's top samples' patch crops, boxes and cells; null without them. */
+  async topPatches(
+    F: Matrix,
+  ): Promise<{ images: ImageStack; boxes: Int32Array; cells: Int32Array; k: number; samples: Int32Array } | null> {
+    const d = this.display;
+    const p = d?.patches;
+    if (!d?.samples || !p || d.top_k <= 0) return null;
+    const [samples, crops, boxes, cells] = await Promise.all(
+      [d.samples, p.images, p.boxes, p.cells].map((key) => this.array(key)),
+    );
+    const [, h, w, c] = crops.shape;
+    const top = topInputsAmong(F, samples.data, d.top_k);
+    const size = h * w * c;
+    const data = new Float32Array(top.length * size);
+    const outBoxes = new Int32Array(top.length * 4).fill(-1);
+    const outCells = new Int32Array(top.length * 2).fill(-1);
+    top.forEach((s, i) => {
+      const j = search(samples.data, s);
+      if (j < 0) throw new FileFormatError(`${this.name}: sample ${s} is missing from the display patches`);
+      data.set((crops.data as Float32Array).subarray(j * size, (j + 1) * size), i * size);
+      for (let q = 0; q < 4; q++) outBoxes[i * 4 + q] = Number(boxes.data[j * 4 + q]);
+      for (let q = 0; q < 2; q++) outCells[i * 2 + q] = Number(cells.data[j * 2 + q]);
+    });
+    return {
+      images: { data, count: top.length, height: h, width: w, channels: c },
+      boxes: outBoxes,
+      cells: outCells,
+      k: Math.min(d.top_k, samples.data.length),
+      samples: top,
+    };
+  }
+
+  /** The gallery of token samples without input blocks: each factor's top tokens as text (or image patches). */
   private async tokenGallery(rank: number, options: ViewOptions): Promise<GalleryData | null> {
     const f = this.fit(rank);
     const [F, allW, labels] = await Promise.all([
@@ -284,15 +316,18 @@ export class Results {
       this.labels(),
     ]);
     const tt = await this.topTexts(F);
-    if (!tt) return null;
+    const tp = tt ? null : await this.topPatches(F);
+    const top = tt ?? tp;
+    if (!top) return null;
     const hist = labels ? classHistograms(F, labels, options.histK ?? 50) : null;
     return {
       rank,
       latents: { data: new Float32Array(0), count: 0, height: 1, width: 1, channels: 1 },
       topInputs: null,
-      topK: tt.k,
-      topSamples: tt.samples,
-      topTexts: tt.texts,
+      topK: top.k,
+      topSamples: top.samples,
+      topTexts: tt ? tt.texts : null,
+      topPatches: tp ? { images: tp.images, boxes: tp.boxes, cells: tp.cells } : null,
       histograms: hist ? hist.counts : null,
       nClasses: hist ? hist.nClasses : 0,
       classNames: this.classNames,

@@ -25,6 +25,31 @@ function tokenPayload(ranks: number[], n = 20, topK = 3) {
   return { meta, arrays };
 }
 
+/** A ViT capture's payload: no input block, each sample's 6x6 patch crop (value = sample / 100), box and cell. */
+function patchPayload(ranks: number[], n = 20, topK = 3) {
+  const { meta, arrays } = tokenPayload(ranks, n, topK);
+  delete meta.display.text;
+  const put = (key: string, a: Float32Array | BigInt64Array, shape: number[]) => {
+    arrays[key] = new DataView(a.buffer);
+    meta.shapes[key] = shape;
+    meta.dtypes[key] = a instanceof Float32Array ? "<f4" : "<i8";
+    return key;
+  };
+  const crops = new Float32Array(n * 36).map((_, i) => Math.floor(i / 36) / 100);
+  const boxes = BigInt64Array.from({ length: n * 4 }, (_, i) =>
+    Math.floor(i / 4) === 0 ? -1n : [2n, 2n, 2n, 2n][i % 4],
+  );
+  const cells = BigInt64Array.from({ length: n * 2 }, (_, i) =>
+    BigInt(Math.floor(i / 2) === 0 ? -1 : (Math.floor(i / 2) + (i % 2)) % 3),
+  );
+  meta.display.patches = {
+    images: put("display.patches.images", crops, [n, 6, 6, 1]),
+    boxes: put("display.patches.boxes", boxes, [n, 4]),
+    cells: put("display.patches.cells", cells, [n, 2]),
+  };
+  return { meta, arrays };
+}
+
 function tokenGallery(rank: number, k: number): GalleryData {
   return {
     rank,
@@ -77,6 +102,24 @@ describe("token samples in the gallery", () => {
       expect(g.latents.count).toBe(0);
       expect(g.histograms!.length).toBe(rank * 3); // labels 0..2 counted as before
     }
+  });
+  it("shows image-patch samples as their crops, aligned with the top samples of F", async () => {
+    const { meta, arrays } = patchPayload([3]);
+    const g = (await resultsOf(meta, arrays).galleryData(3))!;
+    expect(g.topTexts).toBeNull();
+    const p = g.topPatches!;
+    expect([p.images.count, p.images.height, p.images.channels]).toEqual([9, 6, 1]);
+    Array.from(g.topSamples!).forEach((s, i) => {
+      expect(p.images.data[i * 36]).toBeCloseTo(s / 100, 6); // the crop of that sample
+      expect(Array.from(p.boxes.subarray(4 * i, 4 * i + 4))).toEqual(s === 0 ? [-1, -1, -1, -1] : [2, 2, 2, 2]);
+    });
+    const el = document.createElement("div");
+    renderLatentGallery(el, g, { factor: 0, highlighted: [g.topSamples![0]] });
+    const canvases = Array.from(el.querySelectorAll<HTMLCanvasElement>(".pl-tile canvas.pl-patch"));
+    expect(canvases.map((c) => Number(c.dataset.sample))).toEqual(Array.from(g.topSamples!));
+    expect([canvases[0].width, canvases[0].height]).toEqual([6, 6]);
+    expect(canvases[0].classList.contains("pl-hit")).toBe(true);
+    expect(el.textContent).toContain("top image patches");
   });
   it("the gallery widget draws a token payload and follows the rank", async () => {
     const model = new FakeModel({

@@ -2,15 +2,71 @@
  * Token samples in the latent gallery: each factor's top samples as text (the token in brackets with
  * a few tokens of context from its input, as `display.text` keeps it), one list item per sample.
  */
-import { h } from "./shared";
+import { GREYS, h, imageToRGBA, makeCanvas, putPixels } from "./shared";
+import type { ImageStack } from "./types";
 
 const STYLE_ID = "peeklens-gallery-tokens";
 const CSS = `
 .pl-top-text { list-style: none; margin: 0; padding: 0; width: 100%; font-family: var(--jp-code-font-family, monospace); font-size: 11px; line-height: 1.35; }
 .pl-top-text li { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; padding: 0 2px; border-radius: 2px; border: 1px solid transparent; }
 .pl-top-text li.pl-hit { border-color: #d62728; }
+.pl-top-patches { display: flex; flex-wrap: wrap; gap: 2px; justify-content: center; }
+.pl-patch { border: 2px solid transparent; border-radius: 2px; }
+.pl-patch.pl-hit { border-color: #d62728; }
 .pl-token-focus { font-weight: 700; background: #fde68a; color: #111; border-radius: 2px; padding: 0 1px; }
 `;
+
+function ensureTokenStyles(doc: Document): void {
+  if (doc.getElementById(STYLE_ID)) return;
+  const st = doc.createElement("style");
+  st.id = STYLE_ID;
+  st.textContent = CSS;
+  doc.head.appendChild(st);
+}
+
+/**
+ * One factor's top image-patch samples: each crop (the patch with its neighbours) on a canvas with the
+ * patch framed in red, titled with its place in the patch grid.
+ */
+export function patchRow(
+  doc: Document,
+  patches: { images: ImageStack; boxes: Int32Array; cells: Int32Array },
+  samples: ArrayLike<number> | null | undefined,
+  offset: number,
+  k: number,
+  size: number,
+): HTMLElement {
+  ensureTokenStyles(doc);
+  const row = h("div", "pl-top-patches");
+  const { images, boxes, cells } = patches;
+  const { height: H, width: W, channels: C } = images;
+  for (let j = 0; j < k && offset + j < images.count; j++) {
+    const i = offset + j;
+    const c = makeCanvas(W, H, size, (size * H) / Math.max(1, W));
+    c.className = "pl-patch pl-token-item";
+    if (samples) c.dataset.sample = String(samples[i]);
+    const [top, left, bh, bw] = Array.from(boxes.subarray(4 * i, 4 * i + 4));
+    const [r, col] = Array.from(cells.subarray(2 * i, 2 * i + 2));
+    c.dataset.cell = `${r},${col}`;
+    c.title = r >= 0 ? `patch at row ${r}, column ${col} of its image (framed)` : "a token without a patch (e.g. CLS)";
+    let ctx: CanvasRenderingContext2D | null = null;
+    try {
+      ctx = c.getContext("2d");
+    } catch {
+      ctx = null;
+    }
+    if (ctx && typeof ImageData !== "undefined") {
+      putPixels(c, imageToRGBA(images.data, i * H * W * C, H, W, C, GREYS, 0, 1), W, H);
+      if (top >= 0) {
+        ctx.strokeStyle = "#d62728";
+        ctx.lineWidth = Math.max(1, Math.round(W / 24));
+        ctx.strokeRect(left + 0.5, top + 0.5, bw - 1, bh - 1);
+      }
+    }
+    row.appendChild(c);
+  }
+  return row;
+}
 
 /** A token sample's text split around its bracketed token: [before, token, after]. */
 export function splitFocus(text: string): [string, string, string] {
@@ -28,12 +84,7 @@ export function tokenList(
   offset: number,
   k: number,
 ): HTMLElement {
-  if (!doc.getElementById(STYLE_ID)) {
-    const st = doc.createElement("style");
-    st.id = STYLE_ID;
-    st.textContent = CSS;
-    doc.head.appendChild(st);
-  }
+  ensureTokenStyles(doc);
   const ol = h("ol", "pl-top-text");
   ol.setAttribute("aria-label", `the ${k} tokens that load most on this factor`);
   for (let j = 0; j < k && offset + j < texts.length; j++) {

@@ -2,7 +2,7 @@
 import { viewExport } from "./export";
 import { addMaximized, hasMaximized, interpretCaption, overlayToggle } from "./gallery_interpret";
 import { hitsBadge, markGallery, wrapTopGrid } from "./gallery_marks";
-import { tokenList } from "./gallery_tokens";
+import { patchRow, tokenList } from "./gallery_tokens";
 import {
   caption,
   clear,
@@ -176,6 +176,8 @@ export function renderLatentGallery(
   const lat = data.latents;
   if (!options.compact && lat.count === 0 && data.topTexts) {
     root.appendChild(caption(`each factor's ${data.topK} top tokens, [the token] with its context in the input`));
+  } else if (!options.compact && lat.count === 0 && data.topPatches) {
+    root.appendChild(caption(`each factor's ${data.topK} top image patches (framed) with their neighbours`));
   } else if (!options.compact) {
     const cap = h("div", "pl-caption pl-legend-row");
     cap.title = GLOSSARY.energy;
@@ -235,6 +237,10 @@ export function renderLatentGallery(
     }
     if (!options.compact && data.topTexts && data.topK > 0)
       tile.appendChild(tokenList(el.ownerDocument, data.topTexts, data.topSamples, r * data.topK, data.topK));
+    if (!options.compact && data.topPatches && data.topK > 0) {
+      const size = Math.floor(tileSize / Math.min(4, data.topK)) - 4;
+      tile.appendChild(patchRow(el.ownerDocument, data.topPatches, data.topSamples, r * data.topK, data.topK, size));
+    }
     if (!options.compact) {
       const grid = topGrid(data, r, thumb);
       if (grid && data.topSamples) {

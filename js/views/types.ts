@@ -50,6 +50,9 @@ export interface GalleryData {
   topSamples?: Int32Array | null;
   /** Token samples: the text of every top sample (rank * topK, like `topSamples`), token in brackets. */
   topTexts?: string[] | null;
+  /** Image-patch token samples: each top sample's patch with its neighbours (rank * topK crops), the patch's
+   * box in its crop (top, left, height, width; -1 without a patch) and its cell (row, col) in the patch grid. */
+  topPatches?: { images: ImageStack; boxes: Int32Array; cells: Int32Array } | null;
   /** Label counts of each factor's top inputs: rank x nClasses, or null without labels. */
   histograms: Int32Array | null;
   nClasses: number;
