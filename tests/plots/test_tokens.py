@@ -89,6 +89,8 @@ def test_saved_file_and_gallery_carry_the_text(capture, tmp_path):
     assert gal.meta["display"]["text"] == disp["text"]  # the widget syncs the same display section
     with pytest.raises(pl.InputError, match="decode="):
         LatentGallery(fit)
+    d = gal.data()  # the arrays behind it: the top tokens (no latent image without an input block)
+    assert "latent_images" not in d and d["top_inputs"].shape == (2, 3)
     dash = Dashboard(fit, decode=VOCAB, top_k=3)
     assert dash.gallery is not None and dash.gallery.meta["display"]["text"] == disp["text"]
     assert Dashboard(fit).gallery is None

@@ -117,10 +117,10 @@ def gallery_data(fit: Factorization, *, top_k: int = 8, hist_k: int = 50) -> dic
     Returns
     -------
     dict
-        ``latent_images`` (rank, H, W[, 3], each scaled to [0, 1]); ``top_inputs`` (rank, top_k) sample
-        indices, strongest first; ``thumbnails`` (rank, top_k, H, W[, 3]) their images as captured, when the
-        inputs are kept; ``class_histograms`` (rank, classes) label counts of each factor's ``hist_k`` top
-        inputs, when labels exist; ``strength`` (rank,) each factor's share of the energy.
+        ``top_inputs`` (rank, top_k): sample indices, strongest first; ``strength`` (rank,): each factor's
+        share of the energy; with input blocks ``latent_images`` (rank, H, W[, 3], each scaled to [0, 1]);
+        when the inputs are kept ``thumbnails`` (rank, top_k, H, W[, 3]): the top inputs as captured; when
+        labels exist ``class_histograms`` (rank, classes): label counts of each factor's ``hist_k`` top inputs.
 
     Examples
     --------
@@ -132,12 +132,10 @@ def gallery_data(fit: Factorization, *, top_k: int = 8, hist_k: int = 50) -> dic
     >>> d["latent_images"].shape, d["top_inputs"].shape, d["thumbnails"].shape, d["class_histograms"].sum(1).tolist()
     ((2, 4, 4), (2, 4), (2, 4, 4, 4), [10, 10])
     """
-    out = {
-        "latent_images": views.latent_images(fit),
-        "top_inputs": views.top_inputs(fit, top_k),
-        "strength": views.factor_strength(fit),
-    }
-    if fit.inputs:
+    out = {"top_inputs": views.top_inputs(fit, top_k), "strength": views.factor_strength(fit)}
+    if fit.input_names:  # token samples without an input block have no latent image
+        out["latent_images"] = views.latent_images(fit)
+    if fit.input_names and fit.inputs:
         out["thumbnails"] = views.thumbnails(fit, top_k)
     hist = views.class_histograms(fit, hist_k)
     if hist is not None:
