@@ -133,6 +133,12 @@ export class Results {
   }
 
   /** The display section, or null (version-1 files, no input channels). */
+  /** Whether there is a latent gallery to show: input-channel blocks, or token samples kept as text or patches. */
+  get hasGallery(): boolean {
+    const d = this.display;
+    return this.inputBlocks.length > 0 || !!(d?.samples && (d.text || d.patches));
+  }
+
   get display(): DisplayMeta | null {
     return this.shared.display ?? null;
   }

@@ -121,6 +121,15 @@ describe("token samples in the gallery", () => {
     expect(canvases[0].classList.contains("pl-hit")).toBe(true);
     expect(el.textContent).toContain("top image patches");
   });
+  it("the lab document and the report know a token payload has a gallery", () => {
+    expect(resultsOf(...(Object.values(tokenPayload([2])) as [unknown, unknown])).hasGallery).toBe(true);
+    expect(resultsOf(...(Object.values(patchPayload([2])) as [unknown, unknown])).hasGallery).toBe(true);
+    const bare = tokenPayload([2]);
+    delete bare.meta.display.text; // token samples without text or patches: nothing to show
+    expect(resultsOf(bare.meta, bare.arrays).hasGallery).toBe(false);
+    const images = sweepPayload([2]);
+    expect(resultsOf(images.meta, images.arrays).hasGallery).toBe(true);
+  });
   it("the gallery widget draws a token payload and follows the rank", async () => {
     const model = new FakeModel({
       ranks: [2, 4],

@@ -8,7 +8,7 @@ import type { ImageStack } from "./types";
 const STYLE_ID = "peeklens-gallery-tokens";
 const CSS = `
 .pl-top-text { list-style: none; margin: 0; padding: 0; width: 100%; font-family: var(--jp-code-font-family, monospace); font-size: 11px; line-height: 1.35; }
-.pl-top-text li { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; padding: 0 2px; border-radius: 2px; border: 1px solid transparent; }
+.pl-top-text li { white-space: normal; overflow-wrap: anywhere; padding: 0 2px; margin-bottom: 1px; border-radius: 2px; border: 1px solid transparent; }
 .pl-top-text li.pl-hit { border-color: #d62728; }
 .pl-top-patches { display: flex; flex-wrap: wrap; gap: 2px; justify-content: center; }
 .pl-patch { border: 2px solid transparent; border-radius: 2px; }

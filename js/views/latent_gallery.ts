@@ -205,6 +205,9 @@ export function renderLatentGallery(
   const grid = h("div", "pl-gallery");
   grid.style.setProperty("--pl-tile-w", `${tileSize + 12}px`);
   if (!options.compact && hasMaximized(data)) grid.style.setProperty("--pl-tile-w", `${2 * tileSize + 16}px`);
+  // token samples: text in context and image patches need room
+  const tokenTiles = !options.compact && !!(data.topTexts || data.topPatches);
+  if (tokenTiles) grid.style.setProperty("--pl-tile-w", `${2 * tileSize + 40}px`);
   grid.setAttribute("role", "group");
   grid.setAttribute(
     "aria-label",
@@ -238,7 +241,7 @@ export function renderLatentGallery(
     if (!options.compact && data.topTexts && data.topK > 0)
       tile.appendChild(tokenList(el.ownerDocument, data.topTexts, data.topSamples, r * data.topK, data.topK));
     if (!options.compact && data.topPatches && data.topK > 0) {
-      const size = Math.floor(tileSize / Math.min(4, data.topK)) - 4;
+      const size = Math.floor((2 * tileSize + 28) / Math.min(4, data.topK)) - 6;
       tile.appendChild(patchRow(el.ownerDocument, data.topPatches, data.topSamples, r * data.topK, data.topK, size));
     }
     if (!options.compact) {
