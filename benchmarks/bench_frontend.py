@@ -316,14 +316,213 @@ def measure(url: str, repeats: int = 3) -> dict:
     return res
 
 
+# ---- the bqplot sample explorer: rank changes with 10,000 points, in JupyterLab ------------------------------
+# The kernel (PYTHONPATH=<checkout>/src) shows pl.plots.SampleExplorer of a two-rank sweep of the 10,000 MNIST
+# test images (pixels only); the page changes the rank again and again (a cell sets ``explorer.rank``, as the
+# slider does) and times each change until the page is done with it.
+
+_EXPLORER_SETUP = textwrap.dedent('''
+    import json, time
+    import peeklens as pl
+    sweep = pl.load("explorer-sweep.peeklens")
+    explorer = pl.plots.SampleExplorer(sweep, x=0, y=1, class_names=[f"digit {i}" for i in range(10)])
+    explorer
+''')
+
+# Time one rank change in the page: from the cell run that sets the rank until the end of the last main-thread
+# task it caused (long tasks > 50 ms; the redraws of 10,000 SVG points are such tasks), after the first point
+# moved. ``sel`` is the figure's CSS selector.
+_EXPLORER_TIME = textwrap.dedent('''
+    async ([sel, code]) => {
+      const fig = document.querySelector(sel);
+      const first = () => fig.querySelector('.object_grp, .dot')?.getAttribute('transform');
+      const before = first();
+      const tasks = [];
+      const po = new PerformanceObserver((l) => tasks.push(...l.getEntries().map((e) => [e.startTime, e.duration])));
+      po.observe({ type: 'longtask' });
+      let moved = null;
+      const t0 = performance.now();
+      const mo = new MutationObserver(() => { if (moved === null && first() !== before) moved = performance.now(); });
+      mo.observe(fig, { attributes: true, childList: true, subtree: true });
+      const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+      nb.widgets[nb.widgets.length - 1].model.sharedModel.setSource(code);
+      nb.activeCellIndex = nb.widgets.length - 1;
+      await app.commands.execute('notebook:run-cell');
+      const frame = () => new Promise((r) => requestAnimationFrame(() => r(performance.now())));
+      // done when the first point has moved and 1.5 s passed without a long task
+      while (true) {
+        await new Promise((r) => setTimeout(r, 250));
+        const last = tasks.length ? Math.max(...tasks.map(([s, d]) => s + d)) : t0;
+        if (moved !== null && performance.now() - Math.max(last, moved) > 1500) break;
+        if (performance.now() - t0 > 60000) break;
+      }
+      await frame();
+      po.disconnect(); mo.disconnect();
+      const after = tasks.filter(([s]) => s >= t0);
+      const end = Math.max(moved ?? t0, ...after.map(([s, d]) => s + d));
+      return { total: end - t0, moved: (moved ?? NaN) - t0, blocking: after.reduce((a, [, d]) => a + d, 0),
+               tasks: after.length };
+    }
+''')
+
+
+def _explorer_sweep(work: Path, max_iter: int) -> Path:
+    """The 10,000 MNIST test images (pixels), ranks 6 and 10, as the browser test's fixture (cached)."""
+    cache = Path(os.environ.get("PEEKLENS_CACHE", Path.home() / ".cache" / "peeklens")) / "bench-frontend"
+    path = cache / f"explorer-sweep-{max_iter}.peeklens"
+    if not path.exists():
+        import peeklens as pl
+        from peeklens import studies
+
+        x, y = studies.load_mnist(train=False)
+        n = 10_000
+        acts = pl.Activations.from_arrays({"input:0": x[:n].reshape(n, -1).T.numpy()}, shapes={"input:0": (28, 28)},
+                                          labels=y[:n].numpy())
+        cache.mkdir(parents=True, exist_ok=True)
+        pl.save(pl.sweep(acts, ranks=[6, 10], max_iter=max_iter, progress=False), path)
+    shutil.copy(path, work / "explorer-sweep.peeklens")
+    return work / "explorer-sweep.peeklens"
+
+
+def _jupyter_lab(root: Path, checkout: Path):
+    """Start JupyterLab on a free loopback port serving ``root`` with the kernel importing ``checkout``;
+    returns (process, url). Stop it with ``os.killpg(proc.pid, signal.SIGTERM)``."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = root / ".lab-home"
+    env = dict(os.environ, PYTHONPATH=str(checkout / "src"), OMP_NUM_THREADS="1",
+               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(home / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
+    settings = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.token=", "--ServerApp.password=",
+           "--ServerApp.ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
+           "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=root,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(proc.pid, 15)
+    raise RuntimeError("JupyterLab did not start")
+
+
+def measure_explorer(checkout: Path, work: Path, repeats: int, profile: bool = False) -> dict:
+    """Rank changes of the sample explorer (10,000 points) in JupyterLab, with ``checkout``'s peeklens."""
+    import signal
+
+    from playwright.sync_api import sync_playwright
+
+    root = work / f"explorer-{checkout.name}"
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(work / "explorer-sweep.peeklens", root / "explorer-sweep.peeklens")
+    cells = [_EXPLORER_SETUP, "print('READY')"]
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
+                    for c in cells],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    (root / "explorer.ipynb").write_text(json.dumps(nb))
+    proc, url = _jupyter_lab(root, checkout)
+    fig = ".pl-sample-explorer-figure"
+    out: dict = {"total": [], "moved": [], "blocking": [], "tasks": []}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            pg = browser.new_page(viewport={"width": 1400, "height": 1400})
+            pg.set_default_timeout(120_000)
+            pg.goto(f"{url}/lab/tree/explorer.ipynb")
+            pg.wait_for_selector(".jp-NotebookPanel")
+            pg.wait_for_function("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                                 " const k = w && w.sessionContext.session && w.sessionContext.session.kernel;"
+                                 " return !!k && k.status === 'idle'; }")
+            pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            pg.wait_for_function(f"() => document.querySelectorAll('{fig} .object_grp, {fig} .dot').length >= 10000")
+            time.sleep(3)
+            cdp = None
+            for i in range(repeats):
+                rank = 10 if i % 2 == 0 else 6
+                if profile and i == repeats - 1:
+                    cdp = pg.context.new_cdp_session(pg)
+                    cdp.send("Profiler.enable")
+                    cdp.send("Profiler.start")
+                r = pg.evaluate(_EXPLORER_TIME, [fig, f"explorer.rank = {rank}"])
+                for k in out:
+                    out[k].append(r[k])
+            if cdp is not None:
+                prof = cdp.send("Profiler.stop")["profile"]
+                _print_profile(prof)
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    return out
+
+
+def _print_profile(prof: dict, top: int = 25) -> None:
+    """Self time per function of a CDP CPU profile, largest first."""
+    nodes = {n["id"]: n for n in prof["nodes"]}
+    dt = dict.fromkeys(nodes, 0.0)
+    for nid, d in zip(prof["samples"], prof["timeDeltas"]):
+        dt[nid] += d / 1000
+    by: dict = {}
+    for nid, ms in dt.items():
+        cf = nodes[nid]["callFrame"]
+        key = f"{cf['functionName'] or '(anon)'} {cf['url'].rsplit('/', 1)[-1][:40]}:{cf['lineNumber']}"
+        by[key] = by.get(key, 0.0) + ms
+    for key, ms in sorted(by.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{ms:9.1f} ms  {key}")
+
+
+def explorer_main(args) -> None:
+    work = Path(tempfile.mkdtemp(prefix="peeklens-bench-explorer-"))
+    _explorer_sweep(work, args.max_iter)
+    versions = {"new": REPO} | ({"old": args.old.resolve()} if args.old else {})
+    rows = {}
+    for name, checkout in versions.items():
+        t = measure_explorer(checkout, work, args.repeats, args.profile)
+        rows[name] = {
+            "rank change median ms": statistics.median(t["total"]),
+            "rank change worst ms": max(t["total"]),
+            "first point moved median ms": statistics.median(t["moved"]),
+            "long tasks median ms": statistics.median(t["blocking"]),
+        }
+        print(name, json.dumps(t))
+    print(f"\nsample explorer, 10,000 points, rank 6 <-> 10 set from a cell; medians of {args.repeats} changes")
+    head = f"{'':32}" + "".join(f"{n:>12}" for n in rows) + ("       new/old" if "old" in rows else "")
+    print(head)
+    for key in rows["new"]:
+        line = f"{key:32}" + "".join(f"{rows[n][key]:12.1f}" for n in rows)
+        if "old" in rows and rows["old"][key]:
+            line += f"{rows['new'][key] / rows['old'][key]:14.2f}"
+        print(line)
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", type=Path, help="a checkout of an earlier commit (widget bundles built)")
     ap.add_argument("--max-iter", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--explorer", action="store_true",
+                    help="time the bqplot sample explorer's rank change (10,000 points, in JupyterLab) instead")
+    ap.add_argument("--profile", action="store_true", help="with --explorer: print a CPU profile of the last change")
     args = ap.parse_args()
     if not Path(CHROMIUM).exists():
         sys.exit(f"no Chromium at {CHROMIUM}")
+    if args.explorer:
+        explorer_main(args)
+        return
     work = Path(tempfile.mkdtemp(prefix="peeklens-bench-"))
     prepare(work, args.max_iter)
     versions = {"new": (REPO, True)} | ({"old": (args.old.resolve(), False)} if args.old else {})

@@ -169,7 +169,7 @@ export class PeeklensView {
 
       const gal = section(null, "pl-lab-gallery");
       this.galleryEl = gal.body;
-      if (r.inputBlocks.length) {
+      if (r.hasGallery) {
         this.node.appendChild(gal.root);
       }
       const heat = section(null, "pl-lab-heatmaps");
@@ -291,7 +291,7 @@ export class PeeklensView {
       this.node.dataset.redrawMs = this.lastRedrawMs.toFixed(1);
       this.node.dataset.drawnRank = String(rank);
       // Started only now, so that reading and checking a large input array never delays the first paint.
-      const g = r.inputBlocks.length ? await this.gallery(rank).catch((e) => e as Error) : null;
+      const g = r.hasGallery ? await this.gallery(rank).catch((e) => e as Error) : null;
       if (token !== this.token) {
         return;
       }

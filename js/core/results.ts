@@ -133,6 +133,12 @@ export class Results {
   }
 
   /** The display section, or null (version-1 files, no input channels). */
+  /** Whether there is a latent gallery to show: input-channel blocks, or token samples kept as text or patches. */
+  get hasGallery(): boolean {
+    const d = this.display;
+    return this.inputBlocks.length > 0 || !!(d?.samples && (d.text || d.patches));
+  }
+
   get display(): DisplayMeta | null {
     return this.shared.display ?? null;
   }
@@ -264,11 +270,82 @@ export class Results {
     };
   }
 
+  /** Token samples: each factor's top samples among the display section, with their text; null without text. */
+  async topTexts(F: Matrix): Promise<{ texts: string[]; k: number; samples: Int32Array } | null> {
+    const d = this.display;
+    const text = d?.text;
+    if (!d?.samples || !text || d.top_k <= 0) return null;
+    const samples = (await this.array(d.samples)).data;
+    const top = topInputsAmong(F, samples, d.top_k);
+    const texts = Array.from(top, (s) => text[search(samples, s)] ?? "");
+    return { texts, k: Math.min(d.top_k, samples.length), samples: top };
+  }
+
+  /** Image-patch token samples: each factor's top samples' patch crops, boxes and cells; null without them. */
+  async topPatches(
+    F: Matrix,
+  ): Promise<{ images: ImageStack; boxes: Int32Array; cells: Int32Array; k: number; samples: Int32Array } | null> {
+    const d = this.display;
+    const p = d?.patches;
+    if (!d?.samples || !p || d.top_k <= 0) return null;
+    const [samples, crops, boxes, cells] = await Promise.all(
+      [d.samples, p.images, p.boxes, p.cells].map((key) => this.array(key)),
+    );
+    const [, h, w, c] = crops.shape;
+    const top = topInputsAmong(F, samples.data, d.top_k);
+    const size = h * w * c;
+    const data = new Float32Array(top.length * size);
+    const outBoxes = new Int32Array(top.length * 4).fill(-1);
+    const outCells = new Int32Array(top.length * 2).fill(-1);
+    top.forEach((s, i) => {
+      const j = search(samples.data, s);
+      if (j < 0) throw new FileFormatError(`${this.name}: sample ${s} is missing from the display patches`);
+      data.set((crops.data as Float32Array).subarray(j * size, (j + 1) * size), i * size);
+      for (let q = 0; q < 4; q++) outBoxes[i * 4 + q] = Number(boxes.data[j * 4 + q]);
+      for (let q = 0; q < 2; q++) outCells[i * 2 + q] = Number(cells.data[j * 2 + q]);
+    });
+    return {
+      images: { data, count: top.length, height: h, width: w, channels: c },
+      boxes: outBoxes,
+      cells: outCells,
+      k: Math.min(d.top_k, samples.data.length),
+      samples: top,
+    };
+  }
+
+  /** The gallery of token samples without input blocks: each factor's top tokens as text (or image patches). */
+  private async tokenGallery(rank: number, options: ViewOptions): Promise<GalleryData | null> {
+    const f = this.fit(rank);
+    const [F, allW, labels] = await Promise.all([
+      this.F(rank),
+      Promise.all(f.names.map((n) => this.loadings(rank, n))),
+      this.labels(),
+    ]);
+    const tt = await this.topTexts(F);
+    const tp = tt ? null : await this.topPatches(F);
+    const top = tt ?? tp;
+    if (!top) return null;
+    const hist = labels ? classHistograms(F, labels, options.histK ?? 50) : null;
+    return {
+      rank,
+      latents: { data: new Float32Array(0), count: 0, height: 1, width: 1, channels: 1 },
+      topInputs: null,
+      topK: top.k,
+      topSamples: top.samples,
+      topTexts: tt ? tt.texts : null,
+      topPatches: tp ? { images: tp.images, boxes: tp.boxes, cells: tp.cells } : null,
+      histograms: hist ? hist.counts : null,
+      nClasses: hist ? hist.nClasses : 0,
+      classNames: this.classNames,
+      strength: factorStrength(F, allW),
+    };
+  }
+
   /** The latent image gallery of one rank: latent images, top inputs and class histograms. */
   async galleryData(rank: number, options: ViewOptions = {}): Promise<GalleryData | null> {
     const inputs = this.inputBlocks;
     if (!inputs.length) {
-      return null;
+      return this.tokenGallery(rank, options);
     }
     const f = this.fit(rank);
     const [F, allW, labels, allS] = await Promise.all([
@@ -294,6 +371,8 @@ export class Results {
       latents,
       topInputs: top ? top.images : null,
       topK: top ? top.k : 0,
+      topSamples: top ? top.samples : null,
+      topTexts: (await this.topTexts(F))?.texts ?? null,
       histograms,
       nClasses,
       classNames: this.classNames,

@@ -109,6 +109,10 @@ export interface DisplayMeta {
   /** Minimum and maximum of the full input blocks: thumbnails show (v - lo) / (hi - lo). */
   value_range: [number, number] | null;
   class_names: string[] | null;
+  /** Token samples: one text per entry of `samples`, the token in brackets with context (schema.token_texts). */
+  text?: string[] | null;
+  /** Image-patch token samples: keys of the patch crops (n, h, w, C), their boxes (n, 4) and grid cells (n, 2). */
+  patches?: { images: string; boxes: string; cells: string } | null;
 }
 
 /** The *sample* fields: labels, full inputs (files only, optional) and the display section. */

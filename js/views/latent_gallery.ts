@@ -1,6 +1,8 @@
 /** Latent image gallery (paper Fig. 2): one tile per factor. */
 import { viewExport } from "./export";
 import { addMaximized, hasMaximized, interpretCaption, overlayToggle } from "./gallery_interpret";
+import { hitsBadge, markGallery, wrapTopGrid } from "./gallery_marks";
+import { patchRow, tokenList } from "./gallery_tokens";
 import {
   caption,
   clear,
@@ -19,6 +21,11 @@ import {
   stackCanvas,
 } from "./shared";
 import type { FactorCallbacks, FactorState, GalleryData, ViewHandle } from "./types";
+
+/** The gallery's state: the selected factor, and the samples to ring (the sample explorer's selection). */
+export interface GalleryState extends FactorState {
+  highlighted?: ArrayLike<number> | null;
+}
 
 export interface GalleryOptions {
   /** CSS size of a latent image; default 96 (64 in compact mode). */
@@ -148,10 +155,10 @@ function labelStrip(
 export function renderLatentGallery(
   el: HTMLElement,
   data: GalleryData,
-  state: FactorState,
+  state: GalleryState,
   callbacks: FactorCallbacks = {},
   options: GalleryOptions = {},
-): ViewHandle<FactorState> {
+): ViewHandle<GalleryState> {
   ensureStyles(el.ownerDocument);
   clear(el);
   const tileSize = options.tileSize ?? (options.compact ? 64 : 96);
@@ -167,7 +174,11 @@ export function renderLatentGallery(
   if (toggle) head.appendChild(toggle);
   root.appendChild(head);
   const lat = data.latents;
-  if (!options.compact) {
+  if (!options.compact && lat.count === 0 && data.topTexts) {
+    root.appendChild(caption(`each factor's ${data.topK} top tokens, [the token] with its context in the input`));
+  } else if (!options.compact && lat.count === 0 && data.topPatches) {
+    root.appendChild(caption(`each factor's ${data.topK} top image patches (framed) with their neighbours`));
+  } else if (!options.compact) {
     const cap = h("div", "pl-caption pl-legend-row");
     cap.title = GLOSSARY.energy;
     const parts = [lat.channels >= 3 ? "latent image (RGB)" : "latent image: the factor's input loadings, 0"];
@@ -194,6 +205,9 @@ export function renderLatentGallery(
   const grid = h("div", "pl-gallery");
   grid.style.setProperty("--pl-tile-w", `${tileSize + 12}px`);
   if (!options.compact && hasMaximized(data)) grid.style.setProperty("--pl-tile-w", `${2 * tileSize + 16}px`);
+  // token samples: text in context and image patches need room
+  const tokenTiles = !options.compact && !!(data.topTexts || data.topPatches);
+  if (tokenTiles) grid.style.setProperty("--pl-tile-w", `${2 * tileSize + 40}px`);
   grid.setAttribute("role", "group");
   grid.setAttribute(
     "aria-label",
@@ -213,17 +227,29 @@ export function renderLatentGallery(
       t.title = `${fmt(100 * s, 3)}% of the energy. ${GLOSSARY.energy}`;
     }
     tile.appendChild(t);
+    tile.appendChild(hitsBadge());
     tile.setAttribute(
       "aria-label",
       s !== undefined ? `factor ${r}, ${fmt(100 * s, 2)} percent of the energy` : `factor ${r}`,
     );
-    const c = stackCanvas(lat, r, tileSize, lat.channels >= 3 ? GREYS : CMAP, 0, 1);
-    c.className = "pl-latent";
-    tile.appendChild(c);
-    if (!options.compact) addMaximized(tile, c, data, r, tileSize); // beside the latent image
+    if (lat.count > r) {
+      const c = stackCanvas(lat, r, tileSize, lat.channels >= 3 ? GREYS : CMAP, 0, 1);
+      c.className = "pl-latent";
+      tile.appendChild(c);
+      if (!options.compact) addMaximized(tile, c, data, r, tileSize); // beside the latent image
+    }
+    if (!options.compact && data.topTexts && data.topK > 0)
+      tile.appendChild(tokenList(el.ownerDocument, data.topTexts, data.topSamples, r * data.topK, data.topK));
+    if (!options.compact && data.topPatches && data.topK > 0) {
+      const size = Math.floor((2 * tileSize + 28) / Math.min(4, data.topK)) - 6;
+      tile.appendChild(patchRow(el.ownerDocument, data.topPatches, data.topSamples, r * data.topK, data.topK, size));
+    }
     if (!options.compact) {
       const grid = topGrid(data, r, thumb);
-      if (grid) tile.appendChild(grid);
+      if (grid && data.topSamples) {
+        const cols = data.topK <= 4 ? data.topK : Math.ceil(data.topK / 2);
+        tile.appendChild(wrapTopGrid(grid, data.topSamples, r * data.topK, data.topK, cols));
+      } else if (grid) tile.appendChild(grid);
       if (data.histograms && data.nClasses > 0)
         tile.appendChild(histogram(data.histograms, r * data.nClasses, data.nClasses, data.classNames, tileSize));
     }
@@ -265,9 +291,11 @@ export function renderLatentGallery(
     root.dataset.factor = String(f);
   };
   select(state.factor);
+  markGallery(root, state.highlighted);
   return {
-    update(s: FactorState) {
+    update(s: GalleryState) {
       select(s.factor);
+      markGallery(root, s.highlighted);
     },
     destroy() {
       grid.removeEventListener("click", onClick);

@@ -46,6 +46,13 @@ export interface GalleryData {
   /** The top-k inputs of every factor, count = rank * topK (factor-major), or null. */
   topInputs: ImageStack | null;
   topK: number;
+  /** The sample index of every top input (rank * topK, factor-major, like `topInputs`), or null. */
+  topSamples?: Int32Array | null;
+  /** Token samples: the text of every top sample (rank * topK, like `topSamples`), token in brackets. */
+  topTexts?: string[] | null;
+  /** Image-patch token samples: each top sample's patch with its neighbours (rank * topK crops), the patch's
+   * box in its crop (top, left, height, width; -1 without a patch) and its cell (row, col) in the patch grid. */
+  topPatches?: { images: ImageStack; boxes: Int32Array; cells: Int32Array } | null;
   /** Label counts of each factor's top inputs: rank x nClasses, or null without labels. */
   histograms: Int32Array | null;
   nClasses: number;

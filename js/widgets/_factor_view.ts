@@ -32,13 +32,18 @@ export async function renderFactorView<D>(
   derive: Derive<D>,
   draw: Draw<D>,
   dataTraits: string[],
+  /** More view state read from the model (e.g. the gallery's `highlighted`), redrawn in place when it changes. */
+  extraState: { traits: string[]; read: (model: WidgetModel) => Record<string, unknown> } = {
+    traits: [],
+    read: () => ({}),
+  },
 ): Promise<() => void> {
   let results: Results;
   let cache = new Map<number, D | null>();
   let generation = 0;
   const factorFor = (rank: number): FactorState => {
     const f = Number(model.get("factor"));
-    return { factor: f >= rank ? rank - 1 : f };
+    return { ...extraState.read(model), factor: f >= rank ? rank - 1 : f };
   };
   const onFactor = (factor: number) => {
     model.set("factor", factor);
@@ -90,7 +95,11 @@ export async function renderFactorView<D>(
   };
   await load();
   const offData = listen(model, ["meta", "arrays", ...dataTraits], () => void load());
-  const offState = listen(model, ["rank", "factor"], () => void show().catch((e) => showError(el, e)));
+  const offState = listen(
+    model,
+    ["rank", "factor", ...extraState.traits],
+    () => void show().catch((e) => showError(el, e)),
+  );
   return () => {
     offData();
     offState();

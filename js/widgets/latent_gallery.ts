@@ -13,6 +13,7 @@ function render(props: RenderProps): Promise<() => void> {
       }),
     renderLatentGallery,
     ["hist_k", "interpret_layer"],
+    { traits: ["highlighted"], read: (model) => ({ highlighted: model.get("highlighted") ?? [] }) },
   );
 }
 

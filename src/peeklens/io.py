@@ -96,6 +96,7 @@ def save(
     compress: bool = False,
     top_k: int = schema.DISPLAY_TOP_K,
     class_names=None,
+    decode=None,
 ) -> Path:
     """Save ``obj`` to ``path`` (conventionally ``*.peeklens``) without pickle.
 
@@ -116,6 +117,9 @@ def save(
         when the full inputs are not stored).
     class_names : list of str, optional
         Names of the label classes, kept for the views.
+    decode : list of str or callable, optional
+        For token samples (``samples="tokens"``): a vocabulary or a tokenizer's ``decode``; the text of the
+        samples the views show (each token in context) is kept (:func:`peeklens.schema.token_texts`).
 
     Returns
     -------
@@ -133,7 +137,9 @@ def save(
     if obj is None:  # another process of a distributed fit: rank 0 writes the file
         return Path(path)
     path = Path(path)
-    meta, arrays = schema.to_payload(obj, include_inputs=include_inputs, top_k=top_k, class_names=class_names)
+    meta, arrays = schema.to_payload(
+        obj, include_inputs=include_inputs, top_k=top_k, class_names=class_names, decode=decode
+    )
     if not path.parent.is_dir():
         raise InputError(f"cannot save to {path}: the directory {path.parent} does not exist; create it first")
     tmp = path.with_name(path.name + ".tmp")

@@ -141,6 +141,7 @@ def render_report(
     notes: str | None = None,
     class_names: Sequence[str] | None = None,
     files: Mapping[str, str] | None = None,
+    decode=None,
 ) -> str:
     """The report as an HTML string; see :func:`write_report`."""
     sweeps = _sweeps(results)
@@ -177,7 +178,9 @@ def render_report(
             + "</ul><p>Open a <code>.peeklens</code> file with <code>pl.load(path)</code> and "
             "<code>pl.show(...)</code> "
             "in a notebook, or double-click it in JupyterLab.</p>")
-    data = [_embed("sweep", label, _io.to_bytes(sw, class_names=class_names)) for label, sw in sweeps.items()]
+    data = [
+        _embed("sweep", label, _io.to_bytes(sw, class_names=class_names, decode=decode)) for label, sw in sweeps.items()
+    ]
     data += [_embed("spectrum", label, _io.to_bytes(sp)) for label, sp in spectra.items()]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_esc(title)}</title>'
@@ -210,6 +213,9 @@ def write_report(results, path: str | os.PathLike, **kwargs) -> Path:
         Names of the label classes.
     files : dict of str to str, optional
         Result files to list at the end.
+    decode : list of str or callable, optional
+        Token samples (``samples="tokens"``): a vocabulary or a tokenizer's ``decode``; the galleries show
+        each factor's top tokens in context (:func:`peeklens.schema.token_texts`).
 
     Returns
     -------

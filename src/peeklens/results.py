@@ -77,6 +77,9 @@ class Factorization:
     labels: np.ndarray | None = None
     inputs: dict[str, np.ndarray] | None = None
     spatial: dict[str, np.ndarray] | None = None
+    #: Where each sample comes from when a sample is a token or position (``Activations.sample_info``:
+    #: ``sample``, ``position``, ``token``), for display only; None when a sample is a whole input.
+    sample_info: dict[str, np.ndarray] | None = None
     interpretation: dict | None = None
     quality: Quality | None = None
 

@@ -53,7 +53,7 @@ The *sample* fields (data the factorization does not own, kept for display only)
     ``labels``: key of the per-sample labels (int64) or null; they never enter the factorization.
     ``inputs``: ``{"names", "arrays"}`` (keys of the full pixels x samples input-channel blocks) or
     null; in files only, and only with ``include_inputs=True`` (:class:`Factorization.inputs`).
-    ``display``: the samples the views show, or null without input-channel blocks:
+    ``display``: the samples the views show, or null without input-channel blocks (or token text):
 
     - ``top_k``: thumbnails per factor;
     - ``samples``: key of the sorted sample indices (int64): the union, over every rank and factor, of
@@ -61,7 +61,15 @@ The *sample* fields (data the factorization does not own, kept for display only)
     - ``images``: keys, one per input channel, of (pixels x len(samples)) float32: those samples' columns;
     - ``value_range``: ``[lo, hi]``, minimum and maximum over the full input blocks: thumbnails are
       shown as ``(v - lo) / (hi - lo)`` clipped to [0, 1] (the one thumbnail normalisation);
-    - ``class_names``: names of the label classes, or null (the class index is shown).
+    - ``class_names``: names of the label classes, or null (the class index is shown);
+    - ``text`` (optional): for token samples saved with ``decode=``, one string per entry of ``samples``:
+      the token with a few tokens of context from the same input, the token in brackets
+      (:func:`token_texts`); ``images`` is then empty when the capture kept no input block;
+    - ``patches`` (optional): for image-patch token samples saved with ``decode=PatchGrid(...)``, keys of
+      ``images`` (len(samples), h, w, C) float32 in [0, 1], each patch with a margin of its neighbours,
+      ``boxes`` (len(samples), 4) int32 ``top, left, height, width`` of the patch in it, and ``cells``
+      (len(samples), 2) int32, its row and column in the image's patch grid (-1: no patch, e.g. CLS)
+      (:func:`peeklens.patches.patch_crops`).
 
 ``quality`` (Sweep and Factorization payloads; absent when not measured)
     The network's label-free training-quality score (:func:`peeklens.quality`), set on the result
@@ -110,6 +118,7 @@ from . import views
 from ._version import __version__
 from .activations import Activations, Block
 from .errors import FileFormatError, InputError
+from .patches import PatchGrid, patch_crops
 from .results import Factorization, Sweep
 from .spectra import Spectrum
 
@@ -123,6 +132,7 @@ __all__ = [
     "from_payload",
     "check_header",
     "display_samples",
+    "token_texts",
 ]
 
 FORMAT_NAME = "peeklens"
@@ -237,7 +247,9 @@ def _load_interpretation(get, entries) -> dict | None:
     return out
 
 
-def _sample_meta(a: _Arrays, fits: Sequence[Factorization], include_inputs: bool, top_k: int, class_names) -> dict:
+def _sample_meta(
+    a: _Arrays, fits: Sequence[Factorization], include_inputs: bool, top_k: int, class_names, decode=None
+) -> dict:
     first = fits[0]
     labels, inputs = first.labels, first.inputs
     out: dict = {"labels": a.put("labels", labels) if labels is not None else None, "inputs": None, "display": None}
@@ -270,10 +282,81 @@ def _sample_meta(a: _Arrays, fits: Sequence[Factorization], include_inputs: bool
         }
     elif class_names is not None:
         out["display"] = {"top_k": 0, "samples": None, "images": [], "value_range": None, "class_names": class_names}
+    info = getattr(first, "sample_info", None)
+    patches = isinstance(decode, PatchGrid)
+    if decode is not None and info is not None and ("token" in info or patches) and first.n_samples:
+        k = int(max(1, min(top_k, first.n_samples)))
+        if out["display"] is None or not out["display"].get("samples"):
+            idx = display_samples(fits, k)
+            out["display"] = {
+                "top_k": k,
+                "samples": a.put("display.samples", idx),
+                "images": [],
+                "value_range": None,
+                "class_names": class_names,
+            }
+        else:
+            idx = display_samples(fits, out["display"]["top_k"])
+        if patches:
+            crops, boxes, cells = patch_crops(info, idx, decode)
+            out["display"]["patches"] = {
+                "images": a.put("display.patches.images", crops),
+                "boxes": a.put("display.patches.boxes", boxes),
+                "cells": a.put("display.patches.cells", cells),
+            }
+        else:
+            out["display"]["text"] = token_texts(info, idx, decode)
     return out
 
 
-def _describe(obj: Result, a: _Arrays, include_inputs: bool, top_k: int, class_names) -> dict:
+def token_texts(sample_info: Mapping[str, np.ndarray], samples, decode, context: int = 3) -> list[str]:
+    """The text the views show for token samples: each token with ``context`` tokens either side of it
+    from the same input, the token itself in brackets.
+
+    Parameters
+    ----------
+    sample_info : dict of str to numpy.ndarray
+        ``Activations.sample_info`` of a ``samples="tokens"`` capture (``sample``, ``position``, ``token``).
+    samples : array of int
+        The samples (token rows) to describe.
+    decode : sequence of str or callable
+        A vocabulary (token id -> text) or a function from a list of token ids to their text (e.g. a
+        tokenizer's ``decode``), applied to one token at a time.
+    context : int, default 3
+
+    Examples
+    --------
+    >>> info = {"sample": np.array([0, 0, 0, 0, 1, 1]), "position": np.array([0, 1, 2, 3, 0, 1]),
+    ...         "token": np.array([1, 2, 3, 4, 2, 5])}
+    >>> token_texts(info, [2, 4], ["<pad>", "the", "cat", "sat", "down", "ran"], context=1)
+    ['cat [sat] down', '[cat] ran']
+    >>> token_texts(info, [0], lambda ids: "".join(chr(96 + i) for i in ids), context=5)
+    ['[a] b c d']
+    """
+    if "token" not in sample_info:
+        raise InputError("these samples carry no token ids (sample_info has no 'token'); capture token ids")
+    if callable(decode):
+
+        def word(t: int) -> str:
+            return str(decode([int(t)]))
+    else:
+        vocab = list(decode)
+
+        def word(t: int) -> str:
+            if not 0 <= int(t) < len(vocab):
+                raise InputError(f"token id {int(t)} is not in the vocabulary of {len(vocab)} entries")
+            return str(vocab[int(t)])
+
+    src, pos, tok = (np.asarray(sample_info[k]) for k in ("sample", "position", "token"))
+    out = []
+    for i in np.asarray(samples, dtype=np.int64).reshape(-1):
+        same = np.flatnonzero((src == src[i]) & (np.abs(pos - pos[i]) <= int(context)))
+        same = same[np.argsort(pos[same], kind="stable")]
+        out.append(" ".join(f"[{word(tok[j])}]" if j == i else word(tok[j]) for j in same))
+    return out
+
+
+def _describe(obj: Result, a: _Arrays, include_inputs: bool, top_k: int, class_names, decode=None) -> dict:
     if isinstance(obj, Activations):
         names = obj.names
         return {
@@ -291,12 +374,12 @@ def _describe(obj: Result, a: _Arrays, include_inputs: bool, top_k: int, class_n
         }
     if isinstance(obj, Factorization):
         fit = _fit_meta(a, obj, "")
-        fit.update(_sample_meta(a, [obj], include_inputs, top_k, class_names))
+        fit.update(_sample_meta(a, [obj], include_inputs, top_k, class_names, decode))
         return {"type": "Factorization", "fit": fit}
     if isinstance(obj, Sweep):
         fits = {str(r): _fit_meta(a, f, f"r{r}.") for r, f in obj.fits.items()}
         shared = (
-            _sample_meta(a, list(obj.fits.values()), include_inputs, top_k, class_names)
+            _sample_meta(a, list(obj.fits.values()), include_inputs, top_k, class_names, decode)
             if obj.fits
             else {"labels": None, "inputs": None, "display": None}
         )
@@ -330,6 +413,7 @@ def to_payload(
     include_inputs: bool = True,
     top_k: int = DISPLAY_TOP_K,
     class_names: Sequence[str] | None = None,
+    decode=None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """The schema's ``(meta, arrays)`` of a result.
 
@@ -343,6 +427,10 @@ def to_payload(
         Thumbnails per factor in the ``display`` section.
     class_names : sequence of str, optional
         Names of the label classes, shown by the views.
+    decode : sequence of str or callable, optional
+        For token samples (``samples="tokens"`` captures): a vocabulary or a function from token ids to
+        text; the ``display`` section then keeps ``text``, each displayed sample's token in context
+        (:func:`token_texts`), so that every view can show it without the model or a kernel.
 
     Returns
     -------
@@ -363,7 +451,7 @@ def to_payload(
     import torch
 
     a = _Arrays()
-    body = _describe(obj, a, include_inputs, int(top_k), class_names)
+    body = _describe(obj, a, include_inputs, int(top_k), class_names, decode)
     body.update(_quality_section(obj))
     arrays = {}
     for k, arr in a.arrays.items():

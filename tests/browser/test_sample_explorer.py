@@ -300,6 +300,60 @@ def test_gallery_tile_rings_its_top_inputs(lab, page):
     page.locator(".pl-sample-explorer").screenshot(path=str(ARTIFACTS / "sample-explorer-gallery-link.png"))
 
 
+# What the gallery rings, per tile: the samples of its top-input thumbnails marked as selected.
+RINGS = """() => Object.fromEntries(Array.from(document.querySelectorAll('.pl-latent-gallery .pl-tile')).map((t) =>
+  [t.dataset.factor, {ringed: Array.from(t.querySelectorAll('.pl-top-cell.pl-hit')).map((c) => Number(c.dataset.sample))
+     .sort((a, b) => a - b), hits: t.dataset.hits, badge: t.querySelector('.pl-hits')?.textContent ?? ''}]))"""
+
+# The kernel's side: each factor's top 8 inputs (as the gallery shows them) inside the brush extent,
+# computed from the coordinates and F here, not from the gallery.
+RING_REPORT = """r = report()
+tops = top_inputs(explorer.fit, 8)
+inside = set(r.get('expected', []))
+r['rings'] = {str(f): sorted(int(i) for i in tops[f] if int(i) in inside) for f in range(explorer.rank)}
+r['gallery_highlighted'] = list(gallery.highlighted)
+print('RESULT=' + json.dumps(r))"""
+
+
+def test_brush_rings_the_samples_in_the_gallery(lab, page):
+    """Brushing points in the scatter rings those samples among the linked gallery's top-input thumbnails,
+    and each tile counts them; the expected rings are computed in the kernel from the brush extent and F."""
+    page.evaluate(SET_LAST_CELL, RING_REPORT)
+    plot_area = page.locator(f"{FIG} rect.plotarea_background")
+    plot_area.evaluate("e => e.scrollIntoView({block: 'center'})")
+    box = page.locator(f"{FIG} rect.overlay").bounding_box()
+    # the right half of the plot: the samples that load most on factor 0 (the x axis) and some others
+    x0, y0 = box["x"] + 0.55 * box["width"], box["y"] + 0.01 * box["height"]
+    x1, y1 = box["x"] + 0.995 * box["width"], box["y"] + 0.99 * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=8)
+    page.mouse.up()
+    res = _settled(
+        page, lambda r: bool(r["selected"]) and r["selected"] == r.get("expected") and r["gallery_highlighted"]
+    )
+    assert res["selected"] == res["expected"] and res["gallery_highlighted"] == res["selected"]
+    want = res["rings"]
+    assert sum(len(v) for v in want.values()) > 0, "the brush holds none of the top inputs; the test brushed elsewhere"
+    assert any(len(v) < 8 for v in want.values()), "every top input is inside: the test checks nothing"
+    page.wait_for_function(
+        f"(want) => {{ const g = ({RINGS})(); return Object.keys(want).every((f) => "
+        "JSON.stringify(g[f]?.ringed) === JSON.stringify(want[f])); }",
+        arg=want,
+        timeout=30_000,
+    )
+    rings = page.evaluate(RINGS)
+    for f, samples in want.items():
+        assert rings[f]["ringed"] == samples, f"factor {f}"
+        assert rings[f]["hits"] == str(len(samples))
+        assert rings[f]["badge"] == (f"{len(samples)} of 8 selected" if samples else "")
+    page.locator(".pl-latent-gallery").first.screenshot(path=str(ARTIFACTS / "sample-explorer-gallery-rings.png"))
+    # clearing the selection clears the rings
+    page.evaluate(SET_LAST_CELL, "explorer.clear()\n" + RING_REPORT)
+    res = _settled(page, lambda r: r["selected"] == [])
+    page.wait_for_function(f"() => Object.values(({RINGS})()).every((t) => t.ringed.length === 0)", timeout=30_000)
+
+
 def test_lasso_selection_reaches_the_kernel(lab, page):
     """Switch to the lasso, draw a quadrilateral with the mouse: the kernel gets the points inside it."""
     page.locator(".pl-sample-explorer .widget-toggle-button", has_text="lasso").click()

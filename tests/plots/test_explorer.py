@@ -121,9 +121,35 @@ def test_rank_change_swaps_F_and_clears_the_selection(sweep, labels):
     F = sweep[5].F
     for scale, col in ((ex.x_scale, F[:, 0]), (ex.y_scale, F[:, 1])):
         assert scale.min < col.min() and scale.max > col.max()
-        assert scale.max - scale.min == pytest.approx(1.04 * np.ptp(col), rel=1e-6)
+        # refitted, or the previous range kept when the new points fill at least 60 % of it
+        assert scale.max - scale.min == pytest.approx(1.04 * np.ptp(col), rel=1e-6) or (
+            np.ptp(col) >= 0.6 * (scale.max - scale.min)
+        )
     with pytest.raises(pl.InputError, match="rank 4 is not in this sweep"):
         ex.rank = 4
+
+
+def test_rank_change_keeps_a_range_the_points_fill_and_refits_a_zoom():
+    """Axis ranges stay across a rank change when the new points fill most of them (no pass over every
+    point in the page); they are refitted when the points would be lost or squeezed, or after a zoom."""
+    rng = np.random.default_rng(0)
+    base = rng.random((50, 3))
+    fits = {}
+    for r, scale in ((2, 1.0), (3, 0.9), (4, 0.1)):  # rank 3: 90 % of rank 2's spread; rank 4: 10 %
+        fit = pl.factorize(pl.Activations.from_arrays({"a": rng.random((5, 50))}), rank=r, max_iter=2)
+        fit.F[:] = np.hstack([base, rng.random((50, r))])[:, :r] * scale
+        fits[r] = fit
+    ex = SampleExplorer(pl.Sweep(fits), color=None)
+    first = (ex.x_scale.min, ex.x_scale.max, ex.y_scale.min, ex.y_scale.max)
+    ex.rank = 3
+    assert (ex.x_scale.min, ex.x_scale.max, ex.y_scale.min, ex.y_scale.max) == first
+    assert ex.x_scale.min <= ex.coordinates[:, 0].min() and ex.coordinates[:, 0].max() <= ex.x_scale.max
+    ex.x_scale.min = -5.0  # a zoom (pan) in the page: the next rank change refits
+    ex.rank = 2
+    assert (ex.x_scale.min, ex.x_scale.max, ex.y_scale.min, ex.y_scale.max) == first
+    ex.rank = 4  # squeezed into a tenth of the range: refitted
+    c = ex.coordinates
+    assert ex.x_scale.max - ex.x_scale.min == pytest.approx(1.04 * np.ptp(c[:, 0]))
 
 
 def test_factor_pickers_and_rank_limits(sweep):
@@ -193,6 +219,23 @@ def test_link_gallery_tile_clicks_highlight_samples(sweep):
     assert ex.rank == 5 and ex.factor == 3
     with pytest.raises(pl.InputError, match="needs a LatentGallery"):
         link_gallery(ex, object())
+
+
+def test_link_gallery_selection_rings_samples_in_the_gallery(sweep):
+    ex = SampleExplorer(sweep)
+    gal = LatentGallery(sweep)
+    ex.selected = [3, 4]
+    link = link_gallery(ex, gal)
+    assert gal.highlighted == [3, 4]  # the selection made before linking is shown at once
+    ex.brush.selected = [[0.0, 0.0], [1e9, 1e9]]  # a brush over everything, as the page sends it
+    assert gal.highlighted == list(range(N))
+    ex.rank = 3  # a new F clears the selection, and so the rings
+    assert gal.highlighted == []
+    ex.selected = [7]
+    link.unlink()
+    ex.selected = [8, 9]
+    assert gal.highlighted == [7]
+    assert "highlighted" in gal.keys  # synced to the page
 
 
 def test_factorization_source_has_no_rank_slider(sweep):

@@ -370,6 +370,7 @@ def to_factorization(
         labels=acts.labels,
         inputs={n: acts[n].data for n in acts.input_names} or None,
         spatial=spatial,
+        sample_info=acts.sample_info,
     )
 
 

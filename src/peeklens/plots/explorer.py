@@ -5,7 +5,8 @@ projection), one colour and legend entry per class (labels, or predictions you p
 brush and lasso selectors: what you select in the page is ``explorer.selected`` in the kernel
 (a traitlet: ``explorer.observe(f, "selected")``). For a sweep, a rank slider swaps which
 factorization's ``F`` is shown. :func:`link_gallery` connects it to a
-:class:`~peeklens.widgets.LatentGallery`: clicking a tile marks that factor's top inputs in the scatter.
+:class:`~peeklens.widgets.LatentGallery` both ways: clicking a tile marks that factor's top inputs in the scatter,
+and the samples selected in the scatter are ringed among the gallery's top-input thumbnails.
 
 >>> import numpy as np, peeklens as pl
 >>> rng = np.random.default_rng(0)
@@ -40,6 +41,8 @@ __all__ = ["SampleExplorer", "link_gallery", "project"]
 _MODES = ("brush", "lasso", "pan-zoom", "hover")
 #: Space around the points, as a fraction of their range on each axis.
 _PAD = 0.02
+#: A rank change keeps an axis range that the new points span at least this share of (see ``_fit_scales``).
+_KEEP = 0.6
 _UNSELECTED = {"opacity": 0.15}
 _SELECTED = {"opacity": 1.0}
 
@@ -394,6 +397,51 @@ class SampleExplorer(ipywidgets.VBox):
         inside = (c[:, 0] >= x0) & (c[:, 0] <= x1) & (c[:, 1] >= y0) & (c[:, 1] <= y1)
         return np.flatnonzero(inside).astype(np.int64)
 
+    def data(self) -> dict:
+        """What the scatter draws: ``coordinates`` (samples x 2), ``axis_labels``, ``classes`` (per sample,
+        or None), ``selected`` and ``highlighted`` (sample indices), ``rank``.
+
+        >>> import numpy as np, peeklens as pl
+        >>> acts = pl.Activations.from_arrays({"a": np.random.default_rng(0).random((6, 10))})
+        >>> ex = SampleExplorer(pl.factorize(acts, rank=2, max_iter=3), color=None)
+        >>> ex.selected = [1, 2]
+        >>> d = ex.data()
+        >>> d["coordinates"].shape, d["selected"].tolist(), d["axis_labels"]
+        ((10, 2), [1, 2], ['factor 0', 'factor 1'])
+        """
+        return {
+            "coordinates": self._coords.copy(),
+            "axis_labels": [self.x_axis.label, self.y_axis.label],
+            "classes": None if self.classes is None else self.classes.copy(),
+            "selected": np.asarray(self.selected, dtype=np.int64),
+            "highlighted": np.asarray(self.highlighted, dtype=np.int64),
+            "rank": self.rank,
+        }
+
+    def to_frame(self):
+        """One row per sample: ``x``, ``y`` (as drawn), ``class`` (when coloured by class), ``selected``,
+        ``highlighted`` (bool), as a :class:`pandas.DataFrame`.
+
+        >>> import numpy as np, peeklens as pl
+        >>> acts = pl.Activations.from_arrays({"a": np.random.default_rng(0).random((6, 10))})
+        >>> ex = SampleExplorer(pl.factorize(acts, rank=2, max_iter=3), color=None)
+        >>> ex.selected = [3]
+        >>> df = ex.to_frame()
+        >>> list(df.columns), int(df["selected"].sum()), bool(df["selected"][3])
+        (['x', 'y', 'selected', 'highlighted'], 1, True)
+        """
+        import pandas as pd  # a dependency of bqplot
+
+        n = self._coords.shape[0]
+        cols = {"x": self._coords[:, 0], "y": self._coords[:, 1]}
+        if self.classes is not None:
+            cols["class"] = self.classes
+        for name in ("selected", "highlighted"):
+            mask = np.zeros(n, dtype=bool)
+            mask[np.asarray(getattr(self, name), dtype=np.int64)] = True
+            cols[name] = mask
+        return pd.DataFrame(cols)
+
     def highlight(self, indices) -> None:
         """Mark these samples with a ring (replacing the previous marks); ``[]`` clears them."""
         idx = np.unique(np.asarray(list(indices), dtype=np.int64))
@@ -476,13 +524,28 @@ class SampleExplorer(ipywidgets.VBox):
         finally:
             self._from_ui = False
 
-    def _fit_scales(self, coords: np.ndarray) -> None:
-        """Scale domains that hold every point (with a small margin)."""
-        for scale, col in ((self.x_scale, coords[:, 0]), (self.y_scale, coords[:, 1])):
+    def _fit_scales(self, coords: np.ndarray, keep: bool = False) -> None:
+        """Scale domains that hold every point (with a small margin).
+
+        ``keep``: leave a domain as it is when it is the one fitted last (not zoomed since) and the new
+        points span at least :data:`_KEEP` of it: flipping between ranks then keeps the axes still, and
+        the page skips a pass over every point (bqplot moves all of them on each domain change).
+        """
+        fitted = []
+        for i, (scale, col) in enumerate(((self.x_scale, coords[:, 0]), (self.y_scale, coords[:, 1]))):
             lo, hi = (float(col.min()), float(col.max())) if col.size else (0.0, 1.0)
             pad = _PAD * (hi - lo) if hi > lo else 0.5
+            dom = (lo - pad, hi + pad)
+            last = getattr(self, "_fitted", None)
+            if keep and last is not None and (scale.min, scale.max) == last[i]:
+                d0, d1 = last[i]
+                if d0 <= lo and hi <= d1 and (hi - lo) >= _KEEP * (d1 - d0):
+                    fitted.append(last[i])
+                    continue
             with scale.hold_sync():
-                scale.min, scale.max = lo - pad, hi + pad
+                scale.min, scale.max = dom
+            fitted.append(dom)
+        self._fitted = fitted
 
     def _set_options(self, widget, options: list[int], value: int) -> None:
         """New options for a picker, keeping its value (ipywidgets resets it; the links must not follow)."""
@@ -504,16 +567,7 @@ class SampleExplorer(ipywidgets.VBox):
             )
         coords, labels = project(self.fit.F, self.x, self.y, self.projection)
         self._coords = coords
-        self._clear_selectors()
-        self.selected = []
-        with self.figure.hold_sync():
-            self._fit_scales(coords)  # one domain for all marks: each redraws once, and a zoom is reset
-            for idx, m in zip(self._groups, self.marks):
-                with m.hold_sync():
-                    m.x, m.y = coords[idx, 0], coords[idx, 1]
-            self.x_axis.label, self.y_axis.label = labels
-            self._tooltip.labels = labels
-            self.figure.title = self._title(self.rank)
+        self._swap_points(coords, labels)
         if change["name"] == "rank":
             self._set_options(self.x_picker, list(range(self.rank)), self.x)
             self._set_options(self.y_picker, list(range(self.rank)), self.y)
@@ -525,6 +579,44 @@ class SampleExplorer(ipywidgets.VBox):
             self.highlight([])
         else:
             self._draw_highlight()
+
+    def _swap_points(self, coords: np.ndarray, labels: list[str]) -> None:
+        """New coordinates for every point, with fewer passes over the page's SVG points.
+
+        bqplot moves every point of every mark (a d3 transition per point, even with no animation) each
+        time a scale's domain or a mark's data changes, and an active brush re-selects, restyling every
+        point, on each domain change. So the selector leaves the figure and the points are hidden
+        (``display: none``: no style or layout work) while the scales and the data change, and are shown
+        once at the end. ``benchmarks/bench_frontend.py --explorer`` times it (replacing the marks, or
+        giving them new scale objects, measured slower: bqplot then rebuilds every point).
+        """
+        interaction = self.figure.interaction
+        self._from_ui = True
+        try:
+            self.figure.interaction = None  # no brush/lasso view to re-select on each domain change
+            for m in self.marks:
+                m.visible = False
+            with self.brush.hold_sync():
+                self.brush.selected_x = None
+                self.brush.selected_y = None
+            for m in self.marks:
+                if m.selected is not None:
+                    m.selected = None
+        finally:
+            self._from_ui = False
+        self.selected = []
+        with self.figure.hold_sync():
+            self._fit_scales(coords, keep=True)  # one domain for all marks, and a zoom is reset
+            for idx, m in zip(self._groups, self.marks):
+                with m.hold_sync():
+                    m.x, m.y = coords[idx, 0], coords[idx, 1]
+            self.x_axis.label, self.y_axis.label = labels
+            self._tooltip.labels = labels
+            self.figure.title = self._title(self.rank)
+        self.lasso.reset()
+        self.figure.interaction = interaction  # a fresh selector view: nothing selected
+        for m in self.marks:
+            m.visible = True
 
     def _on_mode(self, change) -> None:
         self.figure.interaction = {"brush": self.brush, "lasso": self.lasso, "pan-zoom": self.panzoom, "hover": None}[
@@ -565,6 +657,13 @@ class GalleryLink:
         ):
             self._rank_link = t.link((gallery, "rank"), (explorer, "rank"))
         gallery.observe(self._on_factor, "factor")
+        self._rings = gallery.has_trait("highlighted")
+        if self._rings:
+            explorer.observe(self._on_selected, "selected")
+            gallery.highlighted = list(explorer.selected)
+
+    def _on_selected(self, change) -> None:
+        self.gallery.highlighted = [int(i) for i in change["new"]]
 
     def _on_factor(self, change) -> None:
         if change["new"] is not None and change["new"] < self.explorer.rank:
@@ -573,13 +672,17 @@ class GalleryLink:
     def unlink(self) -> None:
         """Stop following the gallery."""
         self.gallery.unobserve(self._on_factor, "factor")
+        if self._rings:
+            self.explorer.unobserve(self._on_selected, "selected")
         if self._rank_link is not None:
             self._rank_link.unlink()
             self._rank_link = None
 
 
 def link_gallery(explorer: SampleExplorer, gallery) -> GalleryLink:
-    """Follow a gallery: clicking a tile (its ``factor``) rings that factor's top inputs in the scatter,
+    """Link the explorer and a gallery both ways: clicking a tile (its ``factor``) rings that factor's
+    top inputs in the scatter; brushing or lasso-selecting points (``explorer.selected``) rings those
+    samples among the gallery's top-input thumbnails and counts them per tile (``gallery.highlighted``);
     and the gallery's rank and the explorer's rank move together when they cover the same ranks.
 
     Parameters
@@ -608,6 +711,9 @@ def link_gallery(explorer: SampleExplorer, gallery) -> GalleryLink:
     >>> gal.rank = 3
     >>> ex.rank
     3
+    >>> ex.selected = [0, 5, 7]        # a brush over three points
+    >>> gal.highlighted
+    [0, 5, 7]
     """
     if not isinstance(explorer, SampleExplorer):
         raise InputError(f"link_gallery links a SampleExplorer, got {type(explorer).__name__}")

@@ -146,6 +146,20 @@ class RankExplorer(_RankMixin, anywidget.AnyWidget):
         """The factorization at the current rank."""
         return self.sweep[self.rank]
 
+    def data(self) -> dict:
+        """What it draws: ``ranks``, ``rmse``, ``blocks``, ``errors`` (see :func:`peeklens.plots.rank_data`)."""
+        from ..plots.data import rank_data
+
+        return rank_data(self.sweep)
+
+    def to_frame(self):
+        """One row per rank: ``rmse`` and the relative error of every block, as a :class:`pandas.DataFrame`."""
+        import pandas as pd
+
+        d = self.data()
+        cols = {"rmse": d["rmse"], **{b: e for b, e in zip(d["blocks"], d["errors"])}}
+        return pd.DataFrame(cols, index=pd.Index(d["ranks"], name="rank"))
+
 
 class LatentGallery(_FactorMixin, anywidget.AnyWidget):
     """One tile per factor (paper Fig. 2): the folded input-side loadings, the top-k inputs
@@ -164,12 +178,23 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
     interpret_layer : str, optional
         When the sweep was explained (:func:`peeklens.explain`), the layer whose maximized images and
         attribution overlays the tiles show (default: the first explained layer).
+    decode : list of str or callable, optional
+        For token samples (``pl.capture(..., samples="tokens")``): a vocabulary or a tokenizer's
+        ``decode``; the tiles show each top token in its context (:func:`peeklens.schema.token_texts`).
+
+    Attributes
+    ----------
+    highlighted : list of int
+        Sample indices to mark: the top-input thumbnails of these samples get a ring and each tile
+        says how many of its top inputs are among them. :func:`peeklens.plots.link_gallery` sets it
+        to a :class:`~peeklens.plots.SampleExplorer`'s brush or lasso selection.
     """
 
     _esm = _bundle("latent_gallery")
     ranks = t.List(t.Int()).tag(sync=True)
     rank = t.Int(0).tag(sync=True)
     factor = t.Int(0).tag(sync=True)
+    highlighted = t.List(t.Int()).tag(sync=True)
     hist_k = t.Int(50).tag(sync=True)
     interpret_layer = t.Unicode("").tag(sync=True)
     meta = t.Dict().tag(sync=True)
@@ -184,16 +209,22 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
         hist_k: int = 50,
         class_names=None,
         interpret_layer: str | None = None,
+        decode=None,
         _payload_=None,
         **kwargs,
     ) -> None:
         self.sweep = _payload.as_sweep(sweep)
-        if not next(iter(self.sweep.values())).input_names:
+        first = next(iter(self.sweep.values()))
+        tokens = _payload.shows_tokens(first, decode)
+        if not first.input_names and not tokens:
             raise InputError(
                 "the latent gallery needs input-channel blocks; capture with include_input=True "
-                "(pl.capture(model, data, include_input=True))"
+                "(pl.capture(model, data, include_input=True)), or for token samples pass decode= "
+                "(a vocabulary or tokenizer.decode) to show their text"
             )
-        meta, arrays = _payload_ or _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names)
+        meta, arrays = _payload_ or _payload.sweep_payload(
+            self.sweep, top_k=top_k, class_names=class_names, decode=decode
+        )
         bufs = _payload.buffers(arrays, _payload.gallery_keys(meta))
         nbytes = sum(len(b) for b in bufs.values())
         if nbytes > _LARGE_PAYLOAD:
@@ -204,6 +235,7 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
             )
         ranks = list(self.sweep.ranks)
         super().__init__(meta=meta, arrays=bufs, hist_k=int(hist_k), ranks=ranks, rank=ranks[0], **kwargs)
+        self.top_k = int(top_k)
         if rank is not None:
             self.rank = rank
         if interpret_layer is not None:
@@ -219,6 +251,15 @@ class LatentGallery(_FactorMixin, anywidget.AnyWidget):
                 "(pl.explain(model, sweep, layer) adds one)"
             )
         return layer
+
+    def data(self, rank: int | None = None) -> dict:
+        """What it draws at ``rank`` (default: the current one): ``latent_images``, ``top_inputs``,
+        ``thumbnails``, ``class_histograms``, ``strength`` (see :func:`peeklens.plots.gallery_data`)."""
+        from ..plots.data import gallery_data
+
+        return gallery_data(
+            self.sweep[self._check_rank(self.rank if rank is None else rank)], top_k=self.top_k, hist_k=self.hist_k
+        )
 
 
 class NeuronHeatmaps(_FactorMixin, anywidget.AnyWidget):
@@ -265,6 +306,14 @@ class NeuronHeatmaps(_FactorMixin, anywidget.AnyWidget):
         if rank is not None:
             self.rank = rank
 
+    def data(self, rank: int | None = None) -> dict:
+        """What it draws at ``rank`` (default: the current one) for the selected factor: per layer
+        ``matrix``, ``unused_share``, ``spatial_maps`` (see :func:`peeklens.plots.heatmap_data`)."""
+        from ..plots.data import heatmap_data
+
+        fit = self.sweep[self._check_rank(self.rank if rank is None else rank)]
+        return heatmap_data(fit, self.layer_names, factor=min(self.factor, fit.rank - 1), threshold=self.threshold)
+
 
 class SpectrumPlot(anywidget.AnyWidget):
     """Top singular values per layer on a semi-log axis, several networks overlaid.
@@ -286,6 +335,7 @@ class SpectrumPlot(anywidget.AnyWidget):
     title = t.Unicode("").tag(sync=True)
 
     def __init__(self, spectra, *, layers=None, k: int | None = None, title: str = "", **kwargs) -> None:
+        self._spectra = spectra
         super().__init__(
             spectra=_payload.spectrum_payloads(spectra),
             layers=None if layers is None else list(layers),
@@ -293,6 +343,19 @@ class SpectrumPlot(anywidget.AnyWidget):
             title=title,
             **kwargs,
         )
+
+    def to_frame(self):
+        """The singular values it draws: ``network, block, index, value`` (:func:`peeklens.plots.spectrum_frame`)."""
+        from ..plots.data import spectrum_frame
+
+        df = spectrum_frame(self._spectra)
+        if self.layers is not None:
+            df = df[df["block"].isin(self.layers)]
+        if self.k:
+            df = df[df["index"] < self.k]
+        return df.reset_index(drop=True)
+
+    data = to_frame
 
 
 class Compare(anywidget.AnyWidget):
@@ -351,6 +414,34 @@ class Compare(anywidget.AnyWidget):
         if rank is not None:
             self.rank = rank
 
+    def to_frame(self):
+        """RMSE and per-block relative errors of every network and rank (columns ``network, rank, rmse``
+        and one per block), as a :class:`pandas.DataFrame`; the spectra: ``SpectrumPlot(spectra).to_frame()``."""
+        import pandas as pd
+
+        from ..plots.data import rank_data
+
+        rows = []
+        for name, sw in self.sweeps.items():
+            d = rank_data(sw)
+            cols = {"network": name, "rank": d["ranks"], "rmse": d["rmse"]}
+            cols.update({b: e for b, e in zip(d["blocks"], d["errors"])})
+            rows.append(pd.DataFrame(cols))
+        return pd.concat(rows, ignore_index=True)
+
+    def data(self) -> dict:
+        """Per network what its rank explorer and gallery draw at the current rank:
+        ``{name: {"ranks", "rmse", "blocks", "errors", "latent_images"}}``."""
+        from ..plots.data import rank_data
+        from ..views import latent_images
+
+        out = {}
+        for name, sw in self.sweeps.items():
+            out[name] = rank_data(sw)
+            if self.rank in sw.ranks and sw[self.rank].input_names:
+                out[name]["latent_images"] = latent_images(sw[self.rank])
+        return out
+
     @t.validate("rank")
     def _valid_rank(self, proposal):
         r = int(proposal["value"])
@@ -380,6 +471,8 @@ class Dashboard(ipywidgets.VBox):
     class_names : list of str, optional
     interpret_layer : str, optional
         The explained layer (:func:`peeklens.explain`) the gallery's tiles show.
+    decode : list of str or callable, optional
+        Token samples: a vocabulary or a tokenizer's ``decode``; the gallery shows the top tokens as text.
     """
 
     def __init__(
@@ -392,17 +485,25 @@ class Dashboard(ipywidgets.VBox):
         layers=None,
         class_names=None,
         interpret_layer: str | None = None,
+        decode=None,
         **kwargs,
     ) -> None:
         self.sweep = _payload.as_sweep(sweep)
-        payload = _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names)  # made once, shared
+        # made once, shared
+        payload = _payload.sweep_payload(self.sweep, top_k=top_k, class_names=class_names, decode=decode)
         self.explorer = RankExplorer(self.sweep, title="Rank explorer", _payload_=payload)
         first = next(iter(self.sweep.values()))
+        tokens = _payload.shows_tokens(first, decode)
         self.gallery = (
             LatentGallery(
-                self.sweep, top_k=top_k, class_names=class_names, interpret_layer=interpret_layer, _payload_=payload
+                self.sweep,
+                top_k=top_k,
+                class_names=class_names,
+                interpret_layer=interpret_layer,
+                decode=decode,
+                _payload_=payload,
             )
-            if first.input_names
+            if first.input_names or tokens
             else None
         )
         has_layers = bool(layers) or any(n not in first.input_names for n in first.blocks)

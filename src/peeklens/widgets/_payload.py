@@ -22,6 +22,7 @@ __all__ = [
     "sweep_payload",
     "buffers",
     "gallery_keys",
+    "shows_tokens",
     "heatmap_keys",
     "layer_names",
     "spectrum_payloads",
@@ -47,9 +48,10 @@ def as_sweep(obj) -> Sweep:
     )
 
 
-def sweep_payload(sweep: Sweep, *, top_k: int = schema.DISPLAY_TOP_K, class_names=None) -> Payload:
-    """The schema payload of a sweep without the full inputs (the display section carries the thumbnails)."""
-    return schema.to_payload(sweep, include_inputs=False, top_k=top_k, class_names=class_names)
+def sweep_payload(sweep: Sweep, *, top_k: int = schema.DISPLAY_TOP_K, class_names=None, decode=None) -> Payload:
+    """The schema payload of a sweep without the full inputs (the display section carries the thumbnails,
+    or with ``decode`` the text of token samples)."""
+    return schema.to_payload(sweep, include_inputs=False, top_k=top_k, class_names=class_names, decode=decode)
 
 
 def buffers(arrays: Mapping[str, np.ndarray], keys: Iterable[str] | None = None) -> dict[str, bytes]:
@@ -72,7 +74,17 @@ def gallery_keys(meta: dict) -> list[str]:
     d = meta.get("display") or {}
     if d.get("samples"):
         keys += [d["samples"], *d["images"]]
+    if d.get("patches"):
+        keys += [d["patches"][k] for k in ("images", "boxes", "cells")]
     return keys + interpretation_keys(meta)
+
+
+def shows_tokens(fit: Factorization, decode) -> bool:
+    """Whether ``decode`` lets the gallery show this factorization's token samples (text, or image patches)."""
+    from ..patches import PatchGrid
+
+    info = fit.sample_info or {}
+    return decode is not None and bool(info) and ("token" in info or isinstance(decode, PatchGrid))
 
 
 def interpretation_keys(meta: dict) -> list[str]:
