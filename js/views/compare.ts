@@ -105,7 +105,7 @@ export function qualityRanking(data: CompareData): QualityRanking {
 }
 
 /** `text` shortened with an ellipsis to about `width` px. */
-function fit(text: string, width: number, size: number = FONT.text): string {
+function clipText(text: string, width: number, size: number = FONT.text): string {
   if (textWidth(text, size) <= width) return text;
   let n = Math.max(1, Math.floor(width / (size * 0.58)) - 1);
   while (n > 1 && textWidth(`${text.slice(0, n)}…`, size) > width) n--;
@@ -182,7 +182,7 @@ export function renderQualityPanel(data: CompareData, colors: Record<string, str
   heads.forEach((t, j) => {
     const x = NAME + j * CW;
     root.appendChild(
-      svgText(x + (BAR + VAL) / 2, TOP - 8, fit(t, CW - 6, FONT.tick), {
+      svgText(x + (BAR + VAL) / 2, TOP - 8, clipText(t, CW - 6, FONT.tick), {
         "text-anchor": "middle",
         "font-size": FONT.tick,
         fill: "#555",
@@ -207,7 +207,7 @@ export function renderQualityPanel(data: CompareData, colors: Record<string, str
     }
     g.appendChild(svgText(4, y + 4, `${i + 1}`, { fill: "#555" }));
     g.appendChild(svg("rect", { x: 22, y: y - 6, width: 12, height: 12, rx: 2, fill: color, class: "pl-swatch" }));
-    const label = svgText(40, y + 4, fit(n.name, NAME - 46));
+    const label = svgText(40, y + 4, clipText(n.name, NAME - 46));
     const tip = svg("title");
     tip.textContent = n.name;
     label.appendChild(tip);
