@@ -33,8 +33,14 @@ def _save_results(root: Path, mnist_test) -> None:
         net = PaperNet().eval()
         acts = pl.capture(net, data, layers=["relu", "relu_1"], progress=False)
         sweep = pl.sweep(acts, [4, 8, 12], max_iter=60, progress=False)
+        sweep.quality = pl.quality(acts)  # the label-free score travels in the file (schema "quality")
+        if seed == 0:
+            # what rank 4's factors mean in relu_1 (maximized inputs, attribution), saved for the kernel-less view
+            pl.explain(net, sweep, "relu_1", ranks=4, steps=16, progress=False)
         pl.save(sweep, root / name)
         if seed == 0:
+            tensor = pl.sweep(acts, [4], model="tensor", max_iter=30, progress=False)
+            pl.save(tensor, root / "tensor-a.peeklens")
             pl.save(pl.spectrum(acts, k=20), root / "mnist-a-spectrum.peeklens")
             pl.save(sweep[8], root / "mnist-a-rank8.peeklens")  # a single Factorization
             pl.save(acts, root / "mnist-a-acts.peeklens")
@@ -134,6 +140,14 @@ def test_saved_sweep_opens_as_document(page, lab_server):
     print(f"[lab] first paint back to rank 8 (cached): {float(doc.get_attribute('data-redraw-ms')):.1f} ms")
     assert page.locator(".jp-PeeklensPanel .pl-tile").count() == 8
 
+    # The explained rank 4: every tile has its maximized input, and the attribution toggle is there.
+    slider.press("ArrowLeft")
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-complete-rank='4']")
+    assert page.locator(".jp-PeeklensPanel .pl-tile canvas.pl-max").count() == 4
+    assert page.locator(".jp-PeeklensPanel .pl-interp-toggle").count() == 1
+    slider.press("ArrowRight")
+    page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-complete-rank='8']")
+
     # Clicking a tile selects the factor.
     page.locator(".jp-PeeklensPanel .pl-tile").nth(3).click()
     page.wait_for_selector(".jp-PeeklensPanel .pl-lab-document[data-factor='3']")
@@ -145,8 +159,16 @@ def test_saved_sweep_opens_as_document(page, lab_server):
     networks = page.eval_on_selector_all(
         ".jp-PeeklensPanel .pl-compare .pl-compare-network", "els => els.map(e => e.dataset.network)"
     )
-    assert networks == ["mnist-a.peeklens", "mnist-a-rank8.peeklens", "mnist-b.peeklens"]
+    assert networks == ["mnist-a.peeklens", "mnist-a-rank8.peeklens", "mnist-b.peeklens", "tensor-a.peeklens"]
     assert page.locator(".jp-PeeklensPanel .pl-compare svg.pl-chart").count() >= 2  # RMSE + spectrum
+    # The two scored sweeps are ranked by their saved quality score, best first.
+    ranked = page.eval_on_selector_all(
+        ".jp-PeeklensPanel .pl-quality-row", "gs => gs.map(g => [g.dataset.network, Number(g.dataset.score)])"
+    )
+    scores = {n: pl.load(root / n).quality.score for n in ("mnist-a.peeklens", "mnist-b.peeklens")}
+    assert [n for n, _ in ranked] == sorted(scores, key=scores.get, reverse=True)
+    for n, shown in ranked:
+        assert shown == pytest.approx(scores[n], rel=1e-6)
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator(".jp-PeeklensPanel .pl-lab-compare").scroll_into_view_if_needed()
@@ -155,6 +177,20 @@ def test_saved_sweep_opens_as_document(page, lab_server):
     page.screenshot(path=str(ARTIFACTS / "lab-document-heatmaps.png"))
     page.locator(".jp-PeeklensPanel .pl-lab-header").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "lab-document.png"))
+
+
+def test_tensor_sweep_shows_channel_matrix_and_spatial_maps(page, lab_server):
+    page.locator(".jp-DirListing-item", has_text="tensor-a.peeklens").first.dblclick()
+    panel = page.locator(".jp-PeeklensPanel:visible")
+    panel.locator(".pl-lab-document[data-complete-rank='4']").wait_for()
+    heat = panel.locator(".pl-neuron-heatmaps")
+    text = heat.inner_text()
+    assert "tensor model" in text and "relu_1" in text
+    # one spatial map per factor per tensor layer (relu, relu_1), each a drawn canvas
+    assert panel.locator("canvas.pl-spatial").count() >= 8
+    ARTIFACTS.mkdir(exist_ok=True)
+    heat.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "lab-document-tensor.png"))
 
 
 def test_layer_names_are_text_and_spectrum_file_opens(page, lab_server):
