@@ -3,7 +3,7 @@
 // the tutorial notebooks (notebooks/*.ipynb of the repository) as static files the
 // "Open peeklens tutorials" command copies into the user's folder.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,18 @@ mkdirSync(tutDir, { recursive: true });
 const notebooks = existsSync(nbDir)
   ? readdirSync(nbDir).filter((f) => /^\d\d.*\.ipynb$/.test(f)).sort()
   : [];
-for (const f of notebooks) copyFileSync(path.join(nbDir, f), path.join(tutDir, f));
+// The committed tutorials carry their full-size outputs and widget state (for code hosts and the docs);
+// the copies a user opens from the launcher are stored clean, to be run (and a few KB, not MB, in the wheel).
+for (const f of notebooks) {
+  const nb = JSON.parse(readFileSync(path.join(nbDir, f), 'utf8'));
+  for (const cell of nb.cells) {
+    if (cell.cell_type === 'code') {
+      cell.outputs = [];
+      cell.execution_count = null;
+    }
+  }
+  delete nb.metadata.widgets;
+  writeFileSync(path.join(tutDir, f), `${JSON.stringify(nb, null, 1)}\n`);
+}
 writeFileSync(path.join(tutDir, 'index.json'), JSON.stringify({ notebooks }, null, 1));
 console.log(`[build:lab] extension -> ${path.relative(repo, out)} (${notebooks.length} tutorials)`);

@@ -37,8 +37,13 @@ def test_installed_extension_is_the_prebuilt_one():
     assert (LABEXT / pkg["jupyterlab"]["_build"]["load"]).exists()
     assert json.loads((LABEXT / "install.json").read_text())["packageName"] == "peeklens"
     tutorials = json.loads((LABEXT / "static" / "tutorials" / "index.json").read_text())
+    committed = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]*.ipynb"))
+    assert tutorials["notebooks"] == committed
     for name in tutorials["notebooks"]:
-        assert (LABEXT / "static" / "tutorials" / name).exists()
+        # the launcher's copies are stored clean (the committed ones carry full-size outputs and widget state)
+        nb = json.loads((LABEXT / "static" / "tutorials" / name).read_text())
+        assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), name
+        assert "widgets" not in nb["metadata"], name
 
 
 @pytest.mark.slow
