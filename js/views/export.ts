@@ -9,7 +9,7 @@
  * The buttons are ordinary `<button>`s with aria-labels; a click builds the Blob and hands it to
  * {@link saveBlob} (a download link).
  */
-import { h } from "./shared";
+import { context2d, h } from "./shared";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -62,12 +62,7 @@ function newCanvas(
   const canvas = doc.createElement("canvas");
   canvas.width = Math.max(1, Math.ceil(w));
   canvas.height = Math.max(1, Math.ceil(hgt));
-  let ctx: CanvasRenderingContext2D | null = null;
-  try {
-    ctx = canvas.getContext("2d");
-  } catch {
-    ctx = null;
-  }
+  const ctx = context2d(canvas);
   if (!ctx) throw new Error("this browser has no 2D canvas to draw the PNG on");
   return { canvas, ctx };
 }

@@ -4,7 +4,7 @@
  * semi-transparent, the hottest region outlined) on the top-input thumbnails. Drawn on the
  * gallery's own canvases, so the view's PNG export includes them.
  */
-import { CMAP, displayName, fmt, GREYS, h, lutIndex, stackCanvas } from "./shared";
+import { CMAP, context2d, displayName, fmt, GREYS, h, lutIndex, stackCanvas } from "./shared";
 import type { GalleryData, GalleryInterpretation } from "./types";
 
 /** Opacity of the heatmap where it is hottest (it fades to 0 where there is no evidence). */
@@ -148,12 +148,7 @@ export function paintOverlay(canvas: HTMLCanvasElement, data: GalleryData, facto
   const t = data.topInputs;
   canvas.dataset.overlay = on ? "on" : "off";
   if (!it?.heat || !t) return;
-  let ctx: CanvasRenderingContext2D | null = null;
-  try {
-    ctx = canvas.getContext("2d");
-  } catch {
-    ctx = null;
-  }
+  const ctx = context2d(canvas);
   if (!ctx || typeof ImageData === "undefined") return;
   const store = canvas as HTMLCanvasElement & { _plBase?: ImageData };
   if (!store._plBase) store._plBase = ctx.getImageData(0, 0, canvas.width, canvas.height);

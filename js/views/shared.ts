@@ -137,6 +137,15 @@ export function imageToRGBA(
   return out;
 }
 
+/** The canvas's 2D context, or null where the DOM has none (e.g. in unit tests). */
+export function context2d(canvas: HTMLCanvasElement): CanvasRenderingContext2D | null {
+  try {
+    return canvas.getContext("2d");
+  } catch {
+    return null;
+  }
+}
+
 /** Put RGBA pixels on a canvas (no-op where the DOM has no 2D canvas, e.g. in unit tests). */
 export function putPixels(
   canvas: HTMLCanvasElement,
@@ -146,12 +155,7 @@ export function putPixels(
   dx = 0,
   dy = 0,
 ): void {
-  let ctx: CanvasRenderingContext2D | null = null;
-  try {
-    ctx = canvas.getContext("2d");
-  } catch {
-    ctx = null;
-  }
+  const ctx = context2d(canvas);
   if (!ctx || typeof ImageData === "undefined") return;
   const img = new ImageData(width, height);
   img.data.set(rgba);
