@@ -11,7 +11,10 @@ so an iteration costs ``O((samples + features) (k + r) r)`` instead of ``O(sampl
 The compressed iterations are accelerated by extrapolation (Ang & Gillis 2019): after each
 accepted iteration both factors jump ahead along their last move by a factor ``beta`` that grows
 while it helps; an iteration that ends above the last accepted objective is undone and ``beta``
-shrinks, so the recorded objective never increases.
+shrinks, so the recorded objective never increases (beyond round-off): the next iteration is
+then an ordinary HALS iteration from the accepted point, which is accepted (it cannot raise the
+objective; a rise there is round-off, and rejecting it would repeat the same iteration for the
+rest of the phase).
 
 A fixed sketch has a blind spot: the best non-negative factors of ``X_w`` do not lie in its
 dominant range, so HALS on the sketch converges to a minimum of the sketch's problem, some
@@ -28,6 +31,14 @@ entry is always exact, as are the reported errors.  A round whose compressed ite
 the estimate but raised the exact objective (it happens near a minimum, by a few parts per
 million) is undone: the fit goes back to the best exact point and stops, recording its objective
 once more, and ``settings["went_back"]`` is ``True``.
+
+Near an exact fit (objective below ``NEAR_EXACT`` = 1e-4 of ``||X_w||^2``, e.g. planted low-rank
+data or signed blocks fitted by semi-NMF) the Gram-matrix formula ``||X_w||^2 - 2 <V, C> + <V^T V,
+F^T F>`` cancels: its float32 products leave a round-off of ~1e-7 of ``||X_w||^2``, as large as the
+objective's changes, and the steps' accept / reject and stop decisions become noise.  There the
+compressed estimates are computed from the sketch's residuals (one more small product per
+iteration) and each round's exact objective from the data's residual (one more pass per round).
+Fits that stay above that level (every real activation matrix measured so far) are unchanged.
 """
 
 from __future__ import annotations
