@@ -11,7 +11,10 @@ so an iteration costs ``O((samples + features) (k + r) r)`` instead of ``O(sampl
 The compressed iterations are accelerated by extrapolation (Ang & Gillis 2019): after each
 accepted iteration both factors jump ahead along their last move by a factor ``beta`` that grows
 while it helps; an iteration that ends above the last accepted objective is undone and ``beta``
-shrinks, so the recorded objective never increases.
+shrinks, so the recorded objective never increases (beyond round-off): the next iteration is
+then an ordinary HALS iteration from the accepted point, which is accepted (it cannot raise the
+objective; a rise there is round-off, and rejecting it would repeat the same iteration for the
+rest of the phase).
 
 A fixed sketch has a blind spot: the best non-negative factors of ``X_w`` do not lie in its
 dominant range, so HALS on the sketch converges to a minimum of the sketch's problem, some
@@ -28,6 +31,14 @@ entry is always exact, as are the reported errors.  A round whose compressed ite
 the estimate but raised the exact objective (it happens near a minimum, by a few parts per
 million) is undone: the fit goes back to the best exact point and stops, recording its objective
 once more, and ``settings["went_back"]`` is ``True``.
+
+Near an exact fit (objective below ``NEAR_EXACT`` = 1e-4 of ``||X_w||^2``, e.g. planted low-rank
+data or signed blocks fitted by semi-NMF) the Gram-matrix formula ``||X_w||^2 - 2 <V, C> + <V^T V,
+F^T F>`` cancels: its float32 products leave a round-off of ~1e-7 of ``||X_w||^2``, as large as the
+objective's changes, and the steps' accept / reject and stop decisions become noise.  There the
+compressed estimates are computed from the sketch's residuals (one more small product per
+iteration) and each round's exact objective from the data's residual (one more pass per round).
+Fits that stay above that level (every real activation matrix measured so far) are unchanged.
 """
 
 from __future__ import annotations
@@ -50,7 +61,18 @@ from ._linalg import (
     xw_mm,
     xwt_mm,
 )
-from ._problem import Problem, SolverResult, block_sq_from_grams, converged, products, random_init, reduce_sum
+from ._problem import (
+    Problem,
+    SolverResult,
+    block_errors,
+    block_sq_from_grams,
+    converged,
+    products,
+    random_init,
+    reduce_floats,
+    reduce_sum,
+    weighted_sum,
+)
 
 __all__ = ["solve", "sketch_size"]
 
@@ -62,6 +84,8 @@ DEFAULT_START_ITER = 20
 DEFAULT_ROUND_ITER = 20
 #: compressed iterations per round when a block is signed: semi-NMF converges more slowly
 SIGNED_ROUND_ITER = 60
+#: below this share of ||X_w||^2 the compressed objective is computed from residuals, not the Gram formula
+NEAR_EXACT = 1e-4
 
 
 def sketch_size(problem: Problem, rank: int, oversample: int = DEFAULT_OVERSAMPLE) -> int:
@@ -190,7 +214,10 @@ def solve(
             Ct, G = _exact_products(problem, Ft)
         with one_thread(problem.device):
             loadings_update(Vt, Ct, G, signed, max_inner=1)
-            exact.append(_objective(problem.weighted_norm2(), Vt, Ct, G))
+            obj = _objective(problem.weighted_norm2(), Vt, Ct, G)
+        if obj < NEAR_EXACT * problem.weighted_norm2():  # near an exact fit: the residual itself (a pass)
+            obj = weighted_sum(problem, block_errors(problem, Ft.T, _unstack(Vt, slices, sw, W)))
+        exact.append(obj)
         record(exact[-1])
         exact_steps.append(len(objective))
         if best is not None and exact[-1] > best[0]:
@@ -226,7 +253,7 @@ def solve(
         compressed_iter=len(objective) - len(exact), refinements=rounds, sketch_k=sketch.k, exact_steps=exact_steps
     )
     # back to per-block loadings; blocks of weight 0 keep their start until the exact iteration below
-    W = [(Vt[:, sl].T / s).contiguous() if s > 0 else w for sl, s, w in zip(slices, sw, W)]
+    W = _unstack(Vt, slices, sw, W)
     F = Ft.T.contiguous()
     done = len(exact) >= 2 and converged(exact, tol)
     if any(w == 0 for w in problem.weights):  # they are not in the stacked matrix: fit them given F
@@ -277,6 +304,11 @@ def _exact_products(problem: Problem, Ft: torch.Tensor) -> tuple[torch.Tensor, t
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
     """``<a, b>``: float32 products summed in float64."""
     return float(torch.sum(a * b, dtype=torch.float64))
+
+
+def _unstack(Vt: torch.Tensor, slices: list[slice], sw: list[float], W: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per-block loadings ``W_b`` (features_b x r) from the stacked ``V^T``; blocks of weight 0 keep ``W``'s."""
+    return [(Vt[:, sl].T / s).contiguous() if s > 0 else w for sl, s, w in zip(slices, sw, W)]
 
 
 def _stack_t(W: list[torch.Tensor], sw: list[float]) -> torch.Tensor:
@@ -364,6 +396,26 @@ def _objective(total2: float, Vt: torch.Tensor, Ct: torch.Tensor, G: torch.Tenso
     return max(total2 - 2.0 * _dot(Vt, Ct) + _dot(Vt @ Vt.T, G), 0.0)
 
 
+def _sketch_residual(problem: Problem, basis, Ft: torch.Tensor, Vt: torch.Tensor, G: torch.Tensor, outside: float):
+    """The compressed objective ``||X_w - sum L_i B_i||^2 + ||sum L_i B_i - V F^T||^2`` from its residuals.
+
+    ``outside + sum_i ||B_i - (V^T L_i)^T F^T||^2 + <P^T P, F^T F>`` with ``P = V - sum L_i L_i^T V``
+    (the part of the loadings outside the basis): the same value as :func:`_objective`'s Gram
+    formula, but its round-off is relative to the residual, not to ``||X_w||^2`` (about 1e-7 of it
+    in float32 products), which is what decides steps near an exact fit.  ``outside`` is
+    ``||X_w||^2 - sum ||B_i||^2`` (a constant of the phase).  Costs about one more product of the
+    size of a compressed iteration's.
+    """
+    res2 = 0.0
+    P = Vt.clone()
+    for L, B in basis:
+        VL = Vt @ L  # r x k_i
+        res2 += float(torch.sum(torch.addmm(B, VL.T, Ft, alpha=-1).square_(), dtype=torch.float64))
+        P.sub_(VL @ L.T)
+    res2 = reduce_floats(problem, [res2])[0]
+    return max(outside + res2 + _dot(P @ P.T, G), 0.0)
+
+
 def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, signed=()):
     """Compressed iterations on ``X_w ~ sum_i L_i B_i`` (``basis``: pairs ``(L_i, B_i)`` whose
     ``L_i`` together are orthonormal), in place on ``Ft`` and ``Vt``.
@@ -388,6 +440,8 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, s
     # beta; if the next step ends higher than the last accepted point, go back there, shrink beta
     beta, beta_max = (0.5, 1.0) if extrapolate else (0.0, 0.0)
     Fs, Vs = Ft.clone(), Vt.clone()
+    plain = False
+    outside = None
     # the products (r x k x samples) use every thread; hals_rows runs its row updates on one
     VL = project_v()
     for _step in range(max_iter):
@@ -404,7 +458,11 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, s
                 start += B.shape[0]
         loadings_update(Vt, Ct, G, list(signed), max_inner=inner_V)
         obj = _objective(total2, Vt, Ct, G)
-        if extrapolate and objective and obj > objective[-1]:
+        if obj < NEAR_EXACT * total2:  # the formula's round-off is no longer small next to obj
+            if outside is None:  # ||X_w||^2 - sum ||B_i||^2, once per phase
+                outside = total2 - reduce_floats(problem, [sum(_dot(B, B) for _, B in basis)])[0]
+            obj = _sketch_residual(problem, basis, Ft, Vt, G, outside)
+        if extrapolate and objective and obj > objective[-1] and not plain:
             Ft.copy_(Fs)
             Vt.copy_(Vs)
             VL = project_v()
@@ -412,7 +470,9 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, s
             objective.append(objective[-1])  # still at the last accepted point
             if record is not None:
                 record(objective[-1])
+            plain = True  # the next step starts from the accepted point itself, without a jump
             continue
+        plain = False
         objective.append(obj)
         if record is not None:
             record(obj)
