@@ -17,9 +17,10 @@ For each notebook:
    Jupyter widgets HTML manager (vendored as the docs vendor it, :func:`vendor_widget_js`) into a page opened
    in headless Chromium, and each view's element is screenshotted, so that code hosts, nbviewer and VS Code
    show a picture where no widget runs (progress bars included: they are widgets too);
-4. keep the widget state under ``--budget`` MiB (default 8): above it, the stored sweep views keep their
+4. keep the widget state under ``--budget`` MiB (default 4): above it, the stored sweep views keep their
    current rank and as many further ranks as fit, byte for byte (:func:`fit_state_budget`; the PNGs are drawn
-   before, from the whole state);
+   before, from the whole state), and if one rank each is still too much, the largest views are stored as their
+   PNG only (:func:`png_only_beyond_budget`);
 5. record in ``metadata["peeklens"]`` what produced it (peeklens version, git commit at execution, the hashes,
    the size, the wall time, what the budget kept), and write ``notebooks/<name>.ipynb``.
 
@@ -335,6 +336,35 @@ def fit_state_budget(nb, budget_mib: float) -> dict:
     return kept
 
 
+def png_only_beyond_budget(nb, budget_mib: float) -> int:
+    """When the state is still over ``budget_mib`` with every sweep view down to one rank, store the largest
+    views as their PNG only (their output keeps the picture and its text; the docs and code hosts show the PNG),
+    largest first, until it fits. Returns how many views became pictures."""
+    state = widget_state(nb)["state"]
+    limit = budget_mib * 2**20
+
+    def subtree(mid: str) -> int:
+        seen, todo, size = set(), [mid], 0
+        while todo:
+            m = todo.pop()
+            if m in seen or m not in state:
+                continue
+            seen.add(m)
+            size += len(json.dumps(state[m]))
+            todo += _children(state[m])
+        return size
+
+    roots = [o["data"][WIDGET_VIEW]["model_id"] for _, o in widget_outputs(nb)]
+    n = 0
+    for mid in sorted(set(roots), key=subtree, reverse=True):
+        if len(json.dumps(state)) <= limit:
+            break
+        state.pop(mid, None)
+        prune_state(nb)  # drops the view from its output (the PNG stays) and the models only it used
+        n += 1
+    return n
+
+
 def prune_state(nb) -> None:
     """Keep only the models a shown view needs (its references, transitively, and the links between them).
 
@@ -522,7 +552,7 @@ def run(
     render_only: bool,
     timeout: int,
     out_dir: Path,
-    budget_mib: float = 8.0,
+    budget_mib: float = 4.0,
     cache_dir: Path | None = None,
 ) -> list[dict]:
     """Generate, execute (or reuse the stored execution), render and write each notebook; one report per notebook."""
@@ -582,11 +612,13 @@ def _one(name, nb, *, solver, views, cache, small, force, render_only, timeout, 
     render_s = time.perf_counter() - t1
     full_mib = len(json.dumps(widget_state(nb))) / 2**20
     kept = fit_state_budget(nb, budget_mib)
+    png_only = png_only_beyond_budget(nb, budget_mib)
     _stamp(nb, key=key, wall_s=wall, small=small, commit=commit)
     nb.metadata["peeklens"]["widget_state"] = {
         "budget_mib": budget_mib,
         "unslimmed_mib": round(full_mib, 2),
         "ranks_kept": kept or "all",
+        "png_only_views": png_only,
     }
     nbformat.validate(nb)
     out = out_dir / name
@@ -595,7 +627,7 @@ def _one(name, nb, *, solver, views, cache, small, force, render_only, timeout, 
     rep = {"name": name, "execute_s": round(wall, 1), "reused": reused, "render_s": round(render_s, 1),
            "widgets": n, "size": _size(out), "widget_state": f"{state_bytes / 2**20:.2f} MiB",
            "unslimmed_state": f"{full_mib:.2f} MiB", "ranks_kept": kept or "all",
-           "total_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+           "png_only_views": png_only, "total_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
     print(f"[done] {out.relative_to(REPO) if out.is_relative_to(REPO) else out}: {rep}", flush=True)
     return rep
 
@@ -607,8 +639,9 @@ def main(argv=None) -> None:
     ap.add_argument("--force", action="store_true", help="execute again even when a stored execution matches")
     ap.add_argument("--render-only", action="store_true", help="only re-draw the PNGs from stored executions")
     ap.add_argument(
-        "--budget", type=float, default=8.0,
-        help="MiB of widget state per notebook (default 8); above it the stored views keep fewer ranks",
+        "--budget", type=float, default=4.0,
+        help="MiB of widget state per notebook (default 4); above it the stored views keep fewer ranks, "
+        "then the largest become their PNG",
     )  # fmt: skip
     ap.add_argument(
         "--cache", type=Path, default=None,

@@ -183,6 +183,31 @@ def test_a_slimmed_widget_state_keeps_its_ranks_exactly():
     np.testing.assert_array_equal(ex._buffer_array(gallery, "display.image.0"), images[:, cols])
 
 
+def test_views_beyond_the_budget_are_stored_as_their_picture():
+    """Still over the budget at one rank per view: the largest views keep only their PNG (and text), the others
+    stay live with every model they reference."""
+    nb = nbformat.v4.new_notebook()
+    big, small = "x" * 50_000, "y" * 10
+    state = {
+        "g": {"model_module": "anywidget", "state": {"_esm": big, "layout": "IPY_MODEL_gl"}},
+        "gl": {"model_module": "@jupyter-widgets/base", "state": {}},
+        "r": {"model_module": "anywidget", "state": {"_esm": small, "layout": "IPY_MODEL_rl"}},
+        "rl": {"model_module": "@jupyter-widgets/base", "state": {}},
+    }
+    nb.metadata["widgets"] = {ex.WIDGET_STATE: {"version_major": 2, "version_minor": 0, "state": state}}
+    png = {"image/png": "iVBORw0KGgo" + "A" * 3000, "text/plain": "view"}
+    nb.cells = [nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+        "display_data", data={**png, ex.WIDGET_VIEW: {"model_id": m, "version_major": 2, "version_minor": 0}})])
+        for m in ("g", "r")]  # fmt: skip
+    assert ex.png_only_beyond_budget(nb, budget_mib=0.01) == 1
+    stored = ex.widget_state(nb)["state"]
+    assert set(stored) == {"r", "rl"}  # the big view and the layout only it used are gone
+    first, second = (c.outputs[0]["data"] for c in nb.cells)
+    assert ex.WIDGET_VIEW not in first and first["image/png"] == png["image/png"]
+    assert second[ex.WIDGET_VIEW]["model_id"] == "r"
+    assert ex.png_only_beyond_budget(nb, budget_mib=1) == 0
+
+
 def test_a_state_within_the_budget_is_left_whole():
     nb = _dashboard_state([2, 3], rank=2)
     before = json.dumps(ex.widget_state(nb))
