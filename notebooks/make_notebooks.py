@@ -1,4 +1,4 @@
-"""Write the tutorial notebooks 01-05 (without outputs).
+"""Write the tutorial notebooks 01-08 (without outputs).
 
     python notebooks/make_notebooks.py notebooks/numbers.json
 
@@ -7,6 +7,7 @@ and one full-size execution of 01).
 
 The notebooks read PEEKLENS_NOTEBOOK_SMALL: when set, they run at a small size (a few hundred test
 images, the first 1,000 training images, ranks 2 and 4); tests/test_notebooks.py executes them so.
+Notebooks 06-08 state no pasted numbers: every number their text relies on is printed by a cell.
 """
 
 from __future__ import annotations
@@ -297,6 +298,208 @@ Dashboard(res_c.results[-1].sweep, res_c.results[-1].spectrum)'''),
 FRACTIONS = [0.5, 1.0] if SMALL else None   # None: the paper's 25, 50, 75 and 100 %
 TRAIN = 600 if SMALL else None''')],
 )
+
+FIGURES = '''\
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def image_grid(rows, titles=None, row_labels=None, cmap="gray", size=1.1):
+    """Draw a grid of small pictures: rows[i][j] is an (H, W) or (H, W, 3) array in [0, 1] (None: empty)."""
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            ax.set_xticks([]); ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if j < len(row) and row[j] is not None:
+                ax.imshow(np.clip(row[j], 0, 1), cmap=cmap, vmin=0, vmax=1)
+                if titles is not None and titles[i][j]:
+                    ax.set_title(titles[i][j], fontsize=7)
+        if row_labels is not None:
+            axes[i, 0].set_ylabel(row_labels[i], fontsize=8, rotation=0, ha="right", va="center")
+    fig.tight_layout(pad=0.2)
+    return fig'''
+
+NB["06-transformer.ipynb"] = nb([
+    md("""
+# 06 · A vision transformer, token by token
+
+Transformers are where people debug models today, and their activations differ from the paper's CNNs in two
+ways:
+
+* **one row per token.** A ViT's block outputs are (images × tokens × features). Flattening a whole image
+  (the paper's choice) mixes what a factor responds to with where; here every **token is a sample** of its
+  own (`samples="tokens"`, the choice of concept-extraction work such as CRAFT), so a factor is a set of
+  *patches* that load on it.
+* **signed activations.** GELU MLPs and attention outputs take both signs. `nonneg="semi"` keeps them as they
+  are and fits them by **semi-NMF** (Ding, Li & Jordan 2010): each layer's loadings are free, the shared
+  sample factor F stays non-negative, so a token still *loads* on a factor (F ≥ 0) while a factor is a signed
+  direction in each layer.
+
+This notebook trains a small vision transformer on MNIST (7 × 7 patches of 4 × 4 pixels, a class token,
+two pre-norm blocks with a GELU MLP) on this CPU, captures its attention and MLP outputs per token on test
+digits, factorizes them, and shows which patches each factor picks out and where they sit in the digit.
+""" + "\n\n" + DATA_NOTE),
+    code('''\
+import time
+
+import torch
+from torch.utils.data import TensorDataset
+
+import peeklens as pl
+from peeklens import studies
+from peeklens.studies.vit import TinyViT, ViTConfig, patch_box, train_vit
+
+SMALL = studies.small_size()       # PEEKLENS_NOTEBOOK_SMALL=1: a quick run (the tests use it)
+# full size: all 60,000 training images, 2 epochs (a few minutes on 2 cores); small: 4,000 images, 3 epochs
+CONFIG = ViTConfig(train_samples=4_000, epochs=3) if SMALL else ViTConfig()
+SAMPLES = 100 if SMALL else 1_000  # test digits captured; each gives 50 tokens, i.e. 50 samples
+RANKS = [4, 6] if SMALL else [6, 8, 10, 12]
+SHOW_RANK = RANKS[-1]
+FIT = dict(max_iter=50) if SMALL else {}
+torch.set_num_threads(min(2, torch.get_num_threads()))
+print("small run" if SMALL else "full-size run")'''),
+    code(FIGURES),
+    md("""
+## Train the transformer (or load it from the cache)
+
+`train_vit` trains with AdamW and a one-cycle schedule on normalized MNIST and caches the weights under the
+settings' key; a second run loads them. The cell prints the time it took and the accuracy on all 10,000 test
+digits.
+"""),
+    code('''\
+t0 = time.perf_counter()
+trained = train_vit(CONFIG)
+model = trained.model
+x_test, y_test = studies.load_mnist(train=False)
+accuracy = studies.evaluate(model, x_test, y_test)
+how = "loaded from the cache" if trained.cached else f"trained on {CONFIG.train_samples or 60_000:,} images"
+print(f"{how} in {time.perf_counter() - t0:.0f} s; test accuracy {accuracy:.1%}")
+print(f"{sum(p.numel() for p in model.parameters()):,} parameters; {model.n_tokens} tokens per image "
+      f"(1 class token + {model.grid} x {model.grid} patches of {model.patch} x {model.patch} pixels)")
+print(pl.list_layers(model)["modules"])'''),
+    md("""
+## Capture every token of the attention and MLP outputs
+
+Each block's `attn` and `mlp` output is a (batch, tokens, 64) tensor. With `samples="tokens"` every token of
+every image becomes one column of each block; `acts.sample_info` says which image (`"sample"`) and which
+token (`"position"`: 0 is the class token, `1 + i` patch `i`, row-major) each column is. The images are
+token-less pixels, so no input block is stored (`include_input=False`): we keep the digits ourselves to draw
+the patches. The cell prints the share of negative entries in each block: the reason for `nonneg="semi"`.
+"""),
+    code('''\
+LAYERS = ["blocks.0.attn", "blocks.0.mlp", "blocks.1.attn", "blocks.1.mlp"]
+digits, classes = x_test[:SAMPLES], y_test[:SAMPLES]
+acts = pl.capture(model, TensorDataset(studies.normalize(digits, "mnist"), classes), layers=LAYERS,
+                  samples="tokens", include_input=False, nonneg="semi")
+image_of, position = acts.sample_info["sample"], acts.sample_info["position"]
+print(acts)
+print(f"{SAMPLES} digits x {model.n_tokens} tokens = {acts.n_samples:,} samples")
+for name in acts.layer_names:
+    X = acts[name].data
+    print(f"{name:14s} signed: {acts[name].signed}   negative entries: {(X < 0).mean():.0%}")'''),
+    md("""
+## Factorize: semi-NMF on the signed blocks
+
+`pl.sweep` fits every rank; the signed blocks are fitted by semi-NMF automatically. The cell prints, at the
+rank shown below, the relative error of each block, that F has no negative entry, and the share of negative
+loadings per layer (a signed direction, not a clipped one).
+"""),
+    code('''\
+sweep = pl.sweep(acts, ranks=RANKS, **FIT)
+fit = sweep[SHOW_RANK]
+print(f"rank {fit.rank}: RMSE {fit.rmse:.4f}; min of F {fit.F.min():.3g}")
+for name in fit.layer_names:
+    W = fit.loadings[name]
+    print(f"  {name:14s} relative error {fit.errors[name]:.3f}   negative loadings {(W < 0).mean():.0%}")
+print("RMSE against rank:", {r: round(sweep[r].rmse, 4) for r in sweep.ranks})'''),
+    md("""
+## Where in the digit each factor loads
+
+For each factor, the mean of its column of F over the digits, per token: a 7 × 7 map over the patch grid
+(bright: the patches at that place load on the factor). The cell also prints, per factor, how much of its
+total loading falls on the class token, and how much ink (mean pixel value, 0 to 1) its 50 strongest patches
+hold against the average patch: factors of a ViT split *by place* (top, centre, border of the digit) and *by
+content* (stroke, edge, empty background).
+"""),
+    code('''\
+F = fit.F
+grid = model.grid
+mean_by_position = np.stack([F[position == p].mean(0) for p in range(model.n_tokens)])  # (tokens, rank)
+patches = digits[:, 0].unfold(1, model.patch, model.patch).unfold(2, model.patch, model.patch)  # (N, 7, 7, 4, 4)
+ink = patches.mean((-1, -2)).reshape(len(digits), -1).numpy()                                  # (N, 49)
+token_ink = np.where(position > 0, ink[image_of, np.maximum(position - 1, 0)], np.nan)
+order = np.argsort(-F, axis=0)
+for r in range(fit.rank):
+    cls_share = F[position == 0, r].sum() / max(F[:, r].sum(), 1e-12)
+    top = [i for i in order[:, r] if position[i] > 0][:50]
+    rows, cols = np.divmod(position[top] - 1, grid)
+    print(f"factor {r}: {cls_share:5.1%} of its loading on the class token; top-50 patches: ink "
+          f"{np.nanmean(token_ink[top]):.2f} (all patches {np.nanmean(token_ink):.2f}), mean row {rows.mean():.1f}, "
+          f"mean column {cols.mean():.1f} (of 0-{grid - 1})")
+maps = mean_by_position[1:].T.reshape(fit.rank, grid, grid)
+maps = maps / np.maximum(maps.max((1, 2), keepdims=True), 1e-12)
+fig = image_grid([list(maps)], titles=[[f"factor {r}" for r in range(fit.rank)]], cmap="magma", size=1.3)'''),
+    md("""
+## The patches each factor picks out
+
+For each factor, its strongest patch tokens (one per digit, strongest first): the digit with the patch
+outlined, and the 4 × 4 patch itself enlarged below it. The first column is the factor's map from above.
+Labels are only shown: the factorization never saw them.
+"""),
+    code('''\
+from matplotlib.patches import Rectangle
+
+SHOW = 6
+fig, axes = plt.subplots(2 * fit.rank, SHOW + 1, figsize=(1.0 * (SHOW + 1), 2.0 * fit.rank), squeeze=False)
+for ax in axes.flat:
+    ax.set_xticks([]); ax.set_yticks([])
+for r in range(fit.rank):
+    axes[2 * r, 0].imshow(maps[r], cmap="magma")
+    axes[2 * r, 0].set_ylabel(f"factor {r}", fontsize=8)
+    axes[2 * r + 1, 0].axis("off")
+    seen, picked = set(), []
+    for i in order[:, r]:
+        if position[i] > 0 and image_of[i] not in seen:
+            seen.add(image_of[i]); picked.append(i)
+        if len(picked) == SHOW:
+            break
+    for j, i in enumerate(picked, start=1):
+        top_, left, bottom, right = patch_box(int(position[i]), model.patch)
+        img = digits[image_of[i], 0].numpy()
+        axes[2 * r, j].imshow(img, cmap="gray", vmin=0, vmax=1)
+        axes[2 * r, j].add_patch(Rectangle((left - 0.5, top_ - 0.5), model.patch, model.patch,
+                                           fill=False, edgecolor="red", linewidth=1.5))
+        axes[2 * r, j].set_title(f"digit {int(classes[image_of[i]])}", fontsize=7)
+        axes[2 * r + 1, j].imshow(img[top_:bottom, left:right], cmap="gray", vmin=0, vmax=1)
+fig.tight_layout(pad=0.2)'''),
+    md("""
+## Which digits each factor's tokens come from
+
+The classes of the images behind each factor's 50 strongest tokens (class tokens included). Class-token
+factors of the last block are where a ViT reads out its decision, so they should be the most class-specific.
+"""),
+    code('''\
+for r in range(fit.rank):
+    top = order[:50, r]
+    counts = np.bincount(classes.numpy()[image_of[top]], minlength=10)
+    best = counts.argsort()[::-1][:3]
+    print(f"factor {r}: class tokens {np.mean(position[top] == 0):4.0%} of its top 50; digits "
+          + ", ".join(f"{c} ({counts[c]})" for c in best if counts[c]))'''),
+    md("""
+## The interactive view
+
+The neuron heatmaps of the four blocks (64 features each): signed loadings are drawn with a diverging colour
+map. Move the rank slider to see factors split as the rank grows.
+"""),
+    code('''\
+from peeklens.widgets import NeuronHeatmaps
+
+NeuronHeatmaps(sweep, rank=SHOW_RANK)'''),
+])
 
 
 def main(numbers: dict[str, str] | None = None) -> None:

@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.
 
 
 def test_all_five_notebooks_exist_and_are_stored_clean():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
     for p in NOTEBOOKS:
         nb = nbformat.read(p, as_version=4)
         nbformat.validate(nb)
