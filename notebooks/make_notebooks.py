@@ -501,6 +501,139 @@ from peeklens.widgets import NeuronHeatmaps
 NeuronHeatmaps(sweep, rank=SHOW_RANK)'''),
 ])
 
+NB["07-cifar-interpret.ipynb"] = nb([
+    md("""
+# 07 · What a factor responds to, four ways (CIFAR-10)
+
+On MNIST a factor's **latent image** (its input-side loadings folded back into a picture) already looks like a
+digit. On natural images it is a blur, and the **top inputs** alone do not say *what in them* the factor
+responds to. The methods that the survey behind this project lists for single neurons answer that; here they
+are applied to **factors**, the directions `O_layer[:, k]` that the coupled factorization finds in a layer:
+
+1. the **latent image**: the factor's loadings on the three input channels;
+2. the **top inputs**: the test images with the largest `F[:, k]`;
+3. the **maximized input** (`pl.maximize`): the image that drives the factor's activation
+   `<a(x), O_layer[:, k]>` up the most, optimized in a Fourier parameterization with colour decorrelation and
+   random jitter (Olah et al. 2017);
+4. the **attribution** (`pl.attribute`): where in each top input the factor finds its evidence (guided
+   backprop through Captum), drawn over the image.
+
+The network is the modified AlexNet of notebook 05, trained on the local CIFAR-10 subset (see the data
+README): 5,169 training images, so its accuracy is far below a fully trained AlexNet's; the cell below prints
+it.
+""" + "\n\n" + DATA_NOTE),
+    code('''\
+import functools
+import time
+
+import torch
+from torch.utils.data import TensorDataset
+
+import peeklens as pl
+from peeklens import studies, views
+
+SMALL = studies.small_size()      # PEEKLENS_NOTEBOOK_SMALL=1: a quick run (the tests use it)
+# SGD with momentum 0.9 for 8 epochs (the paper's one epoch at momentum 0.5 leaves this network near chance)
+REGIME = studies.Regime(network="alexnet", dataset="cifar10", lr=0.01, momentum=0.9,
+                        epochs=2 if SMALL else 8, train_samples=600 if SMALL else None)
+SAMPLES = 200 if SMALL else None  # test images captured (None: all of the local subset)
+RANK = 6 if SMALL else 10
+LAYER = "features.7"              # the third convolution's ReLU (384 channels x 2 x 2)
+SHOW = 3 if SMALL else 5          # factors drawn, strongest first
+STEPS = 32 if SMALL else 256      # optimization steps of pl.maximize
+torch.set_num_threads(min(2, torch.get_num_threads()))
+print("small run" if SMALL else "full-size run")'''),
+    code(FIGURES),
+    md("""
+## Train (or load), capture, factorize
+
+The network sees normalized images; the factorization sees the [0, 1] pixels (`input_transform`
+undoes the normalization for the stored input blocks), and `to_model` maps pictures of that space back to
+what the network takes: `pl.maximize` and `pl.attribute` need it (`preprocess=`).
+"""),
+    code('''\
+t0 = time.perf_counter()
+trained = studies.train(REGIME)
+model = trained.model
+x_test, y_test = studies.load_cifar10(train=False)
+accuracy = studies.evaluate(model, x_test, y_test, "cifar10")
+how = "loaded from the cache" if trained.cached else f"trained on {trained.n_train:,} images"
+print(f"{how} in {time.perf_counter() - t0:.0f} s; accuracy {accuracy:.1%} on the {len(x_test):,} local test images")
+
+x, y = (x_test, y_test) if SAMPLES is None else (x_test[:SAMPLES], y_test[:SAMPLES])
+acts = pl.capture(model, TensorDataset(studies.normalize(x, "cifar10"), y), layers=studies.ALEXNET_LAYERS,
+                  input_transform=studies.denormalizer("cifar10"))
+fit = pl.factorize(acts, rank=RANK)
+to_model = functools.partial(studies.normalize, dataset="cifar10")
+print(acts)
+print(f"rank {RANK}: RMSE {fit.rmse:.4f}; relative error per block:",
+      {name: round(err, 3) for name, err in fit.errors.items()})'''),
+    md("""
+## The four views of each factor
+
+For the `SHOW` strongest factors (share of the model's energy), one row each: the latent image, the four top
+inputs, the maximized input, and the guided-backprop heat (bright: evidence) over the same four inputs. The
+cell prints, per factor, the classes of its top 8 inputs, how far beyond the top real input's score the
+maximized input went (`score / reference`), and the share of the attribution heat that falls inside the
+hottest window of 40 % of the side, next to that window's share of the image area (what evenly spread heat
+would put there; a focused factor puts much more).
+"""),
+    code('''\
+import matplotlib.pyplot as plt
+
+names = studies.CIFAR10_CLASSES
+strength = views.factor_strength(fit)
+shown = [int(k) for k in np.argsort(-strength)[:SHOW]]
+latent = views.latent_images(fit)
+thumbs = views.thumbnails(fit, k=8)
+heat_map = plt.get_cmap("inferno")
+rows, titles, labels = [], [], []
+t0 = time.perf_counter()
+for k in shown:
+    m = pl.maximize(model, fit, LAYER, k, steps=STEPS, preprocess=to_model, progress=False)
+    att = pl.attribute(model, fit, LAYER, k, k=4, method="guided_backprop", crops=True, preprocess=to_model)
+    pictures = att.inputs.transpose(0, 2, 3, 1)                       # (4, H, W, 3) in [0, 1]
+    heat = att.heatmaps / np.maximum(att.heatmaps.max((1, 2), keepdims=True), 1e-12)
+    overlays = [0.35 * p + 0.65 * heat_map(h)[..., :3] for p, h in zip(pictures, heat)]
+    inside = []
+    for h, (top, left, height, width) in zip(att.heatmaps, att.boxes):
+        inside.append(h[top:top + height, left:left + width].sum() / max(h.sum(), 1e-12))
+    top8 = views.top_inputs(fit, 8)[k]
+    print(f"factor {k} ({strength[k]:.0%} of the energy): top inputs "
+          + ", ".join(names[int(c)] for c in fit.labels[top8])
+          + f"; maximized score {m.scores[0] / m.reference:.2f} x the top input's; "
+          f"{np.mean(inside):.0%} of the heat in the hottest window "
+          f"({att.boxes[0, 2] * att.boxes[0, 3] / pictures[0, ..., 0].size:.0%} of the area)")
+    rows.append([latent[k], *thumbs[k][:4], m.images[0], *overlays])
+    titles.append(["latent", "top 1", "top 2", "top 3", "top 4", "maximized", "heat 1", "heat 2", "heat 3", "heat 4"])
+    labels.append(f"factor {k}")
+print(f"maximize + attribute: {(time.perf_counter() - t0) / len(shown):.1f} s per factor")
+fig = image_grid(rows, titles=titles, row_labels=labels, size=1.15)'''),
+    md("""
+## Zoomed on the evidence
+
+The attribution's crops (`crops=True`): each top input cut to the window that holds the most heat, as
+CRAFT shows concepts. If a factor means "sky" or "a wheel", its crops look alike even when the whole images
+do not.
+"""),
+    code('''\
+crop_rows = []
+for k in shown:
+    att = pl.attribute(model, fit, LAYER, k, k=8, method="guided_backprop", crops=True, preprocess=to_model)
+    crop_rows.append(list(att.crops.transpose(0, 2, 3, 1)))
+fig = image_grid(crop_rows, row_labels=[f"factor {k}" for k in shown], size=0.9)'''),
+    md("""
+## The gallery
+
+The same factorization in the interactive gallery: every factor's latent image, top inputs and the classes
+of its 50 strongest inputs.
+"""),
+    code('''\
+from peeklens.widgets import LatentGallery
+
+LatentGallery(fit, class_names=names)'''),
+])
+
 
 def main(numbers: dict[str, str] | None = None) -> None:
     numbers = numbers or {}
