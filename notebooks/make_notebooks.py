@@ -634,6 +634,175 @@ from peeklens.widgets import LatentGallery
 LatentGallery(fit, class_names=names)'''),
 ])
 
+NB["08-tensor-lens.ipynb"] = nb([
+    md("""
+# 08 · The tensor lens: matrix against tensor model at equal rank
+
+The paper flattens each convolutional layer into a (channels · positions × images) matrix, so one factor's
+loadings mix *which channels* with *where in the image*; its conclusion proposes a tensor model as the next
+step. peeklens' tensor lens keeps a convolutional block's shape: the layer `relu` (10 channels × 12 × 12
+positions × images) is a third-order tensor with a non-negative CP model `[[C, S, F]]`, whose image factor
+**F is the same F** shared with the input channels (still matrices, as in the paper). Each factor then has a
+channel pattern `C[:, k]` (`fit.loadings[name]`) and one spatial map `S[:, k]` (`fit.spatial[name]`,
+folded to H × W).
+
+The CP model is a restriction of the matrix model (its loadings are Khatri–Rao products of a channel and a
+position vector), so at equal rank it fits less well with fewer numbers. This notebook repeats case study I
+(notebook 02: the paper's MNIST network trained on a fraction of the training data) with both models at the
+same ranks and asks:
+
+* the **relative error per block** and the **RMSE** of each model;
+* the **number of parameters** and the **time** of each;
+* whether the tensor model's RMSE **orders the regimes** as the matrix model's does (the paper's finding:
+  less training data, lower RMSE);
+* what the **spatial maps** show.
+
+`docs/tensor.md` describes the solver and holds the full study of `benchmarks/bench_tensor.py --study`
+(ranks 10 to 50).
+""" + "\n\n" + DATA_NOTE),
+    code('''\
+import time
+
+import torch
+from torch.utils.data import TensorDataset
+
+import peeklens as pl
+from peeklens import studies
+from peeklens.nmf.tensor import sweep_tensor, tensor_spatial_maps
+
+SMALL = studies.small_size()                    # PEEKLENS_NOTEBOOK_SMALL=1: a quick run (the tests use it)
+FRACTIONS = [0.25, 1.0] if SMALL else [0.25, 0.5, 0.75, 1.0]
+TRAIN = 1_000 if SMALL else None                # only the first N training images (None: all 60,000)
+SAMPLES = 300 if SMALL else 10_000              # test images captured
+RANKS = [2, 4] if SMALL else [10, 20, 30]
+FIT = dict(max_iter=30) if SMALL else {}        # both models: the same stopping rule
+SHOW_RANK = RANKS[-1]
+torch.set_num_threads(min(2, torch.get_num_threads()))
+print("small run" if SMALL else "full-size run")'''),
+    code(FIGURES),
+    md("""
+## Train, capture, and fit both models
+
+For each regime: train the paper's network (one epoch of SGD with the paper's settings; cached, shared with
+notebook 02), capture the input and the two ReLU outputs on the test images, then sweep the ranks with
+the matrix model (`pl.sweep`) and with the tensor model (`sweep_tensor`: `relu` and `relu_1` become tensors,
+the input channel stays a matrix), both warm-started across ranks.
+"""),
+    code('''\
+x_test, y_test = studies.load_mnist(train=False)
+runs = {}
+for fraction in FRACTIONS:
+    regime = studies.Regime(fraction=fraction, train_samples=TRAIN)
+    model = studies.train(regime).model
+    acts = pl.capture(model, TensorDataset(studies.normalize(x_test[:SAMPLES], "mnist"), y_test[:SAMPLES]),
+                      layers=studies.PAPER_LAYERS, input_transform=studies.denormalizer("mnist"))
+    t0 = time.perf_counter()
+    matrix = pl.sweep(acts, ranks=RANKS, progress=False, **FIT)
+    t1 = time.perf_counter()
+    tensor = sweep_tensor(acts, ranks=RANKS, progress=False, **FIT)
+    t2 = time.perf_counter()
+    runs[regime.label] = dict(matrix=matrix, tensor=tensor, seconds=dict(matrix=t1 - t0, tensor=t2 - t1),
+                              accuracy=studies.evaluate(model, x_test, y_test))
+    print(f"{regime.label:18s} accuracy {runs[regime.label]['accuracy']:.1%}; whole sweep: matrix "
+          f"{t1 - t0:.1f} s, tensor {t2 - t1:.1f} s")
+blocks = list(acts.names)
+print("blocks:", {name: acts[name].shape for name in blocks},
+      "tensor blocks:", tensor[SHOW_RANK].settings["tensor_blocks"])'''),
+    md("""
+## Error per block, parameters and time
+
+One row per regime, rank and model. Parameters count every number of the model: F (images × rank) and the
+loadings (matrix: features × rank per block; tensor: (channels + positions) × rank per tensor block).
+Seconds are those of each fit (warm-started from the rank before).
+"""),
+    code('''\
+def n_params(fit):
+    return fit.F.size + sum(W.size for W in fit.loadings.values()) + sum(S.size for S in (fit.spatial or {}).values())
+
+
+header = ["training", "rank", "model", "RMSE", *[f"rel. err. {b}" for b in blocks], "parameters", "seconds"]
+print(" | ".join(header))
+for label, run in runs.items():
+    for rank in RANKS:
+        for kind in ("matrix", "tensor"):
+            fit = run[kind][rank]
+            cells = [label, str(rank), kind, f"{fit.rmse:.4f}", *[f"{fit.errors[b]:.3f}" for b in blocks],
+                     f"{n_params(fit):,}", f"{fit.seconds:.1f}"]
+            print(" | ".join(cells))
+last = runs[list(runs)[-1]]
+m, t = last["matrix"][SHOW_RANK], last["tensor"][SHOW_RANK]
+for b in acts.layer_names:
+    print(f"{b}: loadings {m.loadings[b].size:,} numbers in the matrix model, "
+          f"{t.loadings[b].size + t.spatial[b].size:,} in the tensor model "
+          f"({m.loadings[b].size / (t.loadings[b].size + t.spatial[b].size):.1f}x fewer); "
+          f"relative error {m.errors[b]:.3f} -> {t.errors[b]:.3f}")
+print(f"whole model at rank {SHOW_RANK}: {n_params(m):,} against {n_params(t):,} parameters "
+      f"(F alone: {m.F.size:,})")'''),
+    md("""
+## Does the tensor model order the regimes as the matrix model does?
+
+At each rank, the regimes sorted by RMSE (lowest first) under each model. The paper's finding for the matrix
+model is *less training data, lower RMSE*; the cell prints whether the tensor model gives the same order.
+"""),
+    code('''\
+same = 0
+for rank in RANKS:
+    order = {kind: sorted(runs, key=lambda label: runs[label][kind][rank].rmse) for kind in ("matrix", "tensor")}
+    agree = order["matrix"] == order["tensor"]
+    same += agree
+    print(f"rank {rank}: matrix {' < '.join(order['matrix'])}  |  tensor {' < '.join(order['tensor'])}  "
+          f"-> {'same order' if agree else 'different order'}")
+print(f"same order at {same} of {len(RANKS)} ranks")'''),
+    md("""
+## The spatial maps
+
+Each tensor factor's spatial map of `relu` (12 × 12) and `relu_1` (4 × 4), folded from
+`fit.spatial[name]` (`tensor_spatial_maps`), for the least and the most trained network at the rank shown
+(each map scaled to its maximum). The cell prints how concentrated the maps are: the share of positions
+that holds half of each map's mass (median over factors), compared with the share an even map would need
+(50 %).
+"""),
+    code('''\
+def half_mass_share(maps):
+    flat = np.sort(maps.reshape(len(maps), -1), axis=1)[:, ::-1]
+    cum = np.cumsum(flat, axis=1) / np.maximum(flat.sum(1, keepdims=True), 1e-12)
+    return ((cum < 0.5).sum(1) + 1) / flat.shape[1]
+
+
+pick = [list(runs)[0], list(runs)[-1]]
+rows, labels = [], []
+for label in pick:
+    fit = runs[label]["tensor"][SHOW_RANK]
+    for layer in acts.layer_names:
+        maps = tensor_spatial_maps(fit, layer)
+        share = half_mass_share(maps)
+        print(f"{label}, {layer} ({maps.shape[1]} x {maps.shape[2]}): half of each map's mass on "
+              f"{np.median(share):.0%} of the positions (median over factors; min {share.min():.0%}, "
+              f"max {share.max():.0%})")
+        rows.append(list(maps / np.maximum(maps.max((1, 2), keepdims=True), 1e-12)))
+        labels.append(f"{label}\\n{layer}")
+fig = image_grid(rows, row_labels=labels, cmap="magma", size=1.0)'''),
+    md("""
+In the matrix model the same factor is a (channels · positions) vector: ten 12 × 12 maps per factor for
+`relu`, one per channel. The tensor model says it with one map and one channel pattern; the channel patterns
+(`fit.loadings["relu"]`, channels × factors) of the most trained network:
+"""),
+    code('''\
+fit = runs[pick[-1]]["tensor"][SHOW_RANK]
+C = fit.loadings["relu"] / np.maximum(fit.loadings["relu"].max(0, keepdims=True), 1e-12)
+print("channel x factor (each factor scaled to its largest channel):")
+print(np.array2string(C, precision=2, suppress_small=True))'''),
+    md("""
+## RMSE against rank, both models
+
+The RMSE curves of every network under both models in one chart (`Compare`).
+"""),
+    code('''\
+from peeklens.widgets import Compare
+
+Compare({f"{label} {kind}": run[kind] for label, run in runs.items() for kind in ("matrix", "tensor")})'''),
+])
+
 
 def main(numbers: dict[str, str] | None = None) -> None:
     numbers = numbers or {}
