@@ -422,8 +422,9 @@ print("RMSE against rank:", {r: round(sweep[r].rmse, 4) for r in sweep.ranks})''
 For each factor, the mean of its column of F over the digits, per token: a 7 × 7 map over the patch grid
 (bright: the patches at that place load on the factor). The cell also prints, per factor, how much of its
 total loading falls on the class token, and how much ink (mean pixel value, 0 to 1) its 50 strongest patches
-hold against the average patch: factors of a ViT split *by place* (top, centre, border of the digit) and *by
-content* (stroke, edge, empty background).
+hold against the average patch, and the mean row and column of those patches on the 7 × 7 grid: together they
+tell a factor that picks out a *place* (top, centre, border of the digit) from one that picks out a *content*
+(stroke, edge, empty background).
 """),
     code('''\
 F = fit.F
@@ -479,8 +480,9 @@ fig.tight_layout(pad=0.2)'''),
     md("""
 ## Which digits each factor's tokens come from
 
-The classes of the images behind each factor's 50 strongest tokens (class tokens included). Class-token
-factors of the last block are where a ViT reads out its decision, so they should be the most class-specific.
+The classes of the images behind each factor's 50 strongest tokens, and the share of those tokens that are
+class tokens (where the ViT reads out its decision): does a factor pick out one digit, and is it a class-token
+factor or a patch factor?
 """),
     code('''\
 for r in range(fit.rank):
@@ -519,8 +521,8 @@ are applied to **factors**, the directions `O_layer[:, k]` that the coupled fact
    backprop through Captum), drawn over the image.
 
 The network is the modified AlexNet of notebook 05, trained on the local CIFAR-10 subset (see the data
-README): 5,169 training images, so its accuracy is far below a fully trained AlexNet's; the cell below prints
-it.
+README; the cell below prints how many training images it has), so its accuracy is far below a fully trained
+AlexNet's; the cell below prints it.
 """ + "\n\n" + DATA_NOTE),
     code('''\
 import functools
@@ -557,8 +559,9 @@ trained = studies.train(REGIME)
 model = trained.model
 x_test, y_test = studies.load_cifar10(train=False)
 accuracy = studies.evaluate(model, x_test, y_test, "cifar10")
-how = "loaded from the cache" if trained.cached else f"trained on {trained.n_train:,} images"
-print(f"{how} in {time.perf_counter() - t0:.0f} s; accuracy {accuracy:.1%} on the {len(x_test):,} local test images")
+how = "loaded from the cache" if trained.cached else "trained"
+print(f"{how} in {time.perf_counter() - t0:.0f} s ({trained.n_train:,} training images, {REGIME.epochs} epochs); "
+      f"accuracy {accuracy:.1%} on the {len(x_test):,} local test images")
 
 x, y = (x_test, y_test) if SAMPLES is None else (x_test[:SAMPLES], y_test[:SAMPLES])
 acts = pl.capture(model, TensorDataset(studies.normalize(x, "cifar10"), y), layers=studies.ALEXNET_LAYERS,
