@@ -535,9 +535,9 @@ import peeklens as pl
 from peeklens import studies, views
 
 SMALL = studies.small_size()      # PEEKLENS_NOTEBOOK_SMALL=1: a quick run (the tests use it)
-# SGD with momentum 0.9 for 8 epochs (the paper's one epoch at momentum 0.5 leaves this network near chance)
+# SGD with momentum 0.9 for 6 epochs (the paper's one epoch at momentum 0.5 leaves this network near chance)
 REGIME = studies.Regime(network="alexnet", dataset="cifar10", lr=0.01, momentum=0.9,
-                        epochs=2 if SMALL else 8, train_samples=600 if SMALL else None)
+                        epochs=2 if SMALL else 6, train_samples=600 if SMALL else None)
 SAMPLES = 200 if SMALL else None  # test images captured (None: all of the local subset)
 RANK = 6 if SMALL else 10
 LAYER = "features.7"              # the third convolution's ReLU (384 channels x 2 x 2)
