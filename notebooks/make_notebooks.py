@@ -354,8 +354,8 @@ from peeklens import studies
 from peeklens.studies.vit import TinyViT, ViTConfig, patch_box, train_vit
 
 SMALL = studies.small_size()       # PEEKLENS_NOTEBOOK_SMALL=1: a quick run (the tests use it)
-# full size: all 60,000 training images, 2 epochs (a few minutes on 2 cores); small: 4,000 images, 3 epochs
-CONFIG = ViTConfig(train_samples=4_000, epochs=3) if SMALL else ViTConfig()
+# full size: all 60,000 training images, 2 epochs (a few minutes on 2 cores); small: 2,000 images, 3 epochs
+CONFIG = ViTConfig(train_samples=2_000, epochs=3) if SMALL else ViTConfig()
 SAMPLES = 100 if SMALL else 1_000  # test digits captured; each gives 50 tokens, i.e. 50 samples
 RANKS = [4, 6] if SMALL else [6, 8, 10, 12]
 SHOW_RANK = RANKS[-1]
