@@ -761,9 +761,9 @@ print(f"same order at {same} of {len(RANKS)} ranks")'''),
 
 Each tensor factor's spatial map of `relu` (12 × 12) and `relu_1` (4 × 4), folded from
 `fit.spatial[name]` (`tensor_spatial_maps`), for the least and the most trained network at the rank shown
-(each map scaled to its maximum). The cell prints how concentrated the maps are: the share of positions
-that holds half of each map's mass (median over factors), compared with the share an even map would need
-(50 %).
+(each map scaled to its maximum; the first 12 factors drawn). The cell prints how concentrated the maps
+are: the share of positions that holds half of each map's mass (median over factors), compared with the
+share an even map would need (50 %).
 """),
     code('''\
 def half_mass_share(maps):
@@ -782,19 +782,25 @@ for label in pick:
         print(f"{label}, {layer} ({maps.shape[1]} x {maps.shape[2]}): half of each map's mass on "
               f"{np.median(share):.0%} of the positions (median over factors; min {share.min():.0%}, "
               f"max {share.max():.0%})")
-        rows.append(list(maps / np.maximum(maps.max((1, 2), keepdims=True), 1e-12)))
+        rows.append(list(maps[:12] / np.maximum(maps[:12].max((1, 2), keepdims=True), 1e-12)))
         labels.append(f"{label}\\n{layer}")
 fig = image_grid(rows, row_labels=labels, cmap="magma", size=1.0)'''),
     md("""
 In the matrix model the same factor is a (channels · positions) vector: ten 12 × 12 maps per factor for
 `relu`, one per channel. The tensor model says it with one map and one channel pattern; the channel patterns
-(`fit.loadings["relu"]`, channels × factors) of the most trained network:
+(`fit.loadings["relu"]`, channels × factors) of the most trained network, each factor scaled to its largest
+channel, as a picture (rows: channels, columns: factors) and as the three largest channels of each factor:
 """),
     code('''\
 fit = runs[pick[-1]]["tensor"][SHOW_RANK]
 C = fit.loadings["relu"] / np.maximum(fit.loadings["relu"].max(0, keepdims=True), 1e-12)
-print("channel x factor (each factor scaled to its largest channel):")
-print(np.array2string(C, precision=2, suppress_small=True))'''),
+for k in range(fit.rank):
+    top = np.argsort(-C[:, k])[:3]
+    print(f"factor {k:2d}: channels " + ", ".join(f"{c} ({C[c, k]:.2f})" for c in top))
+fig, ax = plt.subplots(figsize=(0.25 * fit.rank + 1, 0.25 * len(C) + 0.6))
+ax.imshow(C, cmap="magma", vmin=0, vmax=1)
+ax.set_xlabel("factor"); ax.set_ylabel("channel of relu")
+fig.tight_layout()'''),
     md("""
 ## RMSE against rank, both models
 
