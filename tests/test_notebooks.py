@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 #: The tutorials, by number: notebooks/<number>-*.ipynb (written by notebooks/make_notebooks.py).
-TUTORIALS = ["01", "02", "03", "04", "05"]
+TUTORIALS = ["01", "02", "03", "04", "05", "06", "07", "08"]
 
 _spec = importlib.util.spec_from_file_location("_peeklens_execute_notebooks", REPO / "scripts" / "execute_notebooks.py")
 ex = importlib.util.module_from_spec(_spec)
