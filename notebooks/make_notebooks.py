@@ -443,7 +443,7 @@ for r in range(fit.rank):
           f"mean column {cols.mean():.1f} (of 0-{grid - 1})")
 maps = mean_by_position[1:].T.reshape(fit.rank, grid, grid)
 maps = maps / np.maximum(maps.max((1, 2), keepdims=True), 1e-12)
-fig = image_grid([list(maps)], titles=[[f"factor {r}" for r in range(fit.rank)]], cmap="magma", size=1.3)'''),
+fig = image_grid([list(maps)], titles=[[f"factor {r}" for r in range(fit.rank)]], cmap="viridis", size=1.3)'''),
     md("""
 ## The patches each factor picks out
 
@@ -459,7 +459,7 @@ fig, axes = plt.subplots(2 * fit.rank, SHOW + 1, figsize=(1.0 * (SHOW + 1), 2.0 
 for ax in axes.flat:
     ax.set_xticks([]); ax.set_yticks([])
 for r in range(fit.rank):
-    axes[2 * r, 0].imshow(maps[r], cmap="magma")
+    axes[2 * r, 0].imshow(maps[r], cmap="viridis")
     axes[2 * r, 0].set_ylabel(f"factor {r}", fontsize=8)
     axes[2 * r + 1, 0].axis("off")
     seen, picked = set(), []
@@ -589,7 +589,7 @@ strength = views.factor_strength(fit)
 shown = [int(k) for k in np.argsort(-strength)[:SHOW]]
 latent = views.latent_images(fit)
 thumbs = views.thumbnails(fit, k=8)
-heat_map = plt.get_cmap("inferno")
+heat_map = plt.get_cmap("viridis")
 rows, titles, labels = [], [], []
 t0 = time.perf_counter()
 for k in shown:
@@ -784,7 +784,7 @@ for label in pick:
               f"max {share.max():.0%})")
         rows.append(list(maps[:12] / np.maximum(maps[:12].max((1, 2), keepdims=True), 1e-12)))
         labels.append(f"{label}\\n{layer}")
-fig = image_grid(rows, row_labels=labels, cmap="magma", size=1.0)'''),
+fig = image_grid(rows, row_labels=labels, cmap="viridis", size=1.0)'''),
     md("""
 In the matrix model the same factor is a (channels · positions) vector: ten 12 × 12 maps per factor for
 `relu`, one per channel. The tensor model says it with one map and one channel pattern; the channel patterns
@@ -798,7 +798,7 @@ for k in range(fit.rank):
     top = np.argsort(-C[:, k])[:3]
     print(f"factor {k:2d}: channels " + ", ".join(f"{c} ({C[c, k]:.2f})" for c in top))
 fig, ax = plt.subplots(figsize=(0.25 * fit.rank + 1, 0.25 * len(C) + 0.6))
-ax.imshow(C, cmap="magma", vmin=0, vmax=1)
+ax.imshow(C, cmap="viridis", vmin=0, vmax=1)
 ax.set_xlabel("factor"); ax.set_ylabel("channel of relu")
 fig.tight_layout()'''),
     md("""

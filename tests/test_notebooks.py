@@ -136,7 +136,7 @@ def test_notebook_runs(name, generated, notebook_env, tmp_path):
 
 def _dashboard_state(ranks, rank):
     import numpy as np
-    from ipywidgets.embed import embed_data
+    from ipywidgets.embed import dependency_state, embed_data
 
     import peeklens as pl
     from peeklens.widgets import Dashboard
@@ -146,7 +146,8 @@ def _dashboard_state(ranks, rank):
         {"input:0": rng.random((16, 60)), "relu": rng.random((8, 60))}, shapes={"input:0": (4, 4)}
     )
     dash = Dashboard(pl.sweep(acts, ranks=ranks, max_iter=5, progress=False), rank=rank)
-    data = embed_data(views=[dash])
+    # only this dashboard's models (embed_data's default state is every live widget of the process)
+    data = embed_data(views=[dash], state=dependency_state([dash], drop_defaults=True))
     nb = nbformat.v4.new_notebook()
     nb.metadata["widgets"] = {ex.WIDGET_STATE: data["manager_state"]}
     return nb
