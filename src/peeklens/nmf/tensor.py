@@ -30,7 +30,7 @@ from ..activations import Activations
 from ..errors import DeviceError, InputError
 from ..results import Factorization, Sweep
 from ._fit import check_rank, run_ranks, to_factorization
-from ._problem import Problem, check_blocks, make_problem
+from ._problem import Problem, make_problem
 from .tensor_hals import TensorLayout, extend_factors, khatri_rao, random_factors, solve, svd_factors
 
 __all__ = [
@@ -109,8 +109,8 @@ class _TensorSweep:
 
     def get_problem(self) -> Problem:
         if self.problem is None:
-            check_blocks(self.acts)
-            self.problem = make_problem(self.acts, self.weights, self.device)
+            # one read of the data: the checks (NaN, Inf, negatives) come with the norms and sums
+            self.problem = make_problem(self.acts, self.weights, self.device, check=True)
         return self.problem
 
     def warm_from(self, rank: int) -> int | None:
