@@ -58,10 +58,17 @@ def main(argv=None):
     ap.add_argument("--gib", type=float, default=1.5)
     ap.add_argument("--rank", type=int, default=10)
     ap.add_argument("--options", default="{}", help="solver_options as JSON")
+    ap.add_argument(
+        "--in-memory", action="store_true", help="load the blocks into RAM first: the reference in-memory fit"
+    )
     args = ap.parse_args(argv)
     d = Path(args.dir)
     d.mkdir(parents=True, exist_ok=True)
     acts = make(d, args.gib)
+    if args.in_memory:  # the same samples-major layout, in anonymous memory
+        acts = pl.Activations(
+            {n: pl.Block(n, np.array(acts[n].data.T).T, acts[n].shape, acts[n].kind) for n in acts.names}
+        )
     data = sum(acts[n].data.nbytes for n in acts.names)
     opts = json.loads(args.options)
     t, c = time.perf_counter(), time.process_time()
@@ -72,6 +79,7 @@ def main(argv=None):
         json.dumps(
             {
                 "options": opts,
+                "in_memory": bool(args.in_memory),
                 "data_gib": round(data / 2**30, 3),
                 "shape": [acts.n_features, acts.n_samples],
                 "passes": p,

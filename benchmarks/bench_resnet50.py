@@ -18,6 +18,8 @@ Run each mode in its own process so that peaks do not mix::
 
     python benchmarks/bench_resnet50.py --mode pool
     python benchmarks/bench_resnet50.py --mode storage --storage /tmp/peeklens-r50 --max-iter 5
+    python benchmarks/bench_resnet50.py --mode storage --keep --default-call      # issue 19, section 2
+    python benchmarks/bench_resnet50.py --mode storage --reuse --keep --default-call --options '{"fused": true}'
 """
 
 from __future__ import annotations
@@ -120,6 +122,10 @@ def main() -> None:
     ap.add_argument("--solver", default=None, help="factorize solver (default: peeklens's default)")
     ap.add_argument("--exact-iter", type=int, default=None,
                     help="solver_options exact_iter of the 'compressed' solver (passes over the real data)")
+    ap.add_argument("--default-call", action="store_true",
+                    help="the whole default pl.factorize(acts, rank) call (library max_iter and tol) instead of "
+                         "max_iter=--max-iter, tol=0; prints passes over the data and the read rate")
+    ap.add_argument("--options", default=None, help="solver_options as JSON (e.g. '{\"fused\": true}')")
     ap.add_argument("--json", help="write the numbers to this file too")
     args = ap.parse_args()
 
@@ -160,11 +166,20 @@ def main() -> None:
     fz = importlib.import_module("peeklens.nmf")
 
     solver = args.solver or fz.DEFAULT_SOLVER
-    opts = {"exact_iter": args.exact_iter} if args.exact_iter is not None else None
+    opts = dict(json.loads(args.options)) if args.options else {}
+    if args.exact_iter is not None:
+        opts["exact_iter"] = args.exact_iter
+    opts = opts or None
+    limits = {} if args.default_call else {"max_iter": args.max_iter, "tol": 0}
     t0 = time.perf_counter()
     with PeakMonitor() as fit_mem:
-        fit = pl.factorize(acts, rank=args.rank, max_iter=args.max_iter, tol=0, solver=solver, solver_options=opts)
+        fit = pl.factorize(acts, rank=args.rank, solver=solver, solver_options=opts, **limits)
     t_fit = time.perf_counter() - t0
+    passes = fit.settings.get("passes", {})
+    if passes:
+        total = passes.get("total", 0.0)
+        print(f"passes over the data: {passes}; {total * acts.nbytes / t_fit / 1e9:.3f} GB/s "
+              f"({t_fit / max(total, 1e-9):.1f} s per pass's worth); objective {float(fit.objective[-1]):.10g}")
     print(f"factorize(rank={args.rank}, max_iter={args.max_iter}, solver={solver!r}, options={opts}): "
           f"{fit.n_iter} iterations, {t_fit:.1f} s "
           f"({t_fit / max(1, fit.n_iter):.2f} s/iteration incl. setup), rmse {fit.rmse:.4g}; "
@@ -181,7 +196,8 @@ def main() -> None:
         "largest_block_bytes": max(est.values()), "capture_s": t_capture, "factorize_s": t_fit,
         "rmse": fit.rmse, "baseline_rss": base.get("VmRSS"),
         "capture_peak": cap_mem.peak, "factorize_peak": fit_mem.peak, "ru_maxrss": maxrss,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads(), "default_call": bool(args.default_call),
+        "passes": passes, "objective": float(fit.objective[-1]),
     }
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

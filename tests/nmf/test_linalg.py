@@ -77,3 +77,24 @@ def test_row_sweeps_keep_the_row_block_size_out_of_the_result():
         results.append(H)
     for H in results[1:]:
         np.testing.assert_allclose(H.numpy(), results[0].numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_big_matrices_keep_every_thread_and_small_ones_take_one():
+    if torch.get_num_threads() < 2:
+        pytest.skip("one thread in all")
+    n = torch.get_num_threads()
+    with _linalg.one_thread(torch.device("cpu"), elements=16):
+        assert torch.get_num_threads() == 1
+    with _linalg.one_thread(torch.device("cpu"), elements=_linalg.SMALL_WORK + 1):
+        assert torch.get_num_threads() == n
+    assert torch.get_num_threads() == n
+
+
+def test_dot_of_big_matrices_goes_by_bands_with_the_same_value():
+    from peeklens.nmf.compressed import _dot
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(3, 5000, generator=g), torch.rand(3, 5000, generator=g)
+    whole = float(torch.sum(a * b, dtype=torch.float64))  # float32 products, a float64 sum
+    assert _dot(a, b, chunk=1000) == pytest.approx(whole, rel=1e-12)  # 5 bands of 333 columns and a rest
+    assert _dot(a, b) == pytest.approx(whole, rel=1e-12)  # small: one product

@@ -39,11 +39,55 @@ def test_default_call_counts_sketch_and_rounds(mapped, power_iter):
     fit = pl.factorize(mapped, 4, solver_options={"power_iter": power_iter})
     p = fit.settings["passes"]
     assert p["checks"] == 1.0
-    assert p["sketch"] == 2 * power_iter + 2  # range finder: one pass per product with the data
+    # range finder on disk: X_w Omega came with the checks' read; one read per power iteration
+    # (X_w X_w^T Q), then B
+    assert p["sketch"] == power_iter + 1
     assert p["init"] == 0.0  # NNDSVDa's fill, the mean of the data, came with the checks
     # every round one exact pass; all but the last also widen the sketch (one more)
     assert p["solver"] == 2 * fit.settings["refinements"] - 1
     assert p["total"] == pytest.approx(sum(v for k, v in p.items() if k != "total"))
+
+
+@pytest.mark.parametrize("power_iter", [1, 2])
+def test_in_memory_power_iterations_keep_two_products(mapped, power_iter):
+    """In memory a read is cheap: the power iterations keep X_w orth(X_w^T Q), float32-accurate."""
+    dense = pl.Activations.from_arrays({n: np.ascontiguousarray(mapped[n].data) for n in mapped.names})
+    p = pl.factorize(dense, 4, solver_options={"power_iter": power_iter}).settings["passes"]
+    assert p["sketch"] == 2 * power_iter + 2
+
+
+def test_one_read_power_iteration_equals_two_products(mapped):
+    import torch
+
+    from peeklens.nmf._fit import SweepState
+    from peeklens.nmf._linalg import range_sketch, xw_mm, xw_xwt_mm, xwt_mm
+    from peeklens.nmf._problem import is_memory_mapped
+
+    dense = pl.Activations.from_arrays({n: np.ascontiguousarray(mapped[n].data) for n in mapped.names})
+    assert is_memory_mapped(mapped["relu"].data) and not is_memory_mapped(dense["relu"].data)
+    sketches = []
+    for acts in (mapped, dense):  # samples-major memory maps, features-major arrays
+        problem = SweepState(acts, weights={"relu": 4.0, "input:0": 0.5}).get_problem()
+        assert problem.on_disk == (acts is mapped)
+        Q = torch.linalg.qr(torch.from_numpy(np.random.default_rng(3).random((150, 6), dtype=np.float32))).Q
+        before = problem.passes
+        Y = xw_xwt_mm(problem, Q, elements=1000)  # bands of 6 samples: many of them
+        assert problem.passes == before + 1.0
+        torch.testing.assert_close(Y, xw_mm(problem, xwt_mm(problem, Q)), rtol=1e-4, atol=1e-3)
+        sketches.append(range_sketch(problem, 8, power_iter=2, seed=1))
+    # the checks' read takes the first product too (blocks on disk only): the sketch then reads 3 times
+    fused = SweepState(mapped, weights={"relu": 4.0, "input:0": 0.5}).get_problem(first_range=(8, 1))
+    assert fused.passes == 1.0 and fused.first_range[:2] == (8, 1)
+    sketches.append(range_sketch(fused, 8, power_iter=2, seed=1))
+    assert fused.passes == 4.0 and fused.first_range is None  # used once, then dropped
+    ignored = SweepState(dense).get_problem(first_range=(8, 1))
+    assert ignored.first_range is None  # in memory a read is cheap: nothing changes
+    # the same subspace every way (one read per power iteration on disk, two in memory)
+    on_disk, in_memory, from_checks = sketches
+    for other in (in_memory, from_checks):
+        overlap = torch.linalg.svdvals(on_disk.L.T @ other.L)
+        assert float(overlap.min()) > 0.999
+        assert on_disk.tail2 == pytest.approx(other.tail2, rel=1e-4)
 
 
 def test_fused_rounds_read_the_data_once_each(mapped):
@@ -51,7 +95,8 @@ def test_fused_rounds_read_the_data_once_each(mapped):
     fit = pl.factorize(mapped, 4, tol=0, solver_options=opts)
     p = fit.settings["passes"]
     assert fit.settings["refinements"] == 3
-    assert p["solver"] == 3.0 and p["total"] == 6.0  # checks 1, sketch 2, one per round
+    # checks 1 (with the range finder's X_w Omega), sketch 1 (B = L^T X_w), one per round
+    assert p["sketch"] == 1.0 and p["solver"] == 3.0 and p["total"] == 5.0
     two = pl.factorize(mapped, 4, tol=0, solver_options={**opts, "fused": False})
     assert two.settings["passes"]["solver"] == 5.0
     # fewer passes, a fit as good within a few per cent on this small random problem

@@ -226,7 +226,11 @@ def test_memory_mapped_blocks_are_streamed_not_copied(tmp_path):
         warnings.simplefilter("error")  # no "non-writable array" warning either
         fit = pl.factorize(acts, rank=3, max_iter=5)
     ref = pl.factorize(pl.Activations.from_arrays({"big": np.array(ro.T)}), rank=3, max_iter=5)
-    np.testing.assert_allclose(fit.F, ref.F, rtol=1e-5)
+    # on disk the sketch reads the data fewer times (its first product comes with the checks, a power
+    # iteration is one read): the same subspace with other float32 rounding, so the same fit to ~1e-4
+    assert fit.settings["passes"]["total"] < ref.settings["passes"]["total"]
+    assert fit.objective[-1] == pytest.approx(ref.objective[-1], rel=1e-4)
+    np.testing.assert_allclose(fit.F, ref.F, rtol=2e-3, atol=2e-3 * float(np.abs(ref.F).max()))
 
 
 def test_spectrum_rejects_nan_and_bad_k():

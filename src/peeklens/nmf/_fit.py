@@ -157,12 +157,18 @@ class SweepState:
     fits: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = field(default_factory=dict)
     comm: object | None = None
 
-    def get_problem(self) -> Problem:
-        """The blocks on the device (checked and moved once)."""
+    def get_problem(self, first_range: tuple[int, int] | None = None) -> Problem:
+        """The blocks on the device (checked and moved once).
+
+        ``first_range=(k, seed)``: the sketch this sweep will build; for blocks on disk the checks'
+        read also takes its first product (:func:`~peeklens.nmf._problem.make_problem`).
+        """
         if self.problem is None:
             # one read of every block: the checks (NaN, Inf, negative values), the norms and the sums;
             # connect() checked a distributed fit's blocks on every process (one more read)
-            self.problem = make_problem(self.acts, self.weights, self.device, comm=self.comm, check=self.comm is None)
+            self.problem = make_problem(
+                self.acts, self.weights, self.device, comm=self.comm, check=self.comm is None, first_range=first_range
+            )
             if self.comm is not None:
                 self.problem.passes += 1.0
         return self.problem
@@ -171,6 +177,15 @@ class SweepState:
         """Drop the device copy of the data, the sketch and the kept factors."""
         self.problem, self.sketch = None, None
         self.fits.clear()
+
+
+def sketch_request(state: SweepState, cfg: FitConfig, rank: int) -> tuple[int, int] | None:
+    """``(k, seed)`` of the sketch :func:`ensure_sketch` will build for this fit, if it builds one."""
+    if not cfg.wants_sketch:
+        return None
+    oversample = int(cfg.options.get("oversample", compressed.DEFAULT_OVERSAMPLE))
+    k = int(max(rank, state.max_rank) + oversample)  # compressed.sketch_size
+    return k, int(cfg.seed)
 
 
 def ensure_sketch(state: SweepState, cfg: FitConfig, rank: int) -> Sketch | None:
@@ -269,7 +284,7 @@ def _progress(cfg: FitConfig, rank: int, comm=None):
 def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
     """Fit one rank: sketch, starting factors, solver, result (``rank`` already checked)."""
     fresh = state.problem is None
-    problem = state.get_problem()
+    problem = state.get_problem(sketch_request(state, cfg, rank) if fresh else None)
     passes = {"checks": problem.passes if fresh else 0.0}  # the checks and norms, once per sweep
     mark = problem.passes
     comm = problem.comm

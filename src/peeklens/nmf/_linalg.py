@@ -15,10 +15,12 @@ import numpy as np
 import torch
 
 from ._problem import Problem, big_mm, count_pass, reduce_floats, reduce_sum
+from ._stream import BAND_BYTES, MADV_COLD, MADV_WILLNEED, advise, is_mapped, prefetch_bands
 
 __all__ = [
     "Sketch",
     "one_thread",
+    "SMALL_WORK",
     "row_slices",
     "xw_mm",
     "xwt_mm",
@@ -77,11 +79,13 @@ def xw_both(problem: Problem, Ft: torch.Tensor, Y: torch.Tensor, elements: int =
     for sl, s, Xb in zip(row_slices(problem), sqrt_weights(problem), problem.X):
         Yb = Y[sl].contiguous()
         m, n = Xb.shape
+        if is_mapped(Xb):  # a file: large bands, the next one read ahead
+            elements = max(elements, BAND_BYTES // Xb.element_size())
         if not Xb.is_contiguous() and Xb.T.is_contiguous():  # samples-major: bands of samples
             acc = torch.zeros((r, m), dtype=Ft.dtype, device=Ft.device)
             step = max(1, elements // max(m, 1))
-            for j in range(0, n, step):
-                band = Xb.T[j : j + step]  # (samples x features), contiguous
+            for j, band in prefetch_bands((j, Xb.T[j : j + step]) for j in range(0, n, step)):
+                # band: (samples x features), contiguous
                 acc.addmm_(Ft[:, j : j + step], band)
                 if s != 0.0:
                     P[j : j + step].addmm_(band, Yb, alpha=s)
@@ -89,8 +93,7 @@ def xw_both(problem: Problem, Ft: torch.Tensor, Y: torch.Tensor, elements: int =
             F = Ft.T.contiguous() if F is None else F
             acc = torch.empty((r, m), dtype=Ft.dtype, device=Ft.device)
             step = max(1, elements // max(n, 1))
-            for i in range(0, m, step):
-                band = Xb[i : i + step]
+            for i, band in prefetch_bands((i, Xb[i : i + step]) for i in range(0, m, step)):
                 acc[:, i : i + step] = big_mm(band, F).T
                 if s != 0.0:
                     P.add_(big_mm(band.T, Yb[i : i + step]), alpha=s)
@@ -113,7 +116,46 @@ def xwt_mm(problem: Problem, Q: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _gaussian(shape: tuple[int, int], seed: int, device: torch.device, rows: slice | None = None) -> torch.Tensor:
+#: elements of data (summed over the blocks) that one band of :func:`xw_xwt_mm` reads twice
+GRAM_BAND_ELEMENTS = 1 << 28
+
+
+def xw_xwt_mm(problem: Problem, Q: torch.Tensor, elements: int = GRAM_BAND_ELEMENTS) -> torch.Tensor:
+    """``X_w X_w^T Q`` for ``Q`` (total features x k) in ONE read of the data (summed over processes).
+
+    One power iteration of the range finder: ``span(X_w X_w^T Q) = span(X_w orth(X_w^T Q))``, so the
+    orthonormalization between the two products that :func:`range_sketch` used to do (one pass each)
+    changes only the rounding (``Q`` is orthonormal, so each iteration squares the spread of the
+    singular values once: far from float32's limits for the few iterations the solvers make).
+
+    The samples are taken a band at a time: the band's ``Z = X_w[:, band]^T Q`` needs every block,
+    then each block's band is read again for ``Y_b += X_b[:, band] Z`` while it is still in memory
+    (for memory-mapped blocks, the page cache: a band holds at most ``elements`` values, 1 GiB).
+    """
+    M, k = sum(problem.n_features), Q.shape[1]
+    n = problem.n_local
+    step = max(1, min(n, elements // max(M, 1)))
+    slices, sw = row_slices(problem), sqrt_weights(problem)
+    parts = [(sl, s, Xb, Q[sl].contiguous()) for sl, s, Xb in zip(slices, sw, problem.X) if s != 0.0]
+    Y = torch.zeros((M, k), dtype=Q.dtype, device=Q.device)
+    count_pass(problem, [i for i, w in enumerate(problem.weights) if w != 0])
+    starts = list(range(0, n, step))
+    for b, j in enumerate(starts):
+        Z = None
+        for _sl, s, Xb, Qb in parts:
+            band = Xb[:, j : j + step]
+            if b + 1 < len(starts):  # read the next band ahead (blocks on disk)
+                advise(Xb[:, starts[b + 1] : starts[b + 1] + step], MADV_WILLNEED)
+            part = big_mm(band.T, Qb)
+            Z = part.mul_(s) if Z is None else Z.add_(part, alpha=s)
+        for sl, s, Xb, _Qb in parts:
+            band = Xb[:, j : j + step]
+            Y[sl].add_(big_mm(band, Z), alpha=s)
+            advise(band, MADV_COLD)
+    return reduce_sum(problem, Y)
+
+
+def gaussian(shape: tuple[int, int], seed: int, device: torch.device, rows: slice | None = None) -> torch.Tensor:
     """Standard normal test matrix drawn on the CPU, so that it is the same on every device.
 
     ``rows``: keep only these rows (a distributed fit draws the matrix for all samples on every
@@ -130,7 +172,7 @@ def sample_gaussian(problem: Problem, cols: int, seed: int) -> torch.Tensor:
     """A (samples x cols) Gaussian test matrix from ``seed``: this process's rows of it."""
     comm = problem.comm
     rows = comm.rows if comm is not None else None
-    return _gaussian((problem.n_samples, cols), seed, problem.device, rows)
+    return gaussian((problem.n_samples, cols), seed, problem.device, rows)
 
 
 def orth_samples(problem: Problem, Y: torch.Tensor) -> torch.Tensor:
@@ -147,7 +189,7 @@ def xw_mm_reduced(problem: Problem, B: torch.Tensor) -> torch.Tensor:
 
 
 def _orth(Y: torch.Tensor) -> torch.Tensor:
-    with one_thread(Y.device):
+    with one_thread(Y.device, Y.numel()):
         return torch.linalg.qr(Y, mode="reduced").Q
 
 
@@ -170,14 +212,28 @@ class Sketch:
 def range_sketch(problem: Problem, k: int, *, power_iter: int = 2, seed: int = 0) -> Sketch:
     """Randomized range finder with ``power_iter`` power (subspace) iterations.
 
-    Costs ``2 * power_iter + 2`` passes over the data, each a product with ``k`` columns.
+    Costs ``2 * power_iter + 2`` passes over the data in memory, each a product with ``k`` columns:
+    ``X_w Omega`` (``Omega`` Gaussian, samples x k), each power iteration ``X_w orth(X_w^T Q)``, and
+    ``B = L^T X_w``.  For blocks on disk (``problem.on_disk``) a power iteration is ONE read,
+    ``X_w X_w^T Q`` (:func:`xw_xwt_mm`), so the sketch costs ``power_iter + 2`` reads: the same
+    subspace, but without the orthonormalization in between the squared spread of the singular
+    values costs float32 accuracy in directions ``sigma_1 / sigma_j`` above ~10^3 (the activations
+    measured here stay below 60 at the sketch's width), a price worth a read of a file, not of
+    memory.
     """
     M, n = sum(problem.n_features), problem.n_samples
     k = int(min(k, M, n))
-    Q = _orth(xw_mm_reduced(problem, sample_gaussian(problem, k, seed)))
+    first, problem.first_range = problem.first_range, None
+    if first is not None and first[:2] == (k, int(seed)):  # X_w Omega came with the checks' read
+        Y = first[2]
+    else:
+        Y = xw_mm_reduced(problem, sample_gaussian(problem, k, seed))
+    Q = _orth(Y)
     for _ in range(power_iter):
-        Z = orth_samples(problem, xwt_mm(problem, Q))
-        Q = _orth(xw_mm_reduced(problem, Z))
+        if problem.on_disk:
+            Q = _orth(xw_xwt_mm(problem, Q))
+        else:
+            Q = _orth(xw_mm_reduced(problem, orth_samples(problem, xwt_mm(problem, Q))))
     B = xwt_mm(problem, Q).T.contiguous()  # k x samples (this process's, when distributed)
     total = problem.weighted_norm2()
     tail2 = max(total - reduce_floats(problem, [float(torch.sum(B.double() ** 2))])[0], 0.0)
@@ -223,21 +279,27 @@ def hals_rows(
     squared move over processes when ``Ht``'s columns are spread over them (a distributed ``F``),
     so that every process makes the same number of sweeps.
     """
-    with one_thread(Ht.device):
+    with one_thread(Ht.device, Ht.numel()):
         return _hals_rows(Ht, At, G, max_inner, delta, reduce)
 
 
+#: matrices above this many elements are not "small": their row updates and QRs keep every thread
+SMALL_WORK = 1 << 22
+
+
 @contextlib.contextmanager
-def one_thread(device: torch.device):
+def one_thread(device: torch.device, elements: int = 0):
     """Run small-matrix work (row updates, Gram matrices, sketched products) on one CPU thread.
 
     It touches matrices of a few thousand entries per operation; spreading each over threads
     gains little and, when another process holds a core, every operation waits for a descheduled
     thread (measured here: a rank-50 row sweep took 0.6 ms on one thread and up to 0.5 s on two
-    under load).  Passes over the data keep every thread.
+    under load).  Passes over the data keep every thread, and so does work on a matrix of more
+    than :data:`SMALL_WORK` ``elements`` (the loadings of millions of features: ResNet-50's
+    Bottleneck outputs at full resolution), which is not small.
     """
     n = torch.get_num_threads()
-    if device.type != "cpu" or n == 1:
+    if device.type != "cpu" or n == 1 or elements > SMALL_WORK:
         yield
         return
     torch.set_num_threads(1)

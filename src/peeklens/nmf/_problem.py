@@ -14,6 +14,7 @@ objective)`` is called after each iteration and may raise to stop the fit.
 from __future__ import annotations
 
 import math
+import mmap
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import torch
 
 from ..activations import Activations
 from ..errors import DeviceError, InputError, NonNegativityError
+from ._stream import BAND_BYTES, is_mapped, prefetch_bands, register, streamed_mm
 
 __all__ = [
     "Problem",
@@ -43,6 +45,7 @@ __all__ = [
     "reduce_floats",
     "products",
     "count_pass",
+    "is_memory_mapped",
 ]
 
 
@@ -70,6 +73,12 @@ class Problem:
     passes: float = 0.0
     #: ``sum(X_b)`` per block (unweighted; summed over processes) when the first pass computed it
     sums: list[float] | None = None
+    #: some block is memory-mapped (``capture(storage=)``): reads cost disk time, so the solvers
+    #: fuse products into fewer reads where they can (see :func:`~peeklens.nmf._linalg.range_sketch`)
+    on_disk: bool = False
+    #: ``(k, seed, X_w Omega)``: the range finder's first product, taken by the checks' read (blocks on
+    #: disk, :func:`make_problem`'s ``first_range``); :func:`~peeklens.nmf._linalg.range_sketch` takes it
+    first_range: tuple[int, int, torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         if not self.signed:
@@ -120,7 +129,10 @@ def big_mm(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     buffer, and ``X_b.T`` the reverse).  MKL's GEMM is several times slower when the big operand
     is a transposed view and the other is skinny (0.22 s against 0.03 s for a 2544 x 10000 block
     and rank 10 here), so such products are computed as ``(B^T A^T)^T`` with ``A^T`` contiguous.
+    A memory-mapped ``A`` larger than a band is read a band at a time (:mod:`._stream`).
     """
+    if is_mapped(A) and A.numel() * A.element_size() > BAND_BYTES:
+        return streamed_mm(A, B)
     if A.is_contiguous() or not A.T.is_contiguous():
         return A @ B
     return (B.T @ A.T).T
@@ -171,26 +183,41 @@ def refuse(name: str, lo: float | None, signed: bool, empty: tuple | None = None
         )
 
 
-def scan(t: torch.Tensor, elements: int = 1 << 22) -> tuple[float | None, float, float]:
+def scan(t: torch.Tensor, elements: int = 1 << 22, omega: torch.Tensor | None = None):
     """``(min, ||t||^2, sum)`` of a 2-D tensor in ONE read, a band of rows along its contiguous axis at a
     time (memory maps stream); ``min`` is ``None`` when ``t`` holds a NaN or Inf.
 
     The checks of a fit (NaN, Inf, negative values), the block norms and NNDSVDa's mean all come from
     this one pass.  Norms and sums are float32 along the contiguous axis, added in float64 (as
-    :func:`chunked_norm2`).
+    :func:`chunked_norm2`).  With ``omega`` (samples x k) the same read also gives ``t @ omega``
+    (``t`` a features x samples block: the first product of the range finder), returned fourth.
     """
+    product = None
+    if omega is not None:
+        product = torch.zeros((omega.shape[1], t.shape[0]), dtype=torch.float32)  # (t @ omega)^T
+    by_samples = False
     if not t.is_contiguous() and t.T.is_contiguous():
-        t = t.T
+        t, by_samples = t.T, True
+    if is_mapped(t):  # a file: large bands, the next one read ahead
+        elements = max(elements, BAND_BYTES // t.element_size())
     rows = max(1, elements // max(1, t.shape[1]))
     lo, hi, n2, total = math.inf, -math.inf, 0.0, 0.0
-    for i in range(0, t.shape[0], rows):
-        band = t[i : i + rows].float()
+    for i, band in prefetch_bands((i, t[i : i + rows]) for i in range(0, t.shape[0], rows)):
+        band = band.float()
         blo, bhi = (float(v) for v in torch.aminmax(band))
         if not (math.isfinite(blo) and math.isfinite(bhi)):
-            return None, math.nan, math.nan
+            return (None, math.nan, math.nan) + ((None,) if omega is not None else ())
         lo, hi = min(lo, blo), max(hi, bhi)
         n2 += float(torch.linalg.vector_norm(band, dim=1).double().square().sum())
         total += float(band.sum(dim=1).double().sum())
+        if product is None:
+            continue
+        if by_samples:  # band: samples i.. (samples x features)
+            product.addmm_(omega[i : i + band.shape[0]].T, band)
+        else:  # band: features i.. (features x samples)
+            product[:, i : i + band.shape[0]] = omega.T @ band.T
+    if omega is not None:
+        return lo, n2, total, product.T
     return lo, n2, total
 
 
@@ -221,7 +248,12 @@ def finite_min_max(data: np.ndarray, chunk: int = 1 << 24):
 
 
 def make_problem(
-    acts: Activations, weights: Mapping[str, float] | None, device, comm=None, check: bool = False
+    acts: Activations,
+    weights: Mapping[str, float] | None,
+    device,
+    comm=None,
+    check: bool = False,
+    first_range: tuple[int, int] | None = None,
 ) -> Problem:
     """Move the blocks to ``device`` as float32 tensors (no copy on CPU), reading each once.
 
@@ -229,6 +261,12 @@ def make_problem(
     ``check=True``, refuses NaN, Inf and negative values (as :func:`check_blocks`) naming the block.
     With ``comm`` (a distributed fit), ``acts`` holds this process's samples and the block norms
     and sums are added over the processes.
+
+    ``first_range=(k, seed)``: when some block is on disk (memory-mapped), the same read also takes
+    the range finder's first product ``X_w Omega`` (``Omega`` the Gaussian test matrix of ``k``
+    columns from ``seed``, :func:`~peeklens.nmf._linalg.sample_gaussian`), kept in
+    ``problem.first_range`` for :func:`~peeklens.nmf._linalg.range_sketch`: one read fewer.  Blocks in
+    memory ignore it (their reads are cheap, and their sketch stays bit for bit as before).
     """
     dev = resolve_device(device)
     weights = dict(weights or {})
@@ -244,14 +282,24 @@ def make_problem(
     if not any(ws):
         raise InputError("every block has weight 0; give at least one block a positive weight")
     X, norms2, sums = [], [], []
-    for n in acts.names:
-        data = np.asarray(acts[n].data, dtype=np.float32)  # a memory map stays a memory map
+    datas = [np.asarray(acts[n].data, dtype=np.float32) for n in acts.names]  # memory maps stay maps
+    on_disk = any(is_memory_mapped(d) for d in datas)
+    omega = _first_omega(acts, comm, first_range) if on_disk and first_range is not None else None
+    products = []
+    for n, data, w in zip(acts.names, datas, ws):
+        mapped = is_memory_mapped(data)
         if check and data.size == 0:
             refuse(n, None, is_signed(acts[n]), empty=tuple(data.shape))
         with warnings.catch_warnings():  # read-only memory maps: the solvers never write to X
             warnings.filterwarnings("ignore", message=".*not writable.*")
             t = torch.from_numpy(data)  # any strides; blocks are often (features x samples) views
-        lo, n2, total = scan(t)
+        if mapped:  # reads of it (this one too) stream a band at a time, for as long as it lives
+            register(t, [t])
+        if omega is None:
+            lo, n2, total = scan(t)
+        else:
+            lo, n2, total, prod = scan(t, omega=omega)
+            products.append(prod if prod is None or w == 1.0 else prod.mul_(math.sqrt(w)))
         if check:
             refuse(n, lo, is_signed(acts[n]))
         try:
@@ -269,7 +317,39 @@ def make_problem(
         norms2, sums = both[: len(X)], both[len(X) :]
     signed = [is_signed(acts[n]) for n in acts.names]
     # one pass: the norms, sums and (with check) the checks
-    return Problem(list(acts.names), X, ws, norms2, dev, signed=signed, comm=comm, passes=1.0, sums=sums)
+    problem = Problem(
+        list(acts.names), X, ws, norms2, dev, signed=signed, comm=comm, passes=1.0, sums=sums, on_disk=on_disk
+    )
+    if omega is not None:
+        Y = reduce_sum(problem, torch.cat(products, dim=0).to(dev))
+        problem.first_range = (int(omega.shape[1]), int(first_range[1]), Y)
+    return problem
+
+
+def _first_omega(acts: Activations, comm, first_range: tuple[int, int]) -> torch.Tensor:
+    """This process's rows of the range finder's Gaussian test matrix (on the CPU, where the read is)."""
+    from ._linalg import gaussian  # the one definition of the test matrix
+
+    k, seed = int(first_range[0]), int(first_range[1])
+    n = int(comm.n_total) if comm is not None else acts.n_samples
+    k = min(k, n, sum(acts[name].data.shape[0] for name in acts.names))
+    return gaussian((n, k), seed, torch.device("cpu"), comm.rows if comm is not None else None)
+
+
+def is_memory_mapped(data) -> bool:
+    """Whether an array's memory is a memory-mapped file (a ``np.memmap`` or a view of one).
+
+    >>> import numpy as np
+    >>> is_memory_mapped(np.zeros((2, 3)).T)
+    False
+    """
+    seen = 0
+    while data is not None and seen < 64:  # views of views: follow .base to the owner
+        if isinstance(data, (np.memmap, mmap.mmap)):
+            return True
+        data = getattr(data, "base", None)
+        seen += 1
+    return False
 
 
 def count_pass(problem: Problem, blocks=None) -> None:
@@ -469,8 +549,8 @@ def block_errors(
         passes.append(i)
         s = 0.0
         step = max(1, min(cols, (1 << 22) // max(1, Xb.shape[0])))  # bounded memory for tall blocks
-        for j in range(0, Xb.shape[1], step):
-            R = Xb[:, j : j + step] - Wb @ F[j : j + step].T
+        for j, band in prefetch_bands((j, Xb[:, j : j + step]) for j in range(0, Xb.shape[1], step)):
+            R = band - Wb @ F[j : j + step].T
             s += _norm2(R)
         out.append(s)
     if passes:

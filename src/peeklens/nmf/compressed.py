@@ -47,6 +47,7 @@ import torch
 
 from . import hals
 from ._linalg import (
+    SMALL_WORK,
     Sketch,
     clamp_unsigned,
     gram_solve,
@@ -212,7 +213,7 @@ def solve(
             Ct, G, P = _round_products(problem, Ft, Y)
         else:
             Ct, G = _exact_products(problem, Ft)
-        with one_thread(problem.device):
+        with one_thread(problem.device, L0.numel()):
             loadings_update(Vt, Ct, G, signed, max_inner=1)
             obj = _objective(problem.weighted_norm2(), Vt, Ct, G)
         if obj < NEAR_EXACT * problem.weighted_norm2():  # near an exact fit: the residual itself (a pass)
@@ -233,7 +234,7 @@ def solve(
             break
         best = (exact[-1], Ft.clone(), Vt.clone(), Ct, G)
         if fused:
-            with one_thread(problem.device):
+            with one_thread(problem.device, L0.numel()):
                 basis = [(L0, B0)]
                 widened = _widen(L0, B0, Y, P)
                 if widened is not None:
@@ -242,7 +243,7 @@ def solve(
                 if rest is not None:
                     basis.append(rest)
         else:  # the widened basis [L0, Q] is kept in two parts: no copy of the (features x k) basis
-            with one_thread(problem.device):
+            with one_thread(problem.device, L0.numel()):
                 Q = _orth_against(L0, torch.cat([Vt, Ct], dim=0).T)
             basis = [(L0, B0), (Q, xwt_mm(problem, Q).T.contiguous())]
         _phase(
@@ -301,9 +302,16 @@ def _exact_products(problem: Problem, Ft: torch.Tensor) -> tuple[torch.Tensor, t
     return Ct, G
 
 
-def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
-    """``<a, b>``: float32 products summed in float64."""
-    return float(torch.sum(a * b, dtype=torch.float64))
+def _dot(a: torch.Tensor, b: torch.Tensor, chunk: int = SMALL_WORK) -> float:
+    """``<a, b>``: float32 products summed in float64 (a band of columns at a time for big matrices:
+    no temporary of their size)."""
+    if a.numel() <= chunk or a.dim() != 2:
+        return float(torch.sum(a * b, dtype=torch.float64))
+    step = max(1, chunk // max(1, a.shape[0]))
+    total = 0.0
+    for j in range(0, a.shape[1], step):
+        total += float(torch.sum(a[:, j : j + step] * b[:, j : j + step], dtype=torch.float64))
+    return total
 
 
 def _unstack(Vt: torch.Tensor, slices: list[slice], sw: list[float], W: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -440,6 +448,9 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, s
     # beta; if the next step ends higher than the last accepted point, go back there, shrink beta
     beta, beta_max = (0.5, 1.0) if extrapolate else (0.0, 0.0)
     Fs, Vs = Ft.clone(), Vt.clone()
+    # the moves, in buffers reused by every step: fresh (r x features) temporaries each step cost
+    # more than the step's arithmetic when the features number millions (each a new mapping to fault in)
+    dF, dV = (torch.empty_like(Ft), torch.empty_like(Vt)) if extrapolate else (None, None)
     plain = False
     outside = None
     # the products (r x k x samples) use every thread; hals_rows runs its row updates on one
@@ -482,7 +493,8 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, s
             break
         if extrapolate:  # beta grows after an accepted step, then the factors jump ahead by it
             beta, beta_max = min(beta_max, 1.05 * beta), min(1.0, 1.01 * beta_max)
-            dF, dV = Ft - Fs, Vt - Vs
+            torch.sub(Ft, Fs, out=dF)
+            torch.sub(Vt, Vs, out=dV)
             Fs.copy_(Ft)
             Vs.copy_(Vt)
             Ft.add_(dF, alpha=beta).clamp_(min=0)
