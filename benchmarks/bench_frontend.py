@@ -39,8 +39,9 @@ import threading
 import time
 from pathlib import Path
 
+from peeklens._chromium import chromium_path
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
 RANKS = [10, 20, 30, 40, 50]
 
 # Runs under the checkout being measured (PYTHONPATH=<checkout>/src): dumps the Dashboard's widget state
@@ -285,10 +286,11 @@ def doc_bundle(checkout: Path, out: Path, new: bool) -> None:
 def measure(url: str, repeats: int = 3) -> dict:
     from playwright.sync_api import sync_playwright
 
+    from peeklens._chromium import launch
+
     res: dict = {"first": [], "moves": [], "doc": [], "doc_complete": []}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = launch(p)
         for _ in range(repeats):
             # each page in a fresh context: no cache or connection shared between the measurements
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -423,6 +425,8 @@ def measure_explorer(checkout: Path, work: Path, repeats: int, profile: bool = F
 
     from playwright.sync_api import sync_playwright
 
+    from peeklens._chromium import launch
+
     root = work / f"explorer-{checkout.name}"
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(work / "explorer-sweep.peeklens", root / "explorer-sweep.peeklens")
@@ -437,8 +441,7 @@ def measure_explorer(checkout: Path, work: Path, repeats: int, profile: bool = F
     out: dict = {"total": [], "moved": [], "blocking": [], "tasks": []}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            browser = launch(p)
             pg = browser.new_page(viewport={"width": 1400, "height": 1400})
             pg.set_default_timeout(120_000)
             pg.goto(f"{url}/lab/tree/explorer.ipynb")
@@ -518,8 +521,8 @@ def main() -> None:
                     help="time the bqplot sample explorer's rank change (10,000 points, in JupyterLab) instead")
     ap.add_argument("--profile", action="store_true", help="with --explorer: print a CPU profile of the last change")
     args = ap.parse_args()
-    if not Path(CHROMIUM).exists():
-        sys.exit(f"no Chromium at {CHROMIUM}")
+    if not chromium_path().exists():
+        sys.exit(f"no Chromium at {chromium_path()}: install it or set PEEKLENS_CHROMIUM")
     if args.explorer:
         explorer_main(args)
         return

@@ -60,8 +60,6 @@ CACHE = REPO / "build" / "notebooks"
 SOLVER_SOURCES = ("src/peeklens/nmf",)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 #: The widget modules the stored states use, by module name: (folder in the Python environment's
 #: ``share/jupyter/nbextensions``, the AMD file in it). They are the packages' own classic-notebook builds.
 WIDGET_MODULES = {"anywidget": "anywidget", "bqplot": "bqplot", "bqscales": "bqscales"}
@@ -472,6 +470,8 @@ def render_pngs(nb, *, width: int = 1000, workdir: Path | None = None) -> int:
     """Add an ``image/png`` (a screenshot of the live view) to every widget output of ``nb``; returns how many."""
     from playwright.sync_api import sync_playwright
 
+    from peeklens._chromium import launch
+
     outs = list(widget_outputs(nb))
     if not outs:
         return 0
@@ -489,10 +489,11 @@ def render_pngs(nb, *, width: int = 1000, workdir: Path | None = None) -> int:
             width=width, scripts=scripts, state_mime=WIDGET_STATE,
             state=_json_script(widget_state(nb)), views=views,
         ))  # fmt: skip
-        if not Path(CHROMIUM).exists():
-            raise SystemExit(f"no Chromium at {CHROMIUM}: install it or set PEEKLENS_CHROMIUM")
         p = stack.enter_context(sync_playwright())
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            browser = launch(p)
+        except FileNotFoundError as e:
+            raise SystemExit(str(e)) from None
         stack.callback(browser.close)
         ctx = browser.new_context(viewport={"width": width + 16, "height": 900}, offline=True, device_scale_factor=1)
         ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())

@@ -16,19 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from peeklens._chromium import chromium_path, launch
+
 sys.path.insert(0, str(Path(__file__).parent))  # the tests import _notebook_js (shared page scripts)
 
-CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = chromium_path()
 #: JupyterLab settings for every test server: no news or update pop-ups over the page.
 QUIET_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False}
@@ -42,7 +34,7 @@ def browser():
         pytest.skip(f"no Chromium at {CHROMIUM}; run PEEKLENS_BROWSER=1 bash scripts/setup.sh or set PEEKLENS_CHROMIUM")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b = launch(p)
         try:
             yield b
         finally:

@@ -27,17 +27,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from peeklens._chromium import launch
+
 REPO = Path(__file__).resolve().parents[3]
-CHROMIUM = os.environ.get("PEEKLENS_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 NB = {
     "cells": [
         {
@@ -137,7 +129,7 @@ def main(data: str, out: str | None = None) -> None:
                     raise RuntimeError((home / "lab.log").read_text()[-2000:]) from None
                 time.sleep(0.5)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            browser = launch(p)
             ctx = browser.new_context(viewport={"width": 1400, "height": 1200}, device_scale_factor=1)
             page = ctx.new_page()
             page.set_default_timeout(120_000)

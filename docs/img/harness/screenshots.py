@@ -22,19 +22,11 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from peeklens._chromium import launch
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 IMG = HERE.parent
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _bundle(site: Path, out: str, views: Path) -> None:
@@ -89,7 +81,7 @@ def main(data: str, reference: str = "658d7d1") -> None:
     timings: dict = {}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = launch(p)
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
