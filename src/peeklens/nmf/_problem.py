@@ -320,7 +320,7 @@ def make_problem(
     problem = Problem(
         list(acts.names), X, ws, norms2, dev, signed=signed, comm=comm, passes=1.0, sums=sums, on_disk=on_disk
     )
-    if omega is not None:
+    if omega is not None and all(p is not None for p in products):  # (a NaN was refused above, or by connect())
         Y = reduce_sum(problem, torch.cat(products, dim=0).to(dev))
         problem.first_range = (int(omega.shape[1]), int(first_range[1]), Y)
     return problem
