@@ -151,6 +151,43 @@ def _scenario_interrupt(rank: int, out: Path) -> None:
     (out / f"rank{rank}.txt").write_text("\n".join(lines))
 
 
+def mapped_acts(blocks: dict[str, np.ndarray], where: Path, labels=None):
+    """The blocks as read-only samples-major memory maps, as capture(storage=) writes them."""
+    import peeklens as pl
+
+    where.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, x in blocks.items():
+        path = where / f"{name.replace(':', '_')}.npy"
+        buf = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=x.T.shape)
+        buf[:] = x.T
+        buf.flush()
+        del buf
+        ro = np.load(path, mmap_mode="r")
+        out[name] = pl.Block(name, ro.T, (x.shape[0],), "input" if name.startswith("input") else "layer")
+    return pl.Activations(out, labels=labels)
+
+
+def _scenario_mapped(rank: int, out: Path) -> None:
+    """Shards on disk: the sketch's first product comes with the checks and a power iteration is one read,
+    on every process; with one process in memory, every process takes the in-memory path."""
+    import peeklens as pl
+
+    local = local_acts(rank)
+    blocks = {n: local[n].data for n in local.names}
+    on_disk = mapped_acts(blocks, out / f"shard{rank}")
+    arrays = {}
+    opts = dict(max_iter=MAX_ITER, seed=3, tol=0, solver_options=OPTIONS["compressed"])
+    fit = pl.factorize(on_disk, RANK, distributed=True, **opts)
+    arrays.update(_fit_arrays(fit, "disk"))
+    arrays["disk/sketch"] = np.array(fit.settings["passes"]["sketch"])
+    mixed = on_disk if rank == 0 else local
+    fit = pl.factorize(mixed, RANK, distributed=True, **opts)
+    arrays.update(_fit_arrays(fit, "mixed"))
+    arrays["mixed/sketch"] = np.array(fit.settings["passes"]["sketch"])
+    np.savez(out / f"rank{rank}.npz", **arrays)
+
+
 def _worker(scenario: str, rank: int, world: int, init_file: str, out: str) -> None:
     import datetime
 
@@ -171,7 +208,9 @@ def _worker(scenario: str, rank: int, world: int, init_file: str, out: str) -> N
             timeout=datetime.timedelta(seconds=60),
         )
     try:
-        {"fits": _scenario_fits, "interrupt": _scenario_interrupt}[scenario](rank, Path(out))
+        {"fits": _scenario_fits, "interrupt": _scenario_interrupt, "mapped": _scenario_mapped}[scenario](
+            rank, Path(out)
+        )
     finally:
         dist.destroy_process_group()
 
@@ -266,6 +305,26 @@ def test_distributed_fit_equals_single_process(fits, solver):
         acts, RANK, solver=solver, max_iter=MAX_ITER, seed=3, tol=TOL[solver], solver_options=OPTIONS[solver]
     )
     _assert_same(parts, solver, ref)
+
+
+@pytest.mark.slow
+def test_distributed_fits_over_memory_maps_equal_single_process(tmp_path):
+    """Shards on disk take the disk's reads on every process (no hang when one process is in memory:
+    all then take the in-memory path) and end where one process ends on the same data."""
+    import peeklens as pl
+
+    out = _launch("mapped", tmp_path)
+    parts = [dict(np.load(out / f"rank{r}.npz")) for r in range(WORLD)]
+    opts = dict(max_iter=MAX_ITER, seed=3, tol=0, solver_options=OPTIONS["compressed"])
+    whole = make_blocks()
+    disk = pl.factorize(mapped_acts(whole, tmp_path / "single"), RANK, **opts)
+    memory = pl.factorize(pl.Activations.from_arrays(whole), RANK, **opts)
+    # on disk: X_w Omega with the checks, two one-read power iterations, B; in memory 2 x 2 + 2 reads
+    assert disk.settings["passes"]["sketch"] == 3.0 and memory.settings["passes"]["sketch"] == 6.0
+    for p in parts:
+        assert float(p["disk/sketch"]) == 3.0 and float(p["mixed/sketch"]) == 6.0
+    _assert_same(parts, "disk", disk)
+    _assert_same(parts, "mixed", memory)
 
 
 @pytest.mark.slow

@@ -312,15 +312,17 @@ def make_problem(
         X.append(t)
         norms2.append(n2)
         sums.append(total)
-    if comm is not None:
-        both = comm.sum_floats(norms2 + sums)
-        norms2, sums = both[: len(X)], both[len(X) :]
+    if comm is not None:  # one all-reduce: the norms, the sums and how many processes read from disk
+        both = comm.sum_floats([*norms2, *sums, float(on_disk)])
+        norms2, sums = both[: len(X)], both[len(X) : 2 * len(X)]
+        # every process takes the same path (the collectives must match): the disk's only if all read from disk
+        on_disk = both[-1] > comm.world_size - 0.5
     signed = [is_signed(acts[n]) for n in acts.names]
     # one pass: the norms, sums and (with check) the checks
     problem = Problem(
         list(acts.names), X, ws, norms2, dev, signed=signed, comm=comm, passes=1.0, sums=sums, on_disk=on_disk
     )
-    if omega is not None and all(p is not None for p in products):  # (a NaN was refused above, or by connect())
+    if on_disk and omega is not None and all(p is not None for p in products):  # (NaN: refused, or by connect())
         Y = reduce_sum(problem, torch.cat(products, dim=0).to(dev))
         problem.first_range = (int(omega.shape[1]), int(first_range[1]), Y)
     return problem
