@@ -284,49 +284,67 @@ def train(
     opt = torch.optim.SGD(model.parameters(), lr=regime.lr, momentum=regime.momentum)
     gen = torch.Generator().manual_seed(regime.seed)
     n_batches = int(np.ceil(len(idx) / regime.batch_size))
-    passes = int(np.ceil(regime.epochs))
     total = max(1, int(round(n_batches * regime.epochs)))
-    bar = tqdm(total=total, desc=f"train {regime.label}", unit="batch", disable=not progress)
-    model.train()
-    last = []
-    done = 0
-    try:
-        for _ in range(passes):
+
+    def orders():  # one order of the samples per pass over them
+        for _ in range(int(np.ceil(regime.epochs))):
             order = torch.from_numpy(idx)
             if not regime.ordered:  # the PyTorch example shuffles every epoch; case III does not
                 order = order[torch.randperm(len(idx), generator=gen)]
-            for b in range(min(n_batches, total - done)):
-                sel = order[b * regime.batch_size : (b + 1) * regime.batch_size]
-                xb = normalize(x[sel], regime.dataset).to(dev)
-                yb = y[sel].to(dev)
-                opt.zero_grad(set_to_none=True)
-                loss = _loss(model, model(xb), yb)
-                loss.backward()
-                opt.step()
-                last.append(loss.item())
-                bar.update(1)
-                done += 1
-                if b % 20 == 0:
-                    bar.set_postfix(loss=f"{last[-1]:.3f}", refresh=False)
-    finally:
-        bar.close()
+            yield order
+
+    def step(sel: torch.Tensor) -> torch.Tensor:
+        xb = normalize(x[sel], regime.dataset).to(dev)
+        yb = y[sel].to(dev)
+        opt.zero_grad(set_to_none=True)
+        loss = _loss(model, model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    model.train()
+    last = run_batches(orders(), regime.batch_size, total, step, desc=f"train {regime.label}", progress=progress)
     model.eval()
     final = float(np.mean(last[-20:])) if last else None
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save(
-            {
-                "model": state,
-                "n_train": len(idx),
-                "n_pool": n_pool,
-                "final_loss": final if final is not None else float("nan"),
-            },
-            tmp,
-        )
-        os.replace(tmp, path)
+        final_loss = final if final is not None else float("nan")
+        save_checkpoint(path, model, n_train=len(idx), n_pool=n_pool, final_loss=final_loss)
     return TrainedModel(model, regime, path, False, len(idx), final)
+
+
+def run_batches(orders, batch_size: int, total: int, step, *, desc: str, progress: bool = True) -> list[float]:
+    """The training loop of the studies' networks: ``step(batch indices)`` (one optimizer step, returning
+    the loss) on consecutive batches of each order of the samples ``orders`` yields, ``total`` batches in
+    all, with a progress bar showing the loss; returns every batch's loss.
+
+    >>> losses = run_batches(iter([torch.arange(5)] * 2), 2, 4, lambda sel: sel.float().sum(), desc="t", progress=False)
+    >>> losses  # batches [0, 1], [2, 3], [4], then [0, 1] of the second order
+    [1.0, 5.0, 4.0, 1.0]
+    """
+    bar = tqdm(total=total, desc=desc, unit="batch", disable=not progress)
+    last: list[float] = []
+    try:
+        for order in orders:
+            n_batches = int(np.ceil(len(order) / batch_size))
+            for b in range(min(n_batches, total - len(last))):
+                last.append(step(order[b * batch_size : (b + 1) * batch_size]).item())
+                bar.update(1)
+                if b % 20 == 0:
+                    bar.set_postfix(loss=f"{last[-1]:.3f}", refresh=False)
+            if len(last) >= total:
+                break
+    finally:
+        bar.close()
+    return last
+
+
+def save_checkpoint(path: Path, model: nn.Module, **extra) -> None:
+    """Write ``{"model": its CPU state dict, **extra}`` to ``path`` atomically (a temporary file, then a rename),
+    so that a run interrupted while saving never leaves a broken cache entry."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}, tmp)
+    os.replace(tmp, path)
 
 
 @torch.no_grad()

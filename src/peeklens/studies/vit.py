@@ -27,11 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from ..errors import InputError
 from .data import load_mnist, normalize
-from .training import cache_dir
+from .training import cache_dir, run_batches, save_checkpoint
 
 __all__ = ["TinyViT", "ViTConfig", "TrainedViT", "train_vit", "patch_box"]
 
@@ -236,32 +235,23 @@ def train_vit(
     total = max(1, int(round(n_batches * float(cfg.epochs))))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.1)
     gen = torch.Generator().manual_seed(cfg.seed)
-    bar = tqdm(total=total, desc="train TinyViT", unit="batch", disable=not progress)
+
+    def orders():  # a fresh shuffle for every pass, as many passes as the batches need
+        while True:
+            yield torch.randperm(len(x), generator=gen)
+
+    def step(sel: torch.Tensor) -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(normalize(x[sel], "mnist")), y[sel])
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss
+
     model.train()
-    last: list[float] = []
-    try:
-        done = 0
-        while done < total:
-            order = torch.randperm(len(x), generator=gen)
-            for b in range(min(n_batches, total - done)):
-                sel = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(normalize(x[sel], "mnist")), y[sel])
-                loss.backward()
-                opt.step()
-                sched.step()
-                last.append(loss.item())
-                bar.update(1)
-                done += 1
-                if b % 20 == 0:
-                    bar.set_postfix(loss=f"{last[-1]:.3f}", refresh=False)
-    finally:
-        bar.close()
+    last = run_batches(orders(), cfg.batch_size, total, step, desc="train TinyViT", progress=progress)
     model.eval()
     final = float(np.mean(last[-20:]))
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "final_loss": final}, tmp)
-        os.replace(tmp, path)
+        save_checkpoint(path, model, final_loss=final)
     return TrainedViT(model, cfg, path, False, final)
