@@ -179,13 +179,15 @@ class SweepState:
         self.fits.clear()
 
 
+def sketch_columns(state: SweepState, cfg: FitConfig, rank: int) -> int:
+    """Columns of the sketch for this fit: wide enough for the sweep's largest rank."""
+    oversample = int(cfg.options.get("oversample", compressed.DEFAULT_OVERSAMPLE))
+    return compressed.sketch_size(state.problem, max(rank, state.max_rank), oversample)
+
+
 def sketch_request(state: SweepState, cfg: FitConfig, rank: int) -> tuple[int, int] | None:
     """``(k, seed)`` of the sketch :func:`ensure_sketch` will build for this fit, if it builds one."""
-    if not cfg.wants_sketch:
-        return None
-    oversample = int(cfg.options.get("oversample", compressed.DEFAULT_OVERSAMPLE))
-    k = int(max(rank, state.max_rank) + oversample)  # compressed.sketch_size
-    return k, int(cfg.seed)
+    return (sketch_columns(state, cfg, rank), int(cfg.seed)) if cfg.wants_sketch else None
 
 
 def ensure_sketch(state: SweepState, cfg: FitConfig, rank: int) -> Sketch | None:
@@ -195,9 +197,8 @@ def ensure_sketch(state: SweepState, cfg: FitConfig, rank: int) -> Sketch | None
     and NNDSVDa draws its own SVD).
     """
     problem = state.get_problem()
-    oversample = int(cfg.options.get("oversample", compressed.DEFAULT_OVERSAMPLE))
     power_iter = int(cfg.options.get("power_iter", compressed.DEFAULT_POWER_ITER))
-    k = compressed.sketch_size(problem, max(rank, state.max_rank), oversample)
+    k = sketch_columns(state, cfg, rank)
     have = state.sketch
     if (
         have is not None

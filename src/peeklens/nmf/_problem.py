@@ -283,11 +283,11 @@ def make_problem(
         raise InputError("every block has weight 0; give at least one block a positive weight")
     X, norms2, sums = [], [], []
     datas = [np.asarray(acts[n].data, dtype=np.float32) for n in acts.names]  # memory maps stay maps
-    on_disk = any(is_memory_mapped(d) for d in datas)
+    mapped_blocks = [is_memory_mapped(d) for d in datas]
+    on_disk = any(mapped_blocks)
     omega = _first_omega(acts, comm, first_range) if on_disk and first_range is not None else None
     products = []
-    for n, data, w in zip(acts.names, datas, ws):
-        mapped = is_memory_mapped(data)
+    for n, data, w, mapped in zip(acts.names, datas, ws, mapped_blocks):
         if check and data.size == 0:
             refuse(n, None, is_signed(acts[n]), empty=tuple(data.shape))
         with warnings.catch_warnings():  # read-only memory maps: the solvers never write to X
