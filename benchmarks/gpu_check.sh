@@ -5,7 +5,7 @@
 #      (goal: under 0.5 s on an H100-class GPU), against the scikit-learn-cd targets measured on the CPU
 #      (benchmarks/sklearn_targets.json; scikit-learn itself is not run there);
 #   3. capture throughput of a ResNet-50 (all 16 Bottleneck outputs, pool=2) against plain forward passes.
-# Several ranks of one sweep solved at once (batched) is not built; nothing measures it here.
+# Step 2 also times the five-rank sweep with exact HALS one rank at a time and all ranks at once (batched=True).
 #
 # The device machine has python3 with torch, numpy, tqdm, pytest and scikit-learn, and no network: carry
 # MNIST's four IDX .gz files in an ignored folder, e.g. (here, once)

@@ -55,3 +55,13 @@ def test_warm_started_sweep_on_cuda(acts):
     assert s.ranks == [2, 4, 6] and s[6].settings["init"] == "warm start from rank 4"
     assert s.rmse[0] > s.rmse[2]
     assert torch.cuda.memory_allocated() < 64 * 2**20  # the sweep released the device copy of the data
+
+
+def test_batched_ranks_on_cuda_match_one_rank_at_a_time(acts):
+    kw = dict(max_iter=60, tol=0, init="random", seed=2)
+    together = pl.sweep(acts, [2, 5, 9], batched=True, device="cuda", progress=False, **kw)
+    alone = pl.sweep(acts, [2, 5, 9], solver="hals", warm_start=False, device="cuda", progress=False, **kw)
+    for r in [2, 5, 9]:
+        assert together[r].settings["device"].startswith("cuda") and together[r].n_iter == 60
+        assert together[r].objective[-1] == pytest.approx(alone[r].objective[-1], rel=1e-4)
+    assert together[2].settings["passes"]["solver"] == 2 * 60  # one pass per half-iteration for all three

@@ -16,7 +16,9 @@ public function with explicit arguments in its own module (``mu.solve``, ``hals.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -25,7 +27,7 @@ from .._validation import check_keys, one_of, positive_ints
 from ..activations import Activations
 from ..errors import InputError
 from ..results import Factorization, Sweep
-from . import compressed, distributed, hals, mu
+from . import batched, compressed, distributed, hals, mu
 from ._fit import (
     DEFAULT_EPS,
     DEFAULT_INIT,
@@ -36,6 +38,7 @@ from ._fit import (
     SweepState,
     check_activations,
     check_rank,
+    fit_ranks_batched,
     make_config,
     run_ranks,
 )
@@ -59,6 +62,7 @@ __all__ = [
     "hals",
     "compressed",
     "distributed",
+    "batched",
 ]
 
 #: The options of :func:`factorize` that :func:`sweep` passes on.
@@ -258,6 +262,37 @@ def factorize(
         state.release()
 
 
+def _check_batched(model: str, distributed: bool, warm_start: bool | None, kwargs: dict) -> dict:
+    """``sweep``'s options for ``batched=True`` (solver ``"hals"`` unless given), or a clear error."""
+    if model != "matrix":
+        raise InputError(f"batched=True solves the matrix model only (got model={model!r}); use model='matrix'")
+    if distributed:
+        raise InputError("batched=True does not run distributed yet; use distributed=True with batched=False")
+    if warm_start:
+        raise InputError(
+            "batched=True solves every rank at once, so no rank can start from a smaller one: drop warm_start=True, "
+            "or use batched=False"
+        )
+    solver = kwargs.get("solver", "hals")
+    if solver != "hals":
+        raise InputError(
+            f"batched=True runs exact HALS on every rank at once; got solver={solver!r}. Use solver='hals' "
+            "(or leave solver out), or batched=False"
+        )
+    return {**kwargs, "solver": "hals"}
+
+
+def _fit_batched(state, ranks, cfg):
+    """The batched sweep, with the warning of an interrupted sweep."""
+    fits, interrupted = fit_ranks_batched(state, ranks, cfg)
+    if interrupted:
+        warnings.warn(
+            f"sweep interrupted: keeping the {len(fits)} rank(s) that had converged, {sorted(fits)} of {ranks}",
+            stacklevel=3,
+        )
+    return fits, interrupted
+
+
 def _refuse_distributed_tensor(distributed: bool) -> None:
     if distributed:
         raise InputError(
@@ -315,6 +350,7 @@ def sweep(
     warm_start: bool | None = None,
     distributed: bool = False,
     model: str = "matrix",
+    batched: bool = False,
     **factorize_kwargs,
 ) -> Sweep:
     """Factorize ``acts`` at every rank in ``ranks``.
@@ -341,6 +377,14 @@ def sweep(
         Factorize the union of the samples of every process of the ``torch.distributed`` process
         group, as in :func:`factorize` (call it on every process).  Ctrl-C in one process stops
         every process at its next iteration; each keeps the finished ranks.
+    batched : bool, default False
+        Solve every rank at once with exact HALS (:mod:`peeklens.nmf.batched`): one pass over the
+        data per half-iteration serves every rank and each row update is one batched kernel, so a
+        GPU runs the whole sweep in about the kernel launches of its largest rank.  Each rank
+        gets what ``solver="hals"`` gives it from its own start (no warm starts), to float
+        tolerance; a rank that converges leaves the batch.  The solver is ``"hals"`` (the
+        default here; others are refused).  On the CPU it does the same arithmetic as one rank
+        at a time: use it on a GPU.  Ctrl-C keeps the ranks that had already converged.
     **factorize_kwargs
         :func:`factorize`'s options (``solver``, ``max_iter``, ``tol``, ``seed``, ``device``,
         ``weights``, ``init``, ``eps``, ``blocks``, ``solver_options``), checked before the first fit.
@@ -366,6 +410,9 @@ def sweep(
     'random'
     """
     check_keys(factorize_kwargs, FACTORIZE_OPTIONS, "sweep (passing them to factorize)")
+    if batched:
+        factorize_kwargs = _check_batched(model, distributed, warm_start, factorize_kwargs)
+        warm_start = False
     if one_of(model, "model", MODELS) == "tensor":
         _refuse_distributed_tensor(distributed)
         _check_tensor_options(**factorize_kwargs)
@@ -396,17 +443,21 @@ def sweep(
     guard = comm.deferred_interrupts() if comm is not None else _nothing()
     guard.__enter__()  # a distributed sweep turns Ctrl-C into a flag that every process sees
     try:
-        fits, interrupted = run_ranks(
-            ranks,
-            lambda r: _fit(state, r, cfg),
-            progress=progress and (comm is None or comm.rank == 0),
-            between=comm.check_stop if comm is not None else None,  # every process stops together
-        )
+        if batched:
+            fits, interrupted = _fit_batched(state, ranks, replace(cfg, progress=progress or cfg.progress))
+        else:
+            fits, interrupted = run_ranks(
+                ranks,
+                lambda r: _fit(state, r, cfg),
+                progress=progress and (comm is None or comm.rank == 0),
+                between=comm.check_stop if comm is not None else None,  # every process stops together
+            )
     finally:
         guard.__exit__(None, None, None)
         state.release()  # frees the device copy of the data and the sketch
     settings = {k: v for k, v in factorize_kwargs.items() if isinstance(v, (int, float, str, bool, type(None)))}
     settings["warm_start"] = bool(warm_start)
+    settings["batched"] = bool(batched)
     if comm is not None:
         settings["distributed"] = comm.settings()
     return Sweep(fits, interrupted=interrupted, requested=ranks, meta={"settings": settings})

@@ -23,7 +23,7 @@ from .._version import __version__
 from ..activations import Activations
 from ..errors import DeviceError, InputError, PeeklensError
 from ..results import Factorization, Sweep
-from . import compressed, hals, mu
+from . import batched, compressed, hals, mu
 from ._init import extend_factors, nndsvda_init
 from ._linalg import Sketch, fit_signed_loadings, range_sketch
 from ._options import check_solver, check_solver_options
@@ -42,6 +42,8 @@ __all__ = [
     "check_activations",
     "check_rank",
     "fit_rank",
+    "fit_ranks_batched",
+    "fit_settings",
     "ensure_sketch",
     "starting_factors",
     "run_solver",
@@ -304,12 +306,7 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
     try:
         res = run_solver(problem, F, W, cfg, options, sketch=sketch, callback=callback, info=info)
     except torch.OutOfMemoryError as e:  # raised by the CUDA allocator (a RuntimeError subclass)
-        raise DeviceError(
-            f"out of memory on {problem.device} while factorizing {sum(problem.n_features)} features x "
-            f"{problem.n_samples} samples at rank {rank}: use a smaller rank, fewer blocks (blocks=[...]), "
-            "fewer samples (acts.subset or capture(max_samples=)), pooled layers (capture(pool=2)), "
-            "or device='cpu'"
-        ) from e
+        raise out_of_memory(problem, f"rank {rank}") from e
     finally:
         bar.close()
     passes["solver"], mark = problem.passes - mark, problem.passes
@@ -318,6 +315,90 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
     seconds = time.perf_counter() - t0
     if state.warm_start:
         state.fits[rank] = (res.F, res.W)
+    settings = fit_settings(cfg, problem, rank, init_desc, options, info)
+    if comm is not None:  # F holds this process's rows; pl.save gathers them
+        settings["distributed"] = {
+            **comm.settings(),
+            "bytes_reduced": comm.bytes_reduced - sent[0],  # this fit's all-reduces (per process)
+            "all_reduces": comm.calls - sent[1],
+        }
+    settings["passes"] = passes
+    fit = to_factorization(state.acts, problem, res, seconds, settings)
+    passes["errors"] = problem.passes - mark
+    passes["total"] = sum(passes.values())
+    for key, value in passes.items():  # shares of a pass (blocks read alone) stay readable
+        passes[key] = round(value, 6)
+    return fit
+
+
+def out_of_memory(problem: Problem, what: str) -> DeviceError:
+    """The error for the CUDA allocator's out-of-memory while fitting ``what`` (e.g. ``"rank 30"``)."""
+    return DeviceError(
+        f"out of memory on {problem.device} while factorizing {sum(problem.n_features)} features x "
+        f"{problem.n_samples} samples at {what}: use a smaller rank, fewer blocks (blocks=[...]), "
+        "fewer samples (acts.subset or capture(max_samples=)), pooled layers (capture(pool=2)), "
+        "or device='cpu'"
+    )
+
+
+def fit_ranks_batched(state: SweepState, ranks: list[int], cfg: FitConfig) -> tuple[dict[int, Factorization], bool]:
+    """Fit every rank at once with batched HALS (:mod:`peeklens.nmf.batched`): ``(fits, interrupted)``.
+
+    Each rank starts from ``cfg``'s init (no warm starts: the ranks run together); one sketch
+    serves every rank's NNDSVDa.  A fit's ``seconds`` run from the batch's start (the shared
+    checks, sketch and inits included) until its rank left the batch;
+    ``settings["batched"]`` records the batch's ranks and its whole time, and
+    ``settings["passes"]`` the batch's reads of the data, shared by its ranks.
+    """
+    fresh = state.problem is None
+    problem = state.get_problem(sketch_request(state, cfg, max(ranks)) if fresh else None)
+    passes = {"checks": problem.passes if fresh else 0.0}
+    mark = problem.passes
+    t0 = time.perf_counter()
+    if cfg.wants_sketch:
+        ensure_sketch(state, cfg, max(ranks))
+    passes["sketch"], mark = problem.passes - mark, problem.passes
+    starts, inits = [], []
+    for r in ranks:
+        F, W, init_desc = starting_factors(state, cfg, r)
+        starts.append((F, fit_signed_loadings(problem, F, W)))
+        inits.append(init_desc)
+    passes["init"], mark = problem.passes - mark, problem.passes
+    bar = tqdm(total=cfg.max_iter, desc=f"ranks {ranks[0]}-{ranks[-1]} at once", leave=False, disable=not cfg.progress)
+
+    def callback(i: int, objectives: dict[int, float]) -> None:
+        bar.update(1)
+        if i % 10 == 0:
+            bar.set_postfix(ranks_left=len(objectives), refresh=False)
+
+    try:
+        out = batched.solve_ranks(
+            problem, starts, max_iter=cfg.max_iter, tol=cfg.tol, callback=callback, **dict(cfg.options)
+        )
+    except torch.OutOfMemoryError as e:
+        raise out_of_memory(problem, f"ranks {ranks} at once (batched=True; try batched=False)") from e
+    finally:
+        bar.close()
+    passes["solver"] = problem.passes - mark
+    whole = time.perf_counter() - t0
+    fits = {}
+    for r, init_desc, res, seconds in zip(ranks, inits, out.results, out.seconds):
+        if res is None:
+            continue
+        settings = fit_settings(cfg, problem, r, init_desc, cfg.options, {})
+        settings["batched"] = {"ranks": list(ranks), "seconds": whole}
+        mark = problem.passes
+        settings["passes"] = rank_passes = dict(passes)
+        fits[r] = to_factorization(state.acts, problem, res, seconds, settings)
+        rank_passes["errors"] = problem.passes - mark
+        rank_passes["total"] = sum(rank_passes.values())
+        for key, value in rank_passes.items():
+            rank_passes[key] = round(value, 6)
+    return fits, out.interrupted
+
+
+def fit_settings(cfg: FitConfig, problem: Problem, rank: int, init_desc: str, options: Mapping, info: dict) -> dict:
+    """What a fit records of how it was made (``Factorization.settings``), before its passes."""
     settings = dict(
         solver=cfg.solver,
         rank=rank,
@@ -335,19 +416,7 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
         settings["signed"] = [n for n, s in zip(problem.names, problem.signed) if s]
     settings.update({k: v for k, v in options.items() if isinstance(v, (int, float, str, bool))})
     settings.update(info)
-    if comm is not None:  # F holds this process's rows; pl.save gathers them
-        settings["distributed"] = {
-            **comm.settings(),
-            "bytes_reduced": comm.bytes_reduced - sent[0],  # this fit's all-reduces (per process)
-            "all_reduces": comm.calls - sent[1],
-        }
-    settings["passes"] = passes
-    fit = to_factorization(state.acts, problem, res, seconds, settings)
-    passes["errors"] = problem.passes - mark
-    passes["total"] = sum(passes.values())
-    for key, value in passes.items():  # shares of a pass (blocks read alone) stay readable
-        passes[key] = round(value, 6)
-    return fit
+    return settings
 
 
 def to_factorization(
