@@ -8,7 +8,7 @@ import torch
 
 import peeklens as pl
 from peeklens.errors import InputError
-from peeklens.nmf import batched
+from peeklens.nmf import _linalg, batched
 from peeklens.nmf._linalg import hals_rows
 from peeklens.nmf._problem import converged
 
@@ -26,7 +26,7 @@ def blocks(seed=5, n=300, r=6):
     )
 
 
-RANKS = [2, 5, 9, 12]  # one rank in one row block, others in two (ROW_BLOCK = 8)
+RANKS = [2, 5, 12, 18]  # 18 rows x 300 samples fit the cache: one block (tests below also split)
 
 
 def one_at_a_time(acts, ranks, **kw):
@@ -89,7 +89,7 @@ def test_a_rank_leaves_the_batch_when_it_converges():
         fit = together[r]
         assert fit.converged and fit.n_iter == first_converged(fit.objective, tol) < 500
         # the same minimum as alone (where tol stops a slow rank depends on rounding: compare the objective)
-        assert fit.objective[-1] == pytest.approx(alone[r].objective[-1], rel=1e-3, abs=1e-6 * norm2(acts))
+        assert fit.objective[-1] == pytest.approx(alone[r].objective[-1], rel=1e-3, abs=1e-5 * norm2(acts))
     # a rank that left first took less of the batch's time
     early, late = RANKS[int(np.argmin(n_iter))], RANKS[int(np.argmax(n_iter))]
     assert together[early].seconds < together[late].seconds <= together[late].settings["batched"]["seconds"]
@@ -122,8 +122,12 @@ def test_weights_signed_blocks_and_random_starts():
     assert together[4].loadings["tanh"].min() < 0 <= together[4].loadings["relu"].min()
 
 
+@pytest.mark.parametrize("one_block", [True, False])
 @pytest.mark.parametrize("max_inner", [[1, 1, 1], [3, 1, 5]])
-def test_batched_rows_equal_hals_rows_entry_by_entry(max_inner):
+def test_batched_rows_equal_hals_rows_entry_by_entry(max_inner, one_block, monkeypatch):
+    if not one_block:  # blocks of ROW_BLOCK rows, for the batch and for hals_rows alike
+        monkeypatch.setattr(_linalg, "ONE_BLOCK_RANK", 0)
+        monkeypatch.setattr(_linalg, "ONE_BLOCK_ELEMENTS", 0)
     gen = torch.Generator().manual_seed(0)
     ranks, N = [3, 9, 6], 500
     r_max = max(ranks)

@@ -63,20 +63,26 @@ def test_inner_sweeps_stop_when_the_rows_barely_move():
     assert hals_rows(early, At, G, max_inner=4, delta=10.0) == 2
 
 
-def test_row_sweeps_keep_the_row_block_size_out_of_the_result():
+def test_row_sweeps_keep_the_row_block_size_out_of_the_result(monkeypatch):
     Ht, At, G = _problem(21, 64, seed=3)
+    assert _linalg.row_block(21, 64) == 21  # small: one block
+    monkeypatch.setattr(_linalg, "ONE_BLOCK_RANK", 0)
+    monkeypatch.setattr(_linalg, "ONE_BLOCK_ELEMENTS", 0)
     results = []
     for block in (1, 4, 8, 21):
-        old = _linalg.ROW_BLOCK
-        _linalg.ROW_BLOCK = block
-        try:
-            H = Ht.clone()
-            hals_rows(H, At, G, max_inner=2, delta=0.0)
-        finally:
-            _linalg.ROW_BLOCK = old
+        monkeypatch.setattr(_linalg, "ROW_BLOCK", block)
+        assert _linalg.row_block(21, 64) == block and _linalg.row_block(3, 64) == min(3, block)
+        H = Ht.clone()
+        hals_rows(H, At, G, max_inner=2, delta=0.0)
         results.append(H)
     for H in results[1:]:
         np.testing.assert_allclose(H.numpy(), results[0].numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_row_blocks_follow_the_rank_and_the_cache():
+    assert _linalg.row_block(10, 5_669_888) == 10  # small ranks: one block whatever the length
+    assert _linalg.row_block(50, 2_544) == 50  # fits a core's cache
+    assert _linalg.row_block(50, 10_000) == _linalg.ROW_BLOCK  # does not
 
 
 def test_big_matrices_keep_every_thread_and_small_ones_take_one():
@@ -96,5 +102,23 @@ def test_dot_of_big_matrices_goes_by_bands_with_the_same_value():
     g = torch.Generator().manual_seed(0)
     a, b = torch.rand(3, 5000, generator=g), torch.rand(3, 5000, generator=g)
     whole = float(torch.sum(a * b, dtype=torch.float64))  # float32 products, a float64 sum
-    assert _dot(a, b, chunk=1000) == pytest.approx(whole, rel=1e-12)  # 5 bands of 333 columns and a rest
+    exact = float(torch.sum(a.double() * b.double()))
+    assert _dot(a, b, small=1000, band=1000) == pytest.approx(exact, rel=1e-13)  # 15 bands, in float64
+    assert _dot(a, b, small=1000, band=999) == pytest.approx(exact, rel=1e-13)  # and a rest
+    assert _dot(a, b, small=1000) == pytest.approx(whole, rel=1e-8)
     assert _dot(a, b) == pytest.approx(whole, rel=1e-12)  # small: one product
+
+
+@pytest.mark.parametrize("one_block", [True, False])
+def test_row_sweeps_with_a_work_buffer_give_the_same_rows(one_block, monkeypatch):
+    if not one_block:
+        monkeypatch.setattr(_linalg, "ONE_BLOCK_RANK", 0)
+        monkeypatch.setattr(_linalg, "ONE_BLOCK_ELEMENTS", 0)
+    Ht, At, G = _problem(21, 300, seed=4)
+    alone, buffered = Ht.clone(), Ht.clone()
+    hals_rows(alone, At, G, max_inner=3, delta=0.0)
+    work = torch.full_like(At, float("nan"))  # its contents are never read
+    At_before = At.clone()
+    hals_rows(buffered, At, G, max_inner=3, delta=0.0, work=work)
+    assert torch.equal(buffered, alone)
+    assert torch.equal(At, At_before)  # At itself is left alone

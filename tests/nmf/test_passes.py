@@ -43,17 +43,23 @@ def test_default_call_counts_sketch_and_rounds(mapped, power_iter):
     # (X_w X_w^T Q), then B
     assert p["sketch"] == power_iter + 1
     assert p["init"] == 0.0  # NNDSVDa's fill, the mean of the data, came with the checks
-    # every round one exact pass; all but the last also widen the sketch (one more)
-    assert p["solver"] == 2 * fit.settings["refinements"] - 1
+    # blocks on disk fuse the rounds: one read each (exact product and widening together)
+    assert fit.settings["fused"] is True
+    assert p["solver"] == fit.settings["refinements"]
     assert p["total"] == pytest.approx(sum(v for k, v in p.items() if k != "total"))
+    # fused=False: every round one exact pass, and all but the last one more to widen the sketch
+    two = pl.factorize(mapped, 4, solver_options={"power_iter": power_iter, "fused": False})
+    assert two.settings["fused"] is False
+    assert two.settings["passes"]["solver"] == 2 * two.settings["refinements"] - 1
 
 
 @pytest.mark.parametrize("power_iter", [1, 2])
 def test_in_memory_power_iterations_keep_two_products(mapped, power_iter):
     """In memory a read is cheap: the power iterations keep X_w orth(X_w^T Q), float32-accurate."""
     dense = pl.Activations.from_arrays({n: np.ascontiguousarray(mapped[n].data) for n in mapped.names})
-    p = pl.factorize(dense, 4, solver_options={"power_iter": power_iter}).settings["passes"]
-    assert p["sketch"] == 2 * power_iter + 2
+    fit = pl.factorize(dense, 4, solver_options={"power_iter": power_iter})
+    assert fit.settings["passes"]["sketch"] == 2 * power_iter + 2
+    assert fit.settings["fused"] is False  # and two passes per round
 
 
 def test_one_read_power_iteration_equals_two_products(mapped):

@@ -224,13 +224,16 @@ def test_memory_mapped_blocks_are_streamed_not_copied(tmp_path):
     assert abs(prob.norms2[0] - float(np.sum(ro.astype(np.float64) ** 2))) < 1e-6 * prob.norms2[0]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "non-writable array" warning either
-        fit = pl.factorize(acts, rank=3, max_iter=5)
+        fit = pl.factorize(acts, rank=3, max_iter=5, solver_options={"fused": False})
+        fused = pl.factorize(acts, rank=3, max_iter=5)  # the default on disk: one read per round
     ref = pl.factorize(pl.Activations.from_arrays({"big": np.array(ro.T)}), rank=3, max_iter=5)
     # on disk the sketch reads the data fewer times (its first product comes with the checks, a power
     # iteration is one read): the same subspace with other float32 rounding, so the same fit to ~1e-4
     assert fit.settings["passes"]["total"] < ref.settings["passes"]["total"]
     assert fit.objective[-1] == pytest.approx(ref.objective[-1], rel=1e-4)
     np.testing.assert_allclose(fit.F, ref.F, rtol=2e-3, atol=2e-3 * float(np.abs(ref.F).max()))
+    assert fused.settings["fused"] and fused.settings["passes"]["total"] < fit.settings["passes"]["total"]
+    assert fused.objective[-1] == pytest.approx(ref.objective[-1], rel=1e-3)
 
 
 def test_spectrum_rejects_nan_and_bad_k():

@@ -175,10 +175,11 @@ def factorize(
         passes over the data; they stop early when the exact objective changes by less than
         ``tol``, or when further rounds stop paying: the last one gained less than ``stop``,
         relative, default ``10 * tol``, or the shrinking gains of the last two promise less
-        than that in all); ``fused`` (False): one pass per round instead of two (for blocks on
-        disk, which also take the sketch's first product with the checks and each power
-        iteration in one read: ``{"fused": True, "power_iter": 1}`` reads the data about 6 times
-        in all, at an objective 0.01-0.2 % higher, see docs/scale.md); ``start_iter`` (20) and
+        than that in all); ``fused`` (on for blocks on disk, off in memory): one pass per round
+        instead of two (blocks on disk also take the sketch's first product with the checks and
+        each power iteration in one read: the default reads them about 7 times in all,
+        ``{"power_iter": 1}`` about 6, at an objective 0.01-0.2 % higher, see docs/scale.md);
+        ``start_iter`` (20) and
         ``round_iter`` (20; 60 when a block is signed), the compressed iterations of the start
         and of each round; ``start_tol`` (``10 * tol``) and ``round_tol`` (``tol / 10``);
         ``exact_iter`` (0), plain HALS iterations at the end; ``extrapolate`` (True) and

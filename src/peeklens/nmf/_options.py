@@ -59,7 +59,9 @@ SOLVER_OPTIONS: dict[str, dict[str, Option]] = {
         "stop": Option(
             _optional(_tolerance), "stop the rounds once further ones would lower the objective by less (10 * tol)"
         ),
-        "fused": Option(boolean, "one pass per refinement round instead of two (widening one round late)"),
+        "fused": Option(
+            boolean, "one pass per refinement round instead of two, widening one round late (on for blocks on disk)"
+        ),
     },
 }
 

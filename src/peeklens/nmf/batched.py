@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._linalg import ROW_BLOCK, gram_solve, row_slices, signed_slices
+from ._linalg import gram_solve, row_block, row_slices, signed_slices
 from ._problem import Problem, SolverResult, big_mm, converged, count_pass, weighted_sum
 from .hals import _inner_budget
 
@@ -246,7 +246,7 @@ def hals_rows_batched(
     dead = (diag <= 0).tolist()
     keep = [any(dead[j][k] and k < ranks[j] for j in range(R)) for k in range(r_max)]
     alive = ~(diag <= 0) if any(keep) else None
-    whole = At / d[:, :, None] if r_max <= ROW_BLOCK else None
+    whole = At / d[:, :, None] if row_block(r_max, Ht.shape[2]) == r_max else None
     going, first, made = list(range(R)), [None] * R, [0] * R
     for s in range(1, max(max_inner) + 1):
         if not going:
@@ -278,11 +278,12 @@ def hals_rows_batched(
 
 
 def _sweep_batched(H, A, G0, Gs, d, alive, whole, keep) -> None:
-    """One sweep over the rows of every entry, in blocks of ``ROW_BLOCK`` rows (as ``_linalg._sweep``):
+    """One sweep over the rows of every entry, in blocks of :func:`row_block` rows (as ``_linalg._sweep``):
     the rows outside a block in one batched product, the rows inside one after another."""
     r_max = H.shape[1]
-    for a in range(0, r_max, ROW_BLOCK):
-        b = min(a + ROW_BLOCK, r_max)
+    size = row_block(r_max, H.shape[2])
+    for a in range(0, r_max, size):
+        b = min(a + size, r_max)
         Hb = H[:, a:b]
         if b - a == r_max:
             base = whole

@@ -121,7 +121,7 @@ def solve(
     start_tol: float | None = None,
     round_tol: float | None = None,
     stop: float | None = None,
-    fused: bool = False,
+    fused: bool | None = None,
     info: dict | None = None,
 ) -> SolverResult:
     """Compressed HALS on a sketch, refined around the current factors, finished on the real data.
@@ -146,7 +146,10 @@ def solve(
        further rounds together would gain less.  ``fused=True`` makes each round ONE pass over the
        data instead of two: the widening products are read in the same pass as the exact product,
        so the sketch is widened by the loadings and the previous round's ``X_w F`` (one round
-       late; converges more slowly per round, for blocks on disk where passes dominate).
+       late; converges more slowly per round).  The default (``None``) fuses the rounds for blocks
+       on disk (``problem.on_disk``), where reads dominate: on ResNet-50's 21 GiB of full-resolution
+       activations, 7.2 reads instead of 9.2 and 219 s instead of 285 s, 0.07 % higher
+       (docs/scale.md); blocks in memory keep two passes per round.  ``info["fused"]`` records it.
     3. ``exact_iter`` ordinary HALS iterations on the real data (default 0: the rounds already
        end on an exact update).
 
@@ -185,6 +188,8 @@ def solve(
     stop = 10 * tol if stop is None else float(stop)
     s_tol = 10 * tol if start_tol is None else start_tol
     r_tol = (tol / 10 if tol > 0 else 0.0) if round_tol is None else round_tol
+    fused = problem.on_disk if fused is None else bool(fused)  # one read per round for blocks on disk
+    info["fused"] = fused
     first = _phase(problem, [(L0, B0)], Ft, Vt, max_iter=s_iter, tol=s_tol, extrapolate=extrapolate, signed=signed)
     kept = "init"
     if also_random:  # a second start, the paper's random one, on the sketch; keep the better
@@ -302,15 +307,22 @@ def _exact_products(problem: Problem, Ft: torch.Tensor) -> tuple[torch.Tensor, t
     return Ct, G
 
 
-def _dot(a: torch.Tensor, b: torch.Tensor, chunk: int = SMALL_WORK) -> float:
-    """``<a, b>``: float32 products summed in float64 (a band of columns at a time for big matrices:
-    no temporary of their size)."""
-    if a.numel() <= chunk or a.dim() != 2:
+#: elements of each float64 band of :func:`_dot` (8 MiB temporaries: larger ones are fresh
+#: mappings every call, and took 3.5 times longer here)
+DOT_BAND = 1 << 20
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor, small: int = SMALL_WORK, band: int = DOT_BAND) -> float:
+    """``<a, b>`` summed in float64.  Up to ``small`` elements: float32 products, one float64 sum;
+    bigger matrices a band of ``band`` contiguous elements at a time, converted to float64 (no
+    temporary of their size; 85 ms for two 10 x 5.67 M matrices, where float32 products summed in
+    float64 a band of columns at a time took 216 ms)."""
+    if a.numel() <= small or a.dim() != 2:
         return float(torch.sum(a * b, dtype=torch.float64))
-    step = max(1, chunk // max(1, a.shape[0]))
+    a, b = a.contiguous().view(-1), b.contiguous().view(-1)
     total = 0.0
-    for j in range(0, a.shape[1], step):
-        total += float(torch.sum(a[:, j : j + step] * b[:, j : j + step], dtype=torch.float64))
+    for j in range(0, a.numel(), band):
+        total += float(torch.dot(a[j : j + band].double(), b[j : j + band].double()))
     return total
 
 
@@ -332,29 +344,51 @@ def _orth_against(L: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return Y.contiguous()
 
 
+#: rows (features) of each float64 band of :func:`_widen` and :func:`_exact_part`
+WIDEN_BAND = 1 << 16
+
+
+def _bands(n: int, band: int = WIDEN_BAND):
+    return (slice(j, min(j + band, n)) for j in range(0, n, band))
+
+
 def _widen(L: torch.Tensor, B: torch.Tensor, Y: torch.Tensor, P: torch.Tensor):
     """``(Q, Q^T X_w)``: an orthonormal basis ``Q`` of the part of ``Y``'s columns (total features x p)
     orthogonal to the sketch's ``L``, and its products with the data from ``P = X_w^T Y`` (read in
     the same pass as the round's exact product) and ``B = L^T X_w``: no pass of its own.
 
-    ``Y_perp = Y - L L^T Y = U S W^T`` (SVD, float64, columns of ``Y`` scaled to unit norm), so
-    ``Q = U = Y_perp W S^-1`` and ``Q^T X_w = S^-1 W^T (P^T - (Y^T L) B)``.  Directions with
-    ``S`` below 1e-3 of the largest are dropped (there the subtraction would lose the accuracy
-    of float32 products).  ``None`` when nothing is left.
+    ``Y_perp = Y - L L^T Y = U S W^T`` (columns of ``Y`` scaled to unit norm), so ``Q = U = Y_perp W
+    S^-1`` and ``Q^T X_w = S^-1 W^T (P^T - (Y^T L) B)``.  ``W`` and ``S`` come from the float64 Gram
+    matrix ``Y_perp^T Y_perp`` (p x p), summed a band of features at a time, so that no float64 copy
+    of a (features x k) matrix is made (with 5.67 M features such copies held 4 GiB more than the
+    two-pass rounds).  Directions with ``S`` below 1e-3 of the largest are dropped (there the
+    subtraction would lose the accuracy of float32 products; the Gram matrix then keeps ``Q``
+    orthonormal to about 1e-10).  ``None`` when nothing is left.
     """
+    M, p = Y.shape
     scale = torch.linalg.vector_norm(Y, dim=0).double().clamp_min(1e-30)
-    Yd = Y.double() / scale
-    Ld = L.double()
-    YL = Yd.T @ Ld  # p x k
-    Yp = Yd - Ld @ YL.T
-    U, S, Wt = torch.linalg.svd(Yp, full_matrices=False)
+    YL = torch.zeros((p, L.shape[1]), dtype=torch.float64, device=Y.device)
+    for sl in _bands(M):
+        YL += (Y[sl].double() / scale).T @ L[sl].double()
+
+    def perp(sl):  # rows sl of Y_perp, float64
+        return Y[sl].double() / scale - L[sl].double() @ YL.T
+
+    K = torch.zeros((p, p), dtype=torch.float64, device=Y.device)
+    for sl in _bands(M):
+        Yp = perp(sl)
+        K += Yp.T @ Yp
+    evals, W = torch.linalg.eigh(K)
+    S = evals.clamp_min(0).sqrt()
     keep = S > 1e-3 * S.max().clamp_min(1e-300)
     if not bool(keep.any()):
         return None
-    U, S, Wt = U[:, keep], S[keep], Wt[keep]
+    T = W[:, keep] / S[keep]  # p x q: Q = Y_perp T, orthonormal to ~1e-10 (float64 Gram), far below float32's
+    Q = torch.empty((M, T.shape[1]), dtype=L.dtype, device=Y.device)
+    for sl in _bands(M):
+        Q[sl] = perp(sl) @ T
     proj = (P.double() / scale).T - YL @ B.double()  # p x samples: Y_perp^T X_w
-    QB = (Wt @ proj) / S[:, None]
-    return U.to(L.dtype).contiguous(), QB.to(B.dtype).contiguous()
+    return Q, (T.T @ proj).to(B.dtype).contiguous()
 
 
 def _exact_part(basis, Ft: torch.Tensor, Ct: torch.Tensor, G: torch.Tensor):
@@ -363,24 +397,34 @@ def _exact_part(basis, Ft: torch.Tensor, Ct: torch.Tensor, G: torch.Tensor):
     ``U`` is an orthonormal basis of ``(I - sum L_i L_i^T) X_w F`` and ``Z = U^T X_w F (F^T F)^+ F^T``
     stands in for ``U^T X_w`` (unknown without another pass) by its projection on ``F``'s row space:
     exact for products with ``F`` itself, so the compressed loadings update starts from the exact
-    ``X_w F``, as in a two-pass round.  ``None`` when nothing is outside.
+    ``X_w F``, as in a two-pass round.  ``None`` when nothing is outside.  In float64; the basis
+    parts are converted a band of features at a time (a float64 copy of a (features x k) basis held
+    1.4 GiB with 5.67 M features).
     """
     E = Ct.T.double()  # M x r
     for L, _ in basis:
-        Ld = L.double()
-        E = E - Ld @ (Ld.T @ E)
+        _project_out(E, L)
     U, S, _ = torch.linalg.svd(E, full_matrices=False)
     keep = S > 1e-6 * float(torch.linalg.vector_norm(Ct.double()))
     if not bool(keep.any()):
         return None
-    U = U[:, keep]
+    U = U[:, keep].contiguous()
     for L, _ in basis:  # once more against the basis, for accuracy
-        Ld = L.double()
-        U = U - Ld @ (Ld.T @ U)
+        _project_out(U, L)
     U = torch.linalg.qr(U, mode="reduced").Q
     coef = gram_solve(G, (Ct.double() @ U).to(G.dtype)).double()  # G^+ (X_w F)^T U  (r x p)
     Z = coef.T @ Ft.double()  # p x samples
     return U.to(Ct.dtype).contiguous(), Z.to(Ct.dtype).contiguous()
+
+
+def _project_out(E: torch.Tensor, L: torch.Tensor) -> None:
+    """``E <- E - L (L^T E)`` in place, in float64 (``E`` float64, ``L`` any float), ``L`` converted a
+    band of rows at a time."""
+    LE = torch.zeros((L.shape[1], E.shape[1]), dtype=torch.float64, device=E.device)
+    for sl in _bands(E.shape[0]):
+        LE += L[sl].double().T @ E[sl]
+    for sl in _bands(E.shape[0]):
+        E[sl] -= L[sl].double() @ LE
 
 
 def _not_paying(exact: list[float], stop: float) -> bool:
@@ -453,6 +497,8 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, s
     dF, dV = (torch.empty_like(Ft), torch.empty_like(Vt)) if extrapolate else (None, None)
     plain = False
     outside = None
+    # (r x features) buffers for C^T and for the row sweeps' scaled rows, reused by every step
+    Ct, work = torch.empty_like(Vt), torch.empty_like(Vt)
     # the products (r x k x samples) use every thread; hals_rows runs its row updates on one
     VL = project_v()
     for _step in range(max_iter):
@@ -460,14 +506,14 @@ def _phase(problem, basis, Ft, Vt, *, max_iter, tol, extrapolate, record=None, s
         hals_rows(Ft, At, Vt @ Vt.T, max_inner=inner_F, reduce=reduce)
         if comm is None:
             G = Ft @ Ft.T
-            Ct = sum((Ft @ B.T) @ L.T for L, B in basis)  # r x M  ~ F^T X_w^T
+            FB = [Ft @ B.T for _, B in basis]
         else:  # F^T F and F^T B_i^T are sums over the samples: one all-reduce of r x (r + k)
             packed = reduce_sum(problem, torch.cat([Ft @ Ft.T, *(Ft @ B.T for _, B in basis)], dim=1))
-            G, start, Ct = packed[:, :r], r, 0
-            for L, B in basis:
-                Ct = Ct + packed[:, start : start + B.shape[0]] @ L.T
-                start += B.shape[0]
-        loadings_update(Vt, Ct, G, list(signed), max_inner=inner_V)
+            G, FB = packed[:, :r], list(torch.split(packed[:, r:], [B.shape[0] for _, B in basis], dim=1))
+        torch.mm(FB[0], basis[0][0].T, out=Ct)  # C^T = sum_i (F^T B_i^T) L_i^T  ~ F^T X_w^T
+        for fb, (L, _) in zip(FB[1:], basis[1:]):
+            Ct.addmm_(fb, L.T)
+        loadings_update(Vt, Ct, G, list(signed), max_inner=inner_V, work=work)
         obj = _objective(total2, Vt, Ct, G)
         if obj < NEAR_EXACT * total2:  # the formula's round-off is no longer small next to obj
             if outside is None:  # ||X_w||^2 - sum ||B_i||^2, once per phase
