@@ -122,3 +122,50 @@ def test_row_sweeps_with_a_work_buffer_give_the_same_rows(one_block, monkeypatch
     hals_rows(buffered, At, G, max_inner=3, delta=0.0, work=work)
     assert torch.equal(buffered, alone)
     assert torch.equal(At, At_before)  # At itself is left alone
+
+
+def test_exact_part_is_the_orthonormal_part_outside_the_basis(monkeypatch):
+    """The fused round's extra basis part, computed a band of features at a time (small bands here),
+    equals the float64 reference: U orthonormal, orthogonal to the basis, spanning (I - L L^T) X_w F;
+    Z = U^T X_w F (F^T F)^-1 F^T."""
+    from peeklens.nmf import compressed
+
+    monkeypatch.setattr(compressed, "WIDEN_BAND", 37)  # several bands and a rest
+    g = torch.Generator().manual_seed(1)
+    M, n, r = 300, 120, 4
+    L0 = torch.linalg.qr(torch.randn(M, 9, generator=g, dtype=torch.float64)).Q
+    L1 = torch.randn(M, 3, generator=g, dtype=torch.float64)
+    L1 = torch.linalg.qr(L1 - L0 @ (L0.T @ L1)).Q
+    basis = [(L0.float(), None), (L1.float(), None)]
+    Ft = torch.rand(r, n, generator=g)
+    Ct = torch.rand(r, M, generator=g)
+    G = Ft @ Ft.T
+    U, Z = compressed._exact_part(basis, Ft, Ct, G)
+    Ld = torch.cat([L0, L1], dim=1)
+    E = Ct.T.double() - Ld @ (Ld.T @ Ct.T.double())
+    Ud = U.double()
+    assert U.shape == (M, r) and U.dtype == torch.float32
+    torch.testing.assert_close(Ud.T @ Ud, torch.eye(r, dtype=torch.float64), atol=1e-6, rtol=0)
+    assert float((Ld.T @ Ud).abs().max()) < 1e-6
+    torch.testing.assert_close(Ud @ (Ud.T @ E), E, atol=1e-5 * float(E.abs().max()), rtol=0)
+    Zref = torch.linalg.solve(G.double(), Ct.double() @ Ud).T @ Ft.double()
+    torch.testing.assert_close(Z.double(), Zref, atol=1e-4 * float(Zref.abs().max()), rtol=0)
+
+
+def test_widening_gives_an_orthonormal_part_and_its_products_without_a_pass(monkeypatch):
+    from peeklens.nmf import compressed
+
+    monkeypatch.setattr(compressed, "WIDEN_BAND", 41)
+    g = torch.Generator().manual_seed(2)
+    M, n, k, p = 250, 90, 8, 5
+    X = torch.rand(M, n, generator=g)
+    L = torch.linalg.qr(torch.randn(M, k, generator=g)).Q.contiguous()
+    Y = torch.rand(M, p, generator=g)
+    Q, QB = compressed._widen(L, L.T @ X, Y, X.T @ Y)  # B = L^T X_w and P = X_w^T Y from "the pass"
+    Qd, Ld, Yd = Q.double(), L.double(), Y.double()
+    assert Q.shape == (M, p)
+    torch.testing.assert_close(Qd.T @ Qd, torch.eye(p, dtype=torch.float64), atol=1e-5, rtol=0)
+    assert float((Ld.T @ Qd).abs().max()) < 1e-5
+    outside = Yd - Ld @ (Ld.T @ Yd)
+    torch.testing.assert_close(Qd @ (Qd.T @ outside), outside, atol=1e-4 * float(outside.abs().max()), rtol=0)
+    torch.testing.assert_close(QB.double(), Qd.T @ X.double(), atol=1e-4 * float(QB.abs().max()), rtol=0)

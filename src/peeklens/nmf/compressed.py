@@ -148,7 +148,7 @@ def solve(
        so the sketch is widened by the loadings and the previous round's ``X_w F`` (one round
        late; converges more slowly per round).  The default (``None``) fuses the rounds for blocks
        on disk (``problem.on_disk``), where reads dominate: on ResNet-50's 21 GiB of full-resolution
-       activations, 7.2 reads instead of 9.2 and 219 s instead of 285 s, 0.07 % higher
+       activations, 7.2 reads instead of 9.2 and 244 s instead of 285 s, 0.08 % higher
        (docs/scale.md); blocks in memory keep two passes per round.  ``info["fused"]`` records it.
     3. ``exact_iter`` ordinary HALS iterations on the real data (default 0: the rounds already
        end on an exact update).
@@ -348,8 +348,9 @@ def _orth_against(L: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
 WIDEN_BAND = 1 << 16
 
 
-def _bands(n: int, band: int = WIDEN_BAND):
-    return (slice(j, min(j + band, n)) for j in range(0, n, band))
+def _bands(n: int):
+    """Slices of :data:`WIDEN_BAND` rows covering ``range(n)``."""
+    return (slice(j, min(j + WIDEN_BAND, n)) for j in range(0, n, WIDEN_BAND))
 
 
 def _widen(L: torch.Tensor, B: torch.Tensor, Y: torch.Tensor, P: torch.Tensor):
@@ -394,37 +395,62 @@ def _widen(L: torch.Tensor, B: torch.Tensor, Y: torch.Tensor, P: torch.Tensor):
 def _exact_part(basis, Ft: torch.Tensor, Ct: torch.Tensor, G: torch.Tensor):
     """``(U, Z)``: the part of the round's exact ``X_w F`` outside the basis, as one more basis part.
 
-    ``U`` is an orthonormal basis of ``(I - sum L_i L_i^T) X_w F`` and ``Z = U^T X_w F (F^T F)^+ F^T``
+    ``U`` is an orthonormal basis of ``E = (I - sum L_i L_i^T) X_w F`` and ``Z = U^T X_w F (F^T F)^+ F^T``
     stands in for ``U^T X_w`` (unknown without another pass) by its projection on ``F``'s row space:
     exact for products with ``F`` itself, so the compressed loadings update starts from the exact
-    ``X_w F``, as in a two-pass round.  ``None`` when nothing is outside.  In float64; the basis
-    parts are converted a band of features at a time (a float64 copy of a (features x k) basis held
-    1.4 GiB with 5.67 M features).
+    ``X_w F``, as in a two-pass round.  ``None`` when nothing is outside.
+
+    All in float64, a band of features at a time, with no (features x r) float64 matrix kept:
+    ``E`` is projected twice against the basis; its directions come from its Gram matrix (those with
+    singular values below 1e-6 of ``||X_w F||`` are dropped), orthonormalized once more by a
+    second Gram matrix (Cholesky QR2), and ``U^T X_w F`` is taken as ``U^T E`` (equal, since ``U``
+    is orthogonal to the basis, and free of ``X_w F``'s large components along it).
     """
-    E = Ct.T.double()  # M x r
-    for L, _ in basis:
-        _project_out(E, L)
-    U, S, _ = torch.linalg.svd(E, full_matrices=False)
+    M, r = Ct.shape[1], Ct.shape[0]
+    Ls = [L for L, _ in basis]
+    dev = Ct.device
+    f64 = torch.float64
+
+    def projected(sl, coefs):  # rows sl of C - sum_i L_i c_i, once per list of coefficients
+        E = Ct[:, sl].T.double()
+        for cs in coefs:
+            for L, c in zip(Ls, cs):
+                E -= L[sl].double() @ c
+        return E
+
+    coefs: list[list[torch.Tensor]] = []
+    for _ in range(2):  # E = (I - sum L_i L_i^T)^2 C, the second pass against the first's round-off
+        cs = [torch.zeros((L.shape[1], r), dtype=f64, device=dev) for L in Ls]
+        for sl in _bands(M):
+            E = projected(sl, coefs)
+            for c, L in zip(cs, Ls):
+                c += L[sl].double().T @ E
+        coefs.append(cs)
+    K = torch.zeros((r, r), dtype=f64, device=dev)
+    for sl in _bands(M):
+        E = projected(sl, coefs)
+        K += E.T @ E
+    evals, W = torch.linalg.eigh(K)
+    S = evals.clamp_min(0).sqrt()
     keep = S > 1e-6 * float(torch.linalg.vector_norm(Ct.double()))
     if not bool(keep.any()):
         return None
-    U = U[:, keep].contiguous()
-    for L, _ in basis:  # once more against the basis, for accuracy
-        _project_out(U, L)
-    U = torch.linalg.qr(U, mode="reduced").Q
-    coef = gram_solve(G, (Ct.double() @ U).to(G.dtype)).double()  # G^+ (X_w F)^T U  (r x p)
+    T = W[:, keep] / S[keep]  # U = E T, orthonormal up to the Gram matrix's round-off ...
+    K2 = torch.zeros((T.shape[1], T.shape[1]), dtype=f64, device=dev)
+    for sl in _bands(M):
+        EU = projected(sl, coefs) @ T
+        K2 += EU.T @ EU
+    T = torch.linalg.solve_triangular(torch.linalg.cholesky(K2, upper=True), T, upper=True, left=False)
+    U = torch.empty((M, T.shape[1]), dtype=Ct.dtype, device=dev)  # ... and once more: U = E T R^-1
+    EtU = torch.zeros((r, T.shape[1]), dtype=f64, device=dev)  # (X_w F)^T U = E^T U
+    for sl in _bands(M):
+        E = projected(sl, coefs)
+        Ub = E @ T
+        EtU += E.T @ Ub
+        U[sl] = Ub
+    coef = gram_solve(G, EtU.to(G.dtype)).double()  # G^+ (X_w F)^T U  (r x p)
     Z = coef.T @ Ft.double()  # p x samples
-    return U.to(Ct.dtype).contiguous(), Z.to(Ct.dtype).contiguous()
-
-
-def _project_out(E: torch.Tensor, L: torch.Tensor) -> None:
-    """``E <- E - L (L^T E)`` in place, in float64 (``E`` float64, ``L`` any float), ``L`` converted a
-    band of rows at a time."""
-    LE = torch.zeros((L.shape[1], E.shape[1]), dtype=torch.float64, device=E.device)
-    for sl in _bands(E.shape[0]):
-        LE += L[sl].double().T @ E[sl]
-    for sl in _bands(E.shape[0]):
-        E[sl] -= L[sl].double() @ LE
+    return U.contiguous(), Z.to(Ct.dtype).contiguous()
 
 
 def _not_paying(exact: list[float], stop: float) -> bool:
