@@ -16,7 +16,6 @@ public function with explicit arguments in its own module (``mu.solve``, ``hals.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
@@ -283,17 +282,6 @@ def _check_batched(model: str, distributed: bool, warm_start: bool | None, kwarg
     return {**kwargs, "solver": "hals"}
 
 
-def _fit_batched(state, ranks, cfg):
-    """The batched sweep, with the warning of an interrupted sweep."""
-    fits, interrupted = fit_ranks_batched(state, ranks, cfg)
-    if interrupted:
-        warnings.warn(
-            f"sweep interrupted: keeping the {len(fits)} rank(s) that had converged, {sorted(fits)} of {ranks}",
-            stacklevel=3,
-        )
-    return fits, interrupted
-
-
 def _refuse_distributed_tensor(distributed: bool) -> None:
     if distributed:
         raise InputError(
@@ -445,7 +433,7 @@ def sweep(
     guard.__enter__()  # a distributed sweep turns Ctrl-C into a flag that every process sees
     try:
         if batched:
-            fits, interrupted = _fit_batched(state, ranks, replace(cfg, progress=progress or cfg.progress))
+            fits, interrupted = fit_ranks_batched(state, ranks, replace(cfg, progress=progress or cfg.progress))
         else:
             fits, interrupted = run_ranks(
                 ranks,

@@ -309,7 +309,7 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
         raise out_of_memory(problem, f"rank {rank}") from e
     finally:
         bar.close()
-    passes["solver"], mark = problem.passes - mark, problem.passes
+    passes["solver"] = problem.passes - mark
     if problem.device.type == "cuda":  # pragma: no cover - needs a GPU
         torch.cuda.synchronize(problem.device)
     seconds = time.perf_counter() - t0
@@ -322,7 +322,16 @@ def fit_rank(state: SweepState, rank: int, cfg: FitConfig) -> Factorization:
             "bytes_reduced": comm.bytes_reduced - sent[0],  # this fit's all-reduces (per process)
             "all_reduces": comm.calls - sent[1],
         }
+    return factorization_with_passes(state, problem, res, seconds, settings, passes)
+
+
+def factorization_with_passes(
+    state: SweepState, problem: Problem, res: SolverResult, seconds: float, settings: dict, passes: dict
+) -> Factorization:
+    """:func:`to_factorization`, with ``settings["passes"]``: ``passes`` so far, the final errors'
+    reads (``"errors"``) and the ``"total"``."""
     settings["passes"] = passes
+    mark = problem.passes
     fit = to_factorization(state.acts, problem, res, seconds, settings)
     passes["errors"] = problem.passes - mark
     passes["total"] = sum(passes.values())
@@ -348,7 +357,8 @@ def fit_ranks_batched(state: SweepState, ranks: list[int], cfg: FitConfig) -> tu
     serves every rank's NNDSVDa.  A fit's ``seconds`` run from the batch's start (the shared
     checks, sketch and inits included) until its rank left the batch;
     ``settings["batched"]`` records the batch's ranks and its whole time, and
-    ``settings["passes"]`` the batch's reads of the data, shared by its ranks.
+    ``settings["passes"]`` the batch's reads of the data, shared by its ranks.  Ctrl-C keeps the
+    ranks that had converged, with the warning of an interrupted sweep.
     """
     fresh = state.problem is None
     problem = state.get_problem(sketch_request(state, cfg, max(ranks)) if fresh else None)
@@ -387,13 +397,9 @@ def fit_ranks_batched(state: SweepState, ranks: list[int], cfg: FitConfig) -> tu
             continue
         settings = fit_settings(cfg, problem, r, init_desc, cfg.options, {})
         settings["batched"] = {"ranks": list(ranks), "seconds": whole}
-        mark = problem.passes
-        settings["passes"] = rank_passes = dict(passes)
-        fits[r] = to_factorization(state.acts, problem, res, seconds, settings)
-        rank_passes["errors"] = problem.passes - mark
-        rank_passes["total"] = sum(rank_passes.values())
-        for key, value in rank_passes.items():
-            rank_passes[key] = round(value, 6)
+        fits[r] = factorization_with_passes(state, problem, res, seconds, settings, dict(passes))
+    if out.interrupted:
+        warn_interrupted(fits, ranks)
     return fits, out.interrupted
 
 
@@ -459,6 +465,14 @@ def to_factorization(
     )
 
 
+def warn_interrupted(fits: Mapping, ranks: list[int]) -> None:
+    """The warning of a sweep stopped by Ctrl-C, at the line that called the sweep (helper, then
+    ``run_ranks`` or ``fit_ranks_batched``, then ``sweep``)."""
+    warnings.warn(
+        f"sweep interrupted: keeping the {len(fits)} finished rank(s) {sorted(fits)} of {ranks}", stacklevel=4
+    )
+
+
 def run_ranks(
     ranks: list[int],
     fit_one: Callable[[int], Factorization],
@@ -483,9 +497,7 @@ def run_ranks(
             if between is not None:
                 between()
     except KeyboardInterrupt:
-        warnings.warn(
-            f"sweep interrupted: keeping the {len(fits)} finished rank(s) {sorted(fits)} of {ranks}", stacklevel=3
-        )
+        warn_interrupted(fits, ranks)
         return fits, True
     except (PeeklensError, MemoryError) as e:
         e.partial = Sweep(fits, interrupted=True, requested=list(ranks))  # type: ignore[attr-defined]
